@@ -1,0 +1,3 @@
+from mlopsctl.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Git as the desired state: commits, branches, promotions, pull requests and history."""

@@ -1,0 +1,1 @@
+"""Live health: infrastructure and statistical (drift) health, judged against the spec."""

@@ -1,0 +1,1 @@
+"""The model registry: immutable version records under registry/<model>/ in the Git repo."""

@@ -1,0 +1,1 @@
+"""Creating model repositories from model-repo-template/ (``mlopsctl init``)."""
