@@ -1,0 +1,217 @@
+"""Model artifacts: skops bytes in a content-addressed store, checked before they are ever loaded.
+
+An artifact is the fitted scikit-learn pipeline serialised with skops (never pickle). It is stored
+under its own sha256 (``<root>/sha256/<first 2 hex>/<sha256>.skops``), so the same bytes are stored
+once, a file can never be silently replaced by different content without its name lying, and a
+team or CI can share one store folder. Loading is guarded twice:
+
+1. the bytes' sha256 must equal the digest in the version record, else nothing is deserialised;
+2. skops rebuilds only types it trusts by default plus *classes* from scikit-learn, NumPy and SciPy
+   that skops reports as untrusted (for example ``sklearn.tree._tree.Tree``). Functions, and anything
+   from another package or from the libraries' testing, I/O and build helpers, are refused.
+
+A crash while writing leaves either no file or a complete one (temp file, fsync, rename). An
+artifact without a record (a registration killed after the artifact was written) is harmless: it
+is content-addressed, nothing points at it, and the next identical registration reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from mlopsctl.errors import MlopsError, NotFound, UsageError
+from mlopsctl.fsio import atomic_write_bytes
+from mlopsctl.registry.records import ArtifactRef
+
+SUFFIX = ".skops"
+TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
+DENIED_PARTS = frozenset({"testing", "distutils", "f2py", "ctypeslib", "io", "datasets", "conftest"})
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+STALE_TEMP_SECONDS = 3600.0
+
+
+class ArtifactRefused(MlopsError):
+    """An artifact that must not be loaded: wrong digest, or types that are not trusted."""
+
+    title = "Artifact refused"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def short_digest(sha256: str) -> str:
+    return sha256[:12]
+
+
+def dump_pipeline(pipeline: Any) -> bytes:
+    """Serialise a fitted pipeline with skops (no pickle)."""
+    import skops.io as sio
+
+    data: bytes = sio.dumps(pipeline)
+    return data
+
+
+def load_pipeline_bytes(data: bytes, expected_sha256: str) -> Any:
+    """Check ``data`` against the registered digest, then rebuild it trusting only what is safe."""
+    verify_digest(data, expected_sha256, what="artifact")
+    return safe_loads(data, expected_sha256)
+
+
+def verify_digest(data: bytes, expected_sha256: str, *, what: str) -> None:
+    actual = sha256_hex(data)
+    if actual != expected_sha256:
+        raise ArtifactRefused(
+            f"artifact digest mismatch for {what}: expected sha256:{expected_sha256} got sha256:{actual}",
+            hint="the stored file is not the registered artifact (swapped or corrupted); it was not loaded. "
+            "Restore it from the shared store or retrain with: mlopsctl reproduce MODEL@VERSION",
+        )
+
+
+def safe_loads(data: bytes, sha256: str) -> Any:
+    """skops.io.loads, trusting only the extra types :func:`trusted_types` accepts."""
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:
+        raise _unreadable(sha256, exc) from exc
+    trusted = trusted_types(untrusted, sha256)
+    try:
+        return sio.loads(data, trusted=trusted)
+    except MlopsError:
+        raise
+    except Exception as exc:
+        raise _unreadable(sha256, exc) from exc
+
+
+def trusted_types(untrusted: list[str], sha256: str) -> list[str]:
+    """Accept the untrusted names that are classes of scikit-learn, NumPy or SciPy; refuse the rest."""
+    refused = {name: reason for name in untrusted if (reason := _refusal(name)) is not None}
+    if refused:
+        listing = "; ".join(f"{name} ({reason})" for name, reason in sorted(refused.items()))
+        raise ArtifactRefused(
+            f"artifact sha256:{short_digest(sha256)} contains types mlopsctl will not load: {listing}",
+            hint="artifacts may hold only scikit-learn, NumPy and SciPy classes; "
+            "it was not deserialised. Retrain it with mlopsctl train",
+        )
+    return list(untrusted)
+
+
+def _refusal(name: str) -> str | None:
+    parts = name.split(".")
+    if parts[0] not in TRUSTED_PACKAGES:
+        return "not from scikit-learn, NumPy or SciPy"
+    if DENIED_PARTS.intersection(part.lstrip("_") for part in parts):
+        return "from a testing, I/O or build module"
+    found = _resolve(parts)
+    if found is None:
+        return "cannot be found in the installed libraries"
+    if not isinstance(found, type):
+        return "a function, not a class"
+    return None
+
+
+def _resolve(parts: list[str]) -> Any:
+    """The object a dotted name points at, importing the longest module prefix; None if absent."""
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            found = getattr(found, attribute, None)
+            if found is None:
+                return None
+        return found
+    return None
+
+
+def _unreadable(sha256: str, exc: Exception) -> ArtifactRefused:
+    return ArtifactRefused(
+        f"artifact sha256:{short_digest(sha256)} is not a readable skops file: {type(exc).__name__}: {exc}",
+        hint="the artifact may come from a newer skops or scikit-learn; check the record's environment",
+    )
+
+
+class ArtifactStore:
+    """A folder of artifacts named by their sha256 (the repo's state folder, or a shared one)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, sha256: str) -> Path:
+        if not SHA256_PATTERN.fullmatch(sha256):
+            raise UsageError(f"'{sha256}' is not a sha256 digest", hint="a digest is 64 lower-case hex characters")
+        return self.root / "sha256" / sha256[:2] / f"{sha256}{SUFFIX}"
+
+    def uri_for(self, sha256: str) -> str:
+        """Location recorded in version records: relative to the store, so records stay portable."""
+        return self.path_for(sha256).relative_to(self.root).as_posix()
+
+    def put(self, data: bytes) -> ArtifactRef:
+        """Store ``data`` under its digest (atomically); storing the same bytes again is a no-op."""
+        digest = sha256_hex(data)
+        path = self.path_for(digest)
+        if not self._holds(path, digest, len(data)):
+            atomic_write_bytes(path, data)
+            _make_read_only(path)
+        self._sweep_stale_temps(path.parent)
+        return ArtifactRef(uri=self.uri_for(digest), sha256=digest, size=len(data), format="skops")
+
+    def get(self, ref: ArtifactRef) -> bytes:
+        """The artifact's bytes, after checking their size and sha256 against ``ref``."""
+        path = self.path_for(ref.sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(
+                f"artifact sha256:{short_digest(ref.sha256)} is missing from the artifact store {self.root}",
+                hint="point artifact_store in mlops.yaml at the store it was registered in, "
+                "or rebuild it with: mlopsctl reproduce MODEL@VERSION",
+            ) from None
+        if len(data) != ref.size:
+            raise ArtifactRefused(
+                f"artifact digest mismatch for {path}: expected sha256:{ref.sha256} ({ref.size} bytes) "
+                f"got sha256:{sha256_hex(data)} ({len(data)} bytes)",
+                hint="the stored file is not the registered artifact (swapped or corrupted); it was not loaded",
+            )
+        verify_digest(data, ref.sha256, what=str(path))
+        return data
+
+    def has(self, ref: ArtifactRef) -> bool:
+        """Whether the store holds the exact bytes of ``ref`` (reads and hashes the file)."""
+        return self._holds(self.path_for(ref.sha256), ref.sha256, ref.size)
+
+    def _holds(self, path: Path, digest: str, size: int) -> bool:
+        try:
+            if path.stat().st_size != size:
+                return False
+            return sha256_hex(path.read_bytes()) == digest
+        except FileNotFoundError:
+            return False
+
+    def _sweep_stale_temps(self, folder: Path) -> None:
+        """Temp files of writers killed mid-write (never a visible artifact name): removed after an hour."""
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        for entry in os.scandir(folder):
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                try:
+                    if entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue
+
+
+def _make_read_only(path: Path) -> None:
+    """Stored artifacts are immutable; read-only modes keep a stray editor or script off them."""
+    try:
+        path.chmod(0o444)
+    except OSError:
+        return  # a shared store may not let us change modes; the digest check still protects loading
