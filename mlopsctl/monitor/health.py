@@ -1,0 +1,404 @@
+"""The health of every deployment: infrastructure and statistics, judged against its spec.
+
+``collect_health`` asks the metrics source a fixed set of batched queries (one per metric and
+window, for all deployments), then judges each deployment (model, version, role, environment):
+
+* infrastructure: up, restarts, CPU, memory, request rate, error rate, p50/p95/p99 latency;
+* statistics: PSI per feature and of the predictions, from the bin counters' increase over the
+  window against the reference shares stored with the version; live performance once labels
+  flow back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlopsctl import metrics_contract as mc
+from mlopsctl.errors import MlopsError, NotFound
+from mlopsctl.monitor import stats
+from mlopsctl.monitor.judge import Check, State, level, past, psi_check
+from mlopsctl.monitor.reference import bin_labels
+from mlopsctl.monitor.sources import MetricsSource, Query, Result, metrics_source, scrape_errors
+from mlopsctl.monitor.targets import Endpoint, deployment_endpoints
+from mlopsctl.registry.records import BinnedReference, VersionRecord, read_record
+from mlopsctl.spec.loader import Repo
+from mlopsctl.spec.models import MonitoringSpec, duration_seconds
+
+MODEL_LABELS = (mc.ENV, mc.MODEL, mc.VERSION, mc.ROLE)
+INSTANCE_LABELS = (mc.ENV, "instance")
+NON_PREDICTION_ROUTES = ("route", "!~", "/metrics|/health.*|/metadata.*")
+"""Scrapes, probes and metadata calls are not predictions: they stay out of errors and latency."""
+
+
+@dataclass
+class FeatureDrift:
+    """One feature (or the predictions) of one deployment over a window."""
+
+    feature: str
+    kind: str
+    observations: float
+    missing: float
+    psi: float
+    chi2_pvalue: float | None
+    state: State
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feature": self.feature,
+            "kind": self.kind,
+            "observations": self.observations,
+            "missing": self.missing,
+            "psi": None if math.isnan(self.psi) else self.psi,
+            "chi2_pvalue": self.chi2_pvalue,
+            "state": str(self.state),
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class DeploymentHealth:
+    env: str
+    model: str
+    version: int
+    role: str
+    instance: str
+    window: str
+    checks: list[Check] = field(default_factory=list)
+    features: list[FeatureDrift] = field(default_factory=list)
+    values: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def state(self) -> State:
+        return max((check.state for check in self.checks), default=State.UNKNOWN)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Reasons of the checks that are not OK, worst first."""
+        bad = sorted((c for c in self.checks if c.state is not State.OK), key=lambda c: -c.state)
+        return [check.reason for check in bad]
+
+    def summary(self) -> str:
+        return "; ".join(self.reasons) or f"all {len(self.checks)} checks ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "model": self.model,
+            "version": self.version,
+            "role": self.role,
+            "instance": self.instance,
+            "window": self.window,
+            "state": str(self.state),
+            "reasons": self.reasons,
+            "values": {k: _finite(v) for k, v in self.values.items()},
+            "checks": [check.to_dict() for check in self.checks],
+            "features": [feature.to_dict() for feature in self.features],
+        }
+
+
+@dataclass
+class HealthReport:
+    source: str
+    deployments: list[DeploymentHealth]
+
+    @property
+    def state(self) -> State:
+        return max((d.state for d in self.deployments), default=State.OK)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "state": str(self.state),
+            "deployments": [d.to_dict() for d in self.deployments],
+        }
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def window_queries(window: float) -> dict[str, Query]:
+    """The batched queries for one window: each covers every deployment."""
+    model_by = MODEL_LABELS
+    return {
+        "up": Query("last", "up", INSTANCE_LABELS),
+        "memory": Query("last", mc.PROCESS_RESIDENT_MEMORY, INSTANCE_LABELS),
+        "starts": Query("changes", mc.PROCESS_START_TIME, INSTANCE_LABELS, window),
+        "cpu": Query("rate", mc.PROCESS_CPU_SECONDS, INSTANCE_LABELS, window),
+        "requests": Query("increase", mc.REQUESTS_TOTAL, (*model_by, mc.CODE), window, (NON_PREDICTION_ROUTES,)),
+        "latency": Query(
+            "increase", f"{mc.REQUEST_DURATION}_bucket", (*model_by, "le"), window, (NON_PREDICTION_ROUTES,)
+        ),
+        "bins": Query("increase", mc.FEATURE_BIN_TOTAL, (*model_by, mc.FEATURE, mc.BIN), window),
+        "missing": Query("increase", mc.FEATURE_MISSING_TOTAL, (*model_by, mc.FEATURE), window),
+        "prediction": Query("increase", mc.PREDICTION_BIN_TOTAL, (*model_by, mc.BIN), window),
+        "feedback": Query("increase", mc.FEEDBACK_TOTAL, model_by, window),
+    }
+
+
+class _Answers:
+    """Results of one window's queries, indexed by the labels deployments are looked up by."""
+
+    def __init__(self, by_query: dict[str, list[Result]]) -> None:
+        self.by_query = by_query
+        self._index: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], list[Result]]] = {}
+
+    def rows(self, name: str, key: dict[str, str]) -> list[Result]:
+        labels = tuple(key)
+        index = self._index.get((name, labels))
+        if index is None:
+            index = defaultdict(list)
+            for result in self.by_query.get(name, []):
+                index[tuple(result.labels.get(label, "") for label in labels)].append(result)
+            self._index[(name, labels)] = index
+        return index.get(tuple(key.values()), [])
+
+    def value(self, name: str, key: dict[str, str]) -> float | None:
+        found = self.rows(name, key)
+        return found[0].value if found else None
+
+
+def fetch_all(source: MetricsSource, windows: Sequence[float]) -> dict[float, _Answers]:
+    """Every distinct query once, in one batch; the answers per window."""
+    per_window = {window: window_queries(window) for window in windows}
+    unique = list(dict.fromkeys(q for queries in per_window.values() for q in queries.values()))
+    results = dict(zip(unique, source.fetch(unique), strict=True))
+    return {
+        window: _Answers({name: results[q] for name, q in queries.items()}) for window, queries in per_window.items()
+    }
+
+
+# --------------------------------------------------------------------------- collection
+
+
+@dataclass
+class _Context:
+    endpoint: Endpoint
+    monitoring: MonitoringSpec
+    window: float
+    window_text: str
+    record: VersionRecord | None
+    record_problem: str
+
+
+def collect_health(
+    repo: Repo,
+    env: str | None = None,
+    *,
+    window: str | None = None,
+    models: Sequence[str] | None = None,
+    source: MetricsSource | None = None,
+) -> HealthReport:
+    """Judge every deployment of ``env`` (all environments when None)."""
+    envs = [env] if env else sorted(repo.environments)
+    endpoints = [e for name in envs for e in deployment_endpoints(repo, name)]
+    if models is not None:
+        endpoints = [e for e in endpoints if e.model in models]
+    source = source or metrics_source(repo.settings.prometheus, endpoints)
+    contexts = [_context(repo, endpoint, window) for endpoint in endpoints]
+    answers = fetch_all(source, sorted({c.window for c in contexts})) if contexts else {}
+    errors = scrape_errors(source)
+    deployments = [judge_deployment(c, answers[c.window], errors) for c in contexts]
+    return HealthReport(source.description, deployments)
+
+
+def _context(repo: Repo, endpoint: Endpoint, window: str | None) -> _Context:
+    spec = repo.models.get(endpoint.model)
+    monitoring = spec.monitoring if spec is not None else MonitoringSpec()
+    text = window or monitoring.window
+    record, problem = _record(repo, endpoint)
+    return _Context(endpoint, monitoring, duration_seconds(text), text, record, problem)
+
+
+def _record(repo: Repo, endpoint: Endpoint) -> tuple[VersionRecord | None, str]:
+    try:
+        return read_record(repo.root, endpoint.model, endpoint.version), ""
+    except NotFound:
+        return None, f"no registry record for {endpoint.model}@{endpoint.version}: drift not judged"
+    except MlopsError as exc:
+        return None, f"registry record of {endpoint.model}@{endpoint.version} unreadable: {exc.message}"
+
+
+def judge_deployment(ctx: _Context, answers: _Answers, scrape_errors: dict[tuple[str, str], str]) -> DeploymentHealth:
+    e = ctx.endpoint
+    health = DeploymentHealth(e.env, e.model, e.version, e.role, e.instance, ctx.window_text)
+    over = f"over {ctx.window_text}"
+    _infrastructure(health, ctx, answers, scrape_errors.get((e.env, e.instance)), over)
+    _traffic(health, ctx, answers, over)
+    _statistics(health, ctx, answers, over)
+    return health
+
+
+def _model_key(e: Endpoint) -> dict[str, str]:
+    return {mc.ENV: e.env, mc.MODEL: e.model, mc.VERSION: str(e.version), mc.ROLE: e.role}
+
+
+def _instance_key(e: Endpoint) -> dict[str, str]:
+    return {mc.ENV: e.env, "instance": e.instance}
+
+
+# --------------------------------------------------------------------------- infrastructure
+
+
+def _infrastructure(health: DeploymentHealth, ctx: _Context, answers: _Answers, error: str | None, over: str) -> None:
+    key = _instance_key(ctx.endpoint)
+    up = answers.value("up", key)
+    health.values["up"] = up
+    health.values["restarts"] = answers.value("starts", key)
+    health.values["cpu_cores"] = answers.value("cpu", key)
+    health.values["memory_bytes"] = answers.value("memory", key)
+    health.checks.append(_up_check(up, ctx.endpoint, error))
+    restarts = health.values["restarts"]
+    if restarts:
+        state = State.WARN
+        health.checks.append(Check("restarts", "infrastructure", state, restarts, f"restarted {restarts:.0f}x {over}"))
+
+
+def _up_check(up: float | None, e: Endpoint, error: str | None) -> Check:
+    if up is None:
+        reason = f"not scraped: no `up` series for {e.instance} in env {e.env} (is it in the scrape config?)"
+        return Check("up", "infrastructure", State.CRIT, None, reason)
+    if up < 1:
+        detail = f": {error}" if error else " (up == 0)"
+        return Check("up", "infrastructure", State.CRIT, up, f"service down at {e.instance}{detail}")
+    return Check("up", "infrastructure", State.OK, up, f"up at {e.instance}")
+
+
+def _traffic(health: DeploymentHealth, ctx: _Context, answers: _Answers, over: str) -> None:
+    key = _model_key(ctx.endpoint)
+    by_code = answers.rows("requests", key)
+    total = sum(r.value for r in by_code)
+    errors = sum(r.value for r in by_code if r.labels.get(mc.CODE, "").startswith("5"))
+    health.values["requests"] = total
+    health.values["request_rate"] = total / ctx.window
+    rate = errors / total if total > 0 else None
+    health.values["error_rate"] = rate
+    health.checks.append(_error_check(rate, ctx.monitoring, over))
+    buckets = {_le(r.labels.get("le", "")): r.value for r in answers.rows("latency", key)}
+    for q in (0.5, 0.95, 0.99):
+        health.values[f"p{round(q * 100)}_latency_ms"] = _ms(histogram_quantile(q, buckets))
+    health.checks.append(_latency_check(health.values["p95_latency_ms"], ctx.monitoring, over))
+
+
+def _error_check(rate: float | None, monitoring: MonitoringSpec, over: str) -> Check:
+    if rate is None:
+        return Check("error_rate", "infrastructure", State.OK, None, f"no requests {over}")
+    state = level(rate, monitoring.error_rate)
+    text = f"error rate {rate:.1%}"
+    if state is not State.OK:
+        bound = monitoring.error_rate.crit if state is State.CRIT else monitoring.error_rate.warn
+        text += f" {'>' if rate > bound else '>='} {bound:.1%}"
+    return Check("error_rate", "infrastructure", state, rate, f"{text} {over}")
+
+
+def _latency_check(p95: float | None, monitoring: MonitoringSpec, over: str) -> Check:
+    if p95 is None:
+        return Check("p95_latency", "infrastructure", State.OK, None, f"no latency samples {over}")
+    state = level(p95, monitoring.p95_latency_ms)
+    bound = f" {past(p95, monitoring.p95_latency_ms)} ms" if state is not State.OK else " ms"
+    return Check("p95_latency", "infrastructure", state, p95, f"p95 latency {p95:.1f}{bound} {over}")
+
+
+def histogram_quantile(q: float, buckets: dict[float, float]) -> float:
+    """Prometheus' histogram_quantile over cumulative bucket counts keyed by upper bound; NaN if empty."""
+    if math.inf not in buckets or len(buckets) < 2:
+        return math.nan
+    bounds = sorted(buckets)
+    counts = np.maximum.accumulate([buckets[b] for b in bounds])  # like Prometheus, repair non-monotonic
+    total = counts[-1]
+    if total <= 0:
+        return math.nan
+    rank = q * total
+    index = int(np.searchsorted(counts, rank, side="left"))
+    if index == len(bounds) - 1:
+        return bounds[-2]
+    lower = 0.0 if index == 0 else bounds[index - 1]
+    below = 0.0 if index == 0 else counts[index - 1]
+    if index == 0 and bounds[0] <= 0:
+        return bounds[0]
+    inside = counts[index] - below
+    return lower + (bounds[index] - lower) * ((rank - below) / inside if inside > 0 else 0.0)
+
+
+def _le(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _ms(seconds: float) -> float | None:
+    return None if math.isnan(seconds) else seconds * 1000.0
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _statistics(health: DeploymentHealth, ctx: _Context, answers: _Answers, over: str) -> None:
+    if ctx.record is None:
+        health.checks.append(Check("drift", "statistics", State.UNKNOWN, None, ctx.record_problem))
+        return
+    key = _model_key(ctx.endpoint)
+    bins = _grouped(answers.rows("bins", key), mc.FEATURE)
+    missing = {r.labels.get(mc.FEATURE, ""): r.value for r in answers.rows("missing", key)}
+    for name, reference in ctx.record.reference.features.items():
+        counts, lost = bins.get(name, {}), missing.get(name, 0.0)
+        drift = feature_drift(f"feature `{name}`", name, reference, counts, lost, ctx, over)
+        health.features.append(drift)
+        health.checks.append(Check(f"feature:{name}", "statistics", drift.state, _finite(drift.psi), drift.reason))
+    prediction = ctx.record.reference.prediction
+    if prediction is not None:
+        counts = {r.labels.get(mc.BIN, ""): r.value for r in answers.rows("prediction", key)}
+        drift = feature_drift("prediction", "prediction", prediction, counts, 0.0, ctx, over)
+        health.features.append(drift)
+        health.checks.append(Check("prediction", "statistics", drift.state, _finite(drift.psi), drift.reason))
+    _performance(health, ctx, answers.value("feedback", key))
+
+
+def feature_drift(
+    label: str,
+    name: str,
+    reference: BinnedReference,
+    counts_by_bin: dict[str, float],
+    missing: float,
+    ctx: _Context,
+    over: str,
+) -> FeatureDrift:
+    counts = np.array([counts_by_bin.get(b, 0.0) for b in bin_labels(reference)], dtype=float)
+    observations = float(counts.sum())
+    value = stats.psi(reference.shares, counts) if observations > 0 else math.nan
+    thresholds = ctx.monitoring.prediction_drift_psi if name == "prediction" else ctx.monitoring.drift_psi
+    state, reason = psi_check(label, value, observations, thresholds, ctx.monitoring.min_observations, over)
+    pvalue = None
+    if observations > 0 and reference.count > 0:
+        pvalue = stats.chi_square(np.asarray(reference.shares) * reference.count, counts).pvalue
+    return FeatureDrift(name, reference.kind, observations, missing, value, pvalue, state, reason)
+
+
+def _performance(health: DeploymentHealth, ctx: _Context, feedback: float | None) -> None:
+    health.values["feedback"] = feedback
+    wanted = ctx.monitoring.performance
+    if wanted is None:
+        return
+    if not feedback:
+        reason = f"live {wanted.metric}: no labels received {f'over {ctx.window_text}'}"
+    else:
+        reason = f"live {wanted.metric}: {feedback:.0f} labels received; the service does not export the live metric"
+    health.checks.append(Check("performance", "statistics", State.UNKNOWN, None, reason))
+
+
+def _grouped(rows: list[Result], label: str) -> dict[str, dict[str, float]]:
+    grouped: dict[str, dict[str, float]] = defaultdict(dict)
+    for row in rows:
+        grouped[row.labels.get(label, "")][row.labels.get(mc.BIN, "")] = row.value
+    return grouped
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) or math.isinf(value) else value

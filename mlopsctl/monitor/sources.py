@@ -1,0 +1,381 @@
+"""Where live metrics come from: a Prometheus server, or the services' own ``/metrics``.
+
+Both sources answer the same small set of :class:`Query` objects, so health is computed the same
+way from either. A query names one metric for ALL deployments at once and aggregates by labels
+(``sum by (env, model, version, role, bin) (increase(x[1h]))``), so a refresh costs the same number
+of round trips for 5 models or 500. Counters are summed after ``increase``, never before, so a
+restarted service (a counter reset) does not look like a drop.
+
+``mlops.yaml`` chooses: ``prometheus.url`` set (or ``MLOPS_PROMETHEUS_URL``) gives
+:class:`PrometheusSource`; empty gives :class:`ScrapeSource`, which scrapes every endpoint
+directly and keeps a short in-memory history of samples to compute increases over a window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import requests
+from urllib3.util.retry import Retry
+
+from mlopsctl.errors import MlopsError, PrometheusUnreachable, UsageError
+from mlopsctl.monitor import promtext
+from mlopsctl.monitor.targets import Endpoint
+from mlopsctl.spec.models import PrometheusSettings
+
+Kind = Literal["increase", "rate", "last", "changes"]
+Matcher = tuple[str, str, str]
+"""(label, operator, value) with the PromQL operators =, !=, =~ and !~."""
+
+HISTORY_SECONDS = 6 * 3600
+"""How far back the direct-scrape source keeps samples."""
+JOB_PREFIX = "mlopsctl-"
+
+
+@dataclass(frozen=True)
+class Query:
+    """One metric, for every deployment, aggregated by labels."""
+
+    kind: Kind
+    metric: str
+    by: tuple[str, ...]
+    window_seconds: float = 0.0
+    match: tuple[Matcher, ...] = ()
+
+    def promql(self, envs: Sequence[str]) -> str:
+        selector = _selector((*self.match, *_env_matcher(envs)))
+        series = f"{self.metric}{selector}"
+        by = ", ".join(self.by)
+        if self.kind == "last":
+            return f"max by ({by}) ({series})"
+        window = f"[{_duration(self.window_seconds)}]"
+        if self.kind == "changes":
+            return f"max by ({by}) (changes({series}{window}))"
+        return f"sum by ({by}) ({self.kind}({series}{window}))"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One aggregated series: its ``by`` labels and value."""
+
+    labels: dict[str, str]
+    value: float
+
+
+class MetricsSource(Protocol):
+    """Answers a batch of queries for the deployments of some environments."""
+
+    description: str
+
+    def fetch(self, queries: Sequence[Query]) -> list[list[Result]]:
+        """One result list per query, in order. Raises PrometheusUnreachable when the source is down."""
+        ...
+
+
+# --------------------------------------------------------------------------- Prometheus
+
+
+class PrometheusSource:
+    """A Prometheus server's HTTP API, through prometheus-api-client; one request per query."""
+
+    def __init__(self, settings: PrometheusSettings, envs: Sequence[str]) -> None:
+        if not settings.url:
+            raise UsageError("no Prometheus URL configured", hint="set prometheus.url in mlops.yaml")
+        self.url = settings.url.rstrip("/")
+        self.description = f"Prometheus at {self.url}"
+        self.envs = list(envs)
+        self.timeout = settings.timeout_seconds
+        self.client = _client(settings, self.url)
+
+    def fetch(self, queries: Sequence[Query]) -> list[list[Result]]:
+        at = time.time()
+        return [self._one(query.promql(self.envs), at, query.by) for query in queries]
+
+    def _one(self, promql: str, at: float, by: tuple[str, ...]) -> list[Result]:
+        from prometheus_api_client.exceptions import PrometheusApiClientException
+
+        try:
+            rows = self.client.custom_query(promql, params={"time": f"{at:.3f}"}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise PrometheusUnreachable(
+                f"cannot reach Prometheus at {self.url}: {_reason(exc)}",
+                hint="start Prometheus or fix prometheus.url in mlops.yaml (or MLOPS_PROMETHEUS_URL); "
+                "leave it empty to scrape the services directly",
+            ) from None
+        except PrometheusApiClientException as exc:
+            raise _api_error(self.url, promql, str(exc)) from None
+        return [_result(row, by) for row in rows]
+
+
+def _client(settings: PrometheusSettings, url: str) -> Any:
+    from prometheus_api_client import PrometheusConnect
+
+    session = requests.Session()
+    session.verify = settings.ca_file or settings.verify_tls
+    headers = {}
+    token = _secret(settings.bearer_token_env, "prometheus.bearer_token_env")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    auth = None
+    if settings.username:
+        auth = (settings.username, _secret(settings.password_env, "prometheus.password_env") or "")
+    return PrometheusConnect(url, headers=headers or None, auth=auth, session=session, retry=Retry(total=0))
+
+
+def _secret(variable: str | None, field_name: str) -> str | None:
+    if not variable:
+        return None
+    value = os.environ.get(variable)
+    if value is None:
+        raise UsageError(
+            f"the environment variable {variable} named by {field_name} in mlops.yaml is not set",
+            hint=f"export {variable}=... before running mlopsctl",
+        )
+    return value
+
+
+def _api_error(url: str, promql: str, detail: str) -> MlopsError:
+    if "401" in detail or "403" in detail:
+        return PrometheusUnreachable(
+            f"Prometheus at {url} refused the credentials ({detail[:120]})",
+            hint="check prometheus.username, password_env or bearer_token_env in mlops.yaml",
+        )
+    if any(f"HTTP Status Code {code}" in detail for code in ("502", "503", "504")):
+        return PrometheusUnreachable(f"Prometheus at {url} is not serving queries ({detail[:120]})")
+    return MlopsError(f"Prometheus at {url} rejected the query {promql}: {detail[:300]}", title="Query failed")
+
+
+def _result(row: dict[str, Any], by: tuple[str, ...]) -> Result:
+    metric = row.get("metric", {})
+    return Result({key: str(metric.get(key, "")) for key in by}, float(row["value"][1]))
+
+
+def _reason(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection refused" if "refused" in str(exc).lower() else "connection failed"
+    return type(exc).__name__
+
+
+# --------------------------------------------------------------------------- direct scrape
+
+
+@dataclass
+class _Scrape:
+    """One scrape of one service: when, and its samples (None when it did not answer)."""
+
+    at: float
+    samples: dict[tuple[str, promtext.Labels], float] | None
+    error: str = ""
+
+
+@dataclass
+class _Target:
+    env: str
+    instance: str
+    url: str
+    history: deque[_Scrape] = field(default_factory=deque)
+
+    @property
+    def base_labels(self) -> dict[str, str]:
+        return {"env": self.env, "instance": self.instance, "job": f"{JOB_PREFIX}{self.env}"}
+
+
+class ScrapeSource:
+    """Scrapes each service's /metrics itself and keeps a short history to compute increases.
+
+    Counters start at 0 when a service starts, so when the service started inside the window, its
+    start is the baseline; when the history is shorter than the window and the service older, the
+    increase counts from the service's start (a one-shot CLI run sees one scrape).
+    """
+
+    def __init__(self, endpoints: Iterable[Endpoint], timeout_seconds: float = 2.0) -> None:
+        self.timeout = timeout_seconds
+        self.targets: dict[tuple[str, str], _Target] = {}
+        for endpoint in endpoints:
+            key = (endpoint.env, endpoint.instance)
+            self.targets.setdefault(key, _Target(endpoint.env, endpoint.instance, endpoint.metrics_url))
+        self.description = f"direct scrape of {len(self.targets)} service(s)"
+
+    def fetch(self, queries: Sequence[Query]) -> list[list[Result]]:
+        self.scrape()
+        now = time.time()
+        return [self._answer(query, now) for query in queries]
+
+    def scrape(self) -> None:
+        targets = list(self.targets.values())
+        if not targets:
+            return
+        with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+            scrapes = list(pool.map(self._scrape_one, targets))
+        for target, scrape in zip(targets, scrapes, strict=True):
+            target.history.append(scrape)
+            while target.history and target.history[0].at < scrape.at - HISTORY_SECONDS:
+                target.history.popleft()
+
+    def _scrape_one(self, target: _Target) -> _Scrape:
+        started = time.time()
+        try:
+            response = requests.get(target.url, timeout=self.timeout)
+            response.raise_for_status()
+            samples = {(s.name, s.labels): s.value for s in promtext.parse(response.text)}
+        except (requests.RequestException, promtext.ParseError) as exc:
+            return _Scrape(started, None, _scrape_error(exc))
+        return _Scrape(started, samples)
+
+    def _answer(self, query: Query, now: float) -> list[Result]:
+        totals: dict[tuple[str, ...], float] = defaultdict(float)
+        seen: set[tuple[str, ...]] = set()
+        combine = max if query.kind in ("last", "changes") else _add
+        for target in self.targets.values():
+            for labels, value in self._series(target, query, now):
+                key = tuple(labels.get(name, "") for name in query.by)
+                totals[key] = combine(totals[key], value) if key in seen else value
+                seen.add(key)
+        return [Result(dict(zip(query.by, key, strict=True)), value) for key, value in totals.items()]
+
+    def _series(self, target: _Target, query: Query, now: float) -> Iterable[tuple[dict[str, str], float]]:
+        if query.metric == "up":
+            yield from self._up(target, query)
+            return
+        latest = target.history[-1] if target.history else None
+        if latest is None or latest.samples is None:
+            return
+        for (name, sample_labels), value in latest.samples.items():
+            if name != query.metric:
+                continue
+            labels = {**dict(sample_labels), **target.base_labels}
+            if _matches(labels, query.match):
+                yield labels, self._evaluate(target, query, (name, sample_labels), value, now)
+
+    def _up(self, target: _Target, query: Query) -> Iterable[tuple[dict[str, str], float]]:
+        labels = target.base_labels
+        if target.history and _matches(labels, query.match):
+            yield labels, 0.0 if target.history[-1].samples is None else 1.0
+
+    def _evaluate(
+        self, target: _Target, query: Query, key: tuple[str, promtext.Labels], value: float, now: float
+    ) -> float:
+        if query.kind == "last":
+            return value
+        points = _window_points(target, key, now - query.window_seconds)
+        if query.kind == "changes":
+            return float(sum(1 for a, b in itertools.pairwise(points) if a[1] != b[1]))
+        increase = counter_increase([v for _, v in points])
+        if query.kind == "increase":
+            return increase
+        span = points[-1][0] - points[0][0] if len(points) > 1 else 0.0
+        return increase / span if span > 0 else math.nan
+
+
+def counter_increase(values: Sequence[float]) -> float:
+    """Increase of a counter over consecutive samples; a drop is a reset, counted from zero again."""
+    total = 0.0
+    for previous, current in itertools.pairwise(values):
+        total += current - previous if current >= previous else current
+    return total
+
+
+def _window_points(target: _Target, key: tuple[str, promtext.Labels], start: float) -> list[tuple[float, float]]:
+    """Samples of one series from the window's baseline on (see :class:`ScrapeSource`)."""
+    points: list[tuple[float, float]] = []
+    baseline: tuple[float, float] | None = None
+    for scrape in target.history:
+        if scrape.samples is None:
+            continue
+        value = scrape.samples.get(key, 0.0)
+        if scrape.at < start:
+            baseline = (scrape.at, value)
+        else:
+            points.append((scrape.at, value))
+    if baseline is None:
+        baseline = _process_start(target)
+    return [baseline, *points] if baseline is not None else points
+
+
+def _process_start(target: _Target) -> tuple[float, float] | None:
+    """Counters were 0 when the service started: that is a sample too."""
+    for scrape in reversed(target.history):
+        if scrape.samples is not None:
+            started = scrape.samples.get(("process_start_time_seconds", ()))
+            return (started, 0.0) if started is not None else (scrape.at - 1e-3, 0.0)
+    return None
+
+
+def _add(a: float, b: float) -> float:
+    return a + b
+
+
+def _matches(labels: dict[str, str], matchers: Sequence[Matcher]) -> bool:
+    for name, op, expected in matchers:
+        value = labels.get(name, "")
+        if op == "=" and value != expected:
+            return False
+        if op == "!=" and value == expected:
+            return False
+        if op in ("=~", "!~") and (re.fullmatch(expected, value) is not None) != (op == "=~"):
+            return False
+    return True
+
+
+def _scrape_error(exc: Exception) -> str:
+    if isinstance(exc, requests.ConnectionError):
+        return "connection refused" if "refused" in str(exc).lower() else "connection failed"
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time"
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code} from /metrics"
+    return f"unreadable /metrics: {exc}"
+
+
+def scrape_errors(source: MetricsSource) -> dict[tuple[str, str], str]:
+    """Why each unanswered service did not answer, keyed by (env, instance); empty for Prometheus."""
+    if not isinstance(source, ScrapeSource):
+        return {}
+    return {
+        key: target.history[-1].error
+        for key, target in source.targets.items()
+        if target.history and target.history[-1].samples is None
+    }
+
+
+# --------------------------------------------------------------------------- choice
+
+
+def metrics_source(settings: PrometheusSettings, endpoints: Sequence[Endpoint]) -> MetricsSource:
+    """Prometheus when a URL is configured, else direct scraping of ``endpoints``."""
+    if settings.url:
+        return PrometheusSource(settings, sorted({endpoint.env for endpoint in endpoints}))
+    return ScrapeSource(endpoints, timeout_seconds=min(settings.timeout_seconds, 5.0))
+
+
+def _selector(matchers: Sequence[Matcher]) -> str:
+    if not matchers:
+        return ""
+    body = ",".join(f'{name}{op}"{_escape(value)}"' for name, op, value in matchers)
+    return "{" + body + "}"
+
+
+def _env_matcher(envs: Sequence[str]) -> tuple[Matcher, ...]:
+    if not envs:
+        return (("env", "!=", ""),)
+    return (("env", "=~", "|".join(envs)),)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _duration(seconds: float) -> str:
+    whole = max(1, round(seconds))
+    return f"{whole}s"

@@ -1,0 +1,161 @@
+"""Drift statistics: PSI over reference bins, two-sample KS and chi-square.
+
+One epsilon (:data:`EPS`) clamps every share before PSI takes a logarithm, here, in the live
+health checks and in the rendered PromQL recording rules (``clamp_min(share, EPS)``), so an empty
+bin gives a large but finite PSI and all three report the same number for the same counts.
+
+The KS statistic is exact (equal to ``scipy.stats.ks_2samp``) but avoids sorting a million values
+twice: values are first counted into a fine grid, the grid bounds the statistic, and only the
+grid cells that could still hold the maximum are sorted and searched exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+EPS = 1e-4
+"""Smallest share a bin takes in PSI (reference and live alike)."""
+
+_SCIPY_EXACT_MAX_N = 10_000  # ks_2samp(method="auto") computes exact p-values up to this size
+_SORT_ALL_BELOW = 50_000  # below this many values, a plain sort is as fast as the grid
+_GRID_CELLS = 1 << 16
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A statistic and its p-value."""
+
+    statistic: float
+    pvalue: float
+
+
+def shares(counts: Sequence[float] | FloatArray) -> FloatArray:
+    """Counts as shares of their total; all NaN when the total is 0 (a window without data)."""
+    values = np.asarray(counts, dtype=float)
+    total = values.sum()
+    if total <= 0:
+        return np.full(values.shape, np.nan)
+    result: FloatArray = values / total
+    return result
+
+
+def psi(expected_shares: Sequence[float] | FloatArray, actual_counts: Sequence[float] | FloatArray) -> float:
+    """Population stability index of ``actual_counts`` against the reference shares.
+
+    ``sum((a - e) * ln(a / e))`` with both shares clamped below at :data:`EPS`. NaN when there
+    are no actual observations (0/0).
+    """
+    expected = np.asarray(expected_shares, dtype=float)
+    actual = shares(actual_counts)
+    if expected.shape != actual.shape:
+        raise ValueError(f"PSI needs the same bins: {expected.size} reference shares, {actual.size} counts")
+    if np.isnan(actual).any():
+        return math.nan
+    return psi_from_shares(expected, actual)
+
+
+def psi_from_shares(expected: FloatArray, actual: FloatArray) -> float:
+    e = np.maximum(expected, EPS)
+    a = np.maximum(actual, EPS)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+Counts = Sequence[float] | FloatArray
+
+
+def chi_square(reference_counts: Counts, current_counts: Counts) -> TestResult:
+    """Two-sample chi-square test of homogeneity on the same bins (no continuity correction).
+
+    Equal to ``scipy.stats.chi2_contingency([ref, cur], correction=False)`` over the bins that
+    hold at least one value in either sample; a single such bin gives statistic 0 and p 1.
+    """
+    table = np.vstack([np.asarray(reference_counts, dtype=float), np.asarray(current_counts, dtype=float)])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return TestResult(0.0, 1.0)
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    dof = table.shape[1] - 1
+    return TestResult(statistic, float(sps.chi2.sf(statistic, dof)))
+
+
+def ks_2samp(reference: FloatArray, current: FloatArray) -> TestResult:
+    """Two-sample Kolmogorov-Smirnov test, equal to ``scipy.stats.ks_2samp`` (two-sided, auto)."""
+    a = np.asarray(reference, dtype=float)
+    b = np.asarray(current, dtype=float)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("KS needs at least one value in each sample")
+    if max(a.size, b.size) <= _SCIPY_EXACT_MAX_N:
+        result = sps.ks_2samp(a, b)
+        return TestResult(float(result.statistic), float(result.pvalue))
+    d = ks_statistic(a, b)
+    m, n = sorted([float(a.size), float(b.size)], reverse=True)
+    en = m * n / (m + n)
+    pvalue = float(np.clip(sps.kstwo.sf(d, np.round(en)), 0.0, 1.0))
+    return TestResult(d, pvalue)
+
+
+def ks_statistic(a: FloatArray, b: FloatArray) -> float:
+    """sup |F_a - F_b| over the data, exactly as scipy computes it."""
+    if a.size + b.size <= _SORT_ALL_BELOW:
+        return _ks_exact(np.sort(a), np.sort(b), 0, 0, a.size, b.size)
+    low = float(min(a.min(), b.min()))
+    high = float(max(a.max(), b.max()))
+    if low == high:
+        return 0.0
+    return _ks_grid(a, b, low, high)
+
+
+def _cells(values: FloatArray, low: float, scale: float) -> np.ndarray[Any, Any]:
+    # Monotone in the value (subtracting, scaling and flooring never reorder), so cells are intervals.
+    cells = ((values - low) * scale).astype(np.int64)
+    return np.minimum(cells, _GRID_CELLS - 1)
+
+
+def _ks_grid(a: FloatArray, b: FloatArray, low: float, high: float) -> float:
+    scale = _GRID_CELLS / (high - low)
+    cells_a, cells_b = _cells(a, low, scale), _cells(b, low, scale)
+    count_a = np.bincount(cells_a, minlength=_GRID_CELLS)
+    count_b = np.bincount(cells_b, minlength=_GRID_CELLS)
+    cum_a, cum_b = np.cumsum(count_a), np.cumsum(count_b)
+    before_a, before_b = cum_a - count_a, cum_b - count_b
+    occupied = (count_a + count_b) > 0
+    # At a cell's largest value both CDFs equal the cumulative counts: an attained lower bound.
+    lower = float(np.abs(cum_a / a.size - cum_b / b.size)[occupied].max())
+    # Inside a cell the CDFs move between their values before and after it: an upper bound.
+    upper = np.maximum(cum_a / a.size - before_b / b.size, cum_b / b.size - before_a / a.size)
+    open_cells = occupied & (upper > lower)
+    if not open_cells.any():
+        return lower
+    # A value in an open cell sees every value of the closed cells at or below its own cell.
+    closed_a = np.cumsum(np.where(open_cells, 0, count_a))
+    closed_b = np.cumsum(np.where(open_cells, 0, count_b))
+    sub_a = np.sort(a[open_cells[cells_a]])
+    sub_b = np.sort(b[open_cells[cells_b]])
+    points = np.concatenate([sub_a, sub_b])
+    cells = _cells(points, low, scale)
+    return max(lower, _ks_exact(sub_a, sub_b, closed_a[cells], closed_b[cells], a.size, b.size))
+
+
+def _ks_exact(
+    a: FloatArray,
+    b: FloatArray,
+    below_a: np.ndarray[Any, Any] | int,
+    below_b: np.ndarray[Any, Any] | int,
+    n_a: int,
+    n_b: int,
+) -> float:
+    """Largest CDF gap at the values of the sorted ``a`` and ``b``, each CDF offset by values not passed."""
+    points = np.concatenate([a, b])
+    cdf_a = (below_a + np.searchsorted(a, points, side="right")) / n_a
+    cdf_b = (below_b + np.searchsorted(b, points, side="right")) / n_b
+    diffs = cdf_a - cdf_b
+    return max(float(np.clip(-diffs.min(), 0, 1)), float(diffs.max()))
