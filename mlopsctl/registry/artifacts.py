@@ -10,18 +10,23 @@ team or CI can share one store folder. Loading is guarded twice:
    that skops reports as untrusted (for example ``sklearn.tree._tree.Tree``). Functions, and anything
    from another package or from the libraries' testing, I/O and build helpers, are refused.
 
-A crash while writing leaves either no file or a complete one (temp file, fsync, rename). An
-artifact without a record (a registration killed after the artifact was written) is harmless: it
-is content-addressed, nothing points at it, and the next identical registration reuses it.
+Dumps are canonical (:func:`canonical_skops`): the same fitted model gives the same bytes, so the
+same digest, in any process. A crash while writing leaves either no file or a complete one (temp
+file, fsync, rename). An artifact without a record (a registration killed after the artifact was
+written) is harmless: it is content-addressed, nothing points at it, and the next identical
+registration reuses it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import io
+import json
 import os
 import re
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,8 @@ TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
 DENIED_PARTS = frozenset({"testing", "distutils", "f2py", "ctypeslib", "io", "datasets", "conftest"})
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 STALE_TEMP_SECONDS = 3600.0
+SCHEMA_MEMBER = "schema.json"
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 class ArtifactRefused(MlopsError):
@@ -51,11 +58,77 @@ def short_digest(sha256: str) -> str:
 
 
 def dump_pipeline(pipeline: Any) -> bytes:
-    """Serialise a fitted pipeline with skops (no pickle)."""
+    """Serialise a fitted pipeline with skops (no pickle), canonically: the same model gives the same bytes."""
     import skops.io as sio
 
     data: bytes = sio.dumps(pipeline)
-    return data
+    return canonical_skops(data)
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """skops bytes without what changes from one dump to the next, so a digest identifies a model.
+
+    skops names objects and their array files by ``id()`` (memory addresses) and stamps zip entries
+    with the current time. Here ids are renumbered in order of first appearance (equal ids stay
+    equal, so shared objects stay shared), files are renamed to match, and every entry gets a fixed
+    timestamp. Data that is not a skops zip is returned unchanged.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as source:
+            schema = json.loads(source.read(SCHEMA_MEMBER))
+            members = {name: source.read(name) for name in source.namelist() if name != SCHEMA_MEMBER}
+    except (zipfile.BadZipFile, KeyError, ValueError):
+        return data
+    names = _Renumbering()
+    schema = names.apply(schema)
+    if set(members) - set(names.files):
+        return data  # a member the schema does not name: keep the original rather than guess
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as target:
+        for old, new in names.files.items():
+            target.writestr(_fixed_entry(new), members[old])
+        target.writestr(_fixed_entry(SCHEMA_MEMBER), json.dumps(schema, indent=2))
+    return out.getvalue()
+
+
+class _Renumbering:
+    """Maps skops' memory-address ids and file names to 1, 2, 3... in document order."""
+
+    def __init__(self) -> None:
+        self.ids: dict[int, int] = {}
+        self.files: dict[str, str] = {}
+
+    def apply(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self.apply(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "__id__" and isinstance(value, int):
+                out[key] = self._id(value)
+            elif key == "file" and isinstance(value, str):
+                out[key] = self._file(value)
+            else:
+                out[key] = self.apply(value)
+        return out
+
+    def _id(self, value: int) -> int:
+        return self.ids.setdefault(value, len(self.ids) + 1)  # from 1: skops does not memoise id 0
+
+    def _file(self, name: str) -> str:
+        if name not in self.files:
+            stem, dot, suffix = name.partition(".")
+            number = self._id(int(stem)) if stem.isdigit() else len(self.files) + 1
+            self.files[name] = f"{number}{dot}{suffix}" if stem.isdigit() else f"f{number}{dot}{suffix}"
+        return self.files[name]
+
+
+def _fixed_entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = 0o644 << 16
+    return info
 
 
 def load_pipeline_bytes(data: bytes, expected_sha256: str) -> Any:
