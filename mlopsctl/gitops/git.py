@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +36,13 @@ class Git:
         self.root = root
         self.log = log
 
-    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> GitResult:
+    def run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None, input: str | None = None
+    ) -> GitResult:
         merged = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", **(env or {})}
-        proc = subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True, env=merged, check=False)
+        proc = subprocess.run(
+            ["git", *args], cwd=self.root, capture_output=True, text=True, env=merged, check=False, input=input
+        )
         result = GitResult(tuple(args), proc.stdout, proc.stderr, proc.returncode)
         if self.log is not None:
             self.log("git " + " ".join(args), proc.returncode == 0)
@@ -79,6 +84,82 @@ class Git:
         self.run("add", "--", *paths)
         self.run("commit", "-q", "-m", message, "--", *paths, env=self.identity_env())
         return self.out("rev-parse", "HEAD")
+
+    # ------------------------------------------------------------------ reading commits
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit ``ref`` names, or None when it names none."""
+        result = self.run("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
+        return result.stdout.strip() or None
+
+    def show_file(self, commit: str, path: str) -> str | None:
+        """Text of ``path`` as committed in ``commit``, or None when it is not there."""
+        result = self.run("cat-file", "blob", f"{commit}:{path}", check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    def read_blobs(self, names: Sequence[str]) -> list[str | None]:
+        """Texts of many ``commit:path`` names through one ``git cat-file --batch`` process."""
+        if not names:
+            return []
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch"],
+            cwd=self.root,
+            input="\n".join(names).encode() + b"\n",
+            capture_output=True,
+            env={**os.environ, "LC_ALL": "C"},
+            check=False,
+        )
+        if self.log is not None:
+            self.log(f"git cat-file --batch ({len(names)} objects)", proc.returncode == 0)
+        return _split_batch(proc.stdout, len(names))
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
+
+    def remote_url(self, remote: str) -> str | None:
+        result = self.run("remote", "get-url", remote, check=False)
+        return result.stdout.strip() or None if result.returncode == 0 else None
+
+    def user_identity(self) -> str:
+        """``Name <email>`` of whoever commits here (the fallback identity when none is configured)."""
+        fallback = self.identity_env()
+        name = fallback.get("GIT_AUTHOR_NAME") or self.out("config", "user.name")
+        email = fallback.get("GIT_AUTHOR_EMAIL") or self.out("config", "user.email")
+        return f"{name} <{email}>"
+
+    # ------------------------------------------------------------------ writing commits without the work tree
+
+    def commit_file(self, parent: str, path: str, text: str, message: str) -> str:
+        """A new commit on top of ``parent`` that changes only ``path`` to ``text``; no branch moves.
+
+        The working tree and the real index are left alone (a scratch index is used), so a commit
+        for a pull-request branch can be made whatever the user has checked out.
+        """
+        blob = self.run("hash-object", "-w", "--stdin", "--path", path, input=text).stdout.strip()
+        with tempfile.TemporaryDirectory(prefix="mlopsctl-index-") as scratch:
+            index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            self.run("read-tree", parent, env=index)
+            self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index)
+            tree = self.run("write-tree", env=index).stdout.strip()
+        result = self.run("commit-tree", tree, "-p", parent, "-F", "-", input=message, env=self.identity_env())
+        return result.stdout.strip()
+
+
+def _split_batch(output: bytes, count: int) -> list[str | None]:
+    """Parse ``git cat-file --batch`` output: ``<oid> <type> <size>\\n<content>\\n`` or ``<name> missing``."""
+    texts: list[str | None] = []
+    position = 0
+    for _ in range(count):
+        end = output.index(b"\n", position)
+        header = output[position:end].split()
+        position = end + 1
+        if len(header) < 3 or header[-1] == b"missing":
+            texts.append(None)
+            continue
+        size = int(header[2])
+        texts.append(output[position : position + size].decode("utf-8", errors="replace"))
+        position += size + 1
+    return texts
 
 
 def _git_error(result: GitResult) -> MlopsError:

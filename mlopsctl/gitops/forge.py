@@ -1,0 +1,200 @@
+"""Pull requests on GitHub and merge requests on GitLab, through their REST APIs (stdlib only).
+
+The provider comes from ``git.provider`` or, when that is ``auto``, from the remote URL's host.
+The API base is ``git.api_url`` or the public one (``https://api.github.com``; for GitLab
+``https://<host>/api/v4``, so ``api_url`` for GitLab includes ``/api/v4``). The token is read from
+the variable ``git.token_env`` names (default ``GITHUB_TOKEN`` / ``GITLAB_TOKEN``), never from a file.
+
+Requests follow the providers' documentation:
+
+* GitHub ``POST /repos/{owner}/{repo}/pulls`` with ``Accept: application/vnd.github+json``,
+  ``X-GitHub-Api-Version: 2022-11-28``, ``Authorization: Bearer <token>`` and a JSON body
+  ``{title, head, base, body}``; answers 201 with ``html_url`` and ``number``.
+* GitLab ``POST /projects/{url-encoded path}/merge_requests`` with ``PRIVATE-TOKEN: <token>`` and
+  a JSON body ``{source_branch, target_branch, title, description, remove_source_branch}``;
+  answers 201 with ``web_url`` and ``iid``.
+
+Without a token (or with another host) nothing is called: :func:`manual_steps` gives the compare
+URL and the exact command that opens the request by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from mlopsctl import __version__
+from mlopsctl.errors import GitRemoteUnreachable, MlopsError
+from mlopsctl.spec.models import GitSettings
+
+TIMEOUT_SECONDS = 20.0
+_SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>[^/].*)$")
+
+
+@dataclass(frozen=True)
+class RemoteRepo:
+    """Where a remote lives: its provider, host and project path (``owner/repo``, ``group/sub/project``)."""
+
+    provider: str
+    host: str | None
+    path: str
+    api_url: str | None
+
+    @property
+    def web_url(self) -> str | None:
+        return f"https://{self.host}/{self.path}" if self.host else None
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    url: str
+    number: int
+    provider: str
+
+
+def parse_remote_url(url: str) -> tuple[str | None, str]:
+    """``git@github.com:acme/models.git`` -> ("github.com", "acme/models"); local paths give no host."""
+    url = url.strip()
+    host: str | None
+    if "://" in url:
+        parsed = urllib.parse.urlsplit(url)
+        host = parsed.hostname if parsed.scheme != "file" else None
+        path = parsed.path
+    elif (match := _SCP_LIKE.match(url)) and not url.startswith((".", "/")):
+        host, path = match["host"], match["path"]
+    else:
+        host, path = None, url
+    path = path.strip("/").removesuffix(".git")
+    if host is None:
+        path = "/".join(path.split("/")[-2:])  # a local or file:// remote: owner/name from the last two parts
+    return host, path
+
+
+def resolve_remote(settings: GitSettings, url: str) -> RemoteRepo:
+    host, path = parse_remote_url(url)
+    provider = settings.provider
+    if provider == "auto":
+        lowered = (host or "").lower()
+        provider = "github" if "github" in lowered else "gitlab" if "gitlab" in lowered else "none"
+    api = settings.api_url.rstrip("/") if settings.api_url else _default_api(provider, host)
+    return RemoteRepo(provider=provider, host=host, path=path, api_url=api)
+
+
+def _default_api(provider: str, host: str | None) -> str | None:
+    if provider == "github":
+        return "https://api.github.com" if host in (None, "github.com") else f"https://{host}/api/v3"
+    if provider == "gitlab":
+        return f"https://{host or 'gitlab.com'}/api/v4"
+    return None
+
+
+def token_variable(settings: GitSettings, provider: str) -> str:
+    return settings.token_env or ("GITLAB_TOKEN" if provider == "gitlab" else "GITHUB_TOKEN")
+
+
+def find_token(settings: GitSettings, provider: str) -> str | None:
+    return os.environ.get(token_variable(settings, provider)) or None
+
+
+def open_pull_request(remote: RemoteRepo, token: str, *, head: str, base: str, title: str, body: str) -> PullRequest:
+    """Open the request; raises :class:`MlopsError` (refused) or :class:`GitRemoteUnreachable`."""
+    if remote.api_url is None or remote.provider not in ("github", "gitlab"):
+        raise MlopsError(f"cannot open pull requests on provider '{remote.provider}'", title="No pull-request API")
+    if remote.provider == "github":
+        url = f"{remote.api_url}/repos/{remote.path}/pulls"
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "Authorization": f"Bearer {token}",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        payload: dict[str, Any] = {"title": title, "head": head, "base": base, "body": body}
+        answer = _post(url, headers, payload)
+        return PullRequest(url=str(answer["html_url"]), number=int(answer["number"]), provider="github")
+    project = urllib.parse.quote(remote.path, safe="")
+    url = f"{remote.api_url}/projects/{project}/merge_requests"
+    payload = {
+        "source_branch": head,
+        "target_branch": base,
+        "title": title,
+        "description": body,
+        "remove_source_branch": True,
+    }
+    answer = _post(url, {"PRIVATE-TOKEN": token}, payload)
+    return PullRequest(url=str(answer["web_url"]), number=int(answer["iid"]), provider="gitlab")
+
+
+def _post(url: str, headers: dict[str, str], payload: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode("utf-8"),
+        method="POST",
+        headers={**headers, "Content-Type": "application/json", "User-Agent": f"mlopsctl/{__version__}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            answer = json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        raise MlopsError(
+            f"POST {url} answered {exc.code}: {_api_message(exc)}",
+            title="Pull request not opened",
+        ) from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise GitRemoteUnreachable(f"POST {url} failed: {reason}") from exc
+    if not isinstance(answer, dict):
+        raise MlopsError(f"POST {url} answered with unexpected JSON", title="Pull request not opened")
+    return answer
+
+
+def _api_message(exc: urllib.error.HTTPError) -> str:
+    """The provider's own words: GitHub's ``message`` and ``errors[].message``, GitLab's ``message``."""
+    try:
+        data = json.loads(exc.read().decode("utf-8"))
+    except (ValueError, OSError):
+        return str(exc.reason)
+    if not isinstance(data, dict):
+        return str(exc.reason)
+    message = data.get("message") or data.get("error") or exc.reason
+    parts = message if isinstance(message, list) else [message]
+    details = [e.get("message") for e in data.get("errors", []) if isinstance(e, dict) and e.get("message")]
+    return "; ".join(str(part) for part in [*parts, *details])
+
+
+def compare_url(remote: RemoteRepo, head: str, base: str) -> str | None:
+    """The web page that opens the request by hand."""
+    if remote.web_url is None:
+        return None
+    if remote.provider == "github":
+        return f"{remote.web_url}/compare/{base}...{urllib.parse.quote(head)}?expand=1"
+    if remote.provider == "gitlab":
+        query = urllib.parse.urlencode({"merge_request[source_branch]": head, "merge_request[target_branch]": base})
+        return f"{remote.web_url}/-/merge_requests/new?{query}"
+    return None
+
+
+def pr_command(remote: RemoteRepo, head: str, base: str) -> str | None:
+    """The CLI command that opens the request from the commit's title and body (gh, glab)."""
+    if remote.provider == "github":
+        return shlex.join(["gh", "pr", "create", "--base", base, "--head", head, "--fill"])
+    if remote.provider == "gitlab":
+        return shlex.join(["glab", "mr", "create", "--source-branch", head, "--target-branch", base, "--fill", "--yes"])
+    return None
+
+
+def push_command(remote_name: str, remote: RemoteRepo | None, branch: str, base: str) -> str:
+    """The exact push; for GitLab with push options that open the merge request in the same step."""
+    if remote is not None and remote.provider == "gitlab":
+        return shlex.join(
+            [
+                "git", "push", "-o", "merge_request.create", "-o", f"merge_request.target={base}",
+                remote_name, f"{branch}:{branch}",
+            ]
+        )  # fmt: skip
+    return shlex.join(["git", "push", remote_name, f"{branch}:{branch}"])

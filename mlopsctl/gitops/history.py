@@ -1,0 +1,153 @@
+"""The audit log: promotions, rollbacks and archives read back from commit trailers.
+
+Every commit mlopsctl makes for an action ends with trailers (``Action:``, ``Model:``,
+``Version:``, ``Env:``, ``Strategy:``, ``Weight:``, ``Previous:``). One ``git log`` process reads
+them all with ``%(trailers:key=...)`` placeholders; git itself filters by model and environment
+(``--grep`` on the trailer lines) and stops at the limit, so the cost follows the number of
+entries shown, not the size of the history. Gate results come from the versions' registry records,
+each read once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlopsctl.gitops.git import Git
+from mlopsctl.gitops.operations import TRAILER_KEYS
+from mlopsctl.registry.records import record_path
+
+ACTIONS = ("promote", "rollback", "archive")
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FIELD, _RECORD = "\x1f", "\x1e"
+_FORMAT = (
+    _FIELD.join(["%H", "%an", "%ae", "%aI", "%s"])
+    + "".join(f"%x1f%(trailers:key={key},valueonly,separator=%x2C)" for key in TRAILER_KEYS)
+    + "%x1e"
+)
+
+
+@dataclass(frozen=True)
+class Gate:
+    gate: str
+    value: float | None
+    passed: bool
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    commit: str
+    author: str
+    email: str
+    date: str
+    subject: str
+    action: str
+    model: str
+    version: int | None
+    env: str | None
+    strategy: str | None
+    weight: int | None
+    previous: str | None
+    gates_passed: bool | None = None
+    gates: tuple[Gate, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["gates"] = [asdict(gate) for gate in self.gates]
+        return data
+
+
+def read_history(
+    root: Path,
+    *,
+    env: str | None = None,
+    model: str | None = None,
+    limit: int | None = 50,
+    ref: str = "HEAD",
+    gates: bool = True,
+) -> list[HistoryEntry]:
+    """Newest first: the actions recorded in the history of ``ref``, filtered by environment and model."""
+    git = Git(root)
+    if git.resolve(ref) is None:
+        return []
+    args = ["log", f"--format={_FORMAT}", "-E", "--all-match", f"--grep=^Action: ({'|'.join(ACTIONS)})$"]
+    if model:
+        args.append(f"--grep=^Model: {re.escape(model)}$")
+    if env:
+        args.append(f"--grep=^Env: {re.escape(env)}$")
+    if limit:
+        args.append(f"--max-count={limit}")
+    entries = [entry for entry in map(_parse, git.out(*args, ref).split(_RECORD)) if entry is not None]
+    entries = [e for e in entries if (model is None or e.model == model) and (env is None or e.env == env)]
+    return _with_gates(root, entries) if gates else entries
+
+
+def _parse(chunk: str) -> HistoryEntry | None:
+    parts = chunk.strip("\n").split(_FIELD)
+    if len(parts) != 5 + len(TRAILER_KEYS):
+        return None
+    commit, author, email, date, subject = parts[:5]
+    trailers = dict(zip(TRAILER_KEYS, (_last(value) for value in parts[5:]), strict=True))
+    if trailers["Action"] not in ACTIONS or not trailers["Model"]:
+        return None
+    return HistoryEntry(
+        commit=commit,
+        author=author,
+        email=email,
+        date=date,
+        subject=subject,
+        action=trailers["Action"] or "",
+        model=trailers["Model"] or "",
+        version=_int(trailers["Version"]),
+        env=trailers["Env"],
+        strategy=trailers["Strategy"],
+        weight=_int(trailers["Weight"]),
+        previous=trailers["Previous"],
+    )
+
+
+def _last(value: str) -> str | None:
+    """A trailer given twice keeps its last value (as ``git interpret-trailers`` reads it)."""
+    value = value.strip()
+    return value.rsplit(",", 1)[-1].strip() or None if value else None
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _with_gates(root: Path, entries: list[HistoryEntry]) -> list[HistoryEntry]:
+    cache: dict[tuple[str, int], tuple[bool | None, tuple[Gate, ...]]] = {}
+    out = []
+    for entry in entries:
+        if entry.version is None:
+            out.append(entry)
+            continue
+        key = (entry.model, entry.version)
+        if key not in cache:
+            cache[key] = _read_gates(root, *key)
+        passed, gates = cache[key]
+        out.append(replace(entry, gates_passed=passed, gates=gates))
+    return out
+
+
+def _read_gates(root: Path, model: str, version: int) -> tuple[bool | None, tuple[Gate, ...]]:
+    """Only the gate fields of a record (records can be large: drift references)."""
+    path = record_path(root, model, version)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, yaml.YAMLError):
+        return None, ()
+    if not isinstance(data, dict):
+        return None, ()
+    gates = tuple(
+        Gate(str(g.get("gate", "")), g.get("value"), bool(g.get("passed")))
+        for g in data.get("gates") or []
+        if isinstance(g, dict)
+    )
+    passed = data.get("gates_passed")
+    return (bool(passed) if passed is not None else None), gates

@@ -1,0 +1,141 @@
+"""The repository's files as committed at one commit, and what ran where in the past.
+
+Promotions are computed from a commit, never from the working tree: the pull-request branch is
+built on ``HEAD``, and when a direct push is rejected the same promotion is computed again on the
+fetched tip. The history questions ("did this version run in staging?", "what ran before?") are
+answered from every committed revision of ``environments/<env>.yaml``, read through one
+``git log`` and batched ``git cat-file`` processes, so hand edits count as much as promotions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+from mlopsctl.errors import CheckFailed, NotFound
+from mlopsctl.gitops import envfile
+from mlopsctl.gitops.git import Git
+from mlopsctl.registry.records import VersionRecord
+from mlopsctl.spec.models import Environment
+
+HISTORY_BATCH = 200
+
+
+def env_path(env: str) -> str:
+    return f"environments/{env}.yaml"
+
+
+def record_relpath(model: str, version: int) -> str:
+    return f"registry/{model}/v{version}.yaml"
+
+
+def archived_relpath(model: str) -> str:
+    return f"registry/{model}/archived.yaml"
+
+
+class Snapshot:
+    """Read-only view of the files in one commit."""
+
+    def __init__(self, git: Git, ref: str = "HEAD") -> None:
+        commit = git.resolve(ref)
+        if commit is None:
+            raise NotFound(f"no commit '{ref}' in {git.root}", hint="make a first commit (mlopsctl init does)")
+        self.git = git
+        self.commit = commit
+        self._cache: dict[str, str | None] = {}
+
+    def read(self, path: str) -> str | None:
+        if path not in self._cache:
+            self._cache[path] = self.git.show_file(self.commit, path)
+        return self._cache[path]
+
+    def environment_text(self, env: str) -> str:
+        text = self.read(env_path(env))
+        if text is None:
+            known = ", ".join(self.environment_names()) or "none"
+            raise NotFound(
+                f"no environment '{env}' in environments/ at {self.commit[:12]}", hint=f"environments here: {known}"
+            )
+        return text
+
+    def environment(self, env: str) -> tuple[str, Environment]:
+        """The file's text and its validated model; a file that does not validate stops the action."""
+        text = self.environment_text(env)
+        try:
+            data = envfile.load(text)
+            return text, Environment.model_validate(data)
+        except (yaml.YAMLError, ValueError) as exc:
+            raise CheckFailed(
+                f"{env_path(env)} does not validate: {' '.join(str(exc).split())}",
+                title="Invalid environment",
+                hint="run 'mlopsctl validate' and fix the file first",
+            ) from exc
+
+    def environment_names(self) -> list[str]:
+        listing = self.git.run("ls-tree", "--name-only", self.commit, "environments/", check=False).stdout
+        names = (line.rsplit("/", 1)[-1] for line in listing.splitlines())
+        return sorted(name[: -len(".yaml")] for name in names if name.endswith(".yaml"))
+
+    def record(self, model: str, version: int) -> VersionRecord:
+        path = record_relpath(model, version)
+        text = self.read(path)
+        if text is None:
+            local = (self.git.root / path).is_file()
+            raise NotFound(
+                f"{model}@{version} is not registered at {self.commit[:12]} ({path} is "
+                + ("not committed)" if local else "missing)"),
+                hint=f"commit {path} first" if local else f"see the versions with: mlopsctl registry list {model}",
+            )
+        data = envfile.load(text)
+        return VersionRecord.model_validate(data)
+
+    def archived(self, model: str) -> set[int]:
+        text = self.read(archived_relpath(model))
+        if text is None:
+            return set()
+        data = envfile.load(text)
+        entries = data.get("archived", []) if isinstance(data, dict) else []
+        return {int(entry["version"]) for entry in entries or [] if isinstance(entry, dict) and "version" in entry}
+
+
+def deployment_in(data: Any, model: str) -> dict[str, Any] | None:
+    """``deployments.<model>`` of a parsed environment file, or None."""
+    if not isinstance(data, dict) or not isinstance(data.get("deployments"), dict):
+        return None
+    found = data["deployments"].get(model)
+    return dict(found) if isinstance(found, dict) else None
+
+
+def deployment_history(snap: Snapshot, env: str, model: str) -> Iterator[dict[str, Any] | None]:
+    """``model``'s deployment in every committed revision of the env file, newest first."""
+    path = env_path(env)
+    commits = snap.git.run("log", "--format=%H", snap.commit, "--", path).stdout.split()
+    for start in range(0, len(commits), HISTORY_BATCH):
+        batch = commits[start : start + HISTORY_BATCH]
+        for text in snap.git.read_blobs([f"{commit}:{path}" for commit in batch]):
+            if text is None:
+                yield None
+                continue
+            try:
+                yield deployment_in(envfile.load(text), model)
+            except yaml.YAMLError:
+                yield None
+
+
+def ran_in(snap: Snapshot, env: str, model: str, version: int) -> bool:
+    """Whether ``version`` ran in ``env`` in any role at any committed time up to ``snap``."""
+    return any(_plays(fields, version) for fields in deployment_history(snap, env, model))
+
+
+def previous_stable(snap: Snapshot, env: str, model: str, current: int) -> int | None:
+    """The stable version that ran in ``env`` before ``current``, from the file's history."""
+    for fields in deployment_history(snap, env, model):
+        if fields and fields.get("version") not in (None, current):
+            return int(fields["version"])
+    return None
+
+
+def _plays(fields: dict[str, Any] | None, version: int) -> bool:
+    return bool(fields) and version in (fields.get("version"), fields.get("candidate"))  # type: ignore[union-attr]
