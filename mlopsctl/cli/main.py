@@ -51,7 +51,7 @@ def _register_optional() -> None:
             cli.add_command(command)
 
 
-_COMMAND_MODULES: tuple[str, ...] = ("registry", "monitor", "gitops")
+_COMMAND_MODULES: tuple[str, ...] = ("registry", "data", "train", "runs", "build", "monitor", "gitops", "serve")
 
 
 def print_error(error: MlopsError, console: Console | None = None) -> None:

@@ -1,0 +1,100 @@
+"""``mlopsctl data``: data set commands (quality checks and fingerprints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mlopsctl.cli.common import global_options, options
+from mlopsctl.errors import ExitCode
+
+if TYPE_CHECKING:  # the core's pandas and pyarrow load only when a data command runs
+    from mlopsctl.data.check import DataCheck
+    from mlopsctl.data.report import CheckResult
+
+_STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
+
+
+@click.group("data")
+def data_group() -> None:
+    """Data sets: quality checks on the four dimensions, and fingerprints."""
+
+
+@data_group.command("check")
+@click.argument("model")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    help="Check this CSV or Parquet file instead of the spec's data.source.",
+)
+@global_options
+def check(model: str, data_path: Path | None) -> int:
+    """Check MODEL's data against its spec: accuracy, completeness, consistency, timeliness.
+
+    Prints the data set's fingerprint and one line per expectation; exits 1 when any fails.
+    """
+    from mlopsctl.data.check import check_data
+
+    opts = options()
+    outcome = check_data(opts.open(), model, data_path)
+    opts.emit(outcome.to_dict(), lambda console: render_check(console, outcome))
+    return int(ExitCode.OK if outcome.report.passed else ExitCode.PROBLEMS)
+
+
+def render_check(console: Console, outcome: DataCheck) -> None:
+    """The fingerprint, a table grouped by dimension, and a verdict line."""
+    fp = outcome.dataset.fingerprint
+    console.print(f"[bold]{escape(outcome.model)}[/] data [bold]{escape(fp.uri)}[/]")
+    console.print(f"  sha256  {fp.sha256}")
+    console.print(f"  schema  {fp.schema_sha256}")
+    console.print(f"  rows {fp.rows}, columns {fp.columns}")
+    console.print()
+    console.print(_table(outcome))
+    console.print(_verdict(outcome))
+
+
+def _table(outcome: DataCheck) -> Table:
+    """One section per dimension, named in its first row, so the table stays narrow."""
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("check", no_wrap=True)
+    table.add_column("column", no_wrap=True)
+    table.add_column("observed", ratio=1, overflow="fold")
+    table.add_column("expected", ratio=1, overflow="fold")
+    table.add_column("result", no_wrap=True)
+    groups = outcome.report.by_dimension()
+    for index, (dimension, results) in enumerate(groups.items()):
+        table.add_row(f"[bold cyan]{dimension}[/]", "", "", "", "")
+        for item in results:
+            table.add_row(*_cells(item))
+        if index < len(groups) - 1:
+            table.add_section()
+    return table
+
+
+def _cells(item: CheckResult) -> list[str]:
+    status = item.status
+    return [
+        f"  {item.check}",
+        escape(item.column or "-"),
+        escape(item.observed),
+        escape(item.expected),
+        f"[{_STATUS_STYLE[status]}]{status}[/]",
+    ]
+
+
+def _verdict(outcome: DataCheck) -> str:
+    report = outcome.report
+    failed, warned, total = len(report.failures()), len(report.warnings()), len(report.results)
+    warnings = f", {warned} warning{'s' if warned != 1 else ''}" if warned else ""
+    if failed:
+        return f"[bold red]FAILED[/]: {failed} of {total} checks failed{warnings}"
+    return f"[green]PASSED[/]: {total} checks{warnings}"
+
+
+COMMANDS = [data_group]
