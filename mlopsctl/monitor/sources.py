@@ -268,7 +268,7 @@ class ScrapeSource:
     ) -> float:
         if query.kind == "last":
             return value
-        points = _window_points(target, key, now - query.window_seconds)
+        points = _window_points(target, key, now - query.window_seconds, query.kind != "changes")
         if query.kind == "changes":
             return float(sum(1 for a, b in itertools.pairwise(points) if a[1] != b[1]))
         increase = counter_increase([v for _, v in points])
@@ -286,8 +286,13 @@ def counter_increase(values: Sequence[float]) -> float:
     return total
 
 
-def _window_points(target: _Target, key: tuple[str, promtext.Labels], start: float) -> list[tuple[float, float]]:
-    """Samples of one series from the window's baseline on (see :class:`ScrapeSource`)."""
+def _window_points(
+    target: _Target, key: tuple[str, promtext.Labels], start: float, from_start: bool = True
+) -> list[tuple[float, float]]:
+    """Samples of one series from the window's baseline on (see :class:`ScrapeSource`).
+
+    ``from_start``: without a sample before the window, the service's start (value 0) is the baseline.
+    """
     points: list[tuple[float, float]] = []
     baseline: tuple[float, float] | None = None
     for scrape in target.history:
@@ -298,7 +303,7 @@ def _window_points(target: _Target, key: tuple[str, promtext.Labels], start: flo
             baseline = (scrape.at, value)
         else:
             points.append((scrape.at, value))
-    if baseline is None:
+    if baseline is None and from_start:
         baseline = _process_start(target)
     return [baseline, *points] if baseline is not None else points
 
