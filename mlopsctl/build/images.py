@@ -1,0 +1,111 @@
+"""Where the images built for a version are recorded.
+
+Version records are immutable, so images are recorded beside them, in two places by what they are:
+
+* ``<state_dir>/images.json`` (git-ignored): every local build. An image ID means something only to
+  the engine that built it, so it is observed state of this machine, not desired state for Git.
+* ``registry/<model>/images.yaml`` (committed): every *pushed* image, as ``reference@digest``. A
+  registry digest is durable and the same for everyone, so it is reviewed and kept with the version:
+  deployments can pin it, and an archived version still names the exact image that served it.
+
+Both are append-only lists, rewritten atomically under a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from mlopsctl.fsio import atomic_write_text
+from mlopsctl.registry.records import registry_dir
+from mlopsctl.spec.loader import Repo
+
+LOCAL_FILE = "images.json"
+PUSHED_FILE = "images.yaml"
+
+
+class ImageEntry(BaseModel):
+    """One image built (or pushed) for a model version."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    version: int
+    reference: str
+    """Repository and tag, e.g. demo/churn:v3 or ghcr.io/acme/demo/churn:v3."""
+    image_id: str
+    """The engine's image ID (sha256 of the image config)."""
+    digest: str | None = None
+    """Registry manifest digest, once pushed."""
+    built_at: str
+    """UTC time of the build (or of the push, for pushed entries)."""
+    base: str = ""
+    """Base image reference the image was built from."""
+    pushed: bool = False
+
+
+def pushed_path(repo: Repo, model: str) -> Path:
+    return registry_dir(repo.root, model) / PUSHED_FILE
+
+
+def record_local(repo: Repo, entries: list[ImageEntry]) -> Path:
+    path = repo.state_dir / LOCAL_FILE
+    with _locked(repo.state_dir / "locks" / "images.lock"):
+        known = _read_local(path)
+        known.extend(entry.model_dump(mode="json", exclude_none=True) for entry in entries)
+        atomic_write_text(path, json.dumps({"images": known}, indent=1) + "\n")
+    return path
+
+
+def record_pushed(repo: Repo, model: str, entries: list[ImageEntry]) -> Path:
+    """Append to registry/<model>/images.yaml (the caller commits it)."""
+    path = pushed_path(repo, model)
+    with _locked(repo.state_dir / "locks" / "images.lock"):
+        known = _read_pushed(path)
+        known.extend(entry.model_dump(mode="json", exclude_none=True) for entry in entries)
+        header = "# Images pushed for this model's versions: appended by mlopsctl build --push, never edited.\n"
+        atomic_write_text(path, header + yaml.safe_dump({"images": known}, sort_keys=False))
+    return path
+
+
+def images_for(repo: Repo, model: str, version: int | None = None) -> list[ImageEntry]:
+    """Pushed images first (durable), then this machine's builds; newest last within each."""
+    pushed = [ImageEntry.model_validate(item) for item in _read_pushed(pushed_path(repo, model))]
+    local = [ImageEntry.model_validate(item) for item in _read_local(repo.state_dir / LOCAL_FILE)]
+    return [entry for entry in pushed + local if entry.model == model and (version is None or entry.version == version)]
+
+
+def _read_local(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    images = data.get("images") if isinstance(data, dict) else None
+    return [item for item in images or [] if isinstance(item, dict)]
+
+
+def _read_pushed(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    images = data.get("images") if isinstance(data, dict) else None
+    return [item for item in images or [] if isinstance(item, dict)]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
