@@ -141,7 +141,8 @@ def _psi_rules(
         },
         {
             "record": f"mlops:{prefix}_psi",
-            "expr": f"sum by ({group_by}) (\n  ({actual} - {expected})\n  * ln({actual} / {expected})\n)",
+            "expr": f"sum by ({group_by}) (\n  ({actual} - ignoring (window) {expected})\n"
+            f"  * ln({actual} / ignoring (window) {expected})\n)",
         },
     ]
 
