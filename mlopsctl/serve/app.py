@@ -1,0 +1,413 @@
+"""The service's routes: predict, the Open Inference Protocol (V2), health, metadata and metrics.
+
+=====================================  =======================================================
+``POST /predict``                      records, columns or one record -> predictions
+``POST /v2/models/{name}/infer``       V2 inference (also ``/versions/{v}/infer``)
+``GET  /v2/models/{name}[/ready]``     V2 model metadata and readiness
+``GET  /v2``, ``/v2/health/live|ready``  V2 server metadata and health
+``GET  /health/live``                  the process answers
+``GET  /health/ready``                 the artifact is loaded, verified and compiled
+``GET  /metadata``                     name, version, input schema, lineage, predictor
+``GET  /metrics``                      Prometheus text format 0.0.4
+=====================================  =======================================================
+
+Answers from a model carry its version in the body and in an ``X-Model-Version`` header (also
+``X-Model-Role``). Bad input is a 4xx with a JSON body naming the field and row; only a model
+that raises on valid input gives a 500 (counted in ``mlops_prediction_errors_total``).
+Batches larger than ``OFFLOAD_ROWS`` are predicted on a worker thread so health checks and
+small requests keep flowing meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlopsctl import __version__
+from mlopsctl.serve import metrics
+from mlopsctl.serve.batch import Batch, Prediction, is_numeric_type
+from mlopsctl.serve.httpserver import Application, Limits, Request, Response, Result, error_response
+from mlopsctl.serve.inputs import RequestError, parse_json
+from mlopsctl.serve.service import PredictionFailed, ServedModel, Service
+
+log = logging.getLogger("mlopsctl.serve")
+
+OFFLOAD_ROWS = 2000
+V2_MODEL = re.compile(r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?(?:/(?P<action>infer|ready))?$")
+OTHER_ROUTE = "other"
+READY, LOADING, FAILED, DRAINING = "ready", "loading", "failed", "draining"
+
+Answer = tuple[Response, ServedModel | None]
+Parse = Callable[[ServedModel, Any], Batch]
+Render = Callable[[ServedModel, Batch, Prediction, Any], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    label: str
+    methods: dict[str, Callable[[Request, dict[str, str]], Answer | Any]]
+
+
+class ServiceApp(Application):
+    """Routes requests to the service; counts every answer in the answering version's metrics."""
+
+    def __init__(self, limits: Limits, service: Service | None = None) -> None:
+        self.limits = limits
+        self.service = service
+        self.state = READY if service is not None else LOADING
+        self.failure: str | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self.exact: dict[str, Route] = {
+            "/predict": Route("/predict", {"POST": self.predict}),
+            "/health/live": Route("/health/live", {"GET": self.live}),
+            "/health/ready": Route("/health/ready", {"GET": self.ready}),
+            "/metadata": Route("/metadata", {"GET": self.metadata}),
+            "/metrics": Route("/metrics", {"GET": self.metrics}),
+            "/": Route("/", {"GET": self.index}),
+            "/v2": Route("/v2", {"GET": self.v2_server}),
+            "/v2/health/live": Route("/v2/health/live", {"GET": self.live}),
+            "/v2/health/ready": Route("/v2/health/ready", {"GET": self.ready}),
+        }
+        self.v2 = {
+            None: Route("/v2/models/{name}", {"GET": self.v2_model}),
+            "ready": Route("/v2/models/{name}/ready", {"GET": self.v2_model_ready}),
+            "infer": Route("/v2/models/{name}/infer", {"POST": self.v2_infer}),
+        }
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def serve(self, service: Service) -> None:
+        self.service = service
+        self.state = READY
+
+    def fail(self, message: str) -> None:
+        self.failure = message
+        self.state = FAILED
+
+    def drain(self) -> None:
+        self.state = DRAINING
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Result:
+        started = time.perf_counter()
+        route, params = self._match(request.path)
+        if route is None:
+            return self._count(error_response(404, f"no route {request.path}"), None, OTHER_ROUTE, started)
+        method = "GET" if request.method == "HEAD" else request.method
+        handler = route.methods.get(method)
+        if handler is None:
+            allowed = ", ".join(sorted({*route.methods, *(["HEAD"] if "GET" in route.methods else [])}))
+            response = error_response(405, f"{request.method} is not allowed on {route.label}; use {allowed}")
+            response.headers.append(("Allow", allowed))
+            return self._count(response, None, route.label, started)
+        answer = handler(request, params)
+        if isinstance(answer, tuple):
+            return self._count(answer[0], answer[1], route.label, started)
+        return self._count_later(answer, route.label, started)
+
+    def _match(self, path: str) -> tuple[Route | None, dict[str, str]]:
+        route = self.exact.get(path)
+        if route is not None:
+            return route, {}
+        found = V2_MODEL.match(path)
+        if found is None:
+            return None, {}
+        return self.v2[found["action"]], {k: v for k, v in found.groupdict().items() if v is not None}
+
+    def _count(self, response: Response, model: ServedModel | None, route: str, started: float) -> Response:
+        served = model or (self.service.stable if self.service is not None else None)
+        if served is not None:
+            response.headers.append(("X-Model-Version", served.version))
+            response.headers.append(("X-Model-Role", served.role))
+            served.metrics.request(route, response.status, time.perf_counter() - started)
+        return response
+
+    async def _count_later(self, pending: Any, route: str, started: float) -> Response:
+        response, model = await pending
+        return self._count(response, model, route, started)
+
+    def refused(self, status: int) -> None:
+        if self.service is not None:
+            self.service.stable.metrics.request(OTHER_ROUTE, status, 0.0)
+
+    # --- health and metadata ----------------------------------------------------------------
+
+    def live(self, request: Request, params: dict[str, str]) -> Answer:
+        return Response.json(200, {"status": "live", "live": True}), None
+
+    def ready(self, request: Request, params: dict[str, str]) -> Answer:
+        if self.state == READY and self.service is not None:
+            stable = self.service.stable
+            body = {"status": READY, "ready": True, "model": stable.name, "version": stable.record.version}
+            return Response.json(200, body), None
+        body = {"status": self.state, "ready": False}
+        if self.failure:
+            body["error"] = self.failure
+        return Response.json(503, body), None
+
+    def metadata(self, request: Request, params: dict[str, str]) -> Answer:
+        service = self._service()
+        if isinstance(service, Response):
+            return service, None
+        document = service.stable.describe()
+        document["candidate"] = service.candidate.describe() if service.candidate is not None else None
+        document["strategy"] = service.strategy
+        document["weight"] = service.weight if service.strategy == "canary" else None
+        document["limits"] = {
+            "max_body_bytes": self.limits.max_body_bytes,
+            "max_batch_rows": service.stable.schema.max_rows,
+        }
+        return Response.json(200, document), None
+
+    def metrics(self, request: Request, params: dict[str, str]) -> Answer:
+        models = [m.metrics for m in self.service.models] if self.service is not None else []
+        return Response(200, metrics.render(models).encode(), content_type=metrics.CONTENT_TYPE), None
+
+    def index(self, request: Request, params: dict[str, str]) -> Answer:
+        routes = [*(f"{'/'.join(r.methods)} {r.label}" for r in self.exact.values())]
+        routes += [f"{'/'.join(r.methods)} {r.label}" for r in self.v2.values()]
+        model = self.service.stable.name if self.service is not None else None
+        return Response.json(200, {"service": "mlopsctl", "model": model, "state": self.state, "routes": routes}), None
+
+    def _service(self) -> Service | Response:
+        if self.state == DRAINING and self.service is not None:
+            return self.service
+        if self.service is None or self.state != READY:
+            reason = self.failure or "the model is still loading"
+            return error_response(503, reason)
+        return self.service
+
+    # --- prediction -------------------------------------------------------------------------
+
+    def predict(self, request: Request, params: dict[str, str]) -> Answer | Any:
+        return self._predict(request, "/predict", None, _parse_predict, _render_predict)
+
+    def v2_infer(self, request: Request, params: dict[str, str]) -> Answer | Any:
+        refused = self._v2_target(params)
+        if isinstance(refused, Response):
+            return refused, None
+        return self._predict(request, "/v2/models/{name}/infer", refused, _parse_v2, _render_v2)
+
+    def _predict(self, request: Request, route: str, fixed: ServedModel | None, parse: Parse, render: Render) -> Any:
+        service = self._service()
+        if isinstance(service, Response):
+            return service, None
+        model = fixed or service.choose()
+        try:
+            document = parse_json(request.body)
+            batch = parse(model, document)
+            if batch.rows > OFFLOAD_ROWS:
+                return self._predict_off_loop(service, model, batch, document, route, parse, render)
+            prediction = model.predict(batch)
+        except RequestError as exc:
+            return Response.json(exc.status, exc.body()), model
+        except PredictionFailed as exc:
+            return self._failed(model, exc), model
+        self._shadow(service, model, batch, document, route, parse)
+        return render(model, batch, prediction, document), model
+
+    async def _predict_off_loop(
+        self,
+        service: Service,
+        model: ServedModel,
+        batch: Batch,
+        document: Any,
+        route: str,
+        parse: Parse,
+        render: Render,
+    ) -> Answer:
+        try:
+            prediction = await asyncio.get_running_loop().run_in_executor(self._pool(), model.run, batch)
+        except RequestError as exc:
+            return Response.json(exc.status, exc.body()), model
+        except PredictionFailed as exc:
+            return self._failed(model, exc), model
+        model.metrics.observe(batch, prediction)
+        self._shadow(service, model, batch, document, route, parse)
+        return render(model, batch, prediction, document), model
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-predict")
+        return self._executor
+
+    @staticmethod
+    def _failed(model: ServedModel, exc: PredictionFailed) -> Response:
+        model.metrics.prediction_errors += 1
+        return error_response(500, f"{model.name}@{model.version} failed to predict: {exc}")
+
+    def _shadow(
+        self, service: Service, answered: ServedModel, batch: Batch, document: Any, route: str, parse: Parse
+    ) -> None:
+        shadow = service.shadow
+        if shadow is None or answered is shadow:
+            return
+        try:
+            asyncio.get_running_loop().call_soon(run_shadow, shadow, answered, batch, document, route, parse)
+        except RuntimeError:  # no event loop (called directly): run it now
+            run_shadow(shadow, answered, batch, document, route, parse)
+
+    # --- Open Inference Protocol metadata ---------------------------------------------------
+
+    def _v2_target(self, params: dict[str, str]) -> ServedModel | Response | None:
+        service = self._service()
+        if isinstance(service, Response):
+            return service
+        name = params.get("name")
+        if name != service.stable.name:
+            return error_response(
+                404, f"model '{name}' is not served here; this service serves '{service.stable.name}'"
+            )
+        version = params.get("version")
+        if version is None:
+            return None
+        found = service.version(version)
+        if found is None:
+            held = ", ".join(m.version for m in service.models)
+            return error_response(404, f"version '{version}' of {name} is not served here; versions: {held}")
+        return found
+
+    def v2_server(self, request: Request, params: dict[str, str]) -> Answer:
+        return Response.json(200, {"name": "mlopsctl", "version": __version__, "extensions": []}), None
+
+    def v2_model(self, request: Request, params: dict[str, str]) -> Answer:
+        target = self._v2_target(params)
+        if isinstance(target, Response):
+            return target, None
+        assert self.service is not None
+        model = target or self.service.stable
+        return Response.json(200, v2_metadata(model, self.service)), model
+
+    def v2_model_ready(self, request: Request, params: dict[str, str]) -> Answer:
+        target = self._v2_target(params)
+        if isinstance(target, Response):
+            return target, None
+        assert self.service is not None
+        model = target or self.service.stable
+        return Response.json(200, {"name": model.name, "ready": True}), model
+
+
+def run_shadow(
+    shadow: ServedModel, answered: ServedModel, batch: Batch, document: Any, route: str, parse: Parse
+) -> None:
+    """Predict with the shadow for metrics only: never raises, never touches the client's answer."""
+    started = time.perf_counter()
+    code = 200
+    try:
+        same = shadow.schema.columns == answered.schema.columns
+        shadow.predict(batch if same else parse(shadow, document))
+    except RequestError as exc:
+        code = exc.status
+    except PredictionFailed:
+        shadow.metrics.prediction_errors += 1
+        code = 500
+    except Exception:
+        log.exception("shadow %s@%s failed", shadow.name, shadow.version)
+        shadow.metrics.prediction_errors += 1
+        code = 500
+    shadow.metrics.request(route, code, time.perf_counter() - started)
+
+
+# --- request and response shapes --------------------------------------------------------------
+
+
+def _parse_predict(model: ServedModel, document: Any) -> Batch:
+    return model.schema.predict_batch(document)
+
+
+def _parse_v2(model: ServedModel, document: Any) -> Batch:
+    if not isinstance(document, dict):
+        raise RequestError.one(422, "expected a JSON object with 'inputs'")
+    if "inputs" not in document:
+        raise RequestError.one(422, "missing 'inputs': a list of tensors with name, shape, datatype and data")
+    _requested_outputs(model, document)
+    return model.schema.v2_batch(document["inputs"])
+
+
+def _render_predict(model: ServedModel, batch: Batch, prediction: Prediction, document: Any) -> Response:
+    body: dict[str, Any] = {
+        "model": model.name,
+        "version": model.record.version,
+        "role": model.role,
+        "predictions": prediction.labels.tolist(),
+    }
+    if prediction.probabilities is not None:
+        body["probabilities"] = prediction.probabilities.tolist()
+        body["classes"] = model.classes
+    return Response.json(200, body)
+
+
+def _render_v2(model: ServedModel, batch: Batch, prediction: Prediction, document: Any) -> Response:
+    outputs = [_tensor("predict", prediction.labels, [batch.rows])]
+    if prediction.probabilities is not None:
+        proba = prediction.probabilities
+        outputs.append(_tensor("predict_proba", proba.reshape(-1), list(proba.shape)))
+    wanted = {o["name"] for o in document.get("outputs") or []}
+    if wanted:
+        outputs = [o for o in outputs if o["name"] in wanted]
+    body: dict[str, Any] = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
+    if isinstance(document.get("id"), str):
+        body["id"] = document["id"]
+    body["parameters"] = {"role": model.role}
+    return Response.json(200, body)
+
+
+def _tensor(name: str, values: np.ndarray[Any, Any], shape: list[int]) -> dict[str, Any]:
+    return {"name": name, "shape": shape, "datatype": v2_datatype(values.dtype), "data": values.tolist()}
+
+
+def _requested_outputs(model: ServedModel, document: dict[str, Any]) -> None:
+    requested = document.get("outputs")
+    if requested is None:
+        return
+    known = ["predict", "predict_proba"] if model.classes else ["predict"]
+    if not isinstance(requested, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in requested
+    ):
+        raise RequestError.one(422, "'outputs' must be a list of objects with a name")
+    for output in requested:
+        if output["name"] not in known:
+            raise RequestError.one(422, f"unknown output '{output['name']}'; outputs: {', '.join(known)}")
+
+
+def v2_datatype(dtype: np.dtype[Any]) -> str:
+    return {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}.get(dtype.kind, "BYTES")
+
+
+def v2_metadata(model: ServedModel, service: Service) -> dict[str, Any]:
+    inputs = [
+        {"name": c.name, "datatype": _input_datatype(c.type), "shape": [-1]} for c in model.record.signature.inputs
+    ]
+    classes = model.classes or []
+    label_type = v2_datatype(np.asarray(classes).dtype) if classes else "FP64"
+    outputs = [{"name": "predict", "datatype": label_type, "shape": [-1]}]
+    if classes:
+        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(classes)]})
+    return {
+        "name": model.name,
+        "versions": [m.version for m in service.models],
+        "platform": "scikit-learn",
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+
+
+def _input_datatype(declared: str) -> str:
+    if declared == "boolean":
+        return "BOOL"
+    if declared == "integer":
+        return "INT64"
+    return "FP64" if is_numeric_type(declared) else "BYTES"

@@ -1,0 +1,170 @@
+"""Running the service: in the foreground with signal handling, or in a background thread.
+
+The server listens before the model is loaded, so ``/health/live`` answers at once while
+``/health/ready`` says 503 until the artifact is read, its digest verified and its pipeline
+compiled (on a worker thread). SIGTERM and SIGINT stop it gracefully: it stops accepting,
+reports not ready, lets requests in flight finish, then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlopsctl.errors import MlopsError, NotFound, UsageError
+from mlopsctl.registry.records import VersionRecord
+from mlopsctl.serve.app import ServiceApp
+from mlopsctl.serve.httpserver import HttpServer, Limits
+from mlopsctl.serve.service import LoadedVersion, Service
+
+Loader = Callable[[], Service]
+
+
+def read_record_file(path: Path) -> VersionRecord:
+    """A version record from its YAML file (as committed under ``registry/``)."""
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFound(f"no version record at {path}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UsageError(f"cannot read the version record {path}: {exc}") from None
+    try:
+        return VersionRecord.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{path}: {where}: {first['msg']}", hint="pass a registry/<model>/v<N>.yaml file") from None
+
+
+def load_files(record_path: Path, artifact_path: Path) -> LoadedVersion:
+    """Read a record and its artifact; the artifact is loaded only if its sha256 matches the record."""
+    from mlopsctl.registry.artifacts import load_pipeline_bytes
+
+    record = read_record_file(record_path)
+    try:
+        data = artifact_path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(
+            f"no artifact at {artifact_path}", hint=f"the record names sha256:{record.artifact.sha256}"
+        ) from None
+    return LoadedVersion(record, load_pipeline_bytes(data, record.artifact.sha256))
+
+
+async def serve_async(
+    app: ServiceApp,
+    host: str,
+    port: int,
+    *,
+    load: Loader | None = None,
+    on_listening: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+) -> None:
+    """Listen, load (if ``load`` is given), serve until ``stop`` is set or a signal arrives."""
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    server = HttpServer(app, app.limits)
+    bound = await server.start(host, port)
+    if handle_signals:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, stop.set)
+    if on_listening is not None:
+        on_listening(bound)
+    try:
+        if load is not None:
+            await _load(app, load)
+        await stop.wait()
+    finally:
+        app.drain()
+        await server.shutdown()
+        app.close()
+
+
+async def _load(app: ServiceApp, load: Loader) -> None:
+    try:
+        service = await asyncio.get_running_loop().run_in_executor(None, load)
+    except MlopsError as exc:
+        app.fail(exc.message)
+        raise
+    except Exception as exc:
+        app.fail(f"{type(exc).__name__}: {exc}")
+        raise
+    app.serve(service)
+
+
+class ServerThread:
+    """The service on a background thread with its own event loop (tests, embedding)."""
+
+    def __init__(self, app: ServiceApp, host: str = "127.0.0.1", port: int = 0, load: Loader | None = None) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.load = load
+        self.error: BaseException | None = None
+        self._listening = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="mlops-serve", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        if not self._listening.wait(30):
+            raise RuntimeError("the service did not start listening within 30 s")
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(60)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self._listening.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+
+        def listening(port: int) -> None:
+            self.port = port
+            self._listening.set()
+
+        await serve_async(
+            self.app,
+            self.host,
+            self.port,
+            load=self.load,
+            on_listening=listening,
+            stop=self._stop,
+            handle_signals=False,
+        )
+
+
+def make_app(service: Service | None = None, *, max_body_bytes: int = 1_048_576) -> ServiceApp:
+    return ServiceApp(Limits(max_body_bytes=max_body_bytes), service)

@@ -1,0 +1,157 @@
+"""What the service holds: one stable version and, for canary or shadow, a candidate.
+
+Each :class:`ServedModel` is a verified version ready to answer: its schema (validation), its
+predictor (the fast path or the pipeline) and its metrics (labelled with its role). The
+:class:`Service` decides who answers a request: with ``canary`` a seeded random draw sends
+``weight`` percent of requests to the candidate (each request independently, so the share is
+unbiased); with ``shadow`` the stable version always answers and the candidate runs on the same
+input afterwards, for metrics only; its failures are counted and never reach the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mlopsctl.registry.records import VersionRecord
+from mlopsctl.serve.batch import Batch, Prediction
+from mlopsctl.serve.inputs import RequestError, Schema
+from mlopsctl.serve.metrics import ModelMetrics
+from mlopsctl.serve.predictor import InputRejected, Predictor, build_predictor
+
+log = logging.getLogger("mlopsctl.serve")
+
+Strategy = Literal["canary", "shadow"]
+STRATEGIES: tuple[Strategy, ...] = ("canary", "shadow")
+
+
+class PredictionFailed(Exception):
+    """The model raised on valid input: a 500, counted in mlops_prediction_errors_total."""
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """A version record with its fitted pipeline, already digest-verified by whoever loaded it."""
+
+    record: VersionRecord
+    pipeline: Any
+
+
+class ServedModel:
+    def __init__(self, loaded: LoadedVersion, role: str, max_rows: int, predictor: Predictor | None = None) -> None:
+        record = loaded.record
+        self.record = record
+        self.role = role
+        self.name = record.model
+        self.version = str(record.version)
+        self.schema = Schema(record.signature, max_rows)
+        self.predictor = predictor or build_predictor(loaded.pipeline, record.signature, record.reference)
+        self.metrics = ModelMetrics(record, role)
+        self.classes = record.signature.classes
+
+    def predict(self, batch: Batch) -> Prediction:
+        """Predict and count the batch in the drift metrics."""
+        prediction = self.run(batch)
+        self.metrics.observe(batch, prediction)
+        return prediction
+
+    def run(self, batch: Batch) -> Prediction:
+        """Predict only (safe to call off the event loop thread: touches no metrics)."""
+        try:
+            return self.predictor.predict(batch)
+        except InputRejected as exc:
+            raise RequestError.one(422, exc.message, field=exc.field, row=exc.row) from None
+        except Exception as exc:
+            log.exception("%s@%s failed to predict", self.name, self.version)
+            raise PredictionFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    def describe(self) -> dict[str, Any]:
+        record = self.record
+        return {
+            "name": record.model,
+            "version": record.version,
+            "role": self.role,
+            "task": record.signature.task,
+            "target": record.signature.target,
+            "classes": record.signature.classes,
+            "estimator": record.estimator,
+            "inputs": [c.model_dump(exclude_none=True) for c in record.signature.inputs],
+            "predictor": self.predictor.description,
+            "metrics": record.metrics,
+            "lineage": lineage(record),
+        }
+
+
+def lineage(record: VersionRecord) -> dict[str, Any]:
+    return {
+        "run_id": record.run_id,
+        "created_at": record.created_at,
+        "spec_commit": record.spec_commit,
+        "spec_dirty": record.spec_dirty,
+        "spec_sha256": record.spec_sha256,
+        "data": record.data.model_dump(),
+        "artifact": record.artifact.model_dump(),
+        "environment": record.environment,
+        "params": record.params,
+    }
+
+
+class Service:
+    """The stable version, an optional candidate, and who answers each request."""
+
+    def __init__(
+        self,
+        stable: ServedModel,
+        candidate: ServedModel | None = None,
+        strategy: Strategy | None = None,
+        weight: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        if candidate is not None and strategy not in STRATEGIES:
+            raise ValueError(f"a candidate needs a strategy: one of {', '.join(STRATEGIES)}")
+        if not 0.0 <= weight <= 100.0:
+            raise ValueError("weight is a percentage between 0 and 100")
+        self.stable = stable
+        self.candidate = candidate
+        self.strategy = strategy if candidate is not None else None
+        self.weight = weight
+        self._draw = random.Random(seed).random
+        self._share = weight / 100.0
+
+    @property
+    def models(self) -> list[ServedModel]:
+        return [self.stable] if self.candidate is None else [self.stable, self.candidate]
+
+    @property
+    def shadow(self) -> ServedModel | None:
+        return self.candidate if self.strategy == "shadow" else None
+
+    def choose(self) -> ServedModel:
+        """Who answers this request: the canary for ``weight`` percent of draws, else stable."""
+        if self.strategy == "canary" and self.candidate is not None and self._draw() < self._share:
+            return self.candidate
+        return self.stable
+
+    def version(self, version: str) -> ServedModel | None:
+        text = version[1:] if version.startswith("v") else version
+        return next((m for m in self.models if m.version == text), None)
+
+
+def build_service(
+    stable: LoadedVersion,
+    candidate: LoadedVersion | None = None,
+    *,
+    strategy: Strategy | None = None,
+    weight: float = 0.0,
+    max_rows: int = 10_000,
+    seed: int | None = None,
+) -> Service:
+    """Verified versions -> a service (compiles each pipeline and checks its fast path)."""
+    served_stable = ServedModel(stable, "stable", max_rows)
+    served_candidate = None
+    if candidate is not None:
+        role = "shadow" if strategy == "shadow" else "canary"
+        served_candidate = ServedModel(candidate, role, max_rows)
+    return Service(served_stable, served_candidate, strategy, weight, seed)
