@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import click
-from rich.console import Console, Group, RenderableType
+from rich.cells import cell_len, set_cell_size
+from rich.console import COLOR_SYSTEMS, Console, Group, RenderableType
 from rich.markup import escape
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -16,9 +20,12 @@ from mlopsctl.registry.api import version_rows as list_version_rows
 from mlopsctl.registry.records import VersionRecord, parse_ref
 
 MAX_METRICS_SHOWN = 3
-WRAPPED_COLUMNS = {"metrics": 15, "stage": 10, "stages": 10}
 DIGEST_SHOWN = 10
-"""Columns that wrap in a narrow terminal, with the width below which they do not shrink."""
+SHRINKABLE = "metrics"
+"""The column cut short (with an ellipsis) when a row is wider than the terminal."""
+Cell = tuple[str, str | None]
+"""Plain text of a table cell and its rich style (None: unstyled)."""
+Painter = Callable[[str, str | None], str]
 
 
 @click.group("registry")
@@ -66,21 +73,21 @@ def _render_models(console: Console, rows: list[ModelRow]) -> None:
     if not rows:
         console.print("no registered versions yet; register one with: mlopsctl train MODEL")
         return
-    table = _table("model", "latest", "versions", "created", "metrics", "gates", "artifact", "stages")
-    for row in rows:
-        summary = row.latest.summary
-        placed = row.stage_text()
-        table.add_row(
-            escape(summary.model),
-            f"v{summary.version}",
-            str(row.versions),
-            summary.created_at[:10],
-            _metrics(summary.metrics),
-            _gates(summary.gates_passed),
-            summary.artifact_sha256[:DIGEST_SHOWN],
-            escape(placed) or "[dim]-[/]",
-        )
-    console.print(table)
+    columns = ["model", "latest", "versions", "created", "metrics", "gates", "artifact", "stages"]
+    cells = [
+        [
+            (row.latest.summary.model, None),
+            (f"v{row.latest.summary.version}", None),
+            (str(row.versions), None),
+            (row.latest.summary.created_at[:10], None),
+            (_metrics(row.latest.summary.metrics), None),
+            _gates(row.latest.summary.gates_passed),
+            (row.latest.summary.artifact_sha256[:DIGEST_SHOWN], None),
+            (row.stage_text(), None) if row.deployments else ("-", "dim"),
+        ]
+        for row in rows
+    ]
+    print_table(console, columns, cells)
     noun = "model" if len(rows) == 1 else "models"
     console.print(f"[dim]{len(rows)} {noun}; versions of one: mlopsctl registry list MODEL; all: --all[/]")
 
@@ -89,51 +96,110 @@ def _render_versions(console: Console, rows: list[VersionRow]) -> None:
     if not rows:
         console.print("no registered versions yet; register one with: mlopsctl train MODEL")
         return
-    table = _table("model", "version", "created", "metrics", "gates", "rows", "artifact", "stage")
-    for row in rows:
-        summary = row.summary
-        table.add_row(
-            escape(summary.model),
-            f"v{summary.version}",
-            _when(summary.created_at),
-            _metrics(summary.metrics),
-            _gates(summary.gates_passed),
-            _rows(summary.data_rows),
-            summary.artifact_sha256[:DIGEST_SHOWN],
+    columns = ["model", "version", "created", "metrics", "gates", "rows", "artifact", "stage"]
+    cells = [
+        [
+            (row.summary.model, None),
+            (f"v{row.summary.version}", None),
+            (row.summary.created_at.replace("T", " ")[:16], None),
+            (_metrics(row.summary.metrics), None),
+            _gates(row.summary.gates_passed),
+            (f"{row.summary.data_rows:,}" if row.summary.data_rows is not None else "-", None),
+            (row.summary.artifact_sha256[:DIGEST_SHOWN], None),
             _stage(row.stages, row.archived),
-        )
-    console.print(table)
+        ]
+        for row in rows
+    ]
+    print_table(console, columns, cells)
 
 
-def _table(*columns: str) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
-    for column in columns:
-        table.add_column(column, overflow="fold", no_wrap=column not in WRAPPED_COLUMNS)
-    return table
+def print_table(console: Console, columns: list[str], rows: list[list[Cell]]) -> None:
+    """An aligned table written in one go (styles as ANSI codes on a colour terminal).
+
+    rich's Table measures and wraps every cell, which takes seconds for thousands of rows; a
+    registry listing must stay well under a second at 20,000 versions, so rows are laid out here.
+    When a row is wider than the terminal, the metrics column wraps between metrics.
+    """
+    header: list[Cell] = [(name, "bold") for name in columns]
+    table = [header, *rows]
+    widths = [max(cell_len(line[i][0]) for line in table) for i in range(len(columns))]
+    wrap_at = _fit(widths, columns, console.width, table)
+    paint = _painter(console)
+    lines: list[str] = []
+    for line in table:
+        lines.extend(_row_lines(line, widths, wrap_at, paint))
+    console.file.write("\n".join(lines) + "\n")
+    console.file.flush()
 
 
-def _when(created_at: str) -> str:
-    return created_at.replace("T", " ")[:16]
+def _fit(widths: list[int], columns: list[str], available: int, table: list[list[Cell]]) -> int | None:
+    """Narrow the metrics column to fit ``available`` (never below one metric); its index when it must wrap."""
+    if SHRINKABLE not in columns:
+        return None
+    index = columns.index(SHRINKABLE)
+    excess = sum(widths) + len(widths) - 1 - available
+    if excess <= 0:
+        return None
+    longest = max(cell_len(word) for line in table for word in line[index][0].split() or [""])
+    widths[index] = max(longest, widths[index] - excess)
+    return index
+
+
+def _row_lines(line: list[Cell], widths: list[int], wrap_at: int | None, paint: Painter) -> list[str]:
+    parts = [_cell_lines(text, widths[i], wrap=i == wrap_at) for i, (text, _) in enumerate(line)]
+    last = len(line) - 1
+    return [
+        " ".join(
+            paint(_pad(part[depth] if depth < len(part) else "", widths[i], pad=i < last), line[i][1])
+            for i, part in enumerate(parts)
+        ).rstrip()
+        for depth in range(max(len(part) for part in parts))
+    ]
+
+
+def _cell_lines(text: str, width: int, *, wrap: bool) -> list[str]:
+    return (textwrap.wrap(text, width, break_long_words=False) or [""]) if wrap else [text]
+
+
+def _pad(text: str, width: int, *, pad: bool) -> str:
+    size = cell_len(text)
+    if size > width:
+        return set_cell_size(text, width - 1) + "…"
+    return text + " " * (width - size) if pad else text
+
+
+def _painter(console: Console) -> Painter:
+    system = COLOR_SYSTEMS.get(console.color_system or "")
+    if system is None:
+        return lambda text, _style: text
+    codes: dict[str, tuple[str, str]] = {}
+
+    def paint(text: str, style: str | None) -> str:
+        if not style:
+            return text
+        if style not in codes:
+            before, _, after = Style.parse(style).render("\0", color_system=system).partition("\0")
+            codes[style] = (before, after)
+        before, after = codes[style]
+        return f"{before}{text}{after}"
+
+    return paint
 
 
 def _metrics(metrics: dict[str, float]) -> str:
-    shown = [f"{escape(name)}={value:.4g}" for name, value in list(metrics.items())[:MAX_METRICS_SHOWN]]
+    shown = [f"{name}={value:.4g}" for name, value in list(metrics.items())[:MAX_METRICS_SHOWN]]
     extra = len(metrics) - MAX_METRICS_SHOWN
-    return " ".join(shown) + (f" [dim]+{extra}[/]" if extra > 0 else "")
+    return " ".join(shown) + (f" +{extra}" if extra > 0 else "")
 
 
-def _gates(passed: bool) -> str:
-    return "[green]passed[/]" if passed else "[red]failed[/]"
+def _gates(passed: bool) -> Cell:
+    return ("passed", "green") if passed else ("failed", "red")
 
 
-def _rows(rows: int | None) -> str:
-    return f"{rows:,}" if rows is not None else "-"
-
-
-def _stage(stages: list[str], archived: bool) -> str:
+def _stage(stages: list[str], archived: bool) -> Cell:
     if stages:
-        return escape(", ".join(stages))
-    return "[dim]archived[/]" if archived else "[dim]-[/]"
+        return (", ".join(stages), None)
+    return ("archived", "dim") if archived else ("-", "dim")
 
 
 # --------------------------------------------------------------------------- show rendering
@@ -141,8 +207,9 @@ def _stage(stages: list[str], archived: bool) -> str:
 
 def _render_details(console: Console, details: VersionDetails) -> None:
     record = details.record
-    where = _stage(details.stages, details.archived)
-    console.print(f"[bold]{escape(record.ref)}[/]  {record.task}  {escape(record.estimator)}  stage: {where}")
+    where, style = _stage(details.stages, details.archived)
+    stage = f"[{style}]{escape(where)}[/]" if style else escape(where)
+    console.print(f"[bold]{escape(record.ref)}[/]  {record.task}  {escape(record.estimator)}  stage: {stage}")
     console.print(f"[dim]{escape(str(details.path))}[/]\n")
     sections = [
         ("Lineage", _lineage(record)),
