@@ -1,0 +1,1 @@
+"""Features: the spec's feature definitions compiled to one scikit-learn pipeline, used by training and serving."""

@@ -1,0 +1,1 @@
+"""Experiment tracking: every training run recorded in a local SQLite database."""

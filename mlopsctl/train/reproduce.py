@@ -1,0 +1,262 @@
+"""``mlopsctl reproduce MODEL@VERSION``: train a registered version again and say whether it comes out the same.
+
+The spec is read from the commit the version records (``git show <commit>:models/<m>/model.yaml``;
+the working tree is not touched), its training.params replaced by the recorded ones (which hold
+the grid's choice and the seed), and the data is read from the recorded location. When the
+data's sha256 differs from the record's, reproduction is refused: the answer would be about
+other data. The new metrics are compared with the recorded ones (equal, or within 1e-9), the
+new artifact's sha256 with the recorded digest, and, as the stronger check, the new pipeline's
+predictions on the held-out rows with the registered pipeline's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from mlopsctl.data.load import load_dataset
+from mlopsctl.errors import CheckFailed, MlopsError
+from mlopsctl.registry.artifacts import dump_pipeline, sha256_hex
+from mlopsctl.registry.records import VersionRecord, parse_ref
+from mlopsctl.registry.store import load_version
+from mlopsctl.spec.loader import Repo
+from mlopsctl.spec.models import SERVING_METRICS, ModelSpec
+from mlopsctl.spec.yamlpos import parse_yaml
+from mlopsctl.tracking.environment import capture_environment
+from mlopsctl.tracking.store import FINISHED, RUNNING, Run, RunStore, new_run_id, now, this_process
+from mlopsctl.train.fit import Fitted, fit_and_evaluate
+from mlopsctl.train.progress import ProgressFn, no_progress
+
+TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class MetricCheck:
+    name: str
+    recorded: float
+    reproduced: float | None
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.reproduced is None else abs(self.reproduced - self.recorded)
+
+    @property
+    def exact(self) -> bool:
+        return self.reproduced == self.recorded
+
+    @property
+    def matches(self) -> bool:
+        return self.difference is not None and self.difference <= TOLERANCE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "recorded": self.recorded,
+            "reproduced": self.reproduced,
+            "difference": self.difference,
+            "exact": self.exact,
+            "matches": self.matches,
+        }
+
+
+@dataclass
+class ReproduceResult:
+    model: str
+    version: int
+    run_id: str
+    spec_commit: str
+    metrics: list[MetricCheck]
+    artifact_recorded: str
+    artifact_reproduced: str
+    rows_compared: int
+    predictions_differ: int
+    max_probability_difference: float | None
+    duration: float
+
+    @property
+    def metrics_match(self) -> bool:
+        return all(check.matches for check in self.metrics)
+
+    @property
+    def artifact_matches(self) -> bool:
+        return self.artifact_recorded == self.artifact_reproduced
+
+    @property
+    def predictions_match(self) -> bool:
+        return self.predictions_differ == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": f"{self.model}@{self.version}",
+            "run_id": self.run_id,
+            "spec_commit": self.spec_commit,
+            "metrics_match": self.metrics_match,
+            "metrics": [check.to_dict() for check in self.metrics],
+            "artifact": {
+                "recorded": self.artifact_recorded,
+                "reproduced": self.artifact_reproduced,
+                "matches": self.artifact_matches,
+            },
+            "predictions": {
+                "rows": self.rows_compared,
+                "differ": self.predictions_differ,
+                "matches": self.predictions_match,
+                "max_probability_difference": self.max_probability_difference,
+            },
+            "duration": self.duration,
+        }
+
+
+def reproduce_version(
+    repo: Repo, ref: str, *, data_path: Path | None = None, progress: ProgressFn = no_progress
+) -> ReproduceResult:
+    model, version = parse_ref(ref)
+    record, registered = load_version(repo, model, version)
+    spec = recorded_spec(repo, record)
+    progress("Loading data", 0, None)
+    dataset = load_dataset(repo, spec, data_path or repo.resolve(record.data.uri))
+    _require_same_data(record, dataset.fingerprint.sha256, dataset.fingerprint.uri)
+    with RunStore(repo.metadata_db) as store:
+        run = store.start(_reproduce_run(record))
+        started = time.perf_counter()
+        try:
+            fitted = fit_and_evaluate(
+                spec,
+                dataset.frame,
+                source=dataset.fingerprint.uri,
+                params=record.params,
+                latency=False,
+                progress=progress,
+            )
+            result = _compare(record, run.id, fitted, registered, time.perf_counter() - started)
+        except BaseException as exc:
+            store.fail(run.id, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
+            raise
+        store.update(
+            run.id,
+            status=FINISHED,
+            duration=result.duration,
+            metrics=fitted.metrics,
+            data=dataset.fingerprint.model_dump(),
+            artifacts={"reproduces": f"{model}@{record.version}", "matches": result.metrics_match},
+        )
+    return result
+
+
+def recorded_spec(repo: Repo, record: VersionRecord) -> ModelSpec:
+    """The model's spec as committed at the record's spec_commit, with the recorded parameters."""
+    relative = f"models/{record.model}/model.yaml"
+    if record.spec_dirty:
+        raise CheckFailed(
+            f"{record.ref} was trained from a spec that differs from commit {record.spec_commit[:12]} "
+            "(uncommitted changes, or a --set that changes the model beyond training.params); that spec was not kept, "
+            "so the version cannot be reproduced",
+            title="Not reproducible",
+            hint="commit spec changes before training versions you may need to reproduce",
+        )
+    shown = subprocess.run(
+        ["git", "show", f"{record.spec_commit}:{relative}"], cwd=repo.root, capture_output=True, check=False
+    )
+    if shown.returncode != 0:
+        reason = shown.stderr.decode(errors="replace").strip()
+        raise CheckFailed(
+            f"cannot read {relative} at commit {record.spec_commit[:12]}: {reason}",
+            title="Not reproducible",
+            hint="fetch the commit (git fetch) or restore the history it was made in",
+        )
+    if hashlib.sha256(shown.stdout).hexdigest() != record.spec_sha256:
+        raise CheckFailed(
+            f"{relative} at commit {record.spec_commit[:12]} does not have the recorded sha256 "
+            f"{record.spec_sha256[:12]}",
+            title="Not reproducible",
+        )
+    return _spec_from_text(shown.stdout.decode("utf-8"), f"{record.spec_commit[:12]}:{relative}", record.params)
+
+
+def _spec_from_text(text: str, where: str, params: dict[str, Any]) -> ModelSpec:
+    doc = parse_yaml(text, Path(where))
+    if doc.problems or not isinstance(doc.data, dict):
+        raise CheckFailed(f"{where} does not parse: {doc.problems[0] if doc.problems else 'not a mapping'}")
+    data = {**doc.data, "training": {**doc.data.get("training", {}), "params": params}}
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        raise CheckFailed(f"{where} no longer validates: {exc.errors()[0]['msg']}", title="Not reproducible") from exc
+
+
+def _require_same_data(record: VersionRecord, sha256: str, uri: str) -> None:
+    if sha256 == record.data.sha256:
+        return
+    raise CheckFailed(
+        f"the data at {uri} is not the data {record.ref} was trained on: "
+        f"its sha256 is {sha256[:12]}, the record says {record.data.sha256[:12]} "
+        f"({record.data.rows} rows from {record.data.uri})",
+        title="Data changed",
+        hint="restore that exact file (e.g. git checkout or your data store), or pass it with --data PATH",
+    )
+
+
+def _reproduce_run(record: VersionRecord) -> Run:
+    host, pid, pid_started = this_process()
+    return Run(
+        id=new_run_id(),
+        model=record.model,
+        kind="reproduce",
+        status=RUNNING,
+        started=now(),
+        estimator=record.estimator,
+        params=record.params,
+        spec_sha256=record.spec_sha256,
+        git_commit=record.spec_commit,
+        git_dirty=record.spec_dirty,
+        environment=capture_environment(),
+        host=host,
+        pid=pid,
+        pid_started=pid_started,
+    )
+
+
+def _compare(record: VersionRecord, run_id: str, fitted: Fitted, registered: Any, duration: float) -> ReproduceResult:
+    # single-row latency measures the machine, not the model: it is not compared
+    checks = [
+        MetricCheck(name, value, fitted.metrics.get(name))
+        for name, value in record.metrics.items()
+        if name not in SERVING_METRICS
+    ]
+    test_x = fitted.test_features
+    before = registered.predict(test_x)
+    differ = int(np.sum(np.asarray(before) != np.asarray(fitted.pipeline.predict(test_x))))
+    return ReproduceResult(
+        model=record.model,
+        version=record.version,
+        run_id=run_id,
+        spec_commit=record.spec_commit,
+        metrics=checks,
+        artifact_recorded=record.artifact.sha256,
+        artifact_reproduced=sha256_hex(dump_pipeline(fitted.pipeline)),
+        rows_compared=len(test_x),
+        predictions_differ=differ,
+        max_probability_difference=_probability_difference(registered, fitted, test_x),
+        duration=duration,
+    )
+
+
+def _probability_difference(registered: Any, fitted: Fitted, test_x: Any) -> float | None:
+    if not hasattr(registered, "predict_proba"):
+        return None
+    try:
+        before = registered.predict_proba(test_x)
+        after = fitted.pipeline.predict_proba(test_x)
+    except AttributeError:
+        return None
+    return float(np.max(np.abs(before - after))) if before.shape == after.shape else None
+
+
+__all__ = ["MetricCheck", "MlopsError", "ReproduceResult", "reproduce_version"]
