@@ -166,7 +166,8 @@ def _pattern(table: Table, column: str, pattern: str) -> CheckResult:
     matched = _fullmatch(text, pattern)
     failing = text.notna().to_numpy() & ~matched
     count = int(failing.sum())
-    observed = f"{wording.rows(count)} do not match, {_example(failing, text)}" if count else "all match"
+    verb = "does" if count == 1 else "do"
+    observed = f"{wording.rows(count)} {verb} not match, {_example(failing, text)}" if count else "all match"
     return result("accuracy", "pattern", column, count, observed, f"matches {pattern}")
 
 
@@ -315,7 +316,7 @@ def _constant(table: Table, column: str) -> CheckResult | None:
     values = table.values(column).dropna()
     if values.empty or not _single_valued(values):
         return None
-    observed = f"one value in every row: {wording.value(values.iloc[0])}"
+    observed = f"only one value: {wording.value(values.iloc[0])}"
     return result("consistency", "constant", column, 0, observed, "more than one value", severity="warning")
 
 
