@@ -11,8 +11,9 @@ The pipeline always has the same shape, which the prediction service relies on::
 
 Each feature's transformer is a ``Pipeline`` of an imputer and then a scaler (numeric) or an
 encoder (categorical), or ``"passthrough"`` for a numeric feature with neither. The pipeline's
-input is :func:`feature_frame`'s output: the feature columns in spec order, numeric as float and
-categorical as Python strings with NaN for missing, so training and serving see identical values.
+input is :func:`feature_frame`'s output: the feature columns in spec order, numeric as float64 and
+categorical as text (pandas infers its str dtype) with NaN for missing, so training and serving see
+identical values.
 """
 
 from __future__ import annotations
