@@ -81,13 +81,15 @@ def read_history(
         args.append(f"--grep=^Env: {re.escape(env)}$")
     if limit:
         args.append(f"--max-count={limit}")
-    entries = [entry for entry in map(_parse, git.out(*args, ref).split(_RECORD)) if entry is not None]
+    # not git.out(): str.strip() counts the \x1e and \x1f separators as white space
+    output = git.run(*args, ref).stdout
+    entries = [entry for entry in map(_parse, output.split(_RECORD)) if entry is not None]
     entries = [e for e in entries if (model is None or e.model == model) and (env is None or e.env == env)]
     return _with_gates(root, entries) if gates else entries
 
 
 def _parse(chunk: str) -> HistoryEntry | None:
-    parts = chunk.strip("\n").split(_FIELD)
+    parts = chunk.lstrip("\n").split(_FIELD)
     if len(parts) != 5 + len(TRAILER_KEYS):
         return None
     commit, author, email, date, subject = parts[:5]
