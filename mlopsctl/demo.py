@@ -47,9 +47,50 @@ def _step_validate(state: DemoState, opts: Options) -> None:
     opts.say(f"  ok: {len(repo.models)} model, {len(repo.environments)} environments, no problems")
 
 
+def _step_data_check(state: DemoState, opts: Options) -> None:
+    from mlopsctl.data.check import check_data
+    from mlopsctl.spec.loader import open_repo
+
+    checked = check_data(open_repo(state.root), "churn")
+    if not checked.report.passed:
+        raise CheckFailed(
+            "\n".join(r.summary() for r in checked.report.failures()), title="The demo data fails its checks"
+        )
+    fingerprint = checked.dataset.fingerprint
+    opts.say(
+        f"  {len(checked.report.results)} checks passed on {escape(fingerprint.uri)}: "
+        f"{fingerprint.rows} rows, sha256 {fingerprint.sha256[:12]}"
+    )
+
+
+def _train_step(overrides: list[str]) -> Callable[[DemoState, Options], None]:
+    def run(state: DemoState, opts: Options) -> None:
+        from mlopsctl.spec.loader import open_repo
+        from mlopsctl.train.api import train_model
+
+        result = train_model(open_repo(state.root), "churn", overrides=overrides)
+        quality = "  ".join(f"{name}={value:.3f}" for name, value in result.metrics.items() if "latency" not in name)
+        p95 = result.metrics.get("p95_latency_ms", float("nan"))
+        opts.say(f"  run {result.run_id}: {escape(quality)}  p95 latency {p95:.1f} ms")
+        if result.version is None:
+            failed = ", ".join(gate.gate for gate in result.gates if not gate.passed)
+            raise CheckFailed(f"gates failed: {failed}", title="The demo model was not registered")
+        commit = (result.commit or "")[:12]
+        opts.say(f"  registered [bold]churn@{result.version}[/] (all gates passed), commit {commit}")
+
+    return run
+
+
 STEPS: list[Step] = [
     Step("Create a model repository", "mlopsctl init {root}", _step_init),
     Step("Validate every spec", "mlopsctl validate", _step_validate),
+    Step("Check the data", "mlopsctl data check churn", _step_data_check),
+    Step("Train and register version 1", "mlopsctl train churn", _train_step([])),
+    Step(
+        "Train again with different params -> version 2",
+        "mlopsctl train churn --set training.params.max_depth=12",
+        _train_step(["training.params.max_depth=12"]),
+    ),
 ]
 
 
@@ -62,6 +103,9 @@ def run_demo(opts: Options, path: Path | None, *, open_ui: bool) -> int:
     opts.say("\n[bold green]Demo repository ready.[/] Try it yourself:")
     opts.say(f"  cd {escape(str(root))}")
     opts.say("  mlopsctl validate")
+    opts.say("  mlopsctl runs list churn          # the tracked training runs")
+    opts.say("  mlopsctl registry list churn      # the registered versions")
+    opts.say("  mlopsctl reproduce churn@1        # train v1 again and compare")
     opts.say("  mlopsctl schema model > /tmp/model.schema.json   # the JSON Schema editors use")
     for note in state.notes:
         opts.say(note)

@@ -142,6 +142,11 @@ def _render_train(console: Console, result: TrainResult) -> None:
         )
     console.print()
     console.print(_metrics_table(result.metrics))
+    if result.latency:
+        console.print(
+            f"  [dim]latency: {result.latency['rows']} single rows through the service's predictor, "
+            f"{escape(result.latency['predictor'])}[/]"
+        )
     console.print()
     for gate in result.gates:
         mark = "[green]pass[/]" if gate.passed else "[red]FAIL[/]"

@@ -18,7 +18,6 @@ from typing import Any
 from mlopsctl.data.load import Dataset, load_dataset
 from mlopsctl.data.quality import check_or_raise, run_quality_checks
 from mlopsctl.errors import MlopsError, UsageError
-from mlopsctl.features.compile import reference_for, signature_for
 from mlopsctl.registry.artifacts import dump_pipeline
 from mlopsctl.registry.records import DataFingerprint, GateResult
 from mlopsctl.registry.store import Registration, VersionDraft, register
@@ -52,6 +51,8 @@ class TrainResult:
     """The commit that registered the version."""
     not_registered: str | None = None
     """Why no version was registered (gates failed, --no-register), when none was."""
+    latency: dict[str, Any] | None = None
+    """How latency was measured: rows timed and the predictor (the service's fast path or the pipeline)."""
 
     @property
     def ref(self) -> str | None:
@@ -75,6 +76,7 @@ class TrainResult:
             "data": self.data.model_dump(),
             "split": self.split,
             "grid": self.grid,
+            "latency": self.latency,
             "duration": self.duration,
         }
 
@@ -144,6 +146,7 @@ def _train(
         version=registration.record.version if registration else None,
         commit=registration.commit if registration else None,
         not_registered=None if registration else _why_not(passed, register_version),
+        latency={"rows": fitted.latency.rows, "predictor": fitted.latency.predictor} if fitted.latency else None,
     )
     store.update(run.id, **_finished_fields(result, registration))
     return result
@@ -193,7 +196,6 @@ def _new_run(prepared: RunSpec, params: dict[str, Any], kind: str) -> Run:
 
 def _draft(prepared: RunSpec, run: Run, fitted: Fitted, gates: list[GateResult], dataset: Dataset) -> VersionDraft:
     spec = prepared.spec
-    train_features = fitted.train_features
     return VersionDraft(
         model=spec.name,
         run_id=run.id,
@@ -208,8 +210,8 @@ def _draft(prepared: RunSpec, run: Run, fitted: Fitted, gates: list[GateResult],
         gates_passed=all(gate.passed for gate in gates),
         data=dataset.fingerprint,
         environment=run.environment,
-        signature=signature_for(spec, train_features, fitted.pipeline),
-        reference=reference_for(spec, train_features, fitted.held_out_predictions, fitted.classes),
+        signature=fitted.signature,
+        reference=fitted.reference,
         artifact=dump_pipeline(fitted.pipeline),
     )
 
@@ -228,7 +230,7 @@ def _finished_fields(result: TrainResult, registration: Registration | None) -> 
         "gates_passed": result.gates_passed,
         "grid": result.grid,
         "version": result.version,
-        "artifacts": artifacts,
+        "artifacts": {**artifacts, "latency": result.latency},
     }
 
 

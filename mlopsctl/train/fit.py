@@ -15,9 +15,18 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from mlopsctl.errors import CheckFailed
-from mlopsctl.features.compile import build_pipeline, estimator_class, feature_frame, transformed_width
+from mlopsctl.features.compile import (
+    build_pipeline,
+    estimator_class,
+    feature_frame,
+    reference_for,
+    signature_for,
+    transformed_width,
+)
+from mlopsctl.registry.records import Reference, Signature
 from mlopsctl.spec.models import ModelSpec
 from mlopsctl.train.evaluate import (
+    Latency,
     classification_metrics,
     predict_held_out,
     regression_metrics,
@@ -42,7 +51,11 @@ class Fitted:
     features: pd.DataFrame
     """Every row's features, as the pipeline takes them."""
     held_out_predictions: np.ndarray[Any, Any]
+    signature: Signature
+    reference: Reference
+    """Training distributions of the features, and of the held-out predictions."""
     grid: GridOutcome | None = None
+    latency: Latency | None = None
 
     @property
     def train_features(self) -> pd.DataFrame:
@@ -97,9 +110,12 @@ def fit_and_evaluate(
     progress("Evaluating", 0, None)
     predictions, scores = predict_held_out(pipeline, test_x, spec.evaluation.metrics)
     metrics = _metrics(spec, pipeline, test_y, predictions, scores)
-    if latency:
-        metrics.update(single_row_latency(pipeline, test_x, progress=progress))
-    return Fitted(pipeline, params, split, metrics, features, predictions, outcome)
+    signature = signature_for(spec, train_x, pipeline)
+    reference = reference_for(spec, train_x, predictions, signature.classes)
+    timed = single_row_latency(pipeline, test_x, signature, reference, progress=progress) if latency else None
+    if timed is not None:
+        metrics.update(timed.percentiles)
+    return Fitted(pipeline, params, split, metrics, features, predictions, signature, reference, outcome, timed)
 
 
 def _grid(
