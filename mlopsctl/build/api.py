@@ -20,7 +20,7 @@ from typing import Any
 
 from mlopsctl import __version__
 from mlopsctl.build import closure as closure_mod
-from mlopsctl.build.context import DEFAULT_PORT, BuildContext, ImagePlan, render_dockerfile
+from mlopsctl.build.context import APP, DEFAULT_PORT, MODEL_DIR, BuildContext, ImagePlan, render_dockerfile
 from mlopsctl.build.engine import BuildFailed, Engine, Event
 from mlopsctl.build.images import ImageEntry, images_for, pushed_path, record_local, record_pushed
 from mlopsctl.build.pins import Pin, TargetPython, distributions_of_imports, recorded_versions, serving_pins
@@ -222,9 +222,9 @@ def _assemble(
         context.add_file(f"build/wheels/{wheel.name}", wheel)
     context.add_bytes("build/wheels/requirements.txt", ("\n".join(wheelhouse.requirements) + "\n").encode())
     for relative, source in code.files():
-        context.add_file(f"app/{relative}", source)
-    context.add_bytes("model/record.yaml", inputs.record_bytes)
-    context.add_bytes("model/model.skops", inputs.artifact)
+        context.add_file(f"service{APP}/{relative}", source)
+    context.add_bytes(f"model{MODEL_DIR}/record.yaml", inputs.record_bytes)
+    context.add_bytes(f"model{MODEL_DIR}/model.skops", inputs.artifact)
     return context, wheelhouse.requirements
 
 

@@ -9,7 +9,11 @@ Usage (the generated Dockerfile's environment stage)::
 3. runs pip straight from its wheel in WHEELS_DIR to install requirements.txt from that folder alone
    (``--no-index``; the build also runs with no network), compiling hash-checked .pyc files
    (SOURCE_DATE_EPOCH) so nothing depends on when the build ran;
-4. sets every file's time to EPOCH, so the same wheels give a byte-identical layer.
+4. removes the packages' own test suites (``tests`` folders: about a quarter of the size, never
+   imported by a serving process);
+5. moves the result under /export (as /export/opt/mlopsctl/venv) and sets every file's time to EPOCH:
+   the final stage copies /export to /, so the layer has no folder the copy itself touched, and the
+   same wheels give a byte-identical layer.
 
 Only the standard library is used: the base image has nothing else.
 """
@@ -17,11 +21,14 @@ Only the standard library is used: the base image has nothing else.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 VENV = Path("/opt/mlopsctl/venv")
+EXPORT = Path("/export")
+TEST_FOLDERS = frozenset({"tests", "test"})
 
 
 def main(argv: list[str]) -> int:
@@ -47,8 +54,24 @@ def main(argv: list[str]) -> int:
     }
     command = [str(VENV / "bin" / "python"), f"{pip}/pip", "install", "--no-index", "--find-links", str(wheels)]
     subprocess.run([*command, "--requirement", str(wheels / "requirements.txt")], check=True, env=env)
-    _set_times(VENV, epoch)
+    _remove_test_suites(VENV)
+    target = EXPORT / VENV.relative_to("/")
+    target.parent.mkdir(parents=True)
+    os.rename(VENV, target)
+    _set_times(EXPORT, epoch)
     return 0
+
+
+def _remove_test_suites(venv: Path) -> None:
+    for site in venv.glob("lib/python*/site-packages"):
+        for package in site.iterdir():
+            if package.is_dir() and not package.name.endswith((".dist-info", ".libs")):
+                for folder in sorted(_test_folders(package), reverse=True):
+                    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _test_folders(package: Path) -> list[Path]:
+    return [Path(folder) for folder, _, _ in os.walk(package) if Path(folder).name in TEST_FOLDERS]
 
 
 def _set_times(root: Path, epoch: int) -> None:
@@ -56,7 +79,6 @@ def _set_times(root: Path, epoch: int) -> None:
         for name in files + dirs:
             os.utime(os.path.join(folder, name), (epoch, epoch), follow_symlinks=False)
     os.utime(root, (epoch, epoch))
-    os.utime(root.parent, (epoch, epoch))
 
 
 if __name__ == "__main__":

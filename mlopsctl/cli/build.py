@@ -8,11 +8,12 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from mlopsctl.build.api import Progress
 from mlopsctl.build.engine import Event
 from mlopsctl.cli.common import Options, global_options, options
 
 
-class StepPrinter:
+class StepPrinter(Progress):
     """Streams the engine's build steps and mlopsctl's own phases as lines (silent for JSON output)."""
 
     def __init__(self, opts: Options) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import base64
+import hashlib
 import zipfile
 from pathlib import Path
 
@@ -108,9 +108,14 @@ def test_a_wheel_missing_from_the_airgapped_folder_is_named(airgapped: Path, tmp
         prepare_wheelhouse([Pin("alpha", "1.0"), Pin("beta", "9.9")], TargetPython(), tmp_path / "c", source=airgapped)
     error = caught.value
     assert error.title == "Wheelhouse incomplete"
-    assert error.message.startswith(f"pip download could not get every pinned wheel from the wheelhouse folder {airgapped}: ")
+    assert error.message.startswith(
+        f"pip download could not get every pinned wheel from the wheelhouse folder {airgapped}: "
+    )
     assert "beta==9.9" in error.message
-    assert error.hint == f"put wheels of these exact versions into {airgapped}: alpha==1.0, beta==9.9, pip=={installed_version('pip')}"
+    assert (
+        error.hint
+        == f"put wheels of these exact versions into {airgapped}: alpha==1.0, beta==9.9, pip=={installed_version('pip')}"
+    )
 
 
 def test_a_wheelhouse_setting_that_is_not_a_folder_is_named(tmp_path: Path) -> None:

@@ -46,9 +46,9 @@ def test_layers_go_from_most_shared_to_the_model_last() -> None:
     lines = _instructions(render_dockerfile(PLAN))
     assert lines[0] == "FROM mlopsctl/python:3.11-bookworm AS environment"
     assert lines[3] == "FROM mlopsctl/python:3.11-bookworm"
-    assert lines[5] == "COPY --from=environment /opt/mlopsctl/venv/ /opt/mlopsctl/venv/"
-    assert lines[6] == "COPY app/ /opt/mlopsctl/app/"
-    assert lines[-2] == "COPY model/ /model/"
+    assert lines[5] == "COPY --from=environment /export/ /"  # /export/opt/mlopsctl/venv
+    assert lines[6] == "COPY service/ /"  # service/opt/mlopsctl/app/mlopsctl/...
+    assert lines[-2] == "COPY model/ /"  # model/model/record.yaml, model/model/model.skops
 
 
 def test_the_install_runs_offline_for_the_wheels_python_and_fixed_time() -> None:
