@@ -1,0 +1,237 @@
+"""plan, apply and down: the calls the CLI, the dashboard and CI make.
+
+* :func:`plan_environment`: the environment file as committed at ``HEAD`` (what was reviewed and
+  merged) against what runs on its targets. Read only; nothing is locked.
+* :func:`apply_environment`: takes the lock of every target involved, plans again under it, and
+  converges (:mod:`mlopsctl.deploy.apply`). Refuses before touching anything when a version named
+  failed its gates, is archived or is not registered, or when a deployment is on the kubernetes
+  target (its manifests are rendered by ``mlopsctl render``, not built yet).
+* :func:`down_environment`: stops everything the environment runs, on every target, and clears
+  its state (local work and tests; in production Git stays the way to change what runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlopsctl.deploy.apply import DEFAULT_READY_TIMEOUT, Applier, ApplyFailed, ApplyResult
+from mlopsctl.deploy.containers import DockerRuntime
+from mlopsctl.deploy.desired import Desired, read_desired, refusals, resolve
+from mlopsctl.deploy.health import probe_all
+from mlopsctl.deploy.lock import deploy_locks
+from mlopsctl.deploy.model import PREFLIGHT, Health, Instance
+from mlopsctl.deploy.plan import Plan, diff, needs_start
+from mlopsctl.deploy.processes import LocalRuntime
+from mlopsctl.deploy.runtime import Runtime
+from mlopsctl.deploy.state import DeployState, clear_state, read_state, write_endpoints
+from mlopsctl.errors import MlopsError
+from mlopsctl.registry.records import read_record
+from mlopsctl.serve.local import curl_example
+from mlopsctl.spec.loader import Repo, load_settings
+from mlopsctl.spec.models import Environment
+
+Progress = Callable[[str], None]
+RENDER_NOTE = (
+    "the kubernetes target is not run by apply: its manifests are rendered into the repository for "
+    "Argo CD or Flux by 'mlopsctl render', which is not built yet"
+)
+
+
+@dataclass
+class DownResult:
+    env: str
+    stopped: list[Instance] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "stopped": [instance.to_dict() for instance in self.stopped],
+            "next_steps": self.next_steps,
+        }
+
+
+def light_repo(root: Path) -> Repo:
+    """A repository with its settings only: plan and apply read the one spec they need, when they need it."""
+    root = root.resolve()
+    return Repo(root=root, settings=load_settings(root))
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def plan_environment(repo: Repo, env: str, *, ref: str = "HEAD") -> Plan:
+    """What ``apply`` would change for ``env`` (the environment file committed at ``ref``)."""
+    desired = read_desired(repo, env, ref)
+    state = read_state(repo, env)
+    runtimes = _runtimes(repo, _targets(desired, state))
+    return _plan(repo, desired, state, _observe(runtimes, env))
+
+
+def plan_for(repo: Repo, env: str, environment: Environment) -> Plan:
+    """The plan if ``env`` held ``environment`` (a promotion not committed yet, for its pull request)."""
+    desired = resolve(environment, repo.settings.default_target, env)
+    state = read_state(repo, env)
+    runtimes = _runtimes(repo, _targets(desired, state))
+    return _plan(repo, desired, state, _observe(runtimes, env))
+
+
+def markdown_plan(root: Path) -> Callable[[str, Environment], str]:
+    """A pull-request body's plan section (``gitops.publish.PlanProvider``); never fails the promotion."""
+
+    def provide(env: str, environment: Environment) -> str:
+        try:
+            return plan_for(light_repo(root), env, environment).to_markdown()
+        except MlopsError as exc:
+            return f"The plan could not be computed here ({exc.title}: {exc.message}); CI posts it."
+
+    return provide
+
+
+def _plan(repo: Repo, desired: Desired, state: DeployState, observed: list[Instance]) -> Plan:
+    changes, in_sync = diff(desired, observed)
+    plan = Plan(env=desired.env, commit=desired.commit, changes=changes, in_sync=in_sync)
+    plan.applied_commit = state.commit
+    plan.problems = refusals(repo.root, needs_start(changes))
+    if desired.rendered:
+        names = ", ".join(spec.model for spec in desired.rendered)
+        plan.problems.append(
+            f"{names} {'is' if len(desired.rendered) == 1 else 'are'} on the kubernetes target: " + RENDER_NOTE
+        )
+    plan.notes += _notes(desired, in_sync)
+    return plan
+
+
+def _notes(desired: Desired, in_sync: list[Instance]) -> list[str]:
+    notes = []
+    if desired.uncommitted:
+        notes.append(f"environments/{desired.env}.yaml has uncommitted changes: plan and apply use the committed file")
+    for instance in in_sync:
+        if not instance.recorded:
+            notes.append(
+                f"{instance.spec.describe()} ({instance.where}) was started by an interrupted apply; apply records it"
+            )
+    return notes
+
+
+def _targets(desired: Desired, state: DeployState) -> set[str]:
+    """Targets to look at: those Git names, those apply used before, and always local (cheap)."""
+    return desired.targets() | state.targets() | {"local"}
+
+
+def _runtimes(repo: Repo, targets: set[str]) -> dict[str, Runtime]:
+    found: dict[str, Runtime] = {}
+    if "local" in targets:
+        found["local"] = LocalRuntime(repo)
+    if "docker" in targets:
+        found["docker"] = DockerRuntime(repo)
+    return found
+
+
+def _observe(runtimes: dict[str, Runtime], env: str) -> list[Instance]:
+    """Every instance on these targets, with the health of each live service from ``/health/ready``."""
+    instances = [instance for runtime in runtimes.values() for instance in runtime.observe(env)]
+    checked = [i for i in instances if i.health.alive and i.role != PREFLIGHT]
+    for instance, health in zip(checked, probe_all([(i.spec, i.spec.port) for i in checked]), strict=True):
+        instance.health = health if health.ok else Health(alive=True, problem=health.problem)
+    return instances
+
+
+# --------------------------------------------------------------------------- apply
+
+
+def apply_environment(
+    repo: Repo,
+    env: str,
+    *,
+    progress: Progress | None = None,
+    ref: str = "HEAD",
+    timeout: float = DEFAULT_READY_TIMEOUT,
+    wait: bool = False,
+) -> ApplyResult:
+    """Converge what runs for ``env`` to what Git says; raises :class:`ApplyFailed` after a rollback."""
+    say = progress or (lambda _line: None)
+    desired = read_desired(repo, env, ref)
+    state = read_state(repo, env)
+    targets = _targets(desired, state)
+    with deploy_locks(repo, env, targets, wait=wait):
+        runtimes = _runtimes(repo, targets)
+        plan = _plan(repo, desired, read_state(repo, env), observed := _observe(runtimes, env))
+        _refuse(plan)
+        say(plan.summary())
+        result = Applier(repo, plan, observed, runtimes, say, timeout).run()
+    result.next_steps = next_steps(repo, result)
+    if not result.ok:
+        raise ApplyFailed(result)
+    return result
+
+
+def _refuse(plan: Plan) -> None:
+    if plan.problems:
+        listing = "\n".join(f"  {problem}" for problem in plan.problems)
+        raise MlopsError(
+            f"apply of {plan.env} refused, nothing was touched:\n{listing}",
+            title="Refused",
+            hint=f"fix environments/{plan.env}.yaml ('mlopsctl validate' shows where), "
+            "or promote a version that passed its gates",
+        )
+
+
+def next_steps(repo: Repo, result: ApplyResult) -> list[str]:
+    """The summary first (the dashboard shows it), then how to try each service."""
+    verdict = "applied" if result.ok else "FAILED, rolled back where it could"
+    changed = f"{result.changes} change(s)" if result.changes else "nothing to change"
+    steps = [f"{result.env} {verdict}: {changed}, {len(result.services)} service(s) running"]
+    for instance in result.services:
+        spec = instance.spec
+        try:
+            record = read_record(repo.root, spec.model, spec.version)
+        except MlopsError:
+            continue
+        steps.append(f"Try {spec.model}: {curl_example(spec.url, record)}")
+    steps.append(f"Health: mlopsctl status --env {result.env}")
+    return steps
+
+
+# --------------------------------------------------------------------------- down
+
+
+def down_environment(repo: Repo, env: str, *, wait: bool = False) -> DownResult:
+    """Stop everything ``env`` runs on every target it used, and clear its state."""
+    state = read_state(repo, env)
+    targets = state.targets() | {"local"} | _desired_targets(repo, env)
+    result = DownResult(env=env)
+    with deploy_locks(repo, env, targets, wait=wait):
+        runtimes = _runtimes(repo, targets)
+        for runtime in runtimes.values():
+            for instance in runtime.observe(env):
+                if instance.health.alive or instance.container is not None:
+                    runtime.stop(instance)
+                    result.stopped.append(instance)
+        clear_state(repo, env)
+        write_endpoints(repo, env, [], None)
+    result.next_steps = [
+        f"{env}: stopped {len(result.stopped)} instance(s); to start again: mlopsctl apply --env {env}"
+    ]
+    return result
+
+
+def _desired_targets(repo: Repo, env: str) -> set[str]:
+    try:
+        return read_desired(repo, env).targets()
+    except MlopsError:
+        return set()
+
+
+__all__ = [
+    "ApplyFailed",
+    "ApplyResult",
+    "DownResult",
+    "Plan",
+    "apply_environment",
+    "down_environment",
+    "plan_environment",
+]

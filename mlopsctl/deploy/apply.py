@@ -1,0 +1,408 @@
+"""Carrying out a plan: start, wait until ready, switch, stop what is no longer wanted, record.
+
+One service owns one port, and a running service cannot change its versions, strategy or weight,
+so every update is a new instance. When the old instance serves on the port the new one needs,
+**correctness comes first**:
+
+1. the new spec is proven on a scratch port first (a *preflight* instance: the versions load, the
+   artifacts match their digests, ``/health/ready`` answers) while the old one keeps serving. A
+   version that never becomes ready stops here: nothing that served was touched;
+2. the old instance is stopped gracefully (requests in flight finish), the new one starts on the
+   port and must become ready again; if it does not, the old spec is started again (rollback).
+
+Between 2's stop and ready, the port does not answer (about the time the service takes to load).
+When the port changes, the new instance starts on its port first and the old one stops after, with
+no gap. Every start and stop rewrites the deploy state at once, and every instance carries its
+marker or labels from birth, so ``kill -9`` at any point leaves nothing the next apply cannot find.
+
+For tests, ``MLOPS_APPLY_PAUSE_AT=<step>`` makes apply print ``apply paused at <step>`` on stderr
+and wait at that step (``locked``, ``spawned``, ``preflight-ready``, ``old-stopped``, ``ready``,
+``finishing``) until SIGUSR1, so it can be killed there for real, or resumed after the test
+changed something underneath it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlopsctl.deploy.health import wait_ready
+from mlopsctl.deploy.model import PREFLIGHT, SERVICE, Change, Instance, ServiceSpec
+from mlopsctl.deploy.plan import Plan
+from mlopsctl.deploy.runtime import Launch, Runtime, VersionFiles
+from mlopsctl.deploy.state import DeployState, now, write_endpoints, write_state
+from mlopsctl.errors import MlopsError
+from mlopsctl.registry.records import record_path
+from mlopsctl.registry.store import artifact_store_for, parse_record_file
+from mlopsctl.spec.loader import Repo
+from mlopsctl.spec.models import ModelSpec, ServingSpec
+from mlopsctl.spec.yamlpos import load_yaml
+
+PAUSE_VARIABLE = "MLOPS_APPLY_PAUSE_AT"
+PAUSE_SECONDS = 600.0
+DEFAULT_READY_TIMEOUT = 120.0
+LOG_LINES = 15
+Say = Callable[[str], None]
+
+
+class ApplyFailed(MlopsError):
+    """Something did not become ready; what ran before runs again. Carries the full result."""
+
+    title = "Apply failed"
+
+    def __init__(self, result: ApplyResult) -> None:
+        first = result.failures[0].splitlines()[0] if result.failures else "see the lines above"
+        more = f" (and {len(result.failures) - 1} more)" if len(result.failures) > 1 else ""
+        super().__init__(
+            f"{result.env}: {first}{more}",
+            hint=f"fix the version or the environment file; what runs now: mlopsctl plan --env {result.env}",
+        )
+        self.result = result
+
+
+@dataclass
+class ApplyResult:
+    """What apply did, what runs now, and what to do next."""
+
+    env: str
+    commit: str
+    ok: bool
+    actions: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    services: list[Instance] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+    changes: int = 0
+    """How many changes the plan had (0: it was already in sync)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "commit": self.commit,
+            "ok": self.ok,
+            "changes": self.changes,
+            "actions": self.actions,
+            "failures": self.failures,
+            "services": [instance.to_dict() for instance in self.services],
+            "next_steps": self.next_steps,
+        }
+
+
+def checkpoint(step: str) -> None:
+    """Pause here when MLOPS_APPLY_PAUSE_AT names this step (tests); otherwise nothing.
+
+    The pause lasts until the process gets SIGUSR1 (then apply goes on) or is killed; only the
+    first time the step is reached pauses.
+    """
+    if os.environ.get(PAUSE_VARIABLE) != step or step in _paused:
+        return
+    _paused.add(step)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    sys.stderr.write(f"apply paused at {step} (pid {os.getpid()})\n")
+    sys.stderr.flush()
+    signal.sigtimedwait({signal.SIGUSR1}, PAUSE_SECONDS)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+
+
+_paused: set[str] = set()
+
+
+class Applier:
+    """One apply of one environment, under its locks."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        plan: Plan,
+        observed: list[Instance],
+        runtimes: dict[str, Runtime],
+        say: Say,
+        timeout: float = DEFAULT_READY_TIMEOUT,
+    ) -> None:
+        self.repo = repo
+        self.env = plan.env
+        self.plan = plan
+        self.runtimes = runtimes
+        self.say = say
+        self.timeout = timeout
+        self.live = [i for i in observed if i.health.alive or i.container is not None]
+        self.result = ApplyResult(env=plan.env, commit=plan.commit or "", ok=True, changes=len(plan.changes))
+        self._files: dict[tuple[str, int], VersionFiles] = {}
+
+    # ------------------------------------------------------------------ the whole run
+
+    def run(self) -> ApplyResult:
+        checkpoint("locked")
+        wanted = {spec.model for spec in self._desired_specs()}
+        converging = [c for c in self.plan.changes if c.after is not None]
+        ready = self._prepare(converging)
+        self._save()
+        for change in [c for c in self.plan.changes if c.after is None and c.model in wanted]:
+            self._stop_all(change.instances, change.reasons[0] if change.reasons else "left over", record=True)
+        for change in ready:
+            self._converge(change)
+        for change in [c for c in self.plan.changes if c.after is None and c.model not in wanted]:
+            self._stop_all(change.instances, change.reasons[0] if change.reasons else "not wanted", record=True)
+        checkpoint("finishing")
+        self._finish()
+        return self.result
+
+    def _desired_specs(self) -> list[ServiceSpec]:
+        specs = [change.after for change in self.plan.changes if change.after is not None]
+        return specs + [instance.spec for instance in self.plan.in_sync]
+
+    def _prepare(self, changes: list[Change]) -> list[Change]:
+        """Files and images for every change that starts something; a change that lacks them fails alone."""
+        ready: list[Change] = []
+        for change in changes:
+            assert change.after is not None
+            problem = self._check_files(change.after)
+            if problem is None:
+                problem = self._build(change.after)
+            if problem is None:
+                ready.append(change)
+            else:
+                self._fail(change.after, problem, self._serving(change), what="cannot start")
+        return ready
+
+    def _build(self, spec: ServiceSpec) -> str | None:
+        try:
+            self.runtimes[spec.target].prepare([spec], self._files, self.say)
+        except MlopsError as exc:
+            return f"its image could not be built: {exc.message}"
+        return None
+
+    # ------------------------------------------------------------------ one change
+
+    def _converge(self, change: Change) -> None:
+        spec = change.after
+        assert spec is not None
+        old = self._serving(change)
+        if old is not None and old.spec.port == spec.port:
+            self._swap(change, spec, old)
+        elif old is not None:
+            self._move(change, spec, old)
+        else:
+            self._stop_all(change.instances, "it is replaced")
+            self._start_fresh(change, spec)
+
+    def _swap(self, change: Change, spec: ServiceSpec, old: Instance) -> None:
+        """Same port: prove the new spec on a scratch port, then stop the old, start the new, roll back on failure."""
+        problem = self._preflight(spec)
+        if problem is not None:
+            self._fail(spec, problem, old)
+            return
+        checkpoint("preflight-ready")
+        self._stop(old, f"replaced by {spec.label()}")
+        checkpoint("old-stopped")
+        new, problem = self._launch(spec)
+        if problem is None and new is not None:
+            self._done(change, new)
+            return
+        self._stop(new, "it did not become ready")
+        self._fail(spec, problem or "", None, rollback=old.spec)
+
+    def _move(self, change: Change, spec: ServiceSpec, old: Instance) -> None:
+        """Another port: start the new one there first; the old one keeps serving until it is ready."""
+        new, problem = self._launch(spec)
+        if problem is not None or new is None:
+            self._stop(new, "it did not become ready")
+            self._fail(spec, problem or "", old)
+            return
+        self._done(change, new)
+
+    def _start_fresh(self, change: Change, spec: ServiceSpec) -> None:
+        new, problem = self._launch(spec)
+        if problem is not None or new is None:
+            self._stop(new, "it did not become ready")
+            self._fail(spec, problem or "", None)
+            return
+        self._done(change, new)
+
+    def _done(self, change: Change, new: Instance) -> None:
+        others = [instance for instance in change.instances if instance is not new]
+        self._stop_all(others, f"replaced by {new.spec.label()}")
+        verb = {"start": "started", "update": "updated", "restart": "restarted"}.get(change.action, change.action)
+        before = f" (was {change.before.label()})" if change.before and change.action == "update" else ""
+        self.result.actions.append(f"{verb} {new.spec.describe()}{before}")
+
+    def _serving(self, change: Change) -> Instance | None:
+        """The instance of this change that answers traffic now (alive and healthy), if any."""
+        serving = [i for i in change.instances if i.role == SERVICE and i.health.ok and i in self.live]
+        return serving[0] if serving else None
+
+    # ------------------------------------------------------------------ starting
+
+    def _preflight(self, spec: ServiceSpec) -> str | None:
+        """Start ``spec`` on a scratch port until ready, then stop it; why it failed, or None."""
+        problem: str | None = None
+        for _attempt in range(2):
+            trial, problem = self._launch(spec.on_port(_free_port()), role=PREFLIGHT)
+            self._stop(trial, "preflight done", quiet=True)
+            if problem is None or "address already in use" not in problem.lower():
+                break
+        return problem
+
+    def _launch(self, spec: ServiceSpec, role: str = SERVICE) -> tuple[Instance | None, str | None]:
+        """Start one instance and wait until it is ready: (instance, None), or (instance or None, why not)."""
+        if role == SERVICE:
+            self._free(spec.port)
+        runtime = self.runtimes[spec.target]
+        launch = self._launch_spec(spec, role)
+        scratch = f" (preflight on scratch port :{spec.port})" if role == PREFLIGHT else ""
+        self.say(f"starting {spec.describe() if role == SERVICE else spec.model + ' ' + spec.label()}{scratch}")
+        started = time.monotonic()
+        try:
+            instance = runtime.start(launch)
+        except MlopsError as exc:
+            return None, f"it could not be started: {exc.message}"
+        self.live.append(instance)
+        checkpoint("spawned")
+        self._save()
+        problem = wait_ready(spec, spec.port, self.timeout, lambda: runtime.gone(instance))
+        if problem is not None:
+            return instance, self._with_log(problem, runtime, instance)
+        self.say(f"  ready in {time.monotonic() - started:.1f} s ({instance.where})")
+        if role == SERVICE:
+            checkpoint("ready")
+        return instance, None
+
+    def _launch_spec(self, spec: ServiceSpec, role: str) -> Launch:
+        limits = serving_limits(self.repo, spec.model)
+        candidate = self._files[(spec.model, spec.candidate)] if spec.candidate is not None else None
+        return Launch(
+            spec=spec,
+            env=self.env,
+            role=role,
+            instance_id=secrets.token_hex(4),
+            stable=self._files[(spec.model, spec.version)],
+            candidate=candidate,
+            max_body_bytes=limits.max_body_bytes,
+            max_batch_rows=limits.max_batch_rows,
+        )
+
+    def _free(self, port: int) -> None:
+        """Stop any of this environment's instances still holding ``port`` (a service that moves or goes)."""
+        holders = [i for i in self.live if i.role == SERVICE and i.spec.port == port]
+        self._stop_all(holders, f"it holds port {port}", record=True)
+
+    def _check_files(self, spec: ServiceSpec) -> str | None:
+        for version in spec.versions():
+            problem = self._find_files(spec.model, version)
+            if problem is not None:
+                return problem
+        return None
+
+    def _find_files(self, model: str, version: int) -> str | None:
+        if (model, version) in self._files:
+            return None
+        path = record_path(self.repo.root, model, version)
+        try:
+            sha256 = str(parse_record_file(path)["artifact"]["sha256"])
+        except (OSError, KeyError, TypeError, MlopsError) as exc:
+            return f"the record {path} cannot be read: {exc}"
+        artifact = artifact_store_for(self.repo).path_for(sha256)
+        if not artifact.is_file():
+            return (
+                f"the artifact of {model}@{version} (sha256:{sha256[:12]}) is not in the artifact store at "
+                f"{artifact_store_for(self.repo).root}; share the store (artifact_store in mlops.yaml) "
+                "or train the version on this machine"
+            )
+        self._files[(model, version)] = VersionFiles(path, artifact, sha256)
+        return None
+
+    # ------------------------------------------------------------------ stopping and failing
+
+    def _stop_all(self, instances: tuple[Instance, ...] | list[Instance], why: str, record: bool = False) -> None:
+        for instance in list(instances):
+            if instance in self.live:
+                self._stop(instance, why, record=record)
+
+    def _stop(self, instance: Instance | None, why: str, quiet: bool = False, record: bool = False) -> None:
+        """Stop one instance; ``record`` lists it among the result's actions (a stop the plan asked for)."""
+        if instance is None:
+            return
+        if not quiet:
+            self.say(f"stopping {instance.spec.describe()} ({instance.where}): {why}")
+        self.runtimes[instance.spec.target].stop(instance)
+        if instance in self.live:
+            self.live.remove(instance)
+        self._save()
+        if record:
+            self.result.actions.append(f"stopped {instance.spec.describe()} ({why})")
+
+    def _fail(
+        self,
+        spec: ServiceSpec,
+        problem: str,
+        still: Instance | None,
+        rollback: ServiceSpec | None = None,
+        what: str = "never became ready",
+    ) -> None:
+        message = f"{spec.describe()} {what}: {problem}"
+        if still is not None:
+            message += f"\n{still.spec.describe()} still serves: nothing was switched"
+        if rollback is not None:
+            message += "\n" + self._roll_back(rollback)
+        self.result.ok = False
+        self.result.failures.append(message)
+        self.say(message)
+
+    def _roll_back(self, spec: ServiceSpec) -> str:
+        if self._check_files(spec) is not None:
+            return f"rollback impossible: the files of {spec.describe()} are gone"
+        self.say(f"rolling back to {spec.describe()}")
+        instance, problem = self._launch(spec)
+        if problem is None and instance is not None:
+            self.result.actions.append(f"rolled back to {spec.describe()}")
+            return f"rolled back: {spec.describe()} serves again"
+        self._stop(instance, "the rollback did not become ready")
+        return f"the rollback to {spec.describe()} failed too: {problem}"
+
+    def _with_log(self, problem: str, runtime: Runtime, instance: Instance) -> str:
+        lines = runtime.log_tail(instance, LOG_LINES)
+        where = f" ({instance.log})" if instance.log else ""
+        return f"{problem}\nlast lines of its log{where}:\n{_indent(lines)}" if lines else problem
+
+    # ------------------------------------------------------------------ recording
+
+    def _save(self) -> None:
+        write_state(self.repo, DeployState(self.env, list(self.live), self._commit(), now()))
+
+    def _commit(self) -> str | None:
+        return self.plan.commit if self.result.ok else self.plan.applied_commit
+
+    def _finish(self) -> None:
+        self._save()
+        services = [instance for instance in self.live if instance.role == SERVICE]
+        write_endpoints(self.repo, self.env, services, self._commit())
+        self.result.services = services
+
+
+def serving_limits(repo: Repo, model: str) -> ServingSpec:
+    """The model's serving limits from its spec (loaded alone when the repo was not fully scanned)."""
+    spec = repo.models.get(model) or repo.partial_models.get(model)
+    if spec is not None and hasattr(spec, "serving"):
+        return spec.serving
+    doc = load_yaml(repo.model_file(model))
+    try:
+        return ModelSpec.model_validate(doc.data).serving
+    except ValueError:
+        return ServingSpec()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())

@@ -1,0 +1,229 @@
+"""The ``docker`` target: prediction services as containers, through the engine's API.
+
+Each service is a container of its stable version's image (``<project>/<model>:v<N>``, built by
+:func:`mlopsctl.build.api.build_image` when the engine lacks it or holds another build under that
+name), on the host network, listening on the service's port (``PORT``), restarted by the engine
+unless stopped. Its labels say everything about it, so the engine is the state:
+
+    dev.mlopsctl.repo, .project, .env, .model, .version, .candidate, .strategy, .weight, .port,
+    .instance, .role (service or preflight), .started-at, .managed-by=mlopsctl
+
+A canary or shadow container also holds the candidate: its record and artifact are copied into
+the container before it starts (``/tmp/mlopsctl-candidate/``), so the candidate runs in the stable
+version's serving environment (the same mlopsctl; the service refuses an artifact it cannot load,
+and apply then rolls back). Labels are set when the container is created, so an apply killed at
+any point leaves nothing the next one cannot find.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Callable
+from typing import Any
+
+from mlopsctl import oplog
+from mlopsctl.build.api import LABEL_PREFIX, Progress, build_image
+from mlopsctl.build.engine import Engine, unreachable
+from mlopsctl.build.references import version_reference
+from mlopsctl.deploy.model import PREFLIGHT, Health, Instance, ServiceSpec
+from mlopsctl.deploy.runtime import Launch, Say, VersionFiles
+from mlopsctl.deploy.state import now
+from mlopsctl.errors import MlopsError
+from mlopsctl.spec.loader import Repo
+
+GRACE_SECONDS = 15
+CANDIDATE_DIR = "/tmp/mlopsctl-candidate"
+CONTAINER_USER = 10001
+
+
+class DockerRuntime:
+    """Containers on the engine ``DOCKER_HOST`` names, for one repository."""
+
+    target = "docker"
+
+    def __init__(self, repo: Repo, engine: Engine | None = None) -> None:
+        self.repo = repo
+        self.root = str(repo.root)
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine.connect(timeout=120)
+        return self._engine
+
+    @property
+    def client(self) -> Any:
+        return self.engine.client
+
+    # ------------------------------------------------------------------ observing
+
+    def observe(self, env: str) -> list[Instance]:
+        filters = {"label": [f"{LABEL_PREFIX}.repo={self.root}", f"{LABEL_PREFIX}.env={env}"]}
+        found = self._call("docker ps", self.client.containers, all=True, filters=filters, log=False)
+        return [_instance(row, env) for row in found]
+
+    def gone(self, instance: Instance) -> str | None:
+        import docker
+
+        try:
+            state = self._call("docker inspect", self.client.inspect_container, instance.container, log=False)["State"]
+        except docker.errors.NotFound:
+            return f"container {_short(instance.container)} no longer exists"
+        if state.get("Status") != "running":
+            code = state.get("ExitCode")
+            return f"container {_short(instance.container)} is {state.get('Status')} (exit code {code})"
+        restarts = int(state.get("RestartCount") or 0)
+        if restarts:
+            return f"container {_short(instance.container)} exited and was restarted {restarts} time(s)"
+        return None
+
+    # ------------------------------------------------------------------ images
+
+    def prepare(self, specs: list[ServiceSpec], files: dict[tuple[str, int], VersionFiles], say: Say) -> None:
+        """Build the image of every stable version about to start that the engine lacks."""
+        for spec in specs:
+            reference = version_reference(self.repo, spec.model, spec.version)
+            expected = files[(spec.model, spec.version)].artifact_sha256
+            if self._image_holds(reference, expected):
+                continue
+            say(f"building image {reference} (mlopsctl build {spec.ref})")
+            build_image(self.repo, spec.ref, engine=self.engine, progress=_Notes(say))
+            oplog.record("docker", f"build {reference}", True)
+
+    def _image_holds(self, reference: str, sha256: str) -> bool:
+        found = self.engine.image(reference)
+        labels = ((found or {}).get("Config") or {}).get("Labels") or {}
+        return found is not None and labels.get(f"{LABEL_PREFIX}.artifact-sha256") == sha256
+
+    # ------------------------------------------------------------------ starting and stopping
+
+    def start(self, launch: Launch) -> Instance:
+        spec = launch.spec
+        instance = Instance(spec=spec, id=launch.instance_id, env=launch.env, role=launch.role, started_at=now())
+        name = f"mlops-{self.repo.settings.name}-{launch.env}-{spec.model}-{launch.instance_id}"
+        command = launch.candidate_arguments(f"{CANDIDATE_DIR}/record.yaml", f"{CANDIDATE_DIR}/model.skops")
+        policy = {"Name": "no"} if launch.role == PREFLIGHT else {"Name": "unless-stopped"}
+        created = self._call(
+            f"docker create --name {name} --network host {version_reference(self.repo, spec.model, spec.version)}",
+            self.client.create_container,
+            version_reference(self.repo, spec.model, spec.version),
+            name=name,
+            command=command + launch.limit_arguments(),
+            environment={"PORT": str(spec.port)},
+            labels=self._labels(instance),
+            host_config=self.client.create_host_config(network_mode="host", restart_policy=policy),
+        )
+        instance.container = str(created["Id"])
+        if launch.candidate is not None:
+            archive = _candidate_archive(launch.candidate)
+            self._call(f"docker cp candidate into {name}", self.client.put_archive, instance.container, "/tmp", archive)
+        self._call(f"docker start {name}", self.client.start, instance.container)
+        return instance
+
+    def _labels(self, instance: Instance) -> dict[str, str]:
+        spec = instance.spec
+        values = {
+            "managed-by": "mlopsctl",
+            "repo": self.root,
+            "project": self.repo.settings.name,
+            "env": instance.env,
+            "model": spec.model,
+            "version": str(spec.version),
+            "candidate": "" if spec.candidate is None else str(spec.candidate),
+            "strategy": spec.strategy,
+            "weight": "" if spec.weight is None else str(spec.weight),
+            "port": str(spec.port),
+            "instance": instance.id,
+            "role": instance.role,
+            "started-at": instance.started_at,
+        }
+        return {f"{LABEL_PREFIX}.{key}": value for key, value in values.items()}
+
+    def stop(self, instance: Instance) -> None:
+        import docker
+
+        container = instance.container
+        with_name = f"{_short(container)} ({instance.spec.describe()})"
+        try:
+            self._call(f"docker stop {with_name}", self.client.stop, container, timeout=GRACE_SECONDS)
+        except docker.errors.NotFound:
+            return
+        try:
+            self._call(f"docker rm {_short(container)}", self.client.remove_container, container, force=True)
+        except docker.errors.NotFound:
+            return
+
+    def log_tail(self, instance: Instance, lines: int = 20) -> str:
+        try:
+            raw = self.client.logs(instance.container, stdout=True, stderr=True, tail=lines)
+        except Exception:
+            return ""
+        return bytes(raw).decode("utf-8", errors="replace").rstrip("\n")
+
+    # ------------------------------------------------------------------ engine calls
+
+    def _call(self, what: str, method: Callable[..., Any], *args: Any, log: bool = True, **kwargs: Any) -> Any:
+        import docker
+        import requests
+
+        try:
+            result = method(*args, **kwargs)
+        except docker.errors.NotFound:
+            if log:
+                oplog.record("docker", what, False, "not found")
+            raise
+        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
+            oplog.record("docker", what, False, str(exc))
+            raise unreachable(type(exc).__name__) from exc
+        except docker.errors.APIError as exc:
+            oplog.record("docker", what, False, str(exc.explanation or exc))
+            raise MlopsError(f"the Docker engine refused '{what}': {exc.explanation or exc}") from exc
+        if log:
+            oplog.record("docker", what, True)
+        return result
+
+
+class _Notes(Progress):
+    def __init__(self, say: Say) -> None:
+        self.say = say
+
+    def note(self, text: str) -> None:
+        self.say(f"  {text}")
+
+
+def _instance(row: dict[str, Any], env: str) -> Instance:
+    labels = {key[len(LABEL_PREFIX) + 1 :]: value for key, value in (row.get("Labels") or {}).items()}
+    spec = ServiceSpec.from_dict({**labels, "target": "docker"})
+    state = str(row.get("State") or "")
+    alive = state == "running"
+    problem = None if alive else f"container {_short(row['Id'])} is {state} ({row.get('Status', '')})"
+    return Instance(
+        spec=spec,
+        id=labels.get("instance", ""),
+        env=env,
+        role=labels.get("role") or "service",
+        container=str(row["Id"]),
+        started_at=labels.get("started-at", ""),
+        health=Health(alive=alive, problem=problem),
+    )
+
+
+def _candidate_archive(files: VersionFiles) -> bytes:
+    """A tar of the candidate's record and artifact, readable by the image's non-root user."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo(CANDIDATE_DIR.rsplit("/", 1)[1])
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+        for name, path in (("record.yaml", files.record), ("model.skops", files.artifact)):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(f"{folder.name}/{name}")
+            info.size, info.mode, info.uid, info.gid = len(data), 0o444, CONTAINER_USER, CONTAINER_USER
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _short(container: str | None) -> str:
+    return (container or "?")[:12]

@@ -1,0 +1,118 @@
+"""What Git says runs: an environment file at a commit, resolved to one service spec per model.
+
+The desired state is the environment file **as committed** (``HEAD`` by default; CI checks out
+what was merged, so HEAD is what was reviewed). An uncommitted edit is never applied; ``plan``
+says when the working tree differs. Ports follow the rule monitoring uses to find services before
+an apply (:mod:`mlopsctl.monitor.targets`): a deployment's ``port``, else the environment's
+``base_port`` plus the deployment's position in the file.
+
+Versions are checked only when a service is about to start with them (the record is read from the
+working tree, where records are immutable and committed): a hand-edited file that names a version
+that failed its gates, is archived, or is not registered is refused before anything is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlopsctl.deploy.model import ServiceSpec
+from mlopsctl.errors import MlopsError
+from mlopsctl.gitops.desired import read_environments
+from mlopsctl.gitops.git import Git
+from mlopsctl.registry.records import archived_versions, record_path
+from mlopsctl.registry.store import parse_record_file
+from mlopsctl.spec.loader import Repo
+from mlopsctl.spec.models import Environment
+
+RUNNABLE_TARGETS = ("local", "docker")
+
+
+@dataclass
+class Desired:
+    """An environment's services as Git says, and what cannot run here."""
+
+    env: str
+    commit: str | None
+    services: list[ServiceSpec]
+    rendered: list[ServiceSpec] = field(default_factory=list)
+    """Deployments on the kubernetes target: rendered as manifests, never run by apply."""
+    uncommitted: bool = False
+    """The working tree's environment file differs from the committed one."""
+
+    def by_model(self) -> dict[str, ServiceSpec]:
+        return {spec.model: spec for spec in self.services}
+
+    def targets(self) -> set[str]:
+        return {spec.target for spec in self.services}
+
+
+def read_desired(repo: Repo, env: str, ref: str = "HEAD") -> Desired:
+    """The environment as committed at ``ref``."""
+    git = Git(repo.root)
+    environment = read_environments(repo.root, ref, [env])[env]
+    desired = resolve(environment, repo.settings.default_target, env)
+    desired.commit = git.resolve(ref)
+    desired.uncommitted = ref == "HEAD" and _differs_from_commit(git, env)
+    return desired
+
+
+def resolve(environment: Environment, default_target: str, env: str | None = None) -> Desired:
+    """Every deployment of ``environment`` as a service spec (the same port rule as monitoring)."""
+    name = env or environment.name
+    runnable: list[ServiceSpec] = []
+    rendered: list[ServiceSpec] = []
+    for index, (model, deployment) in enumerate(environment.deployments.items()):
+        target = deployment.target or environment.target or default_target
+        spec = ServiceSpec(
+            model=model,
+            version=deployment.version,
+            target=target,
+            port=deployment.port or environment.base_port + index,
+            strategy=deployment.strategy,
+            candidate=deployment.candidate,
+            weight=deployment.weight if deployment.strategy == "canary" else None,
+        )
+        (runnable if target in RUNNABLE_TARGETS else rendered).append(spec)
+    return Desired(env=name, commit=None, services=runnable, rendered=rendered)
+
+
+def refusals(root: Path, specs: list[ServiceSpec]) -> list[str]:
+    """Why any of these services cannot start: a version not registered, failed or archived."""
+    found: list[str] = []
+    archived: dict[str, set[int]] = {}
+    for spec in specs:
+        for version in spec.versions():
+            if spec.model not in archived:
+                archived[spec.model] = archived_versions(root, spec.model)
+            problem = _refusal(root, spec.model, version, archived[spec.model])
+            if problem:
+                found.append(problem)
+    return list(dict.fromkeys(found))
+
+
+def _refusal(root: Path, model: str, version: int, archived: set[int]) -> str | None:
+    path = record_path(root, model, version)
+    ref = f"{model}@{version}"
+    if not path.is_file():
+        return f"{ref} is not registered (no {path.relative_to(root)})"
+    try:
+        data = parse_record_file(path)
+    except MlopsError as exc:
+        return exc.message
+    if not data.get("gates_passed"):
+        return f"{ref} failed its gates ({_failed_gates(data)}) and cannot be deployed"
+    if version in archived:
+        return f"{ref} is archived and cannot be deployed"
+    return None
+
+
+def _failed_gates(data: dict[str, Any]) -> str:
+    gates = [g for g in data.get("gates") or [] if isinstance(g, dict) and not g.get("passed")]
+    return ", ".join(str(g.get("gate")) for g in gates) or "no gate results"
+
+
+def _differs_from_commit(git: Git, env: str) -> bool:
+    path = f"environments/{env}.yaml"
+    return git.run("diff", "--quiet", "HEAD", "--", path, check=False).returncode == 1

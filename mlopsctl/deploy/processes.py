@@ -1,0 +1,237 @@
+"""The ``local`` target: prediction services as detached processes that mlopsctl starts and stops.
+
+Each service is ``python -m mlopsctl.serve`` in its own session (a terminal's Ctrl-C or the end of
+``apply`` does not reach it), with stdin closed and its output appended to a log file under
+``<state_dir>/deploy/logs/<env>/``. Two things identify it:
+
+* its **pid and start time** (field 22 of ``/proc/<pid>/stat``), recorded in the deploy state: a
+  pid that now belongs to another process is never signalled;
+* a **marker** in its environment (``MLOPSCTL_SERVICE``: repository, environment, instance id and
+  spec), written before the process exists. An apply killed between starting a process and
+  recording it leaves no orphan: the next ``plan``/``apply``/``down`` finds it in ``/proc``.
+
+A service that apply started in this same process (the dashboard, tests) is our child: when it
+exits it is reaped here, so no zombie is ever taken for a live service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlopsctl import oplog
+from mlopsctl.deploy.model import Health, Instance, ServiceSpec
+from mlopsctl.deploy.runtime import Launch, Say, VersionFiles
+from mlopsctl.deploy.state import log_dir, now, read_state
+from mlopsctl.spec.loader import Repo
+
+MARKER = "MLOPSCTL_SERVICE"
+SERVE_MODULE = "mlopsctl.serve"
+GRACE_SECONDS = 15.0
+KILL_WAIT_SECONDS = 5.0
+PROC = Path("/proc")
+_CHILD_ENV_DROP = ("MLOPS_APPLY_PAUSE_AT",)
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    pid: int
+    state: str
+    start_ticks: int
+
+
+def proc_stat(pid: int) -> ProcStat | None:
+    """State and start time of ``pid`` from /proc, or None when there is no such process."""
+    try:
+        text = (PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return ProcStat(pid=pid, state=fields[0], start_ticks=int(fields[19]))
+
+
+def reap(pid: int) -> int | None:
+    """Collect ``pid``'s exit status if it is our exited child; its exit code, else None."""
+    try:
+        found, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return os.waitstatus_to_exitcode(status) if found == pid else None
+
+
+class LocalRuntime:
+    """Processes on this machine for one repository."""
+
+    target = "local"
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.root = str(repo.root)
+        self._exit_codes: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ observing
+
+    def observe(self, env: str) -> list[Instance]:
+        recorded = [i for i in read_state(self.repo, env).instances if i.spec.target == self.target]
+        for instance in recorded:
+            gone = self.gone(instance)
+            instance.health = Health(alive=gone is None, problem=gone)
+        known = {(i.pid, i.start_ticks) for i in recorded if i.health.alive}
+        found = [i for i in self.marked(env) if (i.pid, i.start_ticks) not in known]
+        return recorded + found
+
+    def marked(self, env: str | None = None) -> list[Instance]:
+        """Live processes carrying this repository's marker (of ``env``, or of every environment)."""
+        found: list[Instance] = []
+        for entry in os.scandir(PROC):
+            if entry.name.isdigit():
+                instance = self._from_marker(int(entry.name), env)
+                if instance is not None:
+                    found.append(instance)
+        return found
+
+    def _from_marker(self, pid: int, env: str | None) -> Instance | None:
+        data = read_marker(pid)
+        if data is None or data.get("repo") != self.root or (env is not None and data.get("env") != env):
+            return None
+        stat = proc_stat(pid)
+        if stat is None or stat.state in ("Z", "X"):
+            reap(pid)
+            return None
+        instance = Instance.from_state({**data, "pid": pid, "start_ticks": stat.start_ticks}, str(data["env"]))
+        instance.recorded = False
+        return instance
+
+    def gone(self, instance: Instance) -> str | None:
+        pid = instance.pid
+        if pid is None:
+            return "no process recorded"
+        stat = proc_stat(pid)
+        if stat is not None and stat.start_ticks != instance.start_ticks:
+            return f"process {pid} is gone (the pid now belongs to another process)"
+        if stat is None or stat.state in ("Z", "X"):
+            code = reap(pid)
+            if code is not None:
+                self._exit_codes[pid] = code
+            code = self._exit_codes.get(pid)
+            return f"process {pid} exited" + (f" with code {code}" if code is not None else "")
+        return None
+
+    # ------------------------------------------------------------------ starting and stopping
+
+    def prepare(self, specs: list[ServiceSpec], files: dict[tuple[str, int], VersionFiles], say: Say) -> None:
+        """Nothing to build: a process runs the registry's files as they are."""
+
+    def start(self, launch: Launch) -> Instance:
+        spec = launch.spec
+        folder = log_dir(self.repo, launch.env)
+        folder.mkdir(parents=True, exist_ok=True)
+        suffix = "-preflight" if launch.role == "preflight" else ""
+        log = folder / f"{spec.model}-{launch.instance_id}{suffix}.log"
+        instance = Instance(
+            spec=spec, id=launch.instance_id, env=launch.env, role=launch.role, log=str(log), started_at=now()
+        )
+        argv = self._argv(launch)
+        try:
+            pid = _spawn(argv, log, self._child_env(instance))
+        except OSError as exc:
+            oplog.record("process", " ".join(argv), False, str(exc))
+            raise
+        oplog.record("process", " ".join(argv), True, f"pid {pid}, log {log}")
+        stat = proc_stat(pid)
+        instance.pid = pid
+        instance.start_ticks = stat.start_ticks if stat is not None else None
+        return instance
+
+    def _argv(self, launch: Launch) -> list[str]:
+        stable, candidate = launch.stable, launch.candidate
+        args = [sys.executable, "-m", SERVE_MODULE, "--record", str(stable.record), "--artifact", str(stable.artifact)]
+        if candidate is not None:
+            args += launch.candidate_arguments(str(candidate.record), str(candidate.artifact))
+        return [*args, "--host", "127.0.0.1", "--port", str(launch.spec.port), *launch.limit_arguments()]
+
+    def _child_env(self, instance: Instance) -> dict[str, str]:
+        marker = {"repo": self.root, **instance.to_state(), "env": instance.env}
+        environment = {k: v for k, v in os.environ.items() if k not in _CHILD_ENV_DROP}
+        return {**environment, MARKER: json.dumps(marker, separators=(",", ":")), "PYTHONUNBUFFERED": "1"}
+
+    def stop(self, instance: Instance) -> None:
+        if self.gone(instance) is not None or instance.pid is None:
+            return
+        pid = instance.pid
+        what = f"stop process {pid} ({instance.spec.describe()})"
+        _signal(pid, signal.SIGTERM)
+        if self._wait_gone(instance, GRACE_SECONDS):
+            oplog.record("process", what, True)
+            return
+        _signal(pid, signal.SIGKILL)
+        stopped = self._wait_gone(instance, KILL_WAIT_SECONDS)
+        oplog.record("process", what + " (killed after the grace period)", stopped)
+
+    def _wait_gone(self, instance: Instance, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self.gone(instance) is None:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def log_tail(self, instance: Instance, lines: int = 20) -> str:
+        if not instance.log:
+            return ""
+        return tail(Path(instance.log), lines)
+
+
+def read_marker(pid: int) -> dict[str, Any] | None:
+    """The ``MLOPSCTL_SERVICE`` marker of a ``python -m mlopsctl.serve`` process, or None."""
+    base = PROC / str(pid)
+    try:
+        if SERVE_MODULE.encode() not in (base / "cmdline").read_bytes():
+            return None
+        environ = (base / "environ").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    prefix = MARKER.encode() + b"="
+    for item in environ.split(b"\0"):
+        if item.startswith(prefix):
+            with contextlib.suppress(ValueError):
+                data = json.loads(item[len(prefix) :])
+                return data if isinstance(data, dict) else None
+    return None
+
+
+def tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _spawn(argv: list[str], log: Path, environment: dict[str, str]) -> int:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, fd, 1),
+            (os.POSIX_SPAWN_DUP2, fd, 2),
+        ]
+        return os.posix_spawn(argv[0], argv, environment, file_actions=actions, setsid=True)
+    finally:
+        os.close(fd)
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)

@@ -1,0 +1,84 @@
+"""The port every target implements, and what starting a service needs.
+
+A target answers four questions for one environment of one repository: what runs (``observe``),
+start this (``start``), is it still alive (``gone``), stop it (``stop``), plus the last lines of
+its log for error messages. ``local`` (:mod:`mlopsctl.deploy.processes`) runs processes;
+``docker`` (:mod:`mlopsctl.deploy.containers`) runs containers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from mlopsctl.deploy.model import Instance, ServiceSpec
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class VersionFiles:
+    """A version's record file and its artifact in the store."""
+
+    record: Path
+    artifact: Path
+    artifact_sha256: str
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything needed to start one instance of a service."""
+
+    spec: ServiceSpec
+    """The service; ``spec.port`` is where this instance listens (a scratch port for a preflight)."""
+    env: str
+    role: str
+    instance_id: str
+    stable: VersionFiles
+    candidate: VersionFiles | None
+    max_body_bytes: int
+    max_batch_rows: int
+
+    def candidate_arguments(self, record: str, artifact: str) -> list[str]:
+        """``--candidate-record ... --strategy canary --weight 20`` (nothing without a candidate)."""
+        if self.candidate is None:
+            return []
+        args = ["--candidate-record", record, "--candidate-artifact", artifact, "--strategy", self.spec.strategy]
+        if self.spec.strategy == "canary" and self.spec.weight is not None:
+            args += ["--weight", str(self.spec.weight)]
+        return args
+
+    def limit_arguments(self) -> list[str]:
+        return ["--max-body-bytes", str(self.max_body_bytes), "--max-batch-rows", str(self.max_batch_rows)]
+
+
+class Runtime(Protocol):
+    """One target's processes or containers, for one repository."""
+
+    target: str
+
+    def observe(self, env: str) -> list[Instance]:
+        """Every instance of ``env`` that exists (alive or not), recorded or found by its marker."""
+        ...
+
+    def prepare(self, specs: list[ServiceSpec], files: dict[tuple[str, int], VersionFiles], say: Say) -> None:
+        """Make ready what starting these specs needs (docker: build the images the engine lacks)."""
+        ...
+
+    def start(self, launch: Launch) -> Instance:
+        """Start one instance and return it at once (not waiting for it to be ready)."""
+        ...
+
+    def gone(self, instance: Instance) -> str | None:
+        """None while the instance runs; else why it does not (exited, its code)."""
+        ...
+
+    def stop(self, instance: Instance) -> None:
+        """Stop it gracefully (SIGTERM, then SIGKILL after a grace period) and remove what is left."""
+        ...
+
+    def log_tail(self, instance: Instance, lines: int = 20) -> str:
+        """The last lines of what it printed."""
+        ...
