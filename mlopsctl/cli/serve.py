@@ -78,7 +78,9 @@ def _render(console: Console, info: Listening) -> None:
         share = f"{info.weight:g}% canary" if info.strategy == "canary" else "shadow"
         console.print(f"  candidate {escape(info.model)}@{info.candidate} ({share})")
     console.print(f"  predictor: {escape(info.predictor)}")
-    console.print("  routes: POST /predict, POST /v2/models/{name}/infer, GET /health/ready, /metadata, /metrics")
+    console.print(
+        "  routes: POST /predict  POST /v2/models/NAME/infer  GET /health/ready /metadata /metrics", soft_wrap=True
+    )
     console.print("\nTry it:")
     console.print(f"  {escape(info.example)}", soft_wrap=True)
     console.print("\nCtrl-C stops it.")

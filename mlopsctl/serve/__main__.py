@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlopsctl.errors import ExitCode, MlopsError
+from mlopsctl.serve.httpserver import Limits
 from mlopsctl.serve.runner import load_files, make_app, serve_async
 from mlopsctl.serve.service import STRATEGIES, Service, build_service
 
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     problem = _check(args)
     if problem:
         parser().error(problem)
-    app = make_app(max_body_bytes=args.max_body_bytes)
+    app = make_app(limits=Limits(max_body_bytes=args.max_body_bytes))
 
     def load() -> Service:
         stable = load_files(args.record, args.artifact)

@@ -60,7 +60,7 @@ class ServiceApp(Application):
     """Routes requests to the service; counts every answer in the answering version's metrics."""
 
     def __init__(self, limits: Limits, service: Service | None = None) -> None:
-        self.limits = limits
+        super().__init__(limits)
         self.service = service
         self.state = READY if service is not None else LOADING
         self.failure: str | None = None
@@ -139,9 +139,10 @@ class ServiceApp(Application):
         response, model = await pending
         return self._count(response, model, route, started)
 
-    def refused(self, status: int) -> None:
+    def refused(self, status: int, path: str | None) -> None:
         if self.service is not None:
-            self.service.stable.metrics.request(OTHER_ROUTE, status, 0.0)
+            route = self._match(path)[0] if path else None
+            self.service.stable.metrics.refused(route.label if route is not None else OTHER_ROUTE, status)
 
     # --- health and metadata ----------------------------------------------------------------
 

@@ -89,13 +89,22 @@ Result = Response | Awaitable[Response]
 
 
 class Application:
-    """What the server calls: the handler, and a hook for requests refused before reaching it."""
+    """What the server calls: the handler, and hooks for refused requests and for shutting down."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+
+    def drain(self) -> None:
+        """Shutting down: stop reporting ready."""
+
+    def close(self) -> None:
+        """Shut down: release workers."""
 
     def handle(self, request: Request) -> Result:
         raise NotImplementedError
 
-    def refused(self, status: int) -> None:
-        """A request refused by the HTTP layer itself (bad framing, too large, too slow)."""
+    def refused(self, status: int, path: str | None) -> None:
+        """A request refused by the HTTP layer itself (bad framing, too large, too slow); path if known."""
 
 
 def _status_line(status: int) -> bytes:
@@ -114,6 +123,15 @@ class HttpError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.path: str | None = None
+
+
+def _path_of(raw: bytes) -> str | None:
+    """The path of a request line, if it has one, to label a refused request's metrics."""
+    parts = raw.split(b"\r\n", 1)[0].split(b" ")
+    if len(parts) == 3 and parts[1].startswith(b"/"):
+        return parts[1].split(b"?", 1)[0].decode("latin-1")
+    return None
 
 
 @dataclass
@@ -343,7 +361,11 @@ class Connection(asyncio.Protocol):
         raw = bytes(self.buffer[:end])
         del self.buffer[: end + 4]
         self.scan_from = 0
-        self.head = parse_head(raw, limits)
+        try:
+            self.head = parse_head(raw, limits)
+        except HttpError as exc:
+            exc.path = _path_of(raw)
+            raise
         self.chunks = ChunkedBody(limits.max_body_bytes) if self.head.chunked else None
         self._expect_continue(self.head)
         return True
@@ -430,7 +452,8 @@ class Connection(asyncio.Protocol):
 
     def _fail(self, error: HttpError) -> None:
         """Answer a request refused by the HTTP layer, then close once the client is done sending."""
-        self.server.app.refused(error.status)
+        path = error.path or (self.head.path if self.head is not None else None)
+        self.server.app.refused(error.status, path)
         transport = self.transport
         if transport is None or transport.is_closing():
             return

@@ -70,6 +70,8 @@ class RequestError(Exception):
         first = str(self.problems[0])
         more = len(self.problems) - 1
         summary = first if not more else f"{first} (and {more} more problem{'s' if more > 1 else ''})"
+        if self.status != 422:
+            return {"error": summary}
         return {"error": summary, "problems": [p.to_dict() for p in self.problems]}
 
 
@@ -78,11 +80,18 @@ def parse_json(body: bytes) -> Any:
     if not body.strip():
         raise RequestError.one(400, "the request has no body; send a JSON object")
     try:
-        return json.loads(body)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"byte 0x{exc.object[exc.start]:02x} at position {exc.start}"
+        raise RequestError.one(400, f"malformed JSON: the body is not UTF-8 ({where})") from None
+    try:
+        return json.loads(text)
     except RecursionError:
         raise RequestError.one(400, "malformed JSON: nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, bad UTF-8, integers too long to convert
+    except json.JSONDecodeError as exc:
         raise RequestError.one(400, f"malformed JSON: {exc}") from None
+    except ValueError:  # an integer literal longer than Python converts (sys.get_int_max_str_digits)
+        raise RequestError.one(400, "malformed JSON: a number has too many digits") from None
 
 
 class Problems:
@@ -235,7 +244,9 @@ class Schema:
         return self._batch(rows, {n: data[i::width] for i, n in enumerate(self.names)}, Problems())
 
     def _v2_datatype(self, tensor: Tensor, problems: Problems) -> None:
-        column = next(c for c in self.columns if c.name == tensor.name)
+        column = next((c for c in self.columns if c.name == tensor.name), None)
+        if column is None:
+            return
         numeric = column.type in ("integer", "float", "boolean")
         if numeric and tensor.datatype == "BYTES":
             problems.add(f"datatype BYTES does not fit a {column.type} column; use FP64 or INT64", field=tensor.name)

@@ -156,6 +156,11 @@ class ModelMetrics:
             histogram = self.latency[route] = Histogram(mc.LATENCY_BUCKETS)
         histogram.observe(seconds)
 
+    def refused(self, route: str, code: int) -> None:
+        """A request the HTTP layer refused before it was read: counted, but not timed."""
+        key = (route, code)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
     def observe(self, batch: Batch, prediction: Prediction) -> None:
         """Drift counters for one answered batch."""
         self.batch_rows.observe(batch.rows)

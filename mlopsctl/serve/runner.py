@@ -19,7 +19,7 @@ from typing import Any
 from mlopsctl.errors import MlopsError, NotFound, UsageError
 from mlopsctl.registry.records import VersionRecord
 from mlopsctl.serve.app import ServiceApp
-from mlopsctl.serve.httpserver import HttpServer, Limits
+from mlopsctl.serve.httpserver import Application, HttpServer, Limits
 from mlopsctl.serve.service import LoadedVersion, Service
 
 Loader = Callable[[], Service]
@@ -59,7 +59,7 @@ def load_files(record_path: Path, artifact_path: Path) -> LoadedVersion:
 
 
 async def serve_async(
-    app: ServiceApp,
+    app: Application,
     host: str,
     port: int,
     *,
@@ -89,7 +89,9 @@ async def serve_async(
         app.close()
 
 
-async def _load(app: ServiceApp, load: Loader) -> None:
+async def _load(app: Application, load: Loader) -> None:
+    if not isinstance(app, ServiceApp):
+        raise TypeError("only a ServiceApp loads a model")
     try:
         service = await asyncio.get_running_loop().run_in_executor(None, load)
     except MlopsError as exc:
@@ -104,7 +106,7 @@ async def _load(app: ServiceApp, load: Loader) -> None:
 class ServerThread:
     """The service on a background thread with its own event loop (tests, embedding)."""
 
-    def __init__(self, app: ServiceApp, host: str = "127.0.0.1", port: int = 0, load: Loader | None = None) -> None:
+    def __init__(self, app: Application, host: str = "127.0.0.1", port: int = 0, load: Loader | None = None) -> None:
         self.app = app
         self.host = host
         self.port = port
@@ -166,5 +168,6 @@ class ServerThread:
         )
 
 
-def make_app(service: Service | None = None, *, max_body_bytes: int = 1_048_576) -> ServiceApp:
-    return ServiceApp(Limits(max_body_bytes=max_body_bytes), service)
+def make_app(service: Service | None = None, limits: Limits | None = None) -> ServiceApp:
+    """The routes over ``service`` (None: not ready until :meth:`ServiceApp.serve` is called)."""
+    return ServiceApp(limits or Limits(), service)

@@ -220,3 +220,123 @@ def batch_of(batch_rows: list[dict[str, Any]], record: VersionRecord) -> Any:
         else:
             columns[column.name] = [float("nan") if v is None else float(v) for v in values]
     return Batch(len(batch_rows), columns)
+
+
+class Client:
+    """A keep-alive HTTP client for the service: JSON in, (status, headers, parsed body) out."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        import http.client
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(url)
+        self.connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        self.connection.request(method, path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+    def post(self, path: str, document: Any) -> tuple[int, dict[str, str], Any]:
+        import json
+
+        status, headers, data = self.request("POST", path, json.dumps(document).encode())
+        return status, headers, json.loads(data)
+
+    def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        return self.request("GET", path)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def serve_in_thread(*fits: Fitted, strategy: str | None = None, weight: float = 0.0, **options: Any) -> Any:
+    """A started ServerThread serving the first fit (and the second as candidate)."""
+    from mlopsctl.serve.runner import ServerThread, make_app
+    from mlopsctl.serve.service import LoadedVersion, build_service
+
+    loaded = [LoadedVersion(f.record, f.pipeline) for f in fits]
+    service = build_service(
+        loaded[0],
+        loaded[1] if len(loaded) > 1 else None,
+        strategy=strategy,  # type: ignore[arg-type]
+        weight=weight,
+        max_rows=options.pop("max_rows", 10_000),
+        seed=options.pop("seed", 11),
+    )
+    return ServerThread(make_app(service, **options)).start()
+
+
+def write_version(folder: Any, fit: Fitted) -> tuple[Any, Any, VersionRecord]:
+    """The record YAML and the skops artifact of ``fit``, as the registry writes them (digest included)."""
+    import yaml
+
+    from mlopsctl.registry.artifacts import dump_pipeline, sha256_hex
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = dump_pipeline(fit.pipeline)
+    digest = sha256_hex(data)
+    artifact = ArtifactRef(uri=f"sha256/{digest[:2]}/{digest}.skops", sha256=digest, size=len(data))
+    record = fit.record.model_copy(update={"artifact": artifact})
+    record_file = folder / f"v{record.version}.yaml"
+    record_file.write_text(yaml.safe_dump(record.model_dump(mode="json"), sort_keys=False))
+    artifact_file = folder / f"{digest}.skops"
+    artifact_file.write_bytes(data)
+    return record_file, artifact_file, record
+
+
+class ServiceProcess:
+    """``python -m mlopsctl.serve`` in a subprocess on a free loopback port, stopped with SIGTERM."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        import os
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "mlopsctl.serve", *args, "--port", str(self.port), "--log-level", "WARNING"]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+        )
+
+    def wait_ready(self, timeout: float = 120.0) -> ServiceProcess:
+        import time
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited with {self.process.returncode}: {self.process.stderr.read()}")  # type: ignore[union-attr]
+            try:
+                with urllib.request.urlopen(f"{self.url}/health/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.05)
+        raise TimeoutError(f"{self.url} was not ready within {timeout} s")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def __enter__(self) -> ServiceProcess:
+        return self.wait_ready()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.stop() != 0 and exc[0] is None:
+            raise AssertionError(f"the service did not stop cleanly: {self.process.stderr.read()}")  # type: ignore[union-attr]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
