@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mlopsctl import __version__
-from mlopsctl.cli.common import global_options
+from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import ExitCode, MlopsError
 
 
@@ -28,9 +28,18 @@ from mlopsctl.errors import ExitCode, MlopsError
 @global_options
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Run the whole life of scikit-learn models from one Git repository of declarative specs."""
-    if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+    """Run the whole life of scikit-learn models from one Git repository of declarative specs.
+
+    With no command in a terminal, opens the dashboard (as `mlopsctl ui`).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if sys.stdin.isatty() and sys.stdout.isatty() and options().output == "table":
+        from mlopsctl.cli.ui import open_dashboard
+
+        open_dashboard()
+        return
+    click.echo(ctx.get_help())
 
 
 def _register() -> None:
@@ -51,7 +60,18 @@ def _register_optional() -> None:
             cli.add_command(command)
 
 
-_COMMAND_MODULES: tuple[str, ...] = ("registry", "data", "train", "runs", "build", "monitor", "gitops", "serve")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "registry",
+    "data",
+    "train",
+    "runs",
+    "build",
+    "monitor",
+    "gitops",
+    "serve",
+    "deploy",
+    "ui",
+)
 
 
 def print_error(error: MlopsError, console: Console | None = None) -> None:

@@ -10,10 +10,9 @@ from rich.markup import escape
 
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import ExitCode
-from mlopsctl.scaffold.init import init_repo
 from mlopsctl.spec.problems import Problem
-from mlopsctl.spec.schema import SCHEMA_KINDS, schema_text
-from mlopsctl.spec.validate import validate_repo
+
+SCHEMA_KINDS = ("environment", "model", "project")
 
 
 @click.command()
@@ -22,6 +21,8 @@ from mlopsctl.spec.validate import validate_repo
 @global_options
 def init(path: Path, name: str | None) -> None:
     """Create a model repository at PATH from the template (git init and a first commit)."""
+    from mlopsctl.scaffold.init import init_repo
+
     opts = options()
     result = init_repo(path, name)
     payload = {"root": str(result.root), "name": result.name, "commit": result.commit, "files": result.files}
@@ -44,6 +45,8 @@ def init(path: Path, name: str | None) -> None:
 @global_options
 def validate() -> int:
     """Check every spec: schema, then semantics (columns, estimators, versions, environments)."""
+    from mlopsctl.spec.validate import validate_repo
+
     opts = options()
     repo, problems = validate_repo(opts.repo_root())
     errors = [p for p in problems if p.severity == "error"]
@@ -84,9 +87,11 @@ def _relative(file: str, root: Path) -> str:
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(sorted(SCHEMA_KINDS)), default="model")
+@click.argument("kind", type=click.Choice(SCHEMA_KINDS), default="model")
 def schema(kind: str) -> None:
     """Print the JSON Schema of a spec kind (model, project or environment)."""
+    from mlopsctl.spec.schema import schema_text
+
     click.echo(schema_text(kind), nl=False)
 
 

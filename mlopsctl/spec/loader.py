@@ -138,6 +138,18 @@ def scan_repo(root: Path) -> Repo:
     return repo
 
 
+def load_settings(root: Path) -> ProjectSettings:
+    """Only mlops.yaml (with MLOPS_ overrides): quick, for callers that need settings before specs."""
+    doc = load_yaml(root / PROJECT_FILE)
+    _apply_env_overrides(doc)
+    settings = _validate(ProjectSettings, doc)
+    if settings is None:
+        raise CheckFailed(
+            "\n".join(str(p) for p in doc.problems), title="Invalid mlops.yaml", hint="run 'mlopsctl validate'"
+        )
+    return settings
+
+
 def open_repo(root: Path | None = None) -> Repo:
     """Load the repository at (or above) ``root``; raise when any spec has a schema problem."""
     repo = scan_repo(root if root is not None and (root / PROJECT_FILE).is_file() else find_repo_root(root))

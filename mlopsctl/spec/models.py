@@ -37,7 +37,7 @@ def duration_seconds(text: str) -> float:
 class Spec(BaseModel):
     """Base for every spec block: unknown keys are errors, and docstrings become descriptions."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------- project settings

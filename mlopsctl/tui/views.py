@@ -1,0 +1,409 @@
+"""The dashboard's views: Models, Model, Environments, History and Log.
+
+Views only render what the app hands them (the overview, health, history, runs) and report the
+selection; loading and actions live in the app, which calls the core in workers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, RichLog, Static
+
+from mlopsctl.tui import render
+
+if TYPE_CHECKING:
+    from mlopsctl.tui.app import MlopsApp
+
+
+@dataclass(frozen=True)
+class Selection:
+    model: str | None = None
+    version: int | None = None
+    env: str | None = None
+    runs: tuple[str, ...] = ()
+
+
+class View(Screen[None]):
+    """Common chrome: breadcrumbs, banner, the prompt for : and /, and the footer."""
+
+    view_id: ClassVar[str] = "view"
+    filter_text: str = ""
+
+    @property
+    def mlops(self) -> MlopsApp:
+        from mlopsctl.tui.app import MlopsApp
+
+        assert isinstance(self.app, MlopsApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="crumbs")
+        yield Static(id="banner")
+        yield from self.body()
+        yield Input(id="prompt")
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def crumbs(self) -> list[str]:
+        return [self.view_id]
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt", Input).display = False
+        self.refresh_view()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_view()
+
+    def update_chrome(self) -> None:
+        app = self.mlops
+        trail = " › ".join(["mlopsctl", *self.crumbs()])
+        mode = "paused" if app.paused else f"live · {app.refresh_seconds:g}s"
+        extra = f"  filter: /{self.filter_text}" if self.filter_text else ""
+        flags = "  [readonly]" if app.readonly else ""
+        self.query_one("#crumbs", Static).update(Text.assemble((trail, "bold"), (f"  │ {mode}{extra}{flags}", "dim")))
+        banner = self.query_one("#banner", Static)
+        banner.update(Text(" ⚠ " + "  ⚠ ".join(app.banners), style="bold black on yellow") if app.banners else "")
+        banner.display = bool(app.banners)
+
+    def refresh_view(self) -> None:
+        self.update_chrome()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.refresh_view()
+
+    def selection(self) -> Selection:
+        return Selection()
+
+    def open_prompt(self, kind: str) -> None:
+        prompt = self.query_one("#prompt", Input)
+        prompt.display = True
+        prompt.placeholder = (
+            "command (models, model NAME, env NAME, history, log, help, quit)" if kind == ":" else "filter"
+        )
+        prompt.value = self.filter_text if kind == "/" else ""
+        prompt.border_title = kind
+        prompt.focus()
+
+    def close_prompt(self) -> bool:
+        prompt = self.query_one("#prompt", Input)
+        if not prompt.display:
+            return False
+        prompt.display = False
+        self.focus_main()
+        return True
+
+    def focus_main(self) -> None:
+        tables = self.query(DataTable)
+        if tables:
+            tables.first().focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "prompt" and event.input.border_title == "/":
+            self.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "prompt":
+            return
+        kind = event.input.border_title
+        self.close_prompt()
+        if kind == ":":
+            self.mlops.run_command_line(event.value)
+
+
+def _cursor_key(table: DataTable[Any]) -> str | None:
+    if table.row_count == 0:
+        return None
+    row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+    return str(row_key.value) if row_key.value is not None else None
+
+
+def _fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
+    """Replace the rows, keeping the cursor on the same key when it still exists."""
+    keep = _cursor_key(table)
+    if [str(k.value) for k in table.rows] == [key for key, _ in rows]:
+        for key, cells in rows:
+            for column, cell in zip(table.columns, cells, strict=False):
+                if table.get_cell(key, column) != cell:
+                    table.update_cell(key, column, cell)
+        return
+    table.clear()
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    if keep is not None and keep in [key for key, _ in rows]:
+        table.move_cursor(row=table.get_row_index(keep))
+
+
+class ModelsView(View):
+    view_id = "models"
+    sort_column: int = 0
+    sort_reverse: bool = False
+
+    def body(self) -> ComposeResult:
+        yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#models", DataTable)
+        table.add_columns(*self.columns())
+        super().on_mount()
+        table.focus()
+
+    def columns(self) -> list[str]:
+        return [
+            "MODEL",
+            "LATEST",
+            "VERSIONS",
+            *(e.upper() for e in self.mlops.overview.environments),
+            "HEALTH",
+            "DRIFT",
+            "REQ/S",
+            "TREND",
+        ]
+
+    def refresh_view(self) -> None:
+        super().refresh_view()
+        table = self.query_one("#models", DataTable)
+        if len(table.columns) != len(self.columns()):
+            table.clear(columns=True)
+            table.add_columns(*self.columns())
+        overview = self.mlops.overview
+        rows = [(row.name, self._cells(row, overview.environments)) for row in overview.rows(self.filter_text)]
+        rows.sort(key=lambda item: _sort_key(item[1][self.sort_column]), reverse=self.sort_reverse)
+        _fill(table, rows)
+
+    def _cells(self, row: Any, envs: list[str]) -> list[Any]:
+        placements = [row.placements[e].label() if e in row.placements else "-" for e in envs]
+        drift = Text(row.worst_drift, style="bold red" if (row.worst_psi or 0) >= 0.25 else "")
+        return [
+            row.name,
+            f"v{row.latest}" if row.latest else "-",
+            str(len(row.versions)),
+            *placements,
+            render.state(row.state),
+            drift,
+            render.rate(row.request_rate),
+            render.sparkline(row.rate_history),
+        ]
+
+    def cycle_sort(self) -> None:
+        self.sort_column = (self.sort_column + 1) % len(self.columns())
+        self.mlops.notify(f"sorted by {self.columns()[self.sort_column]}", timeout=1.5)
+        self.refresh_view()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        if event.column_index == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        self.sort_column = event.column_index
+        self.refresh_view()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.mlops.open_model(str(event.row_key.value))
+
+    def selection(self) -> Selection:
+        model = _cursor_key(self.query_one("#models", DataTable))
+        row = self.mlops.overview.models.get(model or "")
+        return Selection(model=model, version=row.latest if row else None)
+
+
+def _sort_key(cell: Any) -> tuple[int, float, str]:
+    text = str(cell.plain if isinstance(cell, Text) else cell)
+    try:
+        return (0, float(text.lstrip("v")), "")
+    except ValueError:
+        return (1, 0.0, text)
+
+
+class ModelView(View):
+    view_id = "model"
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self.model = model
+        self.marked: list[str] = []
+
+    def crumbs(self) -> list[str]:
+        return ["models", self.model]
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="model-top"):
+            with Vertical(id="model-left"):
+                yield Static(Text("Versions", style="bold"), classes="section")
+                yield DataTable(id="versions", cursor_type="row", zebra_stripes=True)
+                yield Static(Text("Runs  (space marks, c compares)", style="bold"), classes="section")
+                yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="model-right"):
+                yield Static(Text("Drift (PSI per feature)", style="bold"), classes="section")
+                yield Static(id="drift")
+                yield Static(Text("Live", style="bold"), classes="section")
+                yield Static(id="live")
+
+    def on_mount(self) -> None:
+        self.query_one("#versions", DataTable).add_columns(
+            "VERSION", "CREATED", "PRIMARY METRIC", "GATES", "DATA", "COMMIT", "IMAGE", "STAGE"
+        )
+        self.query_one("#runs", DataTable).add_columns("", "RUN", "STARTED", "STATUS", "METRICS", "VERSION")
+        super().on_mount()
+        self.query_one("#versions", DataTable).focus()
+        self.mlops.load_model_details(self.model)
+
+    def refresh_view(self) -> None:
+        super().refresh_view()
+        details = self.mlops.details.get(self.model)
+        if details is None:
+            return
+        needle = self.filter_text.lower()
+        _fill(
+            self.query_one("#versions", DataTable),
+            [
+                (str(v["version"]), v["cells"])
+                for v in details["versions"]
+                if needle in " ".join(map(str, v["cells"])).lower()
+            ],
+        )
+        _fill(
+            self.query_one("#runs", DataTable),
+            [(r["id"], ["●" if r["id"] in self.marked else "", *r["cells"]]) for r in details["runs"]],
+        )
+        self.query_one("#drift", Static).update(self.mlops.drift_text(self.model))
+        self.query_one("#live", Static).update(self.mlops.live_text(self.model))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "versions" and event.row_key.value is not None:
+            version = int(str(event.row_key.value))
+            self.mlops.show_version(self.model, version)
+
+    def toggle_mark(self) -> None:
+        run = _cursor_key(self.query_one("#runs", DataTable))
+        if run is None:
+            return
+        if run in self.marked:
+            self.marked.remove(run)
+        else:
+            self.marked.append(run)
+        self.refresh_view()
+
+    def selection(self) -> Selection:
+        versions = self.query_one("#versions", DataTable)
+        key = _cursor_key(versions)
+        return Selection(model=self.model, version=int(key) if key else None, runs=tuple(self.marked))
+
+
+class EnvironmentsView(View):
+    view_id = "environments"
+
+    def __init__(self, env: str | None = None) -> None:
+        super().__init__()
+        self.env = env
+
+    def crumbs(self) -> list[str]:
+        return ["environments", *([self.env] if self.env else [])]
+
+    def body(self) -> ComposeResult:
+        yield DataTable(id="environments", cursor_type="row", zebra_stripes=True)
+        yield Static(Text("Plan  (d plans the selected environment, a applies it)", style="bold"), classes="section")
+        yield Static(id="plan")
+
+    def on_mount(self) -> None:
+        self.query_one("#environments", DataTable).add_columns(
+            "ENV", "MODEL", "DESIRED (GIT)", "OBSERVED", "HEALTH", "SYNC"
+        )
+        super().on_mount()
+        self.query_one("#environments", DataTable).focus()
+
+    def refresh_view(self) -> None:
+        super().refresh_view()
+        rows = self.mlops.environment_rows(self.env, self.filter_text)
+        _fill(self.query_one("#environments", DataTable), rows)
+        self.query_one("#plan", Static).update(self.mlops.plan_text.get(self.selection().env or "", Text("")))
+
+    def selection(self) -> Selection:
+        key = _cursor_key(self.query_one("#environments", DataTable))
+        if key is None:
+            envs = self.mlops.overview.environments
+            return Selection(env=self.env or (envs[0] if envs else None))
+        env, _, model = key.partition("/")
+        placement = (
+            self.mlops.overview.models[model].placements.get(env) if model in self.mlops.overview.models else None
+        )
+        return Selection(model=model, env=env, version=placement.version if placement else None)
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self.query_one("#plan", Static).update(self.mlops.plan_text.get(self.selection().env or "", Text("")))
+
+
+class HistoryView(View):
+    view_id = "history"
+
+    def __init__(self, model: str | None = None) -> None:
+        super().__init__()
+        self.model = model
+
+    def crumbs(self) -> list[str]:
+        return ["history", *([self.model] if self.model else [])]
+
+    def body(self) -> ComposeResult:
+        yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#history", DataTable).add_columns(
+            "WHEN", "WHO", "ACTION", "MODEL", "VERSION", "ENV", "STRATEGY", "GATES", "COMMIT"
+        )
+        super().on_mount()
+        self.query_one("#history", DataTable).focus()
+        self.mlops.load_history()
+
+    def refresh_view(self) -> None:
+        super().refresh_view()
+        needle = self.filter_text.lower()
+        rows = [
+            (entry["commit"], entry["cells"])
+            for entry in self.mlops.history
+            if (self.model is None or entry["model"] == self.model)
+            and needle in " ".join(map(str, entry["cells"])).lower()
+        ]
+        _fill(self.query_one("#history", DataTable), rows)
+
+
+class LogView(View):
+    view_id = "log"
+
+    def body(self) -> ComposeResult:
+        yield RichLog(id="log", wrap=True, highlight=False, markup=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.shown = 0
+
+    def refresh_view(self) -> None:
+        super().refresh_view()
+        log = self.query_one("#log", RichLog)
+        entries = list(self.mlops.operations)
+        if self.filter_text or len(entries) < getattr(self, "shown", 0):
+            log.clear()
+            self.shown = 0
+        for entry in entries[self.shown :]:
+            if self.filter_text.lower() in entry.command.lower():
+                stamp = time.strftime("%H:%M:%S", time.localtime(entry.at))
+                mark = Text("✓ ", style="green") if entry.ok else Text("✗ ", style="bold red")
+                log.write(Text.assemble((stamp + " ", "dim"), mark, (f"{entry.kind:<7}", "cyan"), entry.command))
+        self.shown = len(entries)
+
+    def focus_main(self) -> None:
+        self.query_one("#log", RichLog).focus()
+
+
+def fmt_metric(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:.3f}"
