@@ -153,8 +153,13 @@ def _finite(series: pd.Series) -> tuple[stats.FloatArray, float]:
 
 
 def _counts(edges: Sequence[float], values: stats.FloatArray) -> np.ndarray[Any, Any]:
-    index = np.searchsorted(np.asarray(edges, dtype=float), values, side="left")
-    return np.bincount(index, minlength=len(edges) + 1).astype(float)
+    """Values per bin, bins as ``bin_index`` defines them (``edges[i-1] < x <= edges[i]``).
+
+    One vectorised comparison per edge is several times faster than a binary search per value.
+    """
+    at_or_below = [np.count_nonzero(values <= edge) for edge in edges]
+    cumulative = np.array([0, *at_or_below, values.size], dtype=float)
+    return np.diff(cumulative)
 
 
 def _categorical(

@@ -9,12 +9,14 @@ see the same numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mlopsctl.registry.records import BinnedReference
+
+if TYPE_CHECKING:  # pandas is imported where it is used: reading bins (status) does not need it
+    import pandas as pd
 
 OTHER = "__other__"
 
@@ -36,6 +38,8 @@ def bin_index(edges: Sequence[float], values: np.ndarray[Any, Any]) -> np.ndarra
 
 
 def numeric_reference(series: pd.Series, bins: int) -> BinnedReference:
+    import pandas as pd
+
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
     missing = ~np.isfinite(values)
     present = values[~missing]

@@ -131,3 +131,10 @@ def test_chi_square_goodness_of_fit_agrees_when_the_reference_is_huge() -> None:
     fit = sps.chisquare(current, shares * current.sum())
     ours = stats.chi_square(shares * 1e12, current)
     assert ours.statistic == pytest.approx(float(fit.statistic), rel=1e-6)
+
+
+@pytest.mark.parametrize("d", [0.02, 0.025, 0.03, 0.05, 0.3])
+def test_ks_pvalue_shortcut_stays_within_tolerance_of_scipy(d: float) -> None:
+    """Where Massart's bound is negligible the bound is returned; it is within 1e-9 of scipy's exact value."""
+    n = 30_000.0
+    assert stats.ks_pvalue(d, n) == pytest.approx(float(sps.kstwo.sf(d, n)), abs=TOLERANCE)
