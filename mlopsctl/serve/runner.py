@@ -122,6 +122,9 @@ class ServerThread:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> ServerThread:
+        """Start serving (once; starting a running server does nothing) and wait until it listens."""
+        if self._thread.is_alive() or self._listening.is_set():
+            return self
         self._thread.start()
         if not self._listening.wait(30):
             raise RuntimeError("the service did not start listening within 30 s")

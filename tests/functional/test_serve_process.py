@@ -191,13 +191,15 @@ def test_limits_methods_routes_and_malformed_json(client: Client, churn_v1: Fitt
     assert (status, body["error"]) == (413, "request body is larger than this service's limit of 200000 bytes")
 
 
-def test_metadata_has_schema_and_lineage(client: Client, churn_v1: Fitted) -> None:
+def test_metadata_has_schema_and_lineage(client: Client, churn_v1: Fitted, files: dict[int, tuple[Path, Path]]) -> None:
     status, headers, raw = client.get("/metadata")
     body = json.loads(raw)
     assert (status, body["name"], body["version"], body["role"]) == (200, "churn", 1, "stable")
     assert [c["name"] for c in body["inputs"]] == [c.name for c in churn_v1.record.signature.inputs]
     assert body["lineage"]["run_id"] == "run-churn-1"
-    assert body["lineage"]["artifact"]["sha256"] == headers.get("x-artifact") or body["lineage"]["artifact"]["sha256"]
+    assert body["lineage"]["artifact"]["sha256"] == files[1][1].stem
+    assert body["lineage"]["spec_commit"] == churn_v1.record.spec_commit
+    assert headers["x-model-version"] == "1"
     assert body["predictor"].startswith("fast path: 6 features, RandomForestClassifier")
     assert body["limits"] == {"max_body_bytes": 200000, "max_batch_rows": 500}
     assert (body["candidate"], body["strategy"]) == (None, None)
