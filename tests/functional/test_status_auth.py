@@ -1,0 +1,119 @@
+"""What ``status`` sends to a Prometheus that needs credentials, and what it says when refused.
+
+A loopback server stands in for Prometheus' query API and records each request's headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.functional.test_status_support import set_environment
+
+
+@dataclass
+class FakePrometheus:
+    status: int = 200
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def prometheus() -> Iterator[FakePrometheus]:
+    fake = FakePrometheus()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parsed = urlparse(self.path)
+            fake.requests.append(
+                {"path": parsed.path, "query": parse_qs(parsed.query), "authorization": self.headers["Authorization"]}
+            )
+            body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}).encode()
+            self.send_response(fake.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def deployed(model_repo: Path) -> Path:
+    set_environment(model_repo, "staging", {"churn": {"version": 1, "port": 8100}})
+    return model_repo
+
+
+def test_basic_auth_password_from_the_environment(
+    cli: Any, deployed: Path, prometheus: FakePrometheus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", prometheus.url)
+    monkeypatch.setenv("MLOPS_PROMETHEUS_USERNAME", "ops")
+    monkeypatch.setenv("MLOPS_PROMETHEUS_PASSWORD_ENV", "PROM_PASSWORD")
+    monkeypatch.setenv("PROM_PASSWORD", "s3cret")
+    result = cli("status", "--repo", str(deployed), "-o", "json")
+    assert result.code == 1  # nothing scraped: the deployment is CRIT "not scraped"
+    expected = "Basic " + base64.b64encode(b"ops:s3cret").decode()
+    assert {r["authorization"] for r in prometheus.requests} == {expected}
+    assert {r["path"] for r in prometheus.requests} == {"/api/v1/query"}
+    assert len(prometheus.requests) == 10
+    assert len({r["query"]["time"][0] for r in prometheus.requests}) == 1  # one instant for every query
+    (deployment,) = json.loads(result.stdout)["deployments"]
+    assert deployment["reasons"][0] == (
+        "not scraped: no `up` series for 127.0.0.1:8100 in env staging (is it in the scrape config?)"
+    )
+
+
+def test_bearer_token_from_the_environment(
+    cli: Any, deployed: Path, prometheus: FakePrometheus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", prometheus.url)
+    monkeypatch.setenv("MLOPS_PROMETHEUS_BEARER_TOKEN_ENV", "PROM_TOKEN")
+    monkeypatch.setenv("PROM_TOKEN", "tok-123")
+    cli("status", "--repo", str(deployed))
+    assert {r["authorization"] for r in prometheus.requests} == {"Bearer tok-123"}
+
+
+def test_refused_credentials_exit_3(
+    cli: Any, deployed: Path, prometheus: FakePrometheus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prometheus.status = 401
+    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", prometheus.url)
+    result = cli("status", "--repo", str(deployed))
+    assert result.code == 3
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"error: Prometheus unreachable: Prometheus at {prometheus.url} refused the credentials")
+    assert lines[-1] == "hint: check prometheus.username, password_env or bearer_token_env in mlops.yaml"
+
+
+def test_nothing_deployed(
+    cli: Any, model_repo: Path, prometheus: FakePrometheus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", prometheus.url)
+    result = cli("status", "--repo", str(model_repo))
+    assert result.code == 0
+    assert result.stdout.splitlines() == [
+        f"source: Prometheus at {prometheus.url}",
+        "nothing is deployed in the environments checked",
+    ]
+    assert prometheus.requests == []
