@@ -141,7 +141,10 @@ def _read_gates(root: Path, model: str, version: int) -> tuple[bool | None, tupl
     """Only the gate fields of a record (records can be large: drift references)."""
     path = record_path(root, model, version)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(_top_level(text, ("gates", "gates_passed")), Loader=_Loader)
+        if not isinstance(data, dict) or "gates_passed" not in data:
+            data = yaml.load(text, Loader=_Loader)
     except (OSError, yaml.YAMLError):
         return None, ()
     if not isinstance(data, dict):
@@ -153,3 +156,19 @@ def _read_gates(root: Path, model: str, version: int) -> tuple[bool | None, tupl
     )
     passed = data.get("gates_passed")
     return (bool(passed) if passed is not None else None), gates
+
+
+def _top_level(text: str, keys: tuple[str, ...]) -> str:
+    """Only the top-level ``keys`` of a block-style YAML mapping, each with its indented body.
+
+    A record's bulk is its drift reference; parsing just the gate lines keeps ``history`` fast.
+    The caller falls back to the whole document when the slice does not hold what it needs.
+    """
+    kept: list[str] = []
+    keeping = False
+    for line in text.splitlines(keepends=True):
+        if line[:1] not in (" ", "-", "#", "\n", "\r", "\t", ""):
+            keeping = line.split(":", 1)[0] in keys
+        if keeping:
+            kept.append(line)
+    return "".join(kept)
