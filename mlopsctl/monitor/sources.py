@@ -144,13 +144,15 @@ def _secret(variable: str | None, field_name: str) -> str | None:
 
 
 def _api_error(url: str, promql: str, detail: str) -> MlopsError:
-    if "401" in detail or "403" in detail:
+    found = re.search(r"HTTP Status Code (\d+)", detail)
+    code = int(found.group(1)) if found else 0
+    if code in (401, 403):
         return PrometheusUnreachable(
-            f"Prometheus at {url} refused the credentials ({detail[:120]})",
+            f"Prometheus at {url} refused the credentials (HTTP {code})",
             hint="check prometheus.username, password_env or bearer_token_env in mlops.yaml",
         )
-    if any(f"HTTP Status Code {code}" in detail for code in ("502", "503", "504")):
-        return PrometheusUnreachable(f"Prometheus at {url} is not serving queries ({detail[:120]})")
+    if code in (502, 503, 504):
+        return PrometheusUnreachable(f"Prometheus at {url} is not serving queries (HTTP {code})")
     return MlopsError(f"Prometheus at {url} rejected the query {promql}: {detail[:300]}", title="Query failed")
 
 

@@ -101,9 +101,10 @@ def test_refused_credentials_exit_3(
     monkeypatch.setenv("MLOPS_PROMETHEUS_URL", prometheus.url)
     result = cli("status", "--repo", str(deployed))
     assert result.code == 3
-    lines = result.stderr.splitlines()
-    assert lines[0].startswith(f"error: Prometheus unreachable: Prometheus at {prometheus.url} refused the credentials")
-    assert lines[-1] == "hint: check prometheus.username, password_env or bearer_token_env in mlops.yaml"
+    assert result.stderr.splitlines() == [
+        f"error: Prometheus unreachable: Prometheus at {prometheus.url} refused the credentials (HTTP 401)",
+        "hint: check prometheus.username, password_env or bearer_token_env in mlops.yaml",
+    ]
 
 
 def test_nothing_deployed(
