@@ -84,7 +84,7 @@ def markdown_plan(root: Path) -> Callable[[str, Environment], str]:
 
     def provide(env: str, environment: Environment) -> str:
         try:
-            return plan_for(light_repo(root), env, environment).to_markdown()
+            return plan_for(light_repo(root), env, environment).to_markdown(heading=False)
         except MlopsError as exc:
             return f"The plan could not be computed here ({exc.title}: {exc.message}); CI posts it."
 

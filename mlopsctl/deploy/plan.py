@@ -85,10 +85,11 @@ class Plan:
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
-    def to_markdown(self) -> str:
-        """Markdown for a pull-request comment."""
+    def to_markdown(self, *, heading: bool = True) -> str:
+        """Markdown for a pull-request comment (``heading=False``: for a body that has its own)."""
         where = f"`environments/{self.env}.yaml` at `{self.commit[:12]}`" if self.commit else "the proposed change"
-        lines = [f"### Plan for `{self.env}`", "", f"Desired: {where}. Observed on `{self.host}`.", ""]
+        lines = [f"### Plan for `{self.env}`", ""] if heading else []
+        lines += [f"Desired: {where}. Observed on `{self.host}`.", ""]
         if self.changes:
             lines += ["| Change | Model | Now | After | Target | Why |", "|---|---|---|---|---|---|"]
             lines += [_markdown_row(change) for change in self.changes]
