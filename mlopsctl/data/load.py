@@ -39,13 +39,15 @@ UNREADABLE = "Unreadable data"
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "integer": pa.int64(),
     "float": pa.float64(),
-    "category": pa.string(),
-    "string": pa.string(),
+    "category": pa.large_string(),  # the storage pandas' str dtype uses: no cast on the way in
+    "string": pa.large_string(),
     "datetime": pa.timestamp("ns"),
     "boolean": pa.bool_(),
 }
 _COLUMN_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error")
 _FIELD_COUNT_ERROR = "CSV parse error: Expected"
+_NOT_SPACE = re.compile(rb"\S")
+_TEXT = pa.large_string()
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,6 @@ def _fingerprint(sha256: str, frame: pd.DataFrame, uri: str) -> DataFingerprint:
 
 
 def _parse_csv(raw: bytes, columns: dict[str, ColumnType], shown: str) -> pd.DataFrame:
-    _require_utf8(raw, shown)
     names = _header(raw, shown)
     types = {name: _ARROW_TYPES[declared] for name, declared in columns.items() if name in names}
     # A declared type that some value does not fit fails the whole read: read that column as text
@@ -184,11 +185,14 @@ def _parse_csv(raw: bytes, columns: dict[str, ColumnType], shown: str) -> pd.Dat
         try:
             table = _read_csv(raw, types)
         except pa.ArrowInvalid as exc:
+            _require_utf8(raw, shown)  # a byte that is not UTF-8 fails any column: name where it is
             column = _failed_column(str(exc), names)
-            if column is None or column not in types or types[column] == pa.string():
+            if column is None or column not in types or types[column] == _TEXT:
                 raise _csv_error(exc, raw, shown) from None
-            types[column] = pa.string()
+            types[column] = _TEXT
             continue
+        if any(pa.types.is_binary(field.type) for field in table.schema):
+            _require_utf8(raw, shown)  # pyarrow reads an undeclared column of non-UTF-8 bytes as binary
         return _to_pandas(table)
     raise CheckFailed(f"cannot parse {shown}", title=UNREADABLE)  # unreachable: each retry drops a typed column
 
@@ -199,7 +203,7 @@ def _read_csv(raw: bytes, types: dict[str, pa.DataType]) -> pa.Table:
 
 
 def _require_utf8(raw: bytes, shown: str) -> None:
-    if raw.isascii():  # the common case, checked at memory speed
+    if raw.isascii():  # checked at memory speed
         return
     try:
         raw.decode("utf-8")
@@ -221,11 +225,16 @@ def _header(raw: bytes, shown: str) -> list[str]:
     first = raw if end < 0 else raw[: end + 1]
     if not first.strip():
         raise CheckFailed(f"{shown} has no header line", title=UNREADABLE, hint="the first line must name the columns")
-    if not raw[len(first) :].strip():
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        _require_utf8(raw, shown)
+        raise
+    if _NOT_SPACE.search(raw, len(first)) is None:  # searched in place: the file is never copied
         raise CheckFailed(
             f"{shown} has no rows, only a header line", title=UNREADABLE, hint="add data rows below the header"
         )
-    names = pacsv.read_csv(pa.BufferReader(first)).column_names
+    names = next(csv.reader([text.rstrip("\r\n")]))
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -235,7 +244,7 @@ def _header(raw: bytes, shown: str) -> list[str]:
                 hint="give every column a distinct name",
             )
         seen.add(name)
-    return list(names)
+    return names
 
 
 def _failed_column(message: str, names: list[str]) -> str | None:

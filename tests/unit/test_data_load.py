@@ -190,6 +190,11 @@ def test_a_path_outside_the_repo_is_shown_absolute(tmp_path: Path) -> None:
             "x,y\n1,0\ncaf\xe9,1\n".encode("latin-1"),
             "data/d.csv is not UTF-8: byte 0xe9 at offset 11 (line 3, column 4)",
         ),
+        (
+            "x,y,note\n1,0,caf\xe9\n".encode("latin-1"),
+            "data/d.csv is not UTF-8: byte 0xe9 at offset 16 (line 2, column 8)",
+        ),
+        ("caf\xe9,y\n1,0\n".encode("latin-1"), "data/d.csv is not UTF-8: byte 0xe9 at offset 3 (line 1, column 4)"),
     ],
 )
 def test_bad_csv_files(tmp_path: Path, content: str | bytes, message: str) -> None:
