@@ -96,6 +96,9 @@ missing_packages() {
     if ! command -v debootstrap >/dev/null 2>&1; then
         echo debootstrap
     fi
+    if ! command -v tmux >/dev/null 2>&1; then
+        echo tmux # the dashboard's real-terminal smoke test
+    fi
     if [[ ! -s $KEYRING ]]; then
         echo debian-archive-keyring
     fi
