@@ -64,7 +64,8 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
     seconds = rng.integers(0, 86400 * 365, size=rows)
     columns["event_time"] = pa.array(np.datetime64(NEWEST) - seconds.astype("timedelta64[s]"), pa.timestamp("s"))
     columns["label"] = rng.integers(0, 2, size=rows)
-    table = pa.table({name: values if isinstance(values, pa.Array) else pa.array(values) for name, values in columns.items()})
+    arrays = {name: values if isinstance(values, pa.Array) else pa.array(values) for name, values in columns.items()}
+    table = pa.table(arrays)
     pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_header="none"))
 
 
