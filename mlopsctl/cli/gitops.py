@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -13,6 +14,7 @@ from mlopsctl.cli.common import global_options, options
 from mlopsctl.gitops import api
 from mlopsctl.gitops.history import HistoryEntry, read_history
 from mlopsctl.gitops.publish import Outcome, PlanProvider
+from mlopsctl.spec.models import Environment
 
 _MESSAGE = click.option("--message", "-m", help="Why: added to the commit message (and the archive entry).")
 _DIRECT = click.option(
@@ -21,9 +23,15 @@ _DIRECT = click.option(
 _NO_PUSH = click.option("--no-push", is_flag=True, help="Commit only; print the push command instead of pushing.")
 
 
-def plan_provider() -> PlanProvider | None:
-    """The plan shown in pull-request bodies; none until the plan command provides one."""
-    return None
+def plan_provider(root: Path) -> PlanProvider:
+    """The plan in pull-request bodies, from the deploy module (imported only when a request is opened)."""
+
+    def provide(env: str, desired: Environment) -> str:
+        from mlopsctl.deploy.api import markdown_plan
+
+        return markdown_plan(root)(env, desired)
+
+    return provide
 
 
 @click.command()
@@ -44,8 +52,9 @@ def promote(
 ) -> int:
     """Promote MODEL@VERSION to an environment: policy checks, then a commit on a branch with a pull request."""
     opts = options()
+    root = opts.repo_root()
     outcome = api.promote(
-        opts.repo_root(),
+        root,
         ref,
         env,
         strategy=strategy,
@@ -53,7 +62,7 @@ def promote(
         direct=direct,
         push=not no_push,
         message=message,
-        plan=plan_provider(),
+        plan=plan_provider(root),
     )
     opts.emit(outcome.to_dict(), _render_outcome(outcome))
     return 0
@@ -70,8 +79,9 @@ def promote(
 def rollback(model: str, env: str, to: int | None, direct: bool, no_push: bool, message: str | None) -> int:
     """Return MODEL in an environment to the version that ran before (or drop its canary or shadow)."""
     opts = options()
+    root = opts.repo_root()
     outcome = api.rollback(
-        opts.repo_root(), model, env, to=to, direct=direct, push=not no_push, message=message, plan=plan_provider()
+        root, model, env, to=to, direct=direct, push=not no_push, message=message, plan=plan_provider(root)
     )
     opts.emit(outcome.to_dict(), _render_outcome(outcome))
     return 0

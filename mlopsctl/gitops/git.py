@@ -47,7 +47,7 @@ class Git:
         if self.log is not None:
             self.log("git " + " ".join(args), proc.returncode == 0)
         if check and proc.returncode != 0:
-            raise _git_error(result)
+            raise git_error(result)
         return result
 
     def out(self, *args: str) -> str:
@@ -118,7 +118,9 @@ class Git:
 
     def remote_url(self, remote: str) -> str | None:
         result = self.run("remote", "get-url", remote, check=False)
-        return result.stdout.strip() or None if result.returncode == 0 else None
+        if result.returncode != 0:
+            return None
+        return result.stdout.strip() or None
 
     def user_identity(self) -> str:
         """``Name <email>`` of whoever commits here (the fallback identity when none is configured)."""
@@ -162,7 +164,8 @@ def _split_batch(output: bytes, count: int) -> list[str | None]:
     return texts
 
 
-def _git_error(result: GitResult) -> MlopsError:
+def git_error(result: GitResult) -> MlopsError:
+    """The user-facing error for a failed git command: unreachable remote (exit 3), rejected push, or plain."""
     text = (result.stderr or result.stdout).strip()
     command = "git " + " ".join(result.args)
     remote_words = (

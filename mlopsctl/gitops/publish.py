@@ -30,7 +30,7 @@ from pathlib import Path
 
 from mlopsctl.errors import ConflictError, MlopsError, UsageError
 from mlopsctl.gitops import forge, transitions
-from mlopsctl.gitops.git import Git, GitResult, _git_error
+from mlopsctl.gitops.git import Git, GitResult, git_error
 from mlopsctl.gitops.operations import Change, Operation
 from mlopsctl.gitops.snapshot import Snapshot
 from mlopsctl.spec.models import Environment, GitSettings
@@ -144,7 +144,7 @@ def _push_branch(git: Git, remote: str, branch: str) -> None:
             hint=f"someone prepared the same change; review it there, or delete the remote branch and push again: "
             f"git push {remote} {branch}:{branch}",
         )
-    error = _git_error(result)
+    error = git_error(result)
     error.hint = f"the commit is on the local branch {branch}; push it later with: git push {remote} {branch}:{branch}"
     raise error
 
@@ -295,7 +295,7 @@ def _push_with_retries(
         if result.returncode == 0:
             return change, git.out("rev-parse", "HEAD"), attempt
         if not _rejected(result):
-            error = _git_error(result)
+            error = git_error(result)
             error.hint = f"the commit stays on {branch} here; push it later with: git push {remote} {branch}"
             raise error
         if attempt == MAX_PUSH_ATTEMPTS:
@@ -318,7 +318,7 @@ def _catch_up(git: Git, remote: str, branch: str, op: Operation, change: Change)
     """Bring the local commit on top of the remote branch's new tip (see the module docstring)."""
     fetched = git.run("fetch", "-q", remote, f"refs/heads/{branch}", check=False)
     if fetched.returncode != 0:
-        raise _git_error(fetched)
+        raise git_error(fetched)
     upstream = git.out("rev-parse", "FETCH_HEAD")
     parent = git.out("rev-parse", "HEAD^")
     if not git.is_ancestor(parent, upstream):

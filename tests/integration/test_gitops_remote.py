@@ -70,7 +70,9 @@ def test_promote_opens_a_github_pull_request(cli: Any, repo: GitopsRepo, monkeyp
     assert "| Model | `churn` |\n| Version | 1 |\n| Environment | staging |\n| Strategy | replace |\n" in text
     assert "| `roc_auc >= 0.75` | 0.91 | passed |\n| `p95_latency_ms <= 50` | 12.5 | passed |\n" in text
     assert "All gates passed." in text
-    assert "CI posts `mlopsctl plan --env staging` on this pull request." in text
+    # the plan section comes from the deploy module's plan of staging with this change applied
+    plan = text.split("### Plan for staging\n\n", 1)[1]
+    assert "churn" in plan and "**1 to start, 0 in sync.**" in plan
     # the head branch the pull request names really is on the remote
     assert git(repo.remote, "rev-parse", "promote/churn-1-staging") == git(
         repo.root, "rev-parse", "promote/churn-1-staging"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from mlopsctl.gitops import envfile
@@ -106,3 +107,16 @@ def test_scalar_quotes_what_yaml_would_misread() -> None:
     assert envfile.scalar("on") == "'on'"
     assert envfile.scalar("churn") == "churn"
     assert envfile.scalar(20) == "20"
+
+
+@pytest.mark.parametrize(
+    ("empty", "key_line"),
+    [
+        ("deployments:", "deployments:"),
+        ("deployments: ~", "deployments:"),
+        ("deployments: null  # none", "deployments:  # none"),
+    ],
+)
+def test_null_deployments_become_a_block(empty: str, key_line: str) -> None:
+    edited = envfile.set_deployment(HEADER + empty + "\nbase_port: 8100\n", "churn", {"version": 1})
+    assert edited == HEADER + key_line + "\n  churn:\n    version: 1\nbase_port: 8100\n"
