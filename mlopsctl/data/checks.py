@@ -33,6 +33,9 @@ from mlopsctl.data.types import TRUE_WORDS, Coerced, as_text, coerce
 from mlopsctl.spec.models import ModelSpec, Range, duration_seconds
 
 MAX_LISTED = 10
+_HEAD_ROWS = 1024
+_BUCKETS = 1 << 22
+_BUCKET_MASK = np.uint64(_BUCKETS - 1)
 
 
 @dataclass(frozen=True)
@@ -100,21 +103,44 @@ def accuracy(table: Table) -> list[CheckResult]:
 
 
 def _range(table: Table, column: str, bounds: Range) -> CheckResult:
-    numbers = coerce(table.values(column), "float").values.to_numpy(dtype="float64", na_value=np.nan)
+    """Two passes for the extremes; rows are counted only when an extreme is out of range."""
+    numbers = _numbers(table.values(column))
     expected = _range_text(column, bounds)
-    below = int((numbers < bounds.min).sum()) if bounds.min is not None else 0
-    above = int((numbers > bounds.max).sum()) if bounds.max is not None else 0
-    present = numbers[~np.isnan(numbers)]
-    if present.size == 0:
+    extremes = _extremes(numbers)
+    if extremes is None:
         return result("accuracy", "range", column, 0, "no values", expected)
-    low, high = wording.number(float(present.min())), wording.number(float(present.max()))
+    low, high = extremes
     problems = []
-    if below:
-        problems.append(f"{wording.rows(below)} below {wording.number(bounds.min or 0.0)} (min {low})")
-    if above:
-        problems.append(f"{wording.rows(above)} above {wording.number(bounds.max or 0.0)} (max {high})")
-    observed = "; ".join(problems) or f"min {low}, max {high}"
-    return result("accuracy", "range", column, below + above, observed, expected)
+    failing = 0
+    if bounds.min is not None and low < bounds.min:
+        below = int(np.count_nonzero(numbers < bounds.min))
+        problems.append(f"{wording.rows(below)} below {wording.number(bounds.min)} (min {wording.number(low)})")
+        failing += below
+    if bounds.max is not None and high > bounds.max:
+        above = int(np.count_nonzero(numbers > bounds.max))
+        problems.append(f"{wording.rows(above)} above {wording.number(bounds.max)} (max {wording.number(high)})")
+        failing += above
+    observed = "; ".join(problems) or f"min {wording.number(low)}, max {wording.number(high)}"
+    return result("accuracy", "range", column, failing, observed, expected)
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    """The values as an int64 or float64 array (missing as NaN), without a copy when they already are one."""
+    if values.dtype in (np.dtype("int64"), np.dtype("float64")):
+        return values.to_numpy()
+    return coerce(values, "float").values.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _extremes(numbers: np.ndarray) -> tuple[float, float] | None:
+    """(smallest, largest) ignoring NaN, or None when there is no value."""
+    if numbers.size == 0:
+        return None
+    if numbers.dtype.kind != "f":
+        return float(numbers.min()), float(numbers.max())
+    low = float(np.fmin.reduce(numbers))
+    if np.isnan(low):
+        return None
+    return low, float(np.fmax.reduce(numbers))
 
 
 def _range_text(column: str, bounds: Range) -> str:
@@ -293,30 +319,48 @@ def _unique(table: Table, column: str) -> CheckResult:
 def _duplicate_rows(frame: pd.DataFrame) -> CheckResult:
     """Rows hashed to one 64-bit number each; only rows whose hashes collide are compared in full."""
     expected = "no duplicate rows"
-    hashes = pd.util.hash_pandas_object(frame, index=False)
-    candidates = hashes.duplicated(keep=False).to_numpy()
-    if not candidates.any():
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    positions = _colliding(hashes)
+    if positions.size == 0:
         return result("consistency", "duplicate_rows", None, 0, "none", expected)
-    subset = frame[candidates]
-    repeated = subset.duplicated()
+    repeated = frame.take(positions).duplicated().to_numpy()
     count = int(repeated.sum())
     if count == 0:
         return result("consistency", "duplicate_rows", None, 0, "none", expected)
-    positions = np.flatnonzero(candidates)
-    subset_hashes = hashes.to_numpy()[positions]
-    later = int(np.argmax(repeated.to_numpy()))
-    earlier = int(np.argmax(subset_hashes == subset_hashes[later]))
+    later = int(np.argmax(repeated))
+    earlier = int(np.argmax(hashes[positions] == hashes[positions[later]]))
     first, second = int(positions[earlier]), int(positions[later])
     observed = f"{count} duplicate {'row' if count == 1 else 'rows'}, e.g. row {second + 1} repeats row {first + 1}"
     return result("consistency", "duplicate_rows", None, count, observed, expected)
 
 
+def _colliding(hashes: np.ndarray) -> np.ndarray:
+    """Positions, ascending, of the rows whose hash another row shares.
+
+    Three rounds of counting 22-bit slices of the hash (np.bincount) discard almost every row
+    cheaply; a hash table sorts out the few that are left.
+    """
+    positions = np.arange(hashes.size)
+    for shift in (0, 21, 42):
+        if positions.size < 2:
+            return positions[:0]
+        buckets = ((hashes[positions] >> np.uint64(shift)) & _BUCKET_MASK).astype(np.intp)
+        counts = np.bincount(buckets, minlength=_BUCKETS)
+        positions = positions[counts[buckets] > 1]
+    shared = pd.Series(hashes[positions]).duplicated(keep=False).to_numpy()
+    return positions[shared]
+
+
 def _constant(table: Table, column: str) -> CheckResult | None:
     """A warning for a column with one value in every row that has one; None for any other column."""
-    values = table.values(column).dropna()
-    if values.empty or not _single_valued(values):
+    values = table.values(column)
+    head = values.iloc[:_HEAD_ROWS].dropna()
+    if not head.empty and bool((head != head.iloc[0]).any()):
+        return None  # it varies within its first rows: the usual case costs nothing
+    present = values.dropna()
+    if present.empty or not _single_valued(present):
         return None
-    observed = f"only one value: {wording.value(values.iloc[0])}"
+    observed = f"only one value: {wording.value(present.iloc[0])}"
     return result("consistency", "constant", column, 0, observed, "more than one value", severity="warning")
 
 

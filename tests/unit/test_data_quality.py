@@ -438,3 +438,33 @@ def test_check_or_raise_is_quiet_when_everything_passed() -> None:
 def test_check_result_summary_without_a_column() -> None:
     result = CheckResult("completeness", "min_rows", None, False, "3 rows", ">= 5 rows", 0)
     assert result.summary() == "completeness/min_rows: 3 rows; expected >= 5 rows"
+
+
+def test_colliding_hashes_keeps_exactly_the_shared_ones() -> None:
+    from mlopsctl.data.checks import _colliding
+
+    same_low_bits = [(1 << 40) | 5, (2 << 40) | 5, (3 << 50) | 5]  # share bucket slices, differ as numbers
+    hashes = np.array([*same_low_bits, 77, 99, 77, 12345, 99], dtype=np.uint64)
+    assert _colliding(hashes).tolist() == [3, 4, 5, 7]
+    assert _colliding(np.array([1, 2, 3], dtype=np.uint64)).tolist() == []
+
+
+def test_a_column_that_varies_only_after_its_first_rows_is_not_constant() -> None:
+    spec = make_spec({"x": "float", "y": "integer"}, target="y")
+    x = np.zeros(5000)
+    x[4000] = 1.0
+    report = check(spec, pd.DataFrame({"x": x, "y": np.arange(5000) % 2}))
+    assert [r for r in report.results if r.check == "constant"] == []
+    x[4000] = 0.0
+    constant = find(check(spec, pd.DataFrame({"x": x, "y": np.arange(5000) % 2})), "constant", "x")
+    assert constant.observed == "only one value: 0"
+
+
+def test_range_on_an_integer_column_of_a_large_frame() -> None:
+    spec = make_spec(
+        {"n": "integer", "y": "integer"}, target="y", quality={"accuracy": {"ranges": {"n": {"min": 0, "max": 99}}}}
+    )
+    n = np.arange(100_000) % 100
+    n[[10, 20]] = [-1, 100]
+    result = find(check(spec, pd.DataFrame({"n": n, "y": n % 2})), "range", "n")
+    assert texts(result) == (False, "1 row below 0 (min -1); 1 row above 99 (max 100)", "0 <= n <= 99", 2)
