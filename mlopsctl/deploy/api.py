@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from mlopsctl.spec.loader import Repo, load_settings
 from mlopsctl.spec.models import Environment
 
 Progress = Callable[[str], None]
+STARTING_GRACE_SECONDS = DEFAULT_READY_TIMEOUT
 RENDER_NOTE = (
     "the kubernetes target is not run by apply: its manifests are rendered into the repository for "
     "Argo CD or Flux by 'mlopsctl render', which is not built yet"
@@ -132,11 +134,20 @@ def _runtimes(repo: Repo, targets: set[str]) -> dict[str, Runtime]:
 
 
 def _observe(runtimes: dict[str, Runtime], env: str) -> list[Instance]:
-    """Every instance on these targets, with the health of each live service from ``/health/ready``."""
+    """Every instance on these targets, with the health of each live service from ``/health/ready``.
+
+    A service that does not listen yet but started less than STARTING_GRACE_SECONDS ago is starting
+    (an apply killed right after starting it): apply waits for it instead of starting another.
+    """
     instances = [instance for runtime in runtimes.values() for instance in runtime.observe(env)]
     checked = [i for i in instances if i.health.alive and i.role != PREFLIGHT]
+    moment = datetime.now(UTC)
     for instance, health in zip(checked, probe_all([(i.spec, i.spec.port) for i in checked]), strict=True):
-        instance.health = health if health.ok else Health(alive=True, problem=health.problem)
+        age = instance.age_seconds(moment)
+        young = age is not None and age < STARTING_GRACE_SECONDS
+        if not health.listening and young:
+            health = Health(alive=True, starting=True, problem="starting: not listening yet")
+        instance.health = health
     return instances
 
 

@@ -147,6 +147,8 @@ class Applier:
             self._stop_all(change.instances, change.reasons[0] if change.reasons else "left over", record=True)
         for change in ready:
             self._converge(change)
+        for instance in self.plan.in_sync:
+            self._settle(instance)
         for change in [c for c in self.plan.changes if c.after is None and c.model not in wanted]:
             self._stop_all(change.instances, change.reasons[0] if change.reasons else "not wanted", record=True)
         checkpoint("finishing")
@@ -231,6 +233,17 @@ class Applier:
         verb = {"start": "started", "update": "updated", "restart": "restarted"}.get(change.action, change.action)
         before = f" (was {change.before.label()})" if change.before and change.action == "update" else ""
         self.result.actions.append(f"{verb} {new.spec.describe()}{before}")
+
+    def _settle(self, instance: Instance) -> None:
+        """An instance in sync that was still loading (started by an interrupted apply) must become ready too."""
+        if instance.health.ready:
+            return
+        runtime = self.runtimes[instance.spec.target]
+        self.say(f"waiting for {instance.spec.describe()} ({instance.where}) to finish loading")
+        problem = wait_ready(instance.spec, instance.spec.port, self.timeout, lambda: runtime.gone(instance))
+        if problem is not None:
+            self._stop(instance, "it did not become ready")
+            self._fail(instance.spec, self._with_log(problem, runtime, instance), None)
 
     def _serving(self, change: Change) -> Instance | None:
         """The instance of this change that answers traffic now (alive and healthy), if any."""

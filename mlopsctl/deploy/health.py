@@ -33,7 +33,8 @@ def probe(spec: ServiceSpec, port: int | None = None, timeout: float = PROBE_TIM
         return _judge(spec, exc.code, _body(exc.read()))
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        return Health(alive=True, problem=f"/health/ready on :{port or spec.port} does not answer ({reason})")
+        problem = f"/health/ready on :{port or spec.port} does not answer ({reason})"
+        return Health(alive=True, problem=problem, listening=False)
 
 
 def probe_all(specs: list[tuple[ServiceSpec, int]]) -> list[Health]:

@@ -10,9 +10,11 @@ sync" is plain equality.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 LOCAL_HOST = "127.0.0.1"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 SERVICE, PREFLIGHT = "service", "preflight"
 Role = Literal["service", "preflight"]
 ChangeAction = Literal["start", "stop", "update", "restart"]
@@ -92,6 +94,8 @@ class Health:
     """Alive and still loading its versions (503 ``loading``): not a problem yet."""
     problem: str | None = None
     """Why it is not alive or not ready, for people."""
+    listening: bool = True
+    """Something answered on its port (False: connection refused or timed out)."""
 
     @property
     def ok(self) -> bool:
@@ -115,6 +119,14 @@ class Instance:
     recorded: bool = True
     """False when found only by its marker or labels (started by an apply that was killed)."""
     health: Health = field(default_factory=lambda: Health(alive=True))
+
+    def age_seconds(self, now: datetime) -> float | None:
+        """Seconds since it started, from ``started_at``; None when unknown."""
+        try:
+            started = datetime.strptime(self.started_at, TIME_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return (now - started).total_seconds()
 
     @property
     def where(self) -> str:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlopsctl.deploy.model import LOCAL_HOST, SERVICE, Instance
+from mlopsctl.deploy.model import LOCAL_HOST, SERVICE, TIME_FORMAT, Instance
 from mlopsctl.errors import CheckFailed
 from mlopsctl.fsio import atomic_write_text
 from mlopsctl.monitor.targets import state_file as endpoints_file
@@ -107,4 +107,4 @@ def write_endpoints(repo: Repo, env: str, instances: list[Instance], commit: str
 
 
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime(TIME_FORMAT)
