@@ -1,1 +1,16 @@
-"""Git as the desired state: commits, branches, promotions, pull requests and history."""
+"""Git as the desired state: commits, branches, promotions, pull requests and history.
+
+Where things live::
+
+    api          promote / rollback / archive in one call each (what the CLI, TUI and CI call)
+    operations   each action as a Change computed from one commit: policy, file edit, trailers
+    policy       the rules (gates passed, not archived, canary weight, required environments)
+    transitions  how a deployment changes (replace, canary, shadow, rollback), a pure table
+    envfile      surgical YAML edits that keep comments and layout
+    snapshot     files at a commit, and what ran where in the past (git history)
+    publish      commit on a branch or directly, push with retries, open the pull request
+    forge        GitHub and GitLab REST APIs, compare URLs and manual commands
+    history      the audit log from commit trailers (one git log process)
+    desired      every environment file at a commit, for plan and apply
+    git          the git command-line port
+"""

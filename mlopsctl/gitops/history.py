@@ -18,8 +18,7 @@ from typing import Any
 import yaml
 
 from mlopsctl.gitops.git import Git
-from mlopsctl.gitops.operations import TRAILER_KEYS
-from mlopsctl.registry.records import record_path
+from mlopsctl.gitops.trailers import TRAILER_KEYS
 
 ACTIONS = ("promote", "rollback", "archive")
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -139,7 +138,7 @@ def _with_gates(root: Path, entries: list[HistoryEntry]) -> list[HistoryEntry]:
 
 def _read_gates(root: Path, model: str, version: int) -> tuple[bool | None, tuple[Gate, ...]]:
     """Only the gate fields of a record (records can be large: drift references)."""
-    path = record_path(root, model, version)
+    path = root / "registry" / model / f"v{version}.yaml"  # records.record_path, without importing pydantic
     try:
         text = path.read_text(encoding="utf-8")
         data = yaml.load(_top_level(text, ("gates", "gates_passed")), Loader=_Loader)

@@ -35,7 +35,6 @@ from mlopsctl.gitops.snapshot import (
 from mlopsctl.registry.records import VersionRecord
 from mlopsctl.spec.models import Environment, ModelSpec
 
-TRAILER_KEYS = ("Action", "Model", "Version", "Env", "Strategy", "Weight", "Previous")
 ARCHIVE_HEADER = (
     "# Archived versions of {model}: kept for lineage and reproduction, never deployed again.\n"
     "# Written by `mlopsctl archive`; the version records beside this file are never edited.\n"
