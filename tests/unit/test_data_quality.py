@@ -445,8 +445,8 @@ def test_colliding_hashes_keeps_exactly_the_shared_ones() -> None:
 
     same_low_bits = [(1 << 40) | 5, (2 << 40) | 5, (3 << 50) | 5]  # share bucket slices, differ as numbers
     hashes = np.array([*same_low_bits, 77, 99, 77, 12345, 99], dtype=np.uint64)
-    assert _colliding(hashes).tolist() == [3, 4, 5, 7]
-    assert _colliding(np.array([1, 2, 3], dtype=np.uint64)).tolist() == []
+    assert np.flatnonzero(_colliding(hashes)).tolist() == [3, 4, 5, 7]
+    assert not _colliding(np.array([1, 2, 3], dtype=np.uint64)).any()
 
 
 def test_a_column_that_varies_only_after_its_first_rows_is_not_constant() -> None:
@@ -468,3 +468,28 @@ def test_range_on_an_integer_column_of_a_large_frame() -> None:
     n[[10, 20]] = [-1, 100]
     result = find(check(spec, pd.DataFrame({"n": n, "y": n % 2})), "range", "n")
     assert texts(result) == (False, "1 row below 0 (min -1); 1 row above 99 (max 100)", "0 <= n <= 99", 2)
+
+
+def test_duplicate_rows_must_agree_on_every_column_not_just_the_first_hashed() -> None:
+    spec = make_spec(
+        {"a": "float", "b": "float", "c": "integer", "at": "datetime", "plan": "category", "y": "integer"},
+        target="y",
+        quality={"consistency": {"no_duplicate_rows": True}, "completeness": {"default_max_missing": 1.0}},
+    )
+    rows = 3000
+    frame = pd.DataFrame(
+        {
+            "a": np.arange(rows) % 7 * 0.5,
+            "b": np.zeros(rows),
+            "c": np.arange(rows) % 7,
+            "at": pd.Timestamp("2024-01-01"),
+            "plan": [f"p{i}" for i in range(rows)],  # makes every row distinct, though a, b, c, at repeat
+            "y": np.arange(rows) % 2,
+        }
+    )
+    assert find(check(spec, frame), "duplicate_rows").observed == "none"
+    frame.loc[2999, ["a", "c", "plan", "y"]] = [frame.loc[5, "a"], frame.loc[5, "c"], "p5", frame.loc[5, "y"]]
+    frame.loc[1500, "plan"] = None
+    frame.loc[2000, ["a", "c", "plan", "y"]] = [frame.loc[1500, "a"], frame.loc[1500, "c"], None, frame.loc[1500, "y"]]
+    result = find(check(spec, frame), "duplicate_rows")
+    assert texts(result) == (False, "2 duplicate rows, e.g. row 2001 repeats row 1501", "no duplicate rows", 2)
