@@ -37,7 +37,9 @@ def data_group() -> None:
 def check(model: str, data_path: Path | None) -> int:
     """Check MODEL's data against its spec: accuracy, completeness, consistency, timeliness.
 
-    Prints the data set's fingerprint and one line per expectation; exits 1 when any fails.
+    Prints the data set's fingerprint (content sha256, schema hash, rows, columns) and one line per
+    expectation; exits 1 when any fails. Columns the spec does not declare are reported, not failed;
+    a column holding a single value is a warning; a label with a single class fails.
     """
     from mlopsctl.data.check import check_data
 

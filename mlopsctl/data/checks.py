@@ -88,7 +88,7 @@ def result(
 
 
 def _example(mask: np.ndarray, raw: pd.Series) -> str:
-    """ "e.g. 'abc' at row 5" for the first row the mask marks."""
+    """Text like "e.g. 'abc' at row 5" for the first row the mask marks."""
     position = int(np.argmax(mask))
     return f"e.g. {wording.value(raw.iloc[position])} at row {position + 1}"
 
