@@ -91,6 +91,9 @@ def as_text(series: pd.Series) -> pd.Series:
     """Text values, missing values kept missing (parquet may store a category as numbers or a dictionary)."""
     if is_text(series):
         return series
+    if isinstance(series.dtype, pd.CategoricalDtype):  # Parquet dictionaries: convert the categories, not the rows
+        labels = np.array([*(str(label) for label in series.cat.categories), np.nan], dtype=object)
+        return pd.Series(labels[series.cat.codes.to_numpy()], index=series.index, name=series.name)  # -1: nan
     return series.astype(object).map(str, na_action="ignore").astype(object)
 
 

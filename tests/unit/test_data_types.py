@@ -92,3 +92,10 @@ def test_categories_stored_as_numbers_become_text() -> None:
     result = coerce(pd.Series([1, 2, None], dtype="Int64"), "category")
     assert result.values.tolist()[:2] == ["1", "2"]
     assert result.values.isna().tolist() == [False, False, True]
+
+
+def test_parquet_dictionaries_become_text_with_gaps_kept() -> None:
+    series = pd.Series(pd.Categorical([1, None, 2, 1]))
+    result = coerce(series, "category")
+    assert result.values.tolist()[:1] + result.values.tolist()[2:] == ["1", "2", "1"]
+    assert result.values.isna().tolist() == [False, True, False, False]
