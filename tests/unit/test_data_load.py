@@ -110,7 +110,7 @@ def test_parquet_columns_arrive_in_their_declared_types(tmp_path: Path) -> None:
         "n": "int64",
         "gap": "float64",
         "x": "float64",
-        "plan": "object",
+        "plan": "str",
         "at": "datetime64[ns]",
         "flag": "bool",
         "maybe": "boolean",
