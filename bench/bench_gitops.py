@@ -35,6 +35,7 @@ ENVS = ("dev", "staging", "production")
 PEOPLE = ("Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra", "Barbara Liskov")
 FEATURES = [f"f{i}" for i in range(10)]
 START = 1_700_000_000
+GITOPS_ONLY = "from pathlib import Path; from mlopsctl.gitops.history import read_history; read_history(Path.cwd())"
 
 
 # --------------------------------------------------------------------------- building the repositories
@@ -231,6 +232,10 @@ def main() -> None:
             (
                 "python -c 'import mlopsctl.cli.main' (CLI start-up)",
                 best(process(ours, sys.executable, "-c", "import mlopsctl.cli.main"), args.repeat),
+            ),
+            (
+                "history through mlopsctl.gitops only, newest 50 (process)",
+                best(process(ours, sys.executable, "-c", GITOPS_ONLY), args.repeat),
             ),
             ("mlopsctl history (process)", best(process(ours, *cli, "history"), args.repeat)),
             (
