@@ -191,6 +191,11 @@ def main() -> None:
     parser.add_argument("--evidently-python", default=str(DEFAULT_EVIDENTLY))
     parser.add_argument("--worker", choices=["ours", "evidently"])
     parser.add_argument("--dir", type=Path)
+    parser.add_argument(
+        "--reuse-evidently",
+        action="store_true",
+        help="reuse Evidently's result saved by an earlier run (bench/out/drift-N/evidently.json); the table says so",
+    )
     args = parser.parse_args()
     if args.worker:
         work = worker_ours if args.worker == "ours" else worker_evidently
@@ -205,7 +210,13 @@ def main() -> None:
         folder = OUT / f"drift-{size}"
         generate(size, folder)
         ours = run_worker(sys.executable, "ours", folder, timeout=600)
-        theirs = run_worker(args.evidently_python, "evidently", folder, timeout=1800)
+        saved = folder / "evidently.json"
+        if args.reuse_evidently and saved.is_file():
+            theirs = json.loads(saved.read_text())
+            print(f"{size:,} rows: Evidently's result reused from {saved}", file=sys.stderr)
+        else:
+            theirs = run_worker(args.evidently_python, "evidently", folder, timeout=1800)
+            saved.write_text(json.dumps(theirs))
         table.extend(compare(size, ours, theirs))
         verdict_rows[size] = disagreements(ours, theirs)
         agree = sum(1 for c in ours["verdicts"] if ours["verdicts"][c]["drift"] == theirs["verdicts"][c]["drift"])

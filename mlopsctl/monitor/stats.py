@@ -12,7 +12,7 @@ grid cells that could still hold the maximum are sorted and searched exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +125,7 @@ def ks_pvalue(d: float, n: float) -> float:
 def ks_statistic(a: FloatArray, b: FloatArray) -> float:
     """sup |F_a - F_b| over the data, exactly as scipy computes it."""
     if a.size + b.size <= _SORT_ALL_BELOW:
-        return _ks_exact(np.sort(a), np.sort(b), 0, 0, a.size, b.size)
+        return _ks_exact(np.sort(a), np.sort(b), a.size, b.size)
     low = float(min(a.min(), b.min()))
     high = float(max(a.max(), b.max()))
     if low == high:
@@ -133,17 +133,26 @@ def ks_statistic(a: FloatArray, b: FloatArray) -> float:
     return _ks_grid(a, b, low, high)
 
 
-def _cells(values: FloatArray, low: float, scale: float, size: int) -> np.ndarray[Any, Any]:
-    # Monotone in the value (subtracting, scaling and flooring never reorder), so cells are intervals.
-    cells = ((values - low) * scale).astype(np.int64)
-    return np.minimum(cells, size - 1, out=cells)
+@dataclass(frozen=True)
+class _Grid:
+    low: float
+    scale: float
+    size: int
+
+    def cells(self, values: FloatArray) -> np.ndarray[Any, Any]:
+        # Monotone in the value (subtracting, scaling and flooring never reorder), so cells are intervals.
+        scaled = values - self.low
+        scaled *= self.scale
+        cells = scaled.astype(np.int64)
+        return np.minimum(cells, self.size - 1, out=cells)
 
 
 def _ks_grid(a: FloatArray, b: FloatArray, low: float, high: float) -> float:
     size = min(_MAX_CELLS, (a.size + b.size) // _VALUES_PER_CELL)
-    scale = size / (high - low)
-    cells_a, cells_b = _cells(a, low, scale, size), _cells(b, low, scale, size)
+    grid = _Grid(low, size / (high - low), size)
+    cells_a = grid.cells(a)
     count_a = np.bincount(cells_a, minlength=size)
+    cells_b = grid.cells(b)
     count_b = np.bincount(cells_b, minlength=size)
     cum_a, cum_b = np.cumsum(count_a), np.cumsum(count_b)
     before_a, before_b = cum_a - count_a, cum_b - count_b
@@ -158,24 +167,43 @@ def _ks_grid(a: FloatArray, b: FloatArray, low: float, high: float) -> float:
     # A value in an open cell sees every value of the closed cells at or below its own cell.
     closed_a = np.cumsum(np.where(open_cells, 0, count_a))
     closed_b = np.cumsum(np.where(open_cells, 0, count_b))
-    sub_a = np.sort(a[open_cells[cells_a]])
-    sub_b = np.sort(b[open_cells[cells_b]])
-    points = np.concatenate([sub_a, sub_b])
-    cells = _cells(points, low, scale, size)
-    return max(lower, _ks_exact(sub_a, sub_b, closed_a[cells], closed_b[cells], a.size, b.size))
+    sub_a = a[open_cells[cells_a]]
+    del cells_a
+    sub_b = b[open_cells[cells_b]]
+    del cells_b
+    sub_a.sort()
+    sub_b.sort()
+
+    def closed_below(points: FloatArray) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        cells = grid.cells(points)
+        return closed_a[cells], closed_b[cells]
+
+    return max(lower, _ks_exact(sub_a, sub_b, a.size, b.size, closed_below))
+
+
+_CHUNK = 1 << 17
+"""Points evaluated at once: bounds the memory of the exact pass whatever the data size."""
 
 
 def _ks_exact(
     a: FloatArray,
     b: FloatArray,
-    below_a: np.ndarray[Any, Any] | int,
-    below_b: np.ndarray[Any, Any] | int,
     n_a: int,
     n_b: int,
+    closed_below: Callable[[FloatArray], tuple[Any, Any]] | None = None,
 ) -> float:
-    """Largest CDF gap at the values of the sorted ``a`` and ``b``, each CDF offset by values not passed."""
-    points = np.concatenate([a, b])
-    cdf_a = (below_a + np.searchsorted(a, points, side="right")) / n_a
-    cdf_b = (below_b + np.searchsorted(b, points, side="right")) / n_b
-    diffs = cdf_a - cdf_b
-    return max(float(np.clip(-diffs.min(), 0, 1)), float(diffs.max()))
+    """Largest CDF gap at the values of the sorted ``a`` and ``b``.
+
+    ``closed_below`` gives, for points, how many values of each full sample lie below them
+    without being in ``a`` or ``b`` (values of closed grid cells); scipy's CDFs are rebuilt exactly.
+    """
+    best = 0.0
+    for sample in (a, b):
+        for start in range(0, sample.size, _CHUNK):
+            points = sample[start : start + _CHUNK]
+            base_a, base_b = closed_below(points) if closed_below is not None else (0, 0)
+            cdf_a = (base_a + np.searchsorted(a, points, side="right")) / n_a
+            cdf_b = (base_b + np.searchsorted(b, points, side="right")) / n_b
+            diffs = cdf_a - cdf_b
+            best = max(best, float(np.clip(-diffs.min(), 0, 1)), float(diffs.max()))
+    return best
