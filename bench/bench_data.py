@@ -96,12 +96,17 @@ def bench_spec(source: str) -> ModelSpec:
 
 
 def timed(run: Callable[[], object]) -> float:
+    return measured(run)[0]
+
+
+def measured(run: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of every thread of this process)."""
     gc.collect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = run()
-    elapsed = time.perf_counter() - start
+    elapsed, used = time.perf_counter() - start, time.process_time() - cpu
     del result
-    return elapsed
+    return elapsed, used
 
 
 def main() -> None:
@@ -127,21 +132,26 @@ def main() -> None:
         "load_dataset + run_quality_checks": lambda: run_quality_checks(spec, load_dataset(repo, spec).frame, now=now),
     }
     names = list(contenders)
-    times: dict[str, list[float]] = {name: [] for name in names}
+    walls: dict[str, list[float]] = {name: [] for name in names}
+    cpus: dict[str, list[float]] = {name: [] for name in names}
     timed(contenders[names[0]])  # warm the page cache and imports
     for round_number in range(args.rounds):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
-            times[name].append(timed(contenders[name]))
+            wall, cpu = measured(contenders[name])
+            walls[name].append(wall)
+            cpus[name].append(cpu)
 
-    anchor = times[names[0]]
-    print(f"\nrows={args.rows}  columns=25  file={path.stat().st_size / 1e6:.0f} MB  rounds={args.rounds}\n")
-    print(f"{'contender':<36} {'median s':>9} {'best s':>8} {'ratio (median)':>15} {'ratio (best)':>13}")
+    size = path.stat().st_size / 1e6
+    print(f"\nrows={args.rows}  columns=25  file={size:.0f} MB  rounds={args.rounds}  load average={_load()}\n")
+    header = f"{'contender':<36} {'wall median':>11} {'wall best':>9} {'ratio':>7} {'ratio best':>10}"
+    print(f"{header} {'CPU median':>10} {'CPU ratio':>9}")
     for name in names:
-        median, best = statistics.median(times[name]), min(times[name])
-        ratio_median = median / statistics.median(anchor)
-        ratio_best = best / min(anchor)
-        print(f"{name:<36} {median:>9.3f} {best:>8.3f} {ratio_median:>14.2f}x {ratio_best:>12.2f}x")
+        wall, best, cpu = statistics.median(walls[name]), min(walls[name]), statistics.median(cpus[name])
+        ratio, ratio_best = wall / statistics.median(walls[names[0]]), best / min(walls[names[0]])
+        cpu_ratio = cpu / statistics.median(cpus[names[0]])
+        line = f"{name:<36} {wall:>10.3f}s {best:>8.3f}s {ratio:>6.2f}x {ratio_best:>9.2f}x"
+        print(f"{line} {cpu:>9.3f}s {cpu_ratio:>8.2f}x")
 
     frame = load_dataset(repo, spec).frame
     report = run_quality_checks(spec, frame, now=now)
@@ -153,6 +163,13 @@ def main() -> None:
         print(f"  {dimension:<13} {best:.3f}s")
     duplicates = min(timed(lambda: checks._duplicate_rows(frame)) for _ in range(3))
     print(f"  {'(of which duplicate rows)':<13} {duplicates:.3f}s")
+
+
+def _load() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
 
 
 if __name__ == "__main__":
