@@ -25,7 +25,7 @@ def data_group() -> None:
     """Data sets: quality checks on the four dimensions, and fingerprints."""
 
 
-@data_group.command("check")
+@data_group.command("check", short_help="Check a model's data on the four quality dimensions; print its fingerprint.")
 @click.argument("model")
 @click.option(
     "--data",
