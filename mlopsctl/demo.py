@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 class DemoState:
     root: Path
     notes: list[str] = field(default_factory=list)
+    serving: list[str] = field(default_factory=list)
+    """How to try the services the demo left running (from apply's next steps)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,57 @@ def _train_step(overrides: list[str]) -> Callable[[DemoState, Options], None]:
     return run
 
 
+def _promote_step(ref: str, weight: int | None = None, *, first: bool = False) -> Callable[[DemoState, Options], None]:
+    def run(state: DemoState, opts: Options) -> None:
+        from mlopsctl.gitops.api import promote
+
+        if first:
+            _free_staging_port(state, opts)
+        outcome = promote(state.root, ref, "staging", weight=weight, direct=True)
+        opts.say(f"  {escape(outcome.change.title)}: commit {outcome.commit[:12]} on {escape(outcome.branch)}")
+
+    return run
+
+
+def _free_staging_port(state: DemoState, opts: Options) -> None:
+    """Staging listens on base_port 8100; on a machine where it is taken, move staging (a visible commit)."""
+    import socket
+
+    from mlopsctl.gitops.git import Git
+    from mlopsctl.spec.loader import open_repo
+
+    environment = open_repo(state.root).environment("staging")
+    port = environment.base_port
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) != 0:
+            return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free = int(sock.getsockname()[1])
+    path = state.root / "environments" / "staging.yaml"
+    path.write_text(path.read_text().replace(f"base_port: {port}", f"base_port: {free}"))
+    Git(state.root).commit(["environments/staging.yaml"], f"Demo: staging on port {free} ({port} is in use here)")
+    opts.say(f"  port {port} is in use on this machine: staging moves to port {free} (committed)")
+
+
+def _step_apply(state: DemoState, opts: Options) -> None:
+    from mlopsctl.deploy.api import apply_environment, light_repo
+
+    result = apply_environment(light_repo(state.root), "staging", progress=lambda line: opts.say(f"  {escape(line)}"))
+    for action in result.actions:
+        opts.say(f"  [green]{escape(action)}[/]")
+    state.serving = [f"  {escape(step)}" for step in result.next_steps[1:]]
+
+
+def _step_plan_canary(state: DemoState, opts: Options) -> None:
+    from mlopsctl.deploy.api import light_repo, plan_environment
+
+    _promote_step("churn@2", weight=20)(state, opts)
+    plan = plan_environment(light_repo(state.root), "staging")
+    for line in plan.to_text().splitlines():
+        opts.say(f"  {escape(line)}")
+
+
 STEPS: list[Step] = [
     Step("Create a model repository", "mlopsctl init {root}", _step_init),
     Step("Validate every spec", "mlopsctl validate", _step_validate),
@@ -91,6 +144,18 @@ STEPS: list[Step] = [
         "mlopsctl train churn --set training.params.max_depth=12",
         _train_step(["training.params.max_depth=12"]),
     ),
+    Step(
+        "Promote version 1 to staging",
+        "mlopsctl promote churn@1 --env staging --direct",
+        _promote_step("churn@1", first=True),
+    ),
+    Step("Apply staging: start what Git says, as a local process", "mlopsctl apply --env staging", _step_apply),
+    Step(
+        "Promote version 2 as a 20% canary and see the plan",
+        "mlopsctl promote churn@2 --env staging --weight 20 --direct && mlopsctl plan --env staging",
+        _step_plan_canary,
+    ),
+    Step("Apply the canary: proven on a scratch port, then switched", "mlopsctl apply --env staging", _step_apply),
 ]
 
 
@@ -109,4 +174,8 @@ def run_demo(opts: Options, path: Path | None, *, open_ui: bool) -> int:
     opts.say("  mlopsctl schema model > /tmp/model.schema.json   # the JSON Schema editors use")
     for note in state.notes:
         opts.say(note)
+    if state.serving:
+        opts.say("\nStaging serves the canary (it keeps running; stop it with: mlopsctl down --env staging):")
+    for line in state.serving:
+        opts.say(line)
     return int(ExitCode.OK)
