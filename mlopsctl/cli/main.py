@@ -7,6 +7,7 @@ exit code; anything unexpected becomes an "internal error" line (``--traceback``
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,59 @@ from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import ExitCode, MlopsError
 
 
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (or help lists it).
+
+    Start-up time is a feature: ``mlopsctl history`` must not pay for pandas, scipy or the
+    Docker SDK. Commands are listed in :data:`COMMANDS` with their one-line help, so
+    ``mlopsctl --help`` needs no import either; a test keeps the table in sync with the modules.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module, attribute = COMMANDS[cmd_name][0].split(":")
+            loaded = getattr(importlib.import_module(f"mlopsctl.cli.{module}"), attribute)
+            self.add_command(loaded, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("project:init", "Create a model repository at PATH from the template."),
+    "validate": ("project:validate", "Check every spec: schema, then semantics."),
+    "schema": ("project:schema", "Print the JSON Schema of a spec kind."),
+    "demo": ("project:demo", "Walk through the lifecycle on a demo repository, ending in the dashboard."),
+    "data": ("data:data_group", "Data quality checks on the four dimensions, and fingerprints."),
+    "train": ("train:train", "Check the data, fit, evaluate, gate and register a version."),
+    "reproduce": ("train:reproduce", "Train MODEL@VERSION again from its recorded spec and data."),
+    "runs": ("runs:runs_group", "Tracked training runs: list, show, compare."),
+    "registry": ("registry:registry_group", "Registered model versions: list, show."),
+    "build": ("build:build", "Build the Docker image of a model version."),
+    "serve": ("serve:serve", "Serve MODEL@VERSION over HTTP as a local process."),
+    "promote": ("gitops:promote", "Promote MODEL@VERSION to an environment (a commit or pull request)."),
+    "rollback": ("gitops:rollback", "Return MODEL in an environment to the version that ran before."),
+    "archive": ("gitops:archive", "Archive MODEL@VERSION: kept for lineage, never deployed again."),
+    "history": ("gitops:history", "The audit log of promotions, rollbacks and archives."),
+    "plan": ("deploy:plan", "What apply would change: Git's desired state against what runs."),
+    "apply": ("deploy:apply", "Converge what runs to what Git says."),
+    "down": ("deploy:down", "Stop everything an environment runs."),
+    "status": ("monitor:status", "Health of every deployment; exit 1 on CRIT, 3 when metrics are unreachable."),
+    "drift": ("monitor:drift", "Per-feature drift of a model: live, or offline between two data files."),
+    "monitoring": ("monitor:monitoring_group", "Render Prometheus scrape config, rules and a Grafana dashboard."),
+    "ui": ("ui:ui", "Open the terminal dashboard."),
+}
+"""Command name -> ("module:attribute" under mlopsctl.cli, one-line help)."""
+
+
 @click.group(
+    cls=LazyGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -40,38 +93,6 @@ def cli(ctx: click.Context) -> None:
         open_dashboard()
         return
     click.echo(ctx.get_help())
-
-
-def _register() -> None:
-    from mlopsctl.cli import project
-
-    for command in project.COMMANDS:
-        cli.add_command(command)
-    _register_optional()
-
-
-def _register_optional() -> None:
-    """Command groups of later capabilities, each in its own module."""
-    import importlib
-
-    for name in _COMMAND_MODULES:
-        module = importlib.import_module(f"mlopsctl.cli.{name}")
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_COMMAND_MODULES: tuple[str, ...] = (
-    "registry",
-    "data",
-    "train",
-    "runs",
-    "build",
-    "monitor",
-    "gitops",
-    "serve",
-    "deploy",
-    "ui",
-)
 
 
 def print_error(error: MlopsError, console: Console | None = None) -> None:
@@ -115,6 +136,3 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         return int(ExitCode.PROBLEMS)
     return int(result) if isinstance(result, int) else 0
-
-
-_register()

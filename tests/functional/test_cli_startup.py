@@ -23,7 +23,42 @@ def test_help_of_every_command_works_without_a_repository(tmp_path: object) -> N
 
     for name in sorted(cli.commands):
         proc = subprocess.run(
-            [sys.executable, "-m", "mlopsctl", name, "--help"], capture_output=True, text=True, cwd=str(tmp_path), check=False
+            [sys.executable, "-m", "mlopsctl", name, "--help"],
+            capture_output=True,
+            text=True,
+            cwd=str(tmp_path),
+            check=False,
         )
         assert proc.returncode == 0, f"{name} --help: {proc.stderr}"
         assert "Usage: mlopsctl" in proc.stdout
+
+
+def test_the_lazy_command_table_matches_the_modules() -> None:
+    import importlib
+
+    import click
+
+    from mlopsctl.cli.main import COMMANDS
+
+    for name, (location, summary) in COMMANDS.items():
+        module, attribute = location.split(":")
+        command = getattr(importlib.import_module(f"mlopsctl.cli.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        assert command.name == name
+        assert summary.endswith(".") and len(summary) < 100
+    listed = {
+        c.name
+        for m in {loc.split(":")[0] for loc, _ in COMMANDS.values()}
+        for c in importlib.import_module(f"mlopsctl.cli.{m}").COMMANDS
+    }
+    assert listed == set(COMMANDS), "a module's COMMANDS and the lazy table disagree"
+
+
+def test_a_command_imports_only_what_it_needs() -> None:
+    code = (
+        "import sys; from mlopsctl.cli.main import run;"
+        "run(['history', '--help']);"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'scipy', 'sklearn', 'docker', 'textual'}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
