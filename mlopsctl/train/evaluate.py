@@ -49,15 +49,19 @@ def predict_held_out(
     pipeline: Pipeline, features: pd.DataFrame, wanted: list[str]
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
     """Predictions, and class probabilities (or decision scores) when a wanted metric needs them."""
-    predictions = pipeline.predict(features)
+    # Transform once and ask the estimator twice: the same numbers as pipeline.predict and
+    # pipeline.predict_proba, without running every feature transformer a second time.
+    transformed = pipeline[:-1].transform(features)
+    model = pipeline.steps[-1][1]
+    predictions = model.predict(transformed)
     if not any(name in PROBABILITY_METRICS for name in wanted):
         return predictions, None
-    if hasattr(pipeline, "predict_proba"):
+    if hasattr(model, "predict_proba"):
         try:
-            return predictions, pipeline.predict_proba(features)
+            return predictions, model.predict_proba(transformed)
         except AttributeError:  # e.g. SVC(probability=False) exposes the method but refuses it
             pass
-    return predictions, pipeline.decision_function(features)
+    return predictions, model.decision_function(transformed)
 
 
 def classification_metrics(
@@ -122,7 +126,7 @@ def single_row_latency(
 ) -> Latency:
     """p50, p95 and p99 of one-row predictions by the service's predictor, in milliseconds."""
     count = min(rows, len(features))
-    predict, singles, description = _service_calls(pipeline, features, signature, reference, count)
+    predict, singles, description = _service_calls(pipeline, features.iloc[:count], signature, reference, count)
     predict(singles[0])  # warm caches and lazy imports; not counted
     timings: list[float] = []
     deadline = time.perf_counter() + LATENCY_BUDGET_SECONDS
@@ -155,21 +159,21 @@ def _service_calls(
         singles = [features.iloc[i : i + 1] for i in range(count)]
         return pipeline.predict, singles, f"scikit-learn pipeline ({exc})"
     description = str(getattr(predictor, "description", type(predictor).__name__))
-    return predictor.predict, [_one_row(features, signature, i) for i in range(count)], description
+    return predictor.predict, _single_rows(features, signature), description
 
 
-def _one_row(features: pd.DataFrame, signature: Signature, index: int) -> Any:
-    """Row ``index`` as the service receives it: floats (nan when missing) and str (None when missing)."""
+def _single_rows(features: pd.DataFrame, signature: Signature) -> list[Any]:
+    """Each row as the service receives it: floats (nan when missing) and str (None when missing)."""
     from mlopsctl.serve.batch import Batch, is_numeric_type
 
     columns: dict[str, list[Any]] = {}
     for column in signature.inputs:
-        value = features[column.name].iloc[index]
+        values = features[column.name].to_numpy(dtype=object)
         if is_numeric_type(column.type):
-            columns[column.name] = [float(value)]
+            columns[column.name] = [float(value) for value in values]
         else:
-            columns[column.name] = [None if pd.isna(value) else str(value)]
-    return Batch(1, columns)
+            columns[column.name] = [None if pd.isna(value) else str(value) for value in values]
+    return [Batch(1, {name: [values[i]] for name, values in columns.items()}) for i in range(len(features))]
 
 
 def check_gates(gates: list[str], metrics: dict[str, float]) -> list[GateResult]:

@@ -87,10 +87,9 @@ def _constant(column: pd.Series) -> str | None:
         if present.size == 0:
             return "has no values"
         return f"has the same value ({present[0]!r}) in every row" if bool(np.all(present == present[0])) else None
-    finite = values[~np.isnan(values)]
-    if finite.size == 0:
+    if values.size == 0 or bool(np.isnan(values).all()):
         return "has no values"
-    low, high = finite.min(), finite.max()
+    low, high = np.nanmin(values), np.nanmax(values)
     return f"has the same value ({_number(low)}) in every row" if low == high else None
 
 

@@ -363,3 +363,80 @@ def test_signature_marks_nullable_columns_and_categories(cli: Any, model_repo: P
     assert inputs["tenure_months"].type == "integer"
     assert record.reference.features["contract"].kind == "categorical"
     assert np.isclose(sum(record.reference.features["tenure_months"].shares), 1.0)
+
+
+WINE_FEATURES = ["alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols", "flavanoids", "hue"]
+
+
+def wine_frame() -> pd.DataFrame:
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame[[*WINE_FEATURES, "target"]].rename(columns={"target": "cultivar"})
+    frame.loc[::9, "ash"] = np.nan  # gaps for the median imputer
+    frame.loc[::13, "hue"] = np.nan
+    return frame
+
+
+def test_multiclass_with_imputation_and_scaling_equals_scikit_learn(cli: Any, sk_repo: Path) -> None:
+    """Three classes (macro averages, one-vs-rest ROC AUC), missing values imputed, features standardised."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    spec = {
+        "apiVersion": "mlopsctl/v1",
+        "kind": "Model",
+        "name": "wine",
+        "data": {
+            "source": "data/wine.csv",
+            "target": "cultivar",
+            "columns": {**dict.fromkeys(WINE_FEATURES, "float"), "cultivar": "integer"},
+        },
+        "quality": {"completeness": {"max_missing": {"ash": 0.2, "hue": 0.2}}},
+        "features": [{"name": name, "kind": "numeric", "scale": "standard"} for name in WINE_FEATURES],
+        "training": {
+            "task": "classification",
+            "estimator": "sklearn.linear_model.LogisticRegression",
+            "params": {"max_iter": 2000},
+            "split": {"method": "stratified", "test_size": 0.3, "seed": 5},
+        },
+        "evaluation": {"metrics": CLASSIFICATION_METRICS, "gates": ["accuracy >= 0.8"]},
+    }
+    (sk_repo / "models" / "wine").mkdir()
+    (sk_repo / "models" / "wine" / "model.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    frame = wine_frame()
+    frame.to_csv(sk_repo / "data" / "wine.csv", index=False)
+    commit_all(sk_repo, "wine")
+
+    payload = train_json(cli, sk_repo, "wine")
+    x_train, x_test, y_train, y_test = train_test_split(
+        frame[WINE_FEATURES], frame["cultivar"], test_size=0.3, random_state=5, stratify=frame["cultivar"]
+    )
+    direct = make_pipeline(
+        SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=2000, random_state=5)
+    ).fit(x_train, y_train)
+    predictions, proba = direct.predict(x_test), direct.predict_proba(x_test)
+    expected = {
+        "roc_auc": skm.roc_auc_score(y_test, proba, multi_class="ovr", labels=[0, 1, 2]),
+        "accuracy": skm.accuracy_score(y_test, predictions),
+        "f1": skm.f1_score(y_test, predictions, average="macro"),
+        "precision": skm.precision_score(y_test, predictions, average="macro"),
+        "recall": skm.recall_score(y_test, predictions, average="macro"),
+        "log_loss": skm.log_loss(y_test, proba),
+        "balanced_accuracy": skm.balanced_accuracy_score(y_test, predictions),
+    }
+    assert {name: payload["metrics"][name] for name in CLASSIFICATION_METRICS} == expected
+    record = read_record(sk_repo, "wine", 1)
+    assert record.signature.classes == [0, 1, 2]
+    assert {c.name: c.nullable for c in record.signature.inputs}["ash"] is True
+    assert payload["latency"]["predictor"].startswith("fast path: 8 features, LogisticRegression")
+
+
+def test_train_on_another_data_file(cli: Any, sk_repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "fewer.csv"
+    diabetes_frame().iloc[:300].to_csv(other, index=False)
+    payload = train_json(cli, sk_repo, "diabetes", "--data", str(other), "--no-register")
+    assert payload["data"]["uri"] == str(other)
+    assert payload["data"]["rows"] == 300
+    assert payload["split"]["test_rows"] == 75
