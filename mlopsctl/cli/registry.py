@@ -43,10 +43,12 @@ def list_command(model: str | None, all_versions: bool) -> int:
     repo = open_registry(opts.repo_root())
     if model is None and not all_versions:
         models = model_rows(repo)
-        opts.emit({"models": [row.to_dict() for row in models]}, lambda console: _render_models(console, models))
+        payload = {"models": [row.to_dict() for row in models]} if opts.json else None
+        opts.emit(payload, lambda console: _render_models(console, models))
         return 0
     rows = list_version_rows(repo, model)
-    opts.emit({"versions": [row.to_dict() for row in rows]}, lambda console: _render_versions(console, rows))
+    payload = {"versions": [row.to_dict() for row in rows]} if opts.json else None
+    opts.emit(payload, lambda console: _render_versions(console, rows))
     return 0
 
 
@@ -122,14 +124,40 @@ def print_table(console: Console, columns: list[str], rows: list[list[Cell]]) ->
     """
     header: list[Cell] = [(name, "bold") for name in columns]
     table = [header, *rows]
-    widths = [max(cell_len(line[i][0]) for line in table) for i in range(len(columns))]
+    ascii_only = all(text.isascii() for line in table for text, _ in line)
+    measure = len if ascii_only else cell_len
+    widths = [max(measure(line[i][0]) for line in table) for i in range(len(columns))]
     wrap_at = _fit(widths, columns, console.width, table)
     paint = _painter(console)
-    lines: list[str] = []
-    for line in table:
-        lines.extend(_row_lines(line, widths, wrap_at, paint))
+    if wrap_at is None and ascii_only:
+        lines = _plain_lines(table, widths, paint)
+    else:
+        lines = [text for line in table for text in _row_lines(line, widths, wrap_at, paint)]
     console.file.write("\n".join(lines) + "\n")
     console.file.flush()
+
+
+def _plain_lines(table: list[list[Cell]], widths: list[int], paint: Painter) -> list[str]:
+    """The common case, kept lean: ASCII cells that fit, one line per row, the last cell unpadded.
+
+    Styled cells take few distinct values (passed, failed, -), so each is padded and painted once.
+    """
+    template = " ".join(f"{{:<{width}}}" for width in widths[:-1]) + " {}"
+    pads = [*widths[:-1], 0]
+    painted: dict[tuple[str, str, int], str] = {}
+
+    def cell(text: str, style: str | None, width: int) -> str:
+        if not style:
+            return text
+        key = (text, style, width)
+        if key not in painted:
+            painted[key] = paint(text.ljust(width), style)
+        return painted[key]
+
+    return [
+        template.format(*[cell(text, style, width) for (text, style), width in zip(line, pads, strict=True)]).rstrip()
+        for line in table
+    ]
 
 
 def _fit(widths: list[int], columns: list[str], available: int, table: list[list[Cell]]) -> int | None:

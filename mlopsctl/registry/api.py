@@ -7,10 +7,11 @@ come from the derived index (:mod:`mlopsctl.registry.index`); ``show`` reads and
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from mlopsctl.errors import CheckFailed, NotFound
@@ -22,6 +23,7 @@ from mlopsctl.spec.loader import PROJECT_FILE, Repo, _apply_env_overrides, find_
 from mlopsctl.spec.models import Deployment, Environment, ProjectSettings
 from mlopsctl.spec.yamlpos import load_yaml
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Stages = dict[str, dict[int, list[str]]]
 """model -> version -> where it runs, e.g. ``{"churn": {3: ["production"], 4: ["staging (canary 10%)"]}}``."""
 
@@ -35,7 +37,7 @@ class VersionRow:
     archived: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self.summary), "ref": self.summary.ref, "stages": self.stages, "archived": self.archived}
+        return {**self.summary.to_dict(), "stages": self.stages, "archived": self.archived}
 
 
 @dataclass
@@ -213,11 +215,10 @@ def _settings(root: Path) -> ProjectSettings:
 
 
 def _environment(file: Path) -> Environment | None:
-    """An environment file, or None when it does not validate (``validate`` reports it)."""
-    doc = load_yaml(file)
-    if doc.problems or not isinstance(doc.data, dict):
-        return None
+    """An environment file, or None when it does not validate (``validate`` reports it, with positions)."""
     try:
-        return Environment.model_validate(doc.data)
-    except ValidationError:
+        with file.open("rb") as handle:
+            data = yaml.load(handle, Loader=_Loader)  # the C loader: no positions needed here
+        return Environment.model_validate(data)
+    except (OSError, yaml.YAMLError, ValidationError):
         return None

@@ -1,30 +1,45 @@
 """A derived, rebuildable index of version summaries, so listing thousands of versions stays fast.
 
-The record files under ``registry/`` are the only source of truth. This index is a cache in the
-git-ignored state folder mapping each record file to the summary ``registry list`` shows, keyed by
-the file's size and modification time: a record that changed or appeared is parsed again (with the
-C YAML loader, without pydantic), a deleted one drops out, and deleting the index only costs one
-slower listing. Records are immutable, so in practice every entry stays valid.
+The record files under ``registry/`` are the only source of truth. This index is a cache: a SQLite
+file in the git-ignored state folder holding, per record file, the summary ``registry list`` shows
+and the file's size and modification time. A record that changed or appeared is read again, a
+deleted one drops out, a corrupt or unwritable index is ignored (and rebuilt when possible), and
+deleting it only costs one slower listing. Records are immutable, so in practice entries stay valid.
+
+Reading a record for its summary does not build the whole document: mlopsctl writes records in one
+known layout, so a line scanner picks the summary fields out of the head of the file. Anything it
+does not recognise for certain (a hand-edited file, an unusual scalar) falls back to the full YAML
+parse, so the scanner can be fast without ever being wrong.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlopsctl.fsio import atomic_write_bytes
+import yaml
+
 from mlopsctl.registry.records import RECORD_NAME
 from mlopsctl.registry.store import parse_record_file
 
+INDEX_NAME = "registry-index.sqlite"
 INDEX_FORMAT = 1
-INDEX_NAME = "registry-index.json"
+QUERY_CHUNK = 500
+COLUMNS = (
+    "key, model, version, size, mtime_ns, created_at, run_id, estimator, task, metrics, gates_passed, "
+    "data_rows, data_sha256, artifact_sha256, artifact_size"
+)
 
 
-@dataclass
+@dataclass(slots=True)
 class VersionSummary:
     """The fields of a version record that listings show."""
 
@@ -45,6 +60,23 @@ class VersionSummary:
     def ref(self) -> str:
         return f"{self.model}@{self.version}"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "ref": self.ref,
+            "created_at": self.created_at,
+            "run_id": self.run_id,
+            "estimator": self.estimator,
+            "task": self.task,
+            "metrics": dict(self.metrics),
+            "gates_passed": self.gates_passed,
+            "data_rows": self.data_rows,
+            "data_sha256": self.data_sha256,
+            "artifact_sha256": self.artifact_sha256,
+            "artifact_size": self.artifact_size,
+        }
+
 
 @dataclass
 class ModelFolder:
@@ -57,18 +89,18 @@ class ModelFolder:
 
 def scan_registry(root: Path, model: str | None = None) -> list[ModelFolder]:
     """Model folders under registry/ (one, or all) with their version numbers, from names only."""
-    base = root / "registry"
+    base = os.path.join(root, "registry")
     if model is not None:
         names = [model]
-    elif base.is_dir():
+    elif os.path.isdir(base):
         names = sorted(entry.name for entry in os.scandir(base) if entry.is_dir(follow_symlinks=False))
     else:
         names = []
-    folders = [_scan_folder(base / name, name) for name in names]
+    folders = [_scan_folder(os.path.join(base, name), name) for name in names]
     return [folder for folder in folders if folder.versions or model is not None]
 
 
-def _scan_folder(folder: Path, model: str) -> ModelFolder:
+def _scan_folder(folder: str, model: str) -> ModelFolder:
     found = ModelFolder(model)
     try:
         entries = list(os.scandir(folder))
@@ -85,39 +117,50 @@ def _scan_folder(folder: Path, model: str) -> ModelFolder:
 
 
 def summaries(root: Path, state_dir: Path, folders: list[ModelFolder], *, complete: bool) -> list[VersionSummary]:
-    """Summaries of every version in ``folders``, from the index where it is current, else parsed.
+    """Summaries of every version in ``folders``, from the index where it is current, else read from the file.
 
     ``complete`` says ``folders`` is the whole registry, so index entries of vanished files are dropped.
     """
-    index_file = state_dir / INDEX_NAME
-    cached = _read_index(index_file)
-    fresh: dict[str, list[Any]] = {}
-    out: list[VersionSummary] = []
-    for folder in folders:
-        for number in folder.versions:
-            key = f"{folder.model}/v{number}.yaml"
-            summary, entry = _summary(root / "registry" / key, cached.get(key))
-            fresh[key] = entry
+    keys = [(folder.model, number) for folder in folders for number in folder.versions]
+    registry = os.path.join(root, "registry")
+    with _open_index(state_dir / INDEX_NAME) as index:
+        cached = _read_rows(index, None if complete else [_key(m, v) for m, v in keys])
+        out: list[VersionSummary] = []
+        changed: list[tuple[Any, ...]] = []
+        for model, version in keys:
+            key = _key(model, version)
+            stat = os.stat(os.path.join(registry, key))
+            row = cached.pop(key, None)
+            if row is not None and row[3] == stat.st_size and row[4] == stat.st_mtime_ns:
+                out.append(_from_row(row))
+                continue
+            summary = read_summary(os.path.join(registry, key))
             out.append(summary)
-    changed = any(cached.get(key) != entry for key, entry in fresh.items())
-    if changed or (complete and len(cached) != len(fresh)):
-        _write_index(index_file, fresh if complete else {**cached, **fresh})
+            changed.append(_to_row(key, summary, stat.st_size, stat.st_mtime_ns))
+        _write_rows(index, changed, list(cached) if complete else [])
     return out
 
 
-def _summary(path: Path, entry: list[Any] | None) -> tuple[VersionSummary, list[Any]]:
-    stat = path.stat()
-    stamp = [stat.st_size, stat.st_mtime_ns]
-    if entry is not None and entry[:2] == stamp:
-        return VersionSummary(**entry[2]), entry
-    summary = summary_from(parse_record_file(path))
-    return summary, [*stamp, asdict(summary)]
+def _key(model: str, version: int) -> str:
+    return f"{model}/v{version}.yaml"
+
+
+# --------------------------------------------------------------------------- reading one record
+
+
+def read_summary(path: str) -> VersionSummary:
+    """A record's summary: the fast line scan of mlopsctl's own layout, else the full YAML parse."""
+    with open(path, "rb") as handle:
+        text = handle.read().decode("utf-8", errors="replace")
+    fields = scan_summary_fields(text)
+    return summary_from(fields if fields is not None else parse_record_file(Path(path)))
 
 
 def summary_from(data: dict[str, Any]) -> VersionSummary:
     """A summary from a record's plain data (no validation: listings must stay fast)."""
     fingerprint = data.get("data") or {}
     artifact = data.get("artifact") or {}
+    rows = fingerprint.get("rows")
     return VersionSummary(
         model=str(data.get("model", "")),
         version=int(data.get("version", 0)),
@@ -127,33 +170,234 @@ def summary_from(data: dict[str, Any]) -> VersionSummary:
         task=str(data.get("task", "")),
         metrics={str(k): _number(v) for k, v in (data.get("metrics") or {}).items()},
         gates_passed=bool(data.get("gates_passed", False)),
-        data_rows=fingerprint.get("rows"),
+        data_rows=rows if isinstance(rows, int) else None,
         data_sha256=str(fingerprint.get("sha256", "")),
         artifact_sha256=str(artifact.get("sha256", "")),
-        artifact_size=int(artifact.get("size", 0)),
+        artifact_size=int(artifact.get("size", 0) or 0),
     )
+
+
+TOP_FIELDS = frozenset({"model", "version", "created_at", "run_id", "estimator", "task", "gates_passed"})
+BLOCK_FIELDS: dict[str, frozenset[str] | None] = {
+    "metrics": None,
+    "data": frozenset({"rows", "sha256"}),
+    "artifact": frozenset({"sha256", "size"}),
+}
+"""Top-level blocks the summary needs, and which of their keys (None: all)."""
+WANTED = len(TOP_FIELDS) + len(BLOCK_FIELDS)
+_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?")
+_SPECIAL_FLOATS = {".nan": math.nan, ".NaN": math.nan, ".NAN": math.nan}
+_SPECIAL_FLOATS.update(
+    {
+        f"{sign}.{inf}": sign_value * math.inf
+        for inf in ("inf", "Inf", "INF")
+        for sign, sign_value in (("", 1), ("+", 1), ("-", -1))
+    }
+)
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_RESOLVERS: dict[str | None, list[tuple[str, re.Pattern[str]]]] = yaml.resolver.Resolver.yaml_implicit_resolvers
+"""PyYAML's own rules for plain scalars, first character -> (tag, pattern): the safe loader's exact view."""
+
+
+class _Unsure(Exception):
+    """The scanner met something it cannot read with certainty: use the YAML parser."""
+
+
+def scan_summary_fields(text: str) -> dict[str, Any] | None:
+    """The summary fields of a record as mlopsctl writes it (block YAML, one key per line), or None."""
+    try:
+        return _scan(text)
+    except _Unsure:
+        return None
+
+
+def _scan(text: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    block: str | None = None
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        if line[0] == " " or line.startswith("- "):
+            _scan_nested(line, block, found)
+            continue
+        if len(found) == WANTED:
+            break  # everything after (signature, drift reference) is not needed
+        block = _scan_top(line, found)
+    if "model" not in found or "version" not in found:
+        raise _Unsure
+    return found
+
+
+def _scan_top(line: str, found: dict[str, Any]) -> str:
+    key, sep, rest = line.partition(":")
+    if not sep or key[:1] in ("'", '"', "?", "&", "*", "!") or (rest and rest[0] != " "):
+        raise _Unsure
+    value = rest.strip()
+    if key in BLOCK_FIELDS:
+        if value == "{}":
+            found[key] = {}
+        elif value:
+            raise _Unsure  # a flow mapping: leave it to the parser
+        else:
+            found[key] = {}
+    elif key in TOP_FIELDS:
+        found[key] = _scalar(value)
+    return key
+
+
+def _scan_nested(line: str, block: str | None, found: dict[str, Any]) -> None:
+    if block in TOP_FIELDS:
+        raise _Unsure  # a scalar continued on the next line
+    if block not in BLOCK_FIELDS:
+        return  # inside a block the summary does not need
+    if not line.startswith("  ") or line[2] in (" ", "-", "'", '"', "?", "#"):
+        raise _Unsure
+    key, sep, rest = line[2:].partition(":")
+    value = rest.strip()
+    if not sep or (rest and rest[0] != " ") or not value:
+        raise _Unsure
+    keys = BLOCK_FIELDS[block]
+    if keys is None or key in keys:
+        found[block][key] = _scalar(value)
+
+
+def _scalar(raw: str) -> Any:
+    """A scalar exactly as the safe YAML loader reads it, or _Unsure."""
+    if raw.startswith("'"):
+        if len(raw) < 2 or not raw.endswith("'") or "'" in raw[1:-1].replace("''", ""):
+            raise _Unsure
+        return raw[1:-1].replace("''", "'")
+    if raw in _NULLS:
+        return None
+    if raw in _BOOLS:
+        return _BOOLS[raw]
+    if raw in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[raw]
+    if _INT.fullmatch(raw):
+        return int(raw)
+    if _FLOAT.fullmatch(raw):
+        return float(raw)
+    if raw[0] in _INDICATORS or ": " in raw or " #" in raw or raw.endswith(":"):
+        raise _Unsure
+    if any(pattern.match(raw) for _tag, pattern in _RESOLVERS.get(raw[0], ())):
+        raise _Unsure  # an int, float, bool or timestamp in a form the writer does not produce
+    return raw
 
 
 def _number(value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        return float("nan")
+        return math.nan
 
 
-def _read_index(path: Path) -> dict[str, list[Any]]:
+# --------------------------------------------------------------------------- the SQLite cache
+
+
+@contextlib.contextmanager
+def _open_index(path: Path) -> Iterator[sqlite3.Connection | None]:
+    """The index database, or None when it cannot be used (listing then reads every file)."""
+    connection = _connect(path)
     try:
-        loaded = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(loaded, dict) or loaded.get("format") != INDEX_FORMAT:
-        return {}
-    entries = loaded.get("entries")
-    return entries if isinstance(entries, dict) else {}
+        yield connection
+    finally:
+        if connection is not None:
+            connection.close()
 
 
-def _write_index(path: Path, entries: dict[str, list[Any]]) -> None:
-    """Best effort: a read-only or missing state folder only makes the next listing slower."""
-    text = json.dumps({"format": INDEX_FORMAT, "entries": entries}, separators=(",", ":"), allow_nan=True)
-    with contextlib.suppress(OSError):
-        atomic_write_bytes(path, text.encode("utf-8"))
+def _connect(path: Path, *, retry: bool = True) -> sqlite3.Connection | None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=2.0)
+    except (OSError, sqlite3.Error):
+        return None
+    try:
+        if connection.execute("PRAGMA user_version").fetchone()[0] != INDEX_FORMAT:
+            _create(connection)
+        return connection
+    except sqlite3.OperationalError:  # locked by a slow writer, read-only...: go without it this time
+        connection.close()
+        return None
+    except sqlite3.DatabaseError:  # not a database (truncated, overwritten): it is only a cache
+        connection.close()
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return _connect(path, retry=False) if retry else None
+
+
+def _create(connection: sqlite3.Connection) -> None:
+    with connection:
+        connection.execute("DROP TABLE IF EXISTS summaries")
+        connection.execute(
+            "CREATE TABLE summaries (key TEXT PRIMARY KEY, model TEXT, version INTEGER, size INTEGER, "
+            "mtime_ns INTEGER, created_at TEXT, run_id TEXT, estimator TEXT, task TEXT, metrics TEXT, "
+            "gates_passed INTEGER, data_rows INTEGER, data_sha256 TEXT, artifact_sha256 TEXT, artifact_size INTEGER)"
+        )
+        connection.execute(f"PRAGMA user_version = {INDEX_FORMAT}")
+
+
+def _read_rows(index: sqlite3.Connection | None, keys: list[str] | None) -> dict[str, tuple[Any, ...]]:
+    if index is None:
+        return {}
+    try:
+        if keys is None:
+            return {row[0]: row for row in index.execute(f"SELECT {COLUMNS} FROM summaries")}
+        rows: dict[str, tuple[Any, ...]] = {}
+        for start in range(0, len(keys), QUERY_CHUNK):
+            chunk = keys[start : start + QUERY_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows.update(
+                (row[0], row) for row in index.execute(f"SELECT {COLUMNS} FROM summaries WHERE key IN ({marks})", chunk)
+            )
+        return rows
+    except sqlite3.Error:
+        return {}
+
+
+def _write_rows(index: sqlite3.Connection | None, rows: list[tuple[Any, ...]], vanished: list[str]) -> None:
+    """Best effort: a locked or read-only index only makes the next listing slower."""
+    if index is None or not (rows or vanished):
+        return
+    with contextlib.suppress(sqlite3.Error), index:
+        index.executemany(f"INSERT OR REPLACE INTO summaries ({COLUMNS}) VALUES ({','.join('?' * 15)})", rows)
+        index.executemany("DELETE FROM summaries WHERE key = ?", [(key,) for key in vanished])
+
+
+def _to_row(key: str, summary: VersionSummary, size: int, mtime_ns: int) -> tuple[Any, ...]:
+    return (
+        key,
+        summary.model,
+        summary.version,
+        size,
+        mtime_ns,
+        summary.created_at,
+        summary.run_id,
+        summary.estimator,
+        summary.task,
+        json.dumps(summary.metrics),
+        int(summary.gates_passed),
+        summary.data_rows,
+        summary.data_sha256,
+        summary.artifact_sha256,
+        summary.artifact_size,
+    )
+
+
+def _from_row(row: tuple[Any, ...]) -> VersionSummary:
+    return VersionSummary(
+        model=row[1],
+        version=row[2],
+        created_at=row[5],
+        run_id=row[6],
+        estimator=row[7],
+        task=row[8],
+        metrics=json.loads(row[9]),
+        gates_passed=bool(row[10]),
+        data_rows=row[11],
+        data_sha256=row[12],
+        artifact_sha256=row[13],
+        artifact_size=row[14],
+    )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -218,13 +219,17 @@ def test_an_unreadable_record_names_its_file(repo: Repo) -> None:
 # --------------------------------------------------------------------------- the derived index
 
 
+def indexed_keys(repo: Repo) -> set[str]:
+    with contextlib.closing(sqlite3.connect(repo.state_dir / INDEX_NAME)) as index:
+        return {row[0] for row in index.execute("SELECT key FROM summaries")}
+
+
 def test_the_index_is_derived_and_follows_the_files(repo: Repo) -> None:
     register_version(repo, make_draft())
     register_version(repo, make_draft(c=0.01))
     view = open_registry(repo.root)
     assert [row.summary.ref for row in version_rows(view)] == ["churn@1", "churn@2"]
-    index = repo.state_dir / INDEX_NAME
-    assert set(json.loads(index.read_text())["entries"]) == {"churn/v1.yaml", "churn/v2.yaml"}
+    assert indexed_keys(repo) == {"churn/v1.yaml", "churn/v2.yaml"}
 
     # an edited file (never done by mlopsctl) is read again: the files are the truth, not the index
     path = record_path(repo.root, "churn", 2)
@@ -234,7 +239,17 @@ def test_the_index_is_derived_and_follows_the_files(repo: Repo) -> None:
     # a vanished record drops out, a corrupt index is rebuilt
     path.unlink()
     assert [row.summary.ref for row in version_rows(view)] == ["churn@1"]
-    assert set(json.loads(index.read_text())["entries"]) == {"churn/v1.yaml"}
-    index.write_text("{not json")
+    assert indexed_keys(repo) == {"churn/v1.yaml"}
+    (repo.state_dir / INDEX_NAME).write_bytes(b"not a database" * 100)
     assert [row.summary.ref for row in version_rows(view)] == ["churn@1"]
-    assert json.loads(index.read_text())["format"] == 1
+    assert indexed_keys(repo) == {"churn/v1.yaml"}
+
+
+def test_listing_works_when_the_index_cannot_be_kept(repo: Repo) -> None:
+    register_version(repo, make_draft())
+    (repo.root / "not-a-folder").write_text("a file where the state folder should be\n")
+    settings = repo.root / "mlops.yaml"
+    settings.write_text(settings.read_text().replace("state_dir: .mlops", "state_dir: not-a-folder"))
+    rows = version_rows(open_registry(repo.root))
+    assert [row.summary.ref for row in rows] == ["churn@1"]
+    assert (repo.root / "not-a-folder").read_text() == "a file where the state folder should be\n"

@@ -46,3 +46,4 @@ def test_styles_become_ansi_codes_only_on_a_colour_terminal() -> None:
     assert "\x1b[32mpassed\x1b[0m" in out
     assert "\x1b[31mfailed\x1b[0m" in out
     assert "\x1b[1mmodel         \x1b[0m" in out
+    assert out.splitlines()[2].endswith(" \x1b[2m-\x1b[0m")  # the last column is not padded
