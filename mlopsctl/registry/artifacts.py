@@ -37,6 +37,10 @@ from mlopsctl.registry.records import ArtifactRef
 SUFFIX = ".skops"
 TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
 DENIED_PARTS = frozenset({"testing", "distutils", "f2py", "ctypeslib", "io", "datasets", "conftest"})
+SCORE_FUNCTIONS = frozenset(
+    f"sklearn.feature_selection._univariate_selection.{name}" for name in ("f_classif", "f_regression")
+)
+"""The only functions trusted: the pure scoring functions a spec's correlation feature selection stores."""
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 STALE_TEMP_SECONDS = 3600.0
 SCHEMA_MEMBER = "schema.json"
@@ -186,7 +190,7 @@ def _refusal(name: str) -> str | None:
     found = _resolve(parts)
     if found is None:
         return "cannot be found in the installed libraries"
-    if not isinstance(found, type):
+    if not isinstance(found, type) and name not in SCORE_FUNCTIONS:
         return "a function, not a class"
     return None
 
