@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import UsageError
+from mlopsctl.spec.loader import scan_repo
 from mlopsctl.tracking.compare import Comparison, compare_runs
 from mlopsctl.tracking.store import FAILED, FINISHED, Run, RunStore
 
@@ -31,7 +33,7 @@ def runs_group() -> None:
 def list_command(model: str | None, limit: int) -> int:
     """List runs, newest first (of MODEL, or of every model)."""
     opts = options()
-    with RunStore(opts.open().metadata_db) as store:
+    with RunStore(_database(opts.repo_root())) as store:
         runs = store.list_runs(model, limit)
     opts.emit({"runs": [run.to_dict() for run in runs]}, lambda console: _render_list(console, runs, model))
     return 0
@@ -43,7 +45,7 @@ def list_command(model: str | None, limit: int) -> int:
 def show_command(run_id: str) -> int:
     """Everything recorded about one run (RUN may be a unique prefix of its id)."""
     opts = options()
-    with RunStore(opts.open().metadata_db) as store:
+    with RunStore(_database(opts.repo_root())) as store:
         run = store.get(run_id)
     opts.emit(run.to_dict(), lambda console: _render_show(console, run))
     return 0
@@ -57,7 +59,7 @@ def compare_command(run_ids: tuple[str, ...]) -> int:
     if len(run_ids) < 2:
         raise UsageError("runs compare needs at least two runs", hint="e.g. mlopsctl runs compare 3f9a1c 7b2e04")
     opts = options()
-    with RunStore(opts.open().metadata_db) as store:
+    with RunStore(_database(opts.repo_root())) as store:
         runs = [store.get(run_id) for run_id in run_ids]
     comparison = compare_runs(runs)
     opts.emit(comparison.to_dict(), lambda console: _render_compare(console, comparison))
@@ -65,6 +67,11 @@ def compare_command(run_ids: tuple[str, ...]) -> int:
 
 
 COMMANDS = [runs_group]
+
+
+def _database(root: Path) -> Path:
+    """The runs database named by mlops.yaml; runs stay readable while a model spec is broken."""
+    return scan_repo(root).metadata_db
 
 
 # --------------------------------------------------------------------------- rendering

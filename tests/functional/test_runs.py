@@ -210,3 +210,11 @@ def test_two_runs_at_once_register_distinct_versions(sk_repo: Path) -> None:
     with sqlite3.connect(open_repo(sk_repo).metadata_db) as connection:
         rows = connection.execute("SELECT status, version FROM runs ORDER BY version").fetchall()
     assert rows == [("FINISHED", 1), ("FINISHED", 2)]
+
+
+def test_runs_stay_readable_while_a_spec_is_broken(cli: Any, sk_repo: Path) -> None:
+    run_id = train_json(cli, sk_repo, "diabetes", "--no-register")["run_id"]
+    spec = sk_repo / "models" / "cancer" / "model.yaml"
+    spec.write_text(spec.read_text().replace("task: classification", "task: clasification"))
+    assert cli("--repo", str(sk_repo), "train", "diabetes").code == 1  # training refuses the broken repo
+    assert [run["id"] for run in runs_json(cli, sk_repo, "list")["runs"]] == [run_id]

@@ -440,3 +440,60 @@ def test_train_on_another_data_file(cli: Any, sk_repo: Path, tmp_path: Path) -> 
     assert payload["data"]["uri"] == str(other)
     assert payload["data"]["rows"] == 300
     assert payload["split"]["test_rows"] == 75
+
+
+def test_time_split_grid_cross_validates_forward_in_time(cli: Any, sk_repo: Path) -> None:
+    from sklearn.model_selection import TimeSeriesSplit
+
+    frame = diabetes_frame()
+    frame.insert(0, "seen", pd.date_range("2024-01-01", periods=len(frame), freq="D"))
+    frame.to_csv(sk_repo / "data" / "diabetes.csv", index=False, date_format="%Y-%m-%d")
+    spec_file = sk_repo / "models" / "diabetes" / "model.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["data"]["time_column"] = "seen"
+    spec["data"]["columns"]["seen"] = "datetime"
+    spec["training"]["split"] = {"method": "time", "test_size": 0.25}
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    commit_all(sk_repo, "time split")
+
+    payload = train_json(cli, sk_repo, "diabetes", "--grid", "--no-register")
+    train = frame.iloc[: len(frame) - 111]
+    search = GridSearchCV(
+        Ridge(random_state=42),
+        {"alpha": [0.1, 1.0, 10.0]},
+        cv=TimeSeriesSplit(3),
+        scoring="neg_root_mean_squared_error",
+    ).fit(train[DIABETES_FEATURES], train["progression"])
+    assert [c["cv_score"] for c in payload["grid"]] == [-s for s in search.cv_results_["mean_test_score"]]
+    assert payload["params"]["alpha"] == search.best_params_["alpha"]
+
+
+def test_feature_selection_by_correlation(cli: Any, sk_repo: Path) -> None:
+    from mlopsctl.registry.store import load_version
+
+    payload = train_json(cli, sk_repo, "cancer", "--set", "feature_selection={method: correlation, k: 3}")
+    _, pipeline = load_version(open_repo(sk_repo), "cancer", payload["version"])
+    assert [name for name, _ in pipeline.steps] == ["features", "select", "model"]
+    assert int(pipeline.named_steps["select"].get_support().sum()) == 3
+    assert read_record(sk_repo, "cancer", 1).spec_dirty is True  # the committed spec has no selection
+
+
+def test_progress_bars_draw_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from mlopsctl.cli.common import Options
+    from mlopsctl.cli.train import ProgressBars
+
+    out = io.StringIO()
+    opts = Options(err=Console(file=out, force_terminal=True, width=100))
+    with ProgressBars(opts) as bars:
+        bars("Loading data", 0, None)
+        bars("Grid search", 0, 4)
+        bars("Grid search", 3, 4)
+    assert "Grid search" in out.getvalue()
+    quiet = Options(output="json", err=Console(file=io.StringIO(), force_terminal=True))
+    with ProgressBars(quiet) as bars:
+        bars("Loading data", 0, None)
+    assert quiet.err.file.getvalue() == ""  # type: ignore[attr-defined]
