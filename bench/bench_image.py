@@ -167,14 +167,16 @@ def bench_mlflow(work: Path, ours: dict[str, Any], client: Any) -> dict[str, Any
     run([str(MLFLOW_VENV / "bin" / "mlflow"), "models", "generate-dockerfile", "-m", str(model), "-d", str(context)])
     original = (context / "Dockerfile").read_text()
     requirements = (model / "requirements.txt").read_text().split()
-    mlflow_pin = next(line for line in requirements if line.startswith("mlflow=="))
+    requirements += yaml.safe_load((model / "python_env.yaml").read_text()).get("build_dependencies") or []
+    requirements.append("gunicorn[gevent]")  # what mlflow.models.container._install_pyfunc_deps adds
     wheels = work / "mlflow-wheels"
     requirements_file = work / "mlflow-requirements.txt"
-    requirements_file.write_text("\n".join([*requirements, mlflow_pin, f"pip=={pip_version()}"]) + "\n")
+    pins = [line for line in requirements if not line.startswith("pip")] + [f"pip=={pip_version()}"]
+    requirements_file.write_text("\n".join(pins) + "\n")
     log("downloading MLflow's wheelhouse on the host")
     run(pip_download_command(requirements_file, TargetPython(glibc=(2, 36)), wheels, None))
     with ServeFolder(wheels) as url:
-        dockerfile = adapt(original, url)
+        dockerfile = adapt(original)
         (context / "Dockerfile").write_text(dockerfile)
         (work / "mlflow-Dockerfile.original").write_text(original)
         log("building MLflow's image")
@@ -187,7 +189,7 @@ def bench_mlflow(work: Path, ours: dict[str, Any], client: Any) -> dict[str, Any
     return {"size": image.attrs["Size"], "build_s": build_s, "reference": "bench-mlflow/churn:v1"}
 
 
-def adapt(dockerfile: str, url: str) -> str:
+def adapt(dockerfile: str) -> str:
     """The four documented changes (module docstring) to MLflow's generated Dockerfile."""
     text, count = re.subn(r"^FROM \S+", f"FROM {BASE}", dockerfile, count=1, flags=re.M)
     assert count == 1, "MLflow's Dockerfile has no FROM line"
@@ -201,8 +203,8 @@ def adapt(dockerfile: str, url: str) -> str:
             "ARG PIP_NO_CACHE_DIR=1",
             "# bench adaptation: python:3.11-slim has `python` and pip; this Debian base has python3 only",
             f'RUN ln -s /usr/bin/python3 /usr/local/bin/python && python3 -c "import urllib.request; '
-            f"urllib.request.urlretrieve('{url}/{pip_wheel}', '/tmp/pip.whl')\" && "
-            f"python3 /tmp/pip.whl/pip install pip && rm /tmp/pip.whl",
+            f"urllib.request.urlretrieve('$PIP_FIND_LINKS/{pip_wheel}', '/tmp/pip.whl')\" && "
+            f"python3 /tmp/pip.whl/pip install --ignore-installed pip && rm /tmp/pip.whl",
         ]
     )
     lines = text.splitlines()

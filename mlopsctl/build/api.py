@@ -10,6 +10,7 @@ optionally push, and record the image (``images``).
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mlopsctl import __version__
 from mlopsctl.build import closure as closure_mod
@@ -107,8 +109,12 @@ def build_image(
     engine: Engine | None = None,
     service: ServiceCode | None = None,
     context_dir: Path | None = None,
+    no_cache: bool = False,
 ) -> BuildResult:
-    """Build (and with ``push``, push) the image of ``ref`` (MODEL@VERSION or MODEL@latest)."""
+    """Build (and with ``push``, push) the image of ``ref`` (MODEL@VERSION or MODEL@latest).
+
+    ``no_cache`` rebuilds every layer; with the same inputs the layers are byte for byte the same.
+    """
     started = time.perf_counter()
     progress = progress or Progress()
     inputs = _read_version(repo, ref)
@@ -128,7 +134,7 @@ def build_image(
     if context_dir is not None:
         context.write_dir(context_dir)
     progress.note(f"building {references[0]} from {base} ({_mb(context.size)} context)")
-    outcome = _run_build(engine, context, references[0], progress)
+    outcome = _run_build(engine, context, references[0], progress, no_cache)
     for reference in references[1:]:
         engine.tag(outcome.image_id, reference)
     inspected = engine.image(outcome.image_id) or {}
@@ -263,17 +269,28 @@ def image_labels(repo: Repo, record: VersionRecord, base: str) -> dict[str, str]
 
 
 def _source_url(repo: Repo) -> str | None:
-    git = Git(repo.root)
-    result = git.run("remote", "get-url", repo.settings.git.remote, check=False)
-    url = result.stdout.strip()
-    return url if result.returncode == 0 and url and "@" not in url.split("://")[-1].split("/")[0] else None
+    result = Git(repo.root).run("remote", "get-url", repo.settings.git.remote, check=False)
+    return source_url(result.stdout.strip()) if result.returncode == 0 else None
 
 
-def _run_build(engine: Engine, context: BuildContext, tag: str, progress: Progress) -> Any:
+def source_url(remote: str) -> str | None:
+    """A git remote as a browsable https URL without credentials (None for local paths)."""
+    scp = re.fullmatch(r"(?:[^@/]+@)?([^:/]+):(?!//)(.+)", remote)
+    if scp and "://" not in remote:
+        host, path = scp.groups()
+    else:
+        parts = urlsplit(remote)
+        if parts.scheme not in ("http", "https", "ssh", "git") or not parts.hostname:
+            return None
+        host, path = parts.hostname + (f":{parts.port}" if parts.port and parts.scheme != "ssh" else ""), parts.path
+    return f"https://{host}/{path.strip('/').removesuffix('.git')}"
+
+
+def _run_build(engine: Engine, context: BuildContext, tag: str, progress: Progress, no_cache: bool) -> Any:
     with tempfile.TemporaryFile(prefix="mlopsctl-context-") as handle:
         context.write_tar(handle)
         handle.seek(0)
-        return engine.build(handle, tag, progress.event)
+        return engine.build(handle, tag, progress.event, no_cache=no_cache)
 
 
 def _push(repo: Repo, engine: Engine, result: BuildResult, progress: Progress) -> None:

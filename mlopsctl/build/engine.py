@@ -133,13 +133,16 @@ class Engine:
             )
         return _target_from_probe(image, output)
 
-    def build(self, context: IO[bytes], tag: str, on_event: OnEvent | None = None) -> BuildOutcome:
+    def build(
+        self, context: IO[bytes], tag: str, on_event: OnEvent | None = None, *, no_cache: bool = False
+    ) -> BuildOutcome:
         """Build from an uncompressed tar context, offline (network none), streaming each event."""
         events = self._call(
             self.client.build,
             fileobj=context,
             custom_context=True,
             tag=tag,
+            nocache=no_cache,
             rm=True,
             forcerm=True,
             pull=False,

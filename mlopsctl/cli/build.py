@@ -48,13 +48,16 @@ class StepPrinter(Progress):
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write the build context (Dockerfile, wheels, app, model) to this folder, to read or rebuild by hand.",
 )
+@click.option("--no-cache", is_flag=True, help="Rebuild every layer (the same inputs still give the same layers).")
 @global_options
-def build(ref: str, tags: tuple[str, ...], push: bool, context_dir: Path | None) -> int:
+def build(ref: str, tags: tuple[str, ...], push: bool, context_dir: Path | None, no_cache: bool) -> int:
     """Build the Docker image of a model version through the engine's API (offline, reproducible)."""
     from mlopsctl.build.api import build_image
 
     opts = options()
-    result = build_image(opts.open(), ref, tags=tags, push=push, progress=StepPrinter(opts), context_dir=context_dir)
+    result = build_image(
+        opts.open(), ref, tags=tags, push=push, progress=StepPrinter(opts), context_dir=context_dir, no_cache=no_cache
+    )
 
     def render(console: Console) -> None:
         console.print(

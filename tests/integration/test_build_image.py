@@ -7,15 +7,22 @@ and one shared wheelhouse folder (``image.wheelhouse``), so the pinned wheels ar
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 import yaml
 
@@ -80,8 +87,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltRepo]:
         second = build_image(repo, "churn@2")
         yield BuiltRepo(root, first, second)
     client = docker_client()
-    for result in (first, second):
-        for reference in result.references:
+    for reference in ("demo/churn:v1", "demo/churn:v2", "demo/churn:latest"):
+        with contextlib.suppress(docker.errors.ImageNotFound):
             client.images.remove(reference, force=True)
 
 
@@ -229,3 +236,141 @@ def test_an_unreachable_registry_exits_3(built: BuiltRepo, tmp_path: Path) -> No
     assert caught.value.title == "Image registry unreachable"
     assert caught.value.message.startswith(f"the registry of {registry}/demo/churn:v1 does not answer: ")
     assert not (built.root / "registry" / "churn" / "images.yaml").exists()
+
+
+def test_without_the_cache_the_same_inputs_give_the_same_layers(built: BuiltRepo) -> None:
+    again = build_image(built.repo(), "churn@2", no_cache=True)
+    assert again.cached_steps == 0
+    assert again.layers == built.second.layers  # environment, service and model layers, byte for byte
+
+
+def test_the_cli_streams_the_steps_and_names_the_image(built: BuiltRepo, cli: Any) -> None:
+    result = cli("build", "churn@2", "--tag", "latest", "--repo", str(built.root))
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "  Step 1/13 : FROM mlopsctl/python:3.11-bookworm AS environment" in lines
+    assert "  Step 12/13 : COPY model/ /" in lines
+    assert lines.count("    cached") == 11
+    assert f"  image   {built.second.image_id}" in lines
+    assert "  tag     demo/churn:v2" in lines and "  tag     demo/churn:latest" in lines
+    assert "  docker run --rm -p 8080:8080 demo/churn:v2" in lines
+
+
+def test_json_output_is_quiet_and_complete(built: BuiltRepo, cli: Any) -> None:
+    result = cli("build", "churn@2", "-o", "json", "--repo", str(built.root))
+    assert result.code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["image_id"] == built.second.image_id
+    assert payload["references"] == ["demo/churn:v2"]
+    assert payload["layers"] == built.second.layers
+    assert payload["labels"]["dev.mlopsctl.version"] == "2"
+    assert "numpy==" in " ".join(payload["requirements"])
+
+
+class _Registry(ThreadingHTTPServer):
+    """The smallest Docker registry (HTTP API v2) that takes a push: blobs and manifests in memory."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RegistryHandler)
+        self.blobs: dict[str, bytes] = {}
+        self.uploads: dict[str, bytearray] = {}
+        self.manifests: dict[str, bytes] = {}
+
+
+class _RegistryHandler(BaseHTTPRequestHandler):
+    server: _Registry
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _reply(self, code: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
+        self.send_response(code)
+        for name, value in {"Docker-Distribution-API-Version": "registry/2.0", **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = bytearray()
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+            return bytes(data)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_GET(self) -> None:
+        self._reply(200 if self.path == "/v2/" else 404)
+
+    def do_HEAD(self) -> None:
+        digest = self.path.rsplit("/", 1)[-1]
+        blob = self.server.blobs.get(digest) if "/blobs/" in self.path else None
+        if blob is None:
+            self._reply(404)
+            return
+        self.send_response(200)
+        self.send_header("Docker-Content-Digest", digest)
+        self.send_header("Content-Length", str(len(blob)))
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        name = self.path.split("/blobs/uploads/")[0]
+        upload = uuid.uuid4().hex
+        self.server.uploads[upload] = bytearray()
+        location = f"{name}/blobs/uploads/{upload}"
+        self._reply(202, {"Location": location, "Docker-Upload-UUID": upload, "Range": "0-0"})
+
+    def do_PATCH(self) -> None:
+        upload = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
+        self.server.uploads[upload] += self._body()
+        size = len(self.server.uploads[upload])
+        self._reply(202, {"Location": self.path, "Docker-Upload-UUID": upload, "Range": f"0-{max(size - 1, 0)}"})
+
+    def do_PUT(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        body = self._body()
+        if "/manifests/" in url.path:
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            self.server.manifests[url.path.rsplit("/", 1)[-1]] = body
+            self._reply(201, {"Docker-Content-Digest": digest, "Location": url.path})
+            return
+        upload = url.path.rsplit("/", 1)[-1]
+        digest = urllib.parse.parse_qs(url.query)["digest"][0]
+        self.server.blobs[digest] = bytes(self.server.uploads.pop(upload)) + body
+        self._reply(
+            201, {"Docker-Content-Digest": digest, "Location": f"{url.path.split('/blobs/')[0]}/blobs/{digest}"}
+        )
+
+
+def test_push_sends_the_image_and_commits_its_digest_beside_the_version(built: BuiltRepo) -> None:
+    from mlopsctl.gitops.git import Git
+
+    registry = _Registry()
+    threading.Thread(target=registry.serve_forever, daemon=True).start()
+    prefix = f"127.0.0.1:{registry.server_address[1]}/acme"
+    repo = built.repo()
+    repo.settings.image.registry = prefix
+    try:
+        result = build_image(repo, "churn@1", push=True)
+    finally:
+        registry.shutdown()
+        docker_client().images.remove(f"{prefix}/demo/churn:v1", force=True)
+    (entry,) = result.pushed
+    assert entry.reference == f"{prefix}/demo/churn:v1"
+    assert entry.digest == "sha256:" + hashlib.sha256(registry.manifests["v1"]).hexdigest()
+    manifest = json.loads(registry.manifests["v1"])
+    assert len(manifest["layers"]) == 4 and all(layer["digest"] in registry.blobs for layer in manifest["layers"])
+    recorded = yaml.safe_load((built.root / "registry" / "churn" / "images.yaml").read_text())["images"]
+    assert [(item["reference"], item["digest"], item["version"]) for item in recorded] == [
+        (entry.reference, entry.digest, 1)
+    ]
+    git = Git(built.root)
+    assert result.commit == git.head()
+    assert git.out("show", "--name-only", "--format=%s", "HEAD").splitlines() == [
+        "Record pushed image of churn@1",
+        "",
+        "registry/churn/images.yaml",
+    ]

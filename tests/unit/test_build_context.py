@@ -170,3 +170,20 @@ def test_platform_tags_cover_every_manylinux_the_base_glibc_accepts() -> None:
 )
 def test_wheel_names_give_the_pinned_requirement(name: str, expected: tuple[str, str]) -> None:
     assert wheel_name_version(Path(name)) == expected
+
+
+@pytest.mark.parametrize(
+    ("remote", "expected"),
+    [
+        ("git@github.com:acme/models.git", "https://github.com/acme/models"),
+        ("ssh://git@gitlab.example:2222/team/models.git", "https://gitlab.example/team/models"),
+        ("https://user:token@github.com/acme/models.git", "https://github.com/acme/models"),
+        ("https://git.example:8443/acme/models", "https://git.example:8443/acme/models"),
+        ("/srv/git/models.git", None),
+        ("file:///srv/git/models.git", None),
+    ],
+)
+def test_the_source_label_is_the_remote_without_credentials(remote: str, expected: str | None) -> None:
+    from mlopsctl.build.api import source_url
+
+    assert source_url(remote) == expected
