@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlopsctl.deploy.apply import DEFAULT_READY_TIMEOUT, Applier, ApplyFailed, ApplyResult
-from mlopsctl.deploy.containers import DockerRuntime
-from mlopsctl.deploy.desired import Desired, read_desired, refusals, resolve
+from mlopsctl.deploy.desired import Desired, port_clashes, read_desired, refusals, resolve
 from mlopsctl.deploy.health import probe_all
 from mlopsctl.deploy.lock import deploy_locks
 from mlopsctl.deploy.model import PREFLIGHT, Health, Instance
@@ -30,7 +29,6 @@ from mlopsctl.deploy.runtime import Runtime
 from mlopsctl.deploy.state import DeployState, clear_state, read_state, write_endpoints
 from mlopsctl.errors import MlopsError
 from mlopsctl.registry.records import read_record
-from mlopsctl.serve.local import curl_example
 from mlopsctl.spec.loader import Repo, load_settings
 from mlopsctl.spec.models import Environment
 
@@ -97,7 +95,7 @@ def _plan(repo: Repo, desired: Desired, state: DeployState, observed: list[Insta
     changes, in_sync = diff(desired, observed)
     plan = Plan(env=desired.env, commit=desired.commit, changes=changes, in_sync=in_sync)
     plan.applied_commit = state.commit
-    plan.problems = refusals(repo.root, needs_start(changes))
+    plan.problems = port_clashes(desired.services) + refusals(repo.root, needs_start(changes))
     if desired.rendered:
         names = ", ".join(spec.model for spec in desired.rendered)
         plan.problems.append(
@@ -129,6 +127,8 @@ def _runtimes(repo: Repo, targets: set[str]) -> dict[str, Runtime]:
     if "local" in targets:
         found["local"] = LocalRuntime(repo)
     if "docker" in targets:
+        from mlopsctl.deploy.containers import DockerRuntime  # the engine's client: only when docker is used
+
         found["docker"] = DockerRuntime(repo)
     return found
 
@@ -193,6 +193,8 @@ def _refuse(plan: Plan) -> None:
 
 def next_steps(repo: Repo, result: ApplyResult) -> list[str]:
     """The summary first (the dashboard shows it), then how to try each service."""
+    from mlopsctl.serve.local import curl_example  # imports numpy: only once something was applied
+
     verdict = "applied" if result.ok else "FAILED, rolled back where it could"
     changed = f"{result.changes} change(s)" if result.changes else "nothing to change"
     steps = [f"{result.env} {verdict}: {changed}, {len(result.services)} service(s) running"]

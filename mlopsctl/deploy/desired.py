@@ -13,6 +13,7 @@ that failed its gates, is archived, or is not registered is refused before anyth
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import Environment
 
 RUNNABLE_TARGETS = ("local", "docker")
+_GATES_LINE = re.compile(r"^gates_passed:[ \t]*(true|false)[ \t]*$", re.MULTILINE)
 
 
 @dataclass
@@ -78,6 +80,18 @@ def resolve(environment: Environment, default_target: str, env: str | None = Non
     return Desired(env=name, commit=None, services=runnable, rendered=rendered)
 
 
+def port_clashes(specs: list[ServiceSpec]) -> list[str]:
+    """Two deployments of one environment that would listen on the same port."""
+    owners: dict[int, list[str]] = {}
+    for spec in specs:
+        owners.setdefault(spec.port, []).append(spec.model)
+    return [
+        f"{' and '.join(models)} would all listen on port {port}: give them different ports in the environment file"
+        for port, models in owners.items()
+        if len(models) > 1
+    ]
+
+
 def refusals(root: Path, specs: list[ServiceSpec]) -> list[str]:
     """Why any of these services cannot start: a version not registered, failed or archived."""
     found: list[str] = []
@@ -95,17 +109,30 @@ def refusals(root: Path, specs: list[ServiceSpec]) -> list[str]:
 def _refusal(root: Path, model: str, version: int, archived: set[int]) -> str | None:
     path = record_path(root, model, version)
     ref = f"{model}@{version}"
-    if not path.is_file():
-        return f"{ref} is not registered (no {path.relative_to(root)})"
     try:
-        data = parse_record_file(path)
-    except MlopsError as exc:
-        return exc.message
-    if not data.get("gates_passed"):
-        return f"{ref} failed its gates ({_failed_gates(data)}) and cannot be deployed"
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return f"{ref} is not registered (no {path.relative_to(root)})"
+    if _passed_line(text) is not True:
+        try:
+            data = parse_record_file(path)
+        except MlopsError as exc:
+            return exc.message
+        if not data.get("gates_passed"):
+            return f"{ref} failed its gates ({_failed_gates(data)}) and cannot be deployed"
     if version in archived:
         return f"{ref} is archived and cannot be deployed"
     return None
+
+
+def _passed_line(text: str) -> bool | None:
+    """``gates_passed`` from the one top-level line the registry writes; None when it is not that plain.
+
+    Records are written by the registry, so one exact line says it without parsing the whole record
+    (bin edges and shares make records long); anything unusual is parsed in full by the caller.
+    """
+    found = _GATES_LINE.findall(text)
+    return found[0] == "true" if len(found) == 1 else None
 
 
 def _failed_gates(data: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlopsctl.deploy.desired import Desired, resolve
+from mlopsctl.deploy.desired import Desired, port_clashes, resolve
 from mlopsctl.deploy.lock import deploy_locks, lock_path
 from mlopsctl.deploy.model import PREFLIGHT, Health, Instance, ServiceSpec
 from mlopsctl.deploy.plan import Plan, diff
@@ -69,6 +69,13 @@ def test_ports_and_targets_follow_the_rule_monitoring_uses() -> None:
     assert [spec.model for spec in found.rendered] == ["ranker"]
     monitored = {(e.model, e.port) for e in derived_endpoints(env) if e.host == "127.0.0.1"}
     assert monitored == {(spec.model, spec.port) for spec in found.services}
+
+
+def test_two_deployments_on_one_port_are_named() -> None:
+    specs = [V1, ServiceSpec("fraud", 1, "local", 8100), ServiceSpec("risk", 1, "docker", 8101)]
+    assert port_clashes(specs) == [
+        "churn and fraud would all listen on port 8100: give them different ports in the environment file"
+    ]
 
 
 # --------------------------------------------------------------------------- the diff
