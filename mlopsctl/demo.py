@@ -6,6 +6,7 @@ type to do it by hand, so the demo doubles as a tour.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -134,6 +135,72 @@ def _step_plan_canary(state: DemoState, opts: Options) -> None:
         opts.say(f"  {escape(line)}")
 
 
+TRAFFIC_SECONDS = 900
+SHIFT = "monthly_charges=+60"
+
+
+def _step_traffic(state: DemoState, opts: Options) -> None:
+    """Replay the sample rows against staging, with one feature shifted, in the background (bounded)."""
+    import subprocess
+    import sys
+
+    from mlopsctl.monitor.targets import deployment_endpoints
+    from mlopsctl.spec.loader import open_repo
+
+    repo = open_repo(state.root)
+    endpoint = deployment_endpoints(repo, "staging")[0]
+    log = repo.state_dir / "demo-traffic.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "mlopsctl.traffic",
+        "--url",
+        f"http://{endpoint.instance}",
+        "--data",
+        str(state.root / "data" / "churn.csv"),
+        "--shift",
+        SHIFT,
+        "--rate",
+        "10",
+        "--batch",
+        "20",
+        "--seconds",
+        str(TRAFFIC_SECONDS),
+    ]
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    state.notes.append(
+        f"  traffic replays for {TRAFFIC_SECONDS // 60} min (pid {process.pid}; stop it: kill {process.pid})"
+    )
+    opts.say(
+        f"  200 rows/s to http://{escape(endpoint.instance)}/predict with {SHIFT}, for {TRAFFIC_SECONDS // 60} min"
+    )
+
+
+def _step_drift_alarm(state: DemoState, opts: Options) -> None:
+    """Watch health until the shifted feature is CRIT (bounded), as `mlopsctl status` would show it."""
+    import time
+
+    from mlopsctl.monitor.health import collect_health
+    from mlopsctl.monitor.sources import metrics_source
+    from mlopsctl.monitor.targets import deployment_endpoints
+    from mlopsctl.spec.loader import open_repo
+
+    repo = open_repo(state.root)
+    source = metrics_source(repo.settings.prometheus, deployment_endpoints(repo, "staging"))
+    deadline = time.monotonic() + 60
+    report = collect_health(repo, "staging", source=source)
+    while time.monotonic() < deadline and not any("PSI" in r for d in report.deployments for r in d.reasons):
+        time.sleep(1.0)
+        report = collect_health(repo, "staging", source=source)
+    for deployment in report.deployments:
+        colour = {"OK": "green", "WARN": "yellow", "CRIT": "bold red"}.get(str(deployment.state), "magenta")
+        opts.say(
+            f"  [{colour}]{deployment.state}[/] churn v{deployment.version} {deployment.role}: {escape(deployment.summary())}"
+        )
+
+
 STEPS: list[Step] = [
     Step("Create a model repository", "mlopsctl init {root}", _step_init),
     Step("Validate every spec", "mlopsctl validate", _step_validate),
@@ -156,6 +223,12 @@ STEPS: list[Step] = [
         _step_plan_canary,
     ),
     Step("Apply the canary: proven on a scratch port, then switched", "mlopsctl apply --env staging", _step_apply),
+    Step(
+        "Send live traffic with one feature shifted",
+        f"python -m mlopsctl.traffic --url ... --data data/churn.csv --shift {SHIFT}",
+        _step_traffic,
+    ),
+    Step("Watch health until the drift alarm fires", "mlopsctl status --env staging", _step_drift_alarm),
 ]
 
 
@@ -178,4 +251,11 @@ def run_demo(opts: Options, path: Path | None, *, open_ui: bool) -> int:
         opts.say("\nStaging serves the canary (it keeps running; stop it with: mlopsctl down --env staging):")
     for line in state.serving:
         opts.say(line)
+    if open_ui and sys.stdin.isatty() and sys.stdout.isatty():
+        opts.say("\nOpening the dashboard (q quits, ? shows every key)…")
+        from mlopsctl.tui.app import run_dashboard
+
+        run_dashboard(root)
+    else:
+        opts.say(f"\nOpen the dashboard: cd {escape(str(root))} && mlopsctl")
     return int(ExitCode.OK)
