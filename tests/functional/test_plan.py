@@ -219,3 +219,16 @@ def test_the_plan_for_a_pull_request_body_has_no_heading_of_its_own(repo: Path) 
     assert text.startswith("Desired: the proposed change. Observed on `")
     assert f"| + start | `churn` | - | v2 | local :{port} | not running |" in text
     assert plan_environment(light_repo(repo), "staging").changes == []
+
+
+def test_an_unreachable_docker_engine_is_exit_3_naming_docker_host(
+    cli: Any, repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    write_env(repo, "staging", {"churn": {"version": 1}}, base_port=free_port(), target="docker")
+    result = plan(cli, repo)
+    assert result.code == 3
+    assert result.stderr.splitlines()[0] == (
+        f"error: Docker engine unreachable: no Docker engine answers at unix://{tmp_path}/no-engine.sock (DOCKER_HOST): "
+        "no such file or directory"
+    )
