@@ -50,16 +50,17 @@ def loopback_address(url: str) -> tuple[str, int]:
     return host, parts.port or 80
 
 
-def parse_shift(items: Sequence[str]) -> dict[str, float]:
-    """``["age=+10", "monthly_charges=*1.5"]``: additive unless the value starts with ``*``."""
-    shifts: dict[str, float] = {}
+def parse_shift(items: Sequence[str]) -> dict[str, tuple[str, float]]:
+    """``["age=+10", "income=*1.5"]`` -> ``{"age": ("+", 10.0), "income": ("*", 1.5)}``."""
+    shifts: dict[str, tuple[str, float]] = {}
     for item in items:
-        column, sep, value = item.partition("=")
+        column, sep, value = (part.strip() for part in item.partition("="))
+        try:
+            shifts[column] = ("*", float(value[1:])) if value.startswith("*") else ("+", float(value))
+        except ValueError:
+            column = ""
         if not sep or not column:
             raise ValueError(f"--shift {item!r}: write COLUMN=+N, COLUMN=-N or COLUMN=*FACTOR")
-        shifts[column.strip()] = float(value.strip().lstrip("+").lstrip("*")) * (-1 if value.startswith("-") else 1)
-        if value.strip().startswith("*"):
-            shifts[column.strip() + "*"] = shifts.pop(column.strip())
     return shifts
 
 
@@ -81,13 +82,12 @@ def _jsonable(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def shifted(row: dict[str, Any], shifts: dict[str, float]) -> dict[str, Any]:
+def shifted(row: dict[str, Any], shifts: dict[str, tuple[str, float]]) -> dict[str, Any]:
     out = dict(row)
-    for key, amount in shifts.items():
-        column, factor = (key[:-1], True) if key.endswith("*") else (key, False)
+    for column, (op, amount) in shifts.items():
         value = out.get(column)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            moved = value * amount if factor else value + amount
+            moved = value * amount if op == "*" else value + amount
             out[column] = round(moved) if isinstance(value, int) else moved
     return out
 
@@ -110,7 +110,7 @@ def replay(
     url: str,
     rows: Sequence[dict[str, Any]],
     *,
-    shifts: dict[str, float] | None = None,
+    shifts: dict[str, tuple[str, float]] | None = None,
     rate: float = 10.0,
     batch: int = 20,
     seconds: float = 60.0,

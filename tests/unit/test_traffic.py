@@ -30,7 +30,7 @@ def test_shifts_add_or_multiply_numbers_and_keep_integer_types() -> None:
 class _Recorder(http.server.BaseHTTPRequestHandler):
     bodies: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
         _Recorder.bodies.append(json.loads(self.rfile.read(length)))
         self.send_response(200)
@@ -54,7 +54,7 @@ def recorder() -> Iterator[str]:
 
 def test_replay_is_bounded_and_sends_shifted_batches(recorder: str) -> None:
     rows = [{"age": 20}, {"age": 30}]
-    stats = replay(recorder, rows, shifts={"age": 100.0}, rate=0, batch=3, seconds=30, requests=5)
+    stats = replay(recorder, rows, shifts={"age": ("+", 100.0)}, rate=0, batch=3, seconds=30, requests=5)
     assert stats.requests == 5 and stats.rows == 15 and stats.statuses == {200: 5}
     assert len(_Recorder.bodies) == 5
     assert all(record["age"] in (120, 130) for body in _Recorder.bodies for record in body["records"])
