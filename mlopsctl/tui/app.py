@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from mlopsctl import oplog
 from mlopsctl.errors import MlopsError, UnreachableError
-from mlopsctl.overview import Overview, read_overview
+from mlopsctl.overview import Overview, Placement, read_overview
 from mlopsctl.spec.loader import Repo, load_settings, scan_repo
 from mlopsctl.spec.models import ProjectSettings
 from mlopsctl.tui import render
@@ -58,6 +58,13 @@ if TYPE_CHECKING:
     from mlopsctl.monitor.health import HealthReport
 
 LIVE_POINTS = 40
+LIVE_SERIES = (
+    ("request_rate", "req/s"),
+    ("p95_latency_ms", "p95"),
+    ("error_rate", "errors"),
+    ("cpu_cores", "cpu"),
+    ("memory_bytes", "memory"),
+)
 HealthFetcher = Callable[[Repo], "HealthReport"]
 
 
@@ -640,8 +647,8 @@ class MlopsApp(App[None]):
             text.append(f"{deployment.env} v{deployment.version} {deployment.role}\n", style="bold")
             for feature in deployment.features:
                 psi = None if math.isnan(feature.psi) else feature.psi
-                text.append(f"  {feature.feature[:16]:<16} ")
-                text.append_text(render.bar(psi, warn, crit))
+                text.append(f"  {feature.feature[:15]:<15} ")
+                text.append_text(render.bar(psi, warn, crit, width=18))
                 text.append(f" {_fmt(psi)}\n")
         return text or Text("not deployed: no live drift", style="dim")
 
@@ -651,17 +658,12 @@ class MlopsApp(App[None]):
             if name != model:
                 continue
             text.append(f"{env} v{version} {role}\n", style="bold")
-            for metric, label in (
-                ("p95_latency_ms", "p95 ms"),
-                ("error_rate", "errors"),
-                ("cpu_cores", "cpu"),
-                ("memory_bytes", "memory"),
-            ):
+            for metric, label in LIVE_SERIES:
                 values = series.get(metric, deque())
                 last = values[-1] if values else float("nan")
                 text.append(f"  {label:<7} ")
                 text.append_text(render.sparkline(values, 24))
-                text.append(f" {_fmt(last if not math.isnan(last) else None)}\n")
+                text.append(f" {render.quantity(metric, last)}\n")
         return text or Text("no live data", style="dim")
 
 
@@ -743,7 +745,7 @@ def model_details(root: Path, model: str, overview: Overview) -> dict[str, Any]:
     versions = []
     for number in reversed(row.versions if row else []):
         record = read_record(root, model, number)
-        stage = ", ".join(row.stage_of(number)) if row else ""
+        stage = ", ".join(_role_in(row.placements[env], number) for env in row.stage_of(number)) if row else ""
         stage = "archived" if number in archived else stage or "-"
         gates = Text("passed", style="green") if record.gates_passed else Text("failed", style="red")
         versions.append(
@@ -781,6 +783,14 @@ def model_details(root: Path, model: str, overview: Overview) -> dict[str, Any]:
     except MlopsError:
         pass
     return {"versions": versions, "runs": runs}
+
+
+def _role_in(placement: Placement, version: int) -> str:
+    if version == placement.version:
+        return placement.env
+    if placement.strategy == "canary":
+        return f"{placement.env} canary {placement.weight}%"
+    return f"{placement.env} shadow"
 
 
 def _image_of(root: Path, model: str, version: int) -> str:

@@ -49,3 +49,18 @@ def rate(value: float | None) -> str:
 def metrics_summary(metrics: dict[str, float], names: Sequence[str] = (), limit: int = 3) -> str:
     chosen = [n for n in names if n in metrics] or list(metrics)  # records keep the spec's order: primary first
     return "  ".join(f"{n} {metrics[n]:.3f}" for n in chosen[:limit])
+
+
+def quantity(metric: str, value: float | None) -> str:
+    """A live value with its unit: milliseconds, a share, cores, bytes or a rate."""
+    if value is None or math.isnan(value):
+        return "-"
+    if metric.endswith("_ms"):
+        return f"{value:.1f} ms"
+    if metric == "error_rate":
+        return f"{value:.1%}"
+    if metric == "cpu_cores":
+        return f"{value:.2f} cores"
+    if metric.endswith("_bytes"):
+        return f"{value / 2**20:.0f} MiB"
+    return rate(value) + "/s"

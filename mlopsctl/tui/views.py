@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, RichLog, Static
 
@@ -135,7 +135,7 @@ def _fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
         for key, cells in rows:
             for column, cell in zip(table.columns, cells, strict=False):
                 if table.get_cell(key, column) != cell:
-                    table.update_cell(key, column, cell)
+                    table.update_cell(key, column, cell, update_width=True)
         return
     table.clear()
     for key, cells in rows:
@@ -242,7 +242,7 @@ class ModelView(View):
                 yield DataTable(id="versions", cursor_type="row", zebra_stripes=True)
                 yield Static(Text("Runs  (space marks, c compares)", style="bold"), classes="section")
                 yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="model-right"):
+            with VerticalScroll(id="model-right"):
                 yield Static(Text("Drift (PSI per feature)", style="bold"), classes="section")
                 yield Static(id="drift")
                 yield Static(Text("Live", style="bold"), classes="section")
