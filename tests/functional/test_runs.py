@@ -218,3 +218,13 @@ def test_runs_stay_readable_while_a_spec_is_broken(cli: Any, sk_repo: Path) -> N
     spec.write_text(spec.read_text().replace("task: classification", "task: clasification"))
     assert cli("--repo", str(sk_repo), "train", "diabetes").code == 1  # training refuses the broken repo
     assert [run["id"] for run in runs_json(cli, sk_repo, "list")["runs"]] == [run_id]
+
+
+def test_the_runs_database_location_comes_from_mlops_yaml(cli: Any, sk_repo: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared" / "meta.db"
+    settings = sk_repo / "mlops.yaml"
+    settings.write_text(settings.read_text() + f"metadata_store: {shared}\n")
+    run_id = train_json(cli, sk_repo, "diabetes", "--no-register")["run_id"]
+    assert shared.is_file()
+    assert not (sk_repo / ".mlops" / "runs.db").exists()
+    assert runs_json(cli, sk_repo, "show", run_id)["id"] == run_id
