@@ -196,9 +196,8 @@ def _step_drift_alarm(state: DemoState, opts: Options) -> None:
         report = collect_health(repo, "staging", source=source)
     for deployment in report.deployments:
         colour = {"OK": "green", "WARN": "yellow", "CRIT": "bold red"}.get(str(deployment.state), "magenta")
-        opts.say(
-            f"  [{colour}]{deployment.state}[/] churn v{deployment.version} {deployment.role}: {escape(deployment.summary())}"
-        )
+        summary = escape(deployment.summary())
+        opts.say(f"  [{colour}]{deployment.state}[/] churn v{deployment.version} {deployment.role}: {summary}")
 
 
 STEPS: list[Step] = [

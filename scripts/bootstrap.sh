@@ -10,7 +10,9 @@ fi
 stamp=.venv/.mlopsctl-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing mlopsctl and its test tools into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]'
+  # (the grep drops pip's notes about unused local index folders on some machines)
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import mlopsctl.cli.main" || { echo "mlopsctl did not install into .venv" >&2; exit 1; }
   touch "$stamp"
 fi
