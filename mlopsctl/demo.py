@@ -170,6 +170,7 @@ def _step_traffic(state: DemoState, opts: Options) -> None:
     ]
     with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    (repo.state_dir / "demo-traffic.pid").write_text(str(process.pid))
     state.notes.append(
         f"  traffic replays for {TRAFFIC_SECONDS // 60} min (pid {process.pid}; stop it: kill {process.pid})"
     )
