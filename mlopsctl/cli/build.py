@@ -46,7 +46,7 @@ class StepPrinter(Progress):
     "--context",
     "context_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Also write the build context (Dockerfile, wheels, app, model) to this folder, to read or rebuild by hand.",
+    help="Also write the build context (Dockerfile, build/ wheels, service/, model/) here, to read or rebuild by hand.",
 )
 @click.option("--no-cache", is_flag=True, help="Rebuild every layer (the same inputs still give the same layers).")
 @global_options
