@@ -28,7 +28,7 @@ from mlopsctl.spec.models import (
     ProjectSettings,
 )
 from mlopsctl.spec.problems import Problem
-from mlopsctl.spec.yamlpos import LocatedDoc, PathKey, load_yaml
+from mlopsctl.spec.yamlpos import LocatedDoc, PathKey, load_yaml, load_yaml_fast
 
 PROJECT_FILE = "mlops.yaml"
 ENV_PREFIX = "MLOPS_"
@@ -113,8 +113,13 @@ def find_repo_root(start: Path | None = None) -> Path:
     )
 
 
-def scan_repo(root: Path) -> Repo:
-    """Load every spec under ``root``, collecting problems instead of raising."""
+def scan_repo(root: Path, *, locate: bool = True) -> Repo:
+    """Load every spec under ``root``, collecting problems instead of raising.
+
+    ``locate=False`` parses with libyaml (several times faster) and re-reads only the files that
+    have problems with the locating parser, so problems still name line and column. Duplicate keys
+    in a file that otherwise validates are caught only with ``locate=True`` (what validate uses).
+    """
     root = root.resolve()
     project_doc = load_yaml(root / PROJECT_FILE)
     _apply_env_overrides(project_doc)
@@ -122,20 +127,27 @@ def scan_repo(root: Path) -> Repo:
     repo = Repo(root=root, settings=settings or ProjectSettings(name="unnamed"))
     _keep(repo, project_doc)
     for file in sorted((root / "models").glob("*/model.yaml")):
-        doc = load_yaml(file)
-        spec = _validate(ModelSpec, doc)
+        doc, spec = _load(ModelSpec, file, locate)
         _keep(repo, doc)
         if spec is not None:
             repo.models[file.parent.name] = spec
         elif isinstance(doc.data, dict):
             repo.partial_models[file.parent.name] = _partial(ModelSpec, doc.data)
     for file in sorted((root / "environments").glob("*.yaml")):
-        doc = load_yaml(file)
-        env = _validate(Environment, doc)
+        doc, env = _load(Environment, file, locate)
         _keep(repo, doc)
         if env is not None:
             repo.environments[file.stem] = env
     return repo
+
+
+def _load(model: type[SpecT], file: Path, locate: bool) -> tuple[LocatedDoc, SpecT | None]:
+    doc = load_yaml(file) if locate else load_yaml_fast(file)
+    spec = _validate(model, doc)
+    if spec is None and not locate and not doc.positions:
+        doc = load_yaml(file)  # again with positions, so the problems say where
+        spec = _validate(model, doc)
+    return doc, spec
 
 
 def load_settings(root: Path) -> ProjectSettings:
@@ -152,7 +164,9 @@ def load_settings(root: Path) -> ProjectSettings:
 
 def open_repo(root: Path | None = None) -> Repo:
     """Load the repository at (or above) ``root``; raise when any spec has a schema problem."""
-    repo = scan_repo(root if root is not None and (root / PROJECT_FILE).is_file() else find_repo_root(root))
+    repo = scan_repo(
+        root if root is not None and (root / PROJECT_FILE).is_file() else find_repo_root(root), locate=False
+    )
     if repo.problems:
         listing = "\n".join(str(problem) for problem in repo.problems[:20])
         more = f"\n... and {len(repo.problems) - 20} more" if len(repo.problems) > 20 else ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -156,6 +157,9 @@ class MlopsApp(App[None]):
             lambda: defaultdict(lambda: deque(maxlen=LIVE_POINTS))
         )
         self._unsubscribe = oplog.subscribe(self.operations.append)
+        self._refreshing = False
+        self._repo_lock = threading.Lock()
+        self._repo_cache: tuple[tuple[tuple[str, int], ...], Repo] | None = None
         self._crit: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -175,7 +179,9 @@ class MlopsApp(App[None]):
         self._unsubscribe()
 
     def _tick(self) -> None:
-        if not self.paused:
+        # Never overlap refreshes: a slow metrics source must not pile up threads or lose results.
+        if not self.paused and not self._refreshing:
+            self._refreshing = True
             self.refresh_health()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -203,32 +209,42 @@ class MlopsApp(App[None]):
 
     @work(thread=True, exclusive=True, group="repo", exit_on_error=False)
     def load_repo(self) -> None:
-        repo = scan_repo(self.root)
+        repo = self.current_repo()
         self.post_message(Loaded(lambda: setattr(self, "repo", repo)))
 
-    @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
+    def current_repo(self) -> Repo:
+        """The loaded specs, read again (with the fast parser) only when a spec file changed."""
+        with self._repo_lock:
+            signature = _spec_signature(self.root)
+            if self._repo_cache is None or self._repo_cache[0] != signature:
+                self._repo_cache = (signature, scan_repo(self.root, locate=False))
+            return self._repo_cache[1]
+
+    @work(thread=True, group="refresh", exit_on_error=False)
     def refresh_health(self) -> None:
+        """Everything but drawing happens here: read, fetch, judge and merge; the loop only swaps."""
         overview = read_overview(self.root)
-        repo = self.repo or scan_repo(self.root)
+        _carry_history(self.overview, overview)
         try:
-            report = self.fetch_health(repo)
+            report = self.fetch_health(self.current_repo())
         except UnreachableError as exc:
             self.post_message(HealthUpdated(None, overview, exc.message))
             return
         except MlopsError as exc:
             self.post_message(HealthUpdated(None, overview, f"{exc.title}: {exc.message}"))
             return
+        finally:
+            self._refreshing = False
+        overview.merge_health(report)
+        self._record_live(report)
         self.post_message(HealthUpdated(report, overview, None))
 
     def on_health_updated(self, message: HealthUpdated) -> None:
         if message.overview is not None:
-            _carry_history(self.overview, message.overview)
             self.overview = message.overview
         self.banners = [*self.overview.problems, *([message.problem] if message.problem else [])]
         if message.report is not None:
             self.report = message.report
-            self.overview.merge_health(message.report)
-            self._record_live(message.report)
             self._announce_crit()
         self.refresh_views()
 
@@ -390,7 +406,7 @@ class MlopsApp(App[None]):
         from mlopsctl.registry.records import parse_ref
 
         try:
-            repo = self.repo or scan_repo(self.root)
+            repo = self.repo or self.current_repo()
             model, version = parse_ref(ref)
             spec = model_spec(repo, model)
             strategy, weight = resolve_strategy(spec, choice.strategy, choice.weight)
@@ -600,7 +616,7 @@ class MlopsApp(App[None]):
         from mlopsctl.tracking.compare import compare_runs
         from mlopsctl.tracking.store import RunStore
 
-        repo = self.repo or scan_repo(self.root)
+        repo = self.repo or self.current_repo()
         with RunStore(repo.metadata_db) as store:
             runs = [store.get(run_id) for run_id in view.marked]
         comparison = compare_runs(runs)
@@ -695,6 +711,11 @@ def _default_fetcher() -> HealthFetcher:
         return collect_health(repo, source=sources[key])
 
     return fetch
+
+
+def _spec_signature(root: Path) -> tuple[tuple[str, int], ...]:
+    files = [root / "mlops.yaml", *root.glob("models/*/model.yaml"), *root.glob("environments/*.yaml")]
+    return tuple(sorted((str(f), f.stat().st_mtime_ns) for f in files if f.is_file()))
 
 
 def _carry_history(old: Overview, new: Overview) -> None:

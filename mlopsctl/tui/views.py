@@ -135,13 +135,19 @@ def _fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
         for key, cells in rows:
             for column, cell in zip(table.columns, cells, strict=False):
                 if table.get_cell(key, column) != cell:
-                    table.update_cell(key, column, cell, update_width=True)
+                    # Re-measuring a column measures all its rows: only when the new cell is wider.
+                    wider = _width(cell) > table.columns[column].content_width
+                    table.update_cell(key, column, cell, update_width=wider)
         return
     table.clear()
     for key, cells in rows:
         table.add_row(*cells, key=key)
     if keep is not None and keep in [key for key, _ in rows]:
         table.move_cursor(row=table.get_row_index(keep))
+
+
+def _width(cell: Any) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
 
 
 class ModelsView(View):
