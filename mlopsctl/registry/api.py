@@ -7,6 +7,7 @@ come from the derived index (:mod:`mlopsctl.registry.index`); ``show`` reads and
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mlopsctl.errors import CheckFailed, NotFound
+from mlopsctl.errors import CheckFailed, NotFound, UsageError
 from mlopsctl.registry.artifacts import ArtifactRefused
 from mlopsctl.registry.index import ModelFolder, VersionSummary, scan_registry, summaries
 from mlopsctl.registry.records import VersionRecord, archived_versions, read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, latest_version
 from mlopsctl.spec.loader import PROJECT_FILE, Repo, _apply_env_overrides, find_repo_root
-from mlopsctl.spec.models import Deployment, Environment, ProjectSettings
+from mlopsctl.spec.models import NAME_PATTERN, Deployment, Environment, ProjectSettings
 from mlopsctl.spec.yamlpos import load_yaml
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -189,6 +190,11 @@ def _artifact_state(repo: Repo, record: VersionRecord) -> str:
 
 
 def _folders(repo: Repo, model: str | None) -> list[ModelFolder]:
+    if model is not None and not re.fullmatch(NAME_PATTERN, model):
+        raise UsageError(
+            f"'{model}' is not a valid model name",
+            hint="use lower-case letters, digits and dashes, starting with a letter",
+        )
     folders = scan_registry(repo.root, model)
     if model is not None and not folders[0].versions:
         known = [folder.model for folder in scan_registry(repo.root)]

@@ -129,7 +129,10 @@ def summaries(root: Path, state_dir: Path, folders: list[ModelFolder], *, comple
         changed: list[tuple[Any, ...]] = []
         for model, version in keys:
             key = _key(model, version)
-            stat = os.stat(os.path.join(registry, key))
+            try:
+                stat = os.stat(os.path.join(registry, key))
+            except FileNotFoundError:
+                continue  # removed since the folder was listed (a checkout running meanwhile)
             row = cached.pop(key, None)
             if row is not None and row[3] == stat.st_size and row[4] == stat.st_mtime_ns:
                 out.append(_from_row(row))

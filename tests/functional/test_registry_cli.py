@@ -190,6 +190,15 @@ def test_show_groups_everything_in_the_record(cli: Any, model_repo: Path, regist
     assert ["drift", "reference", "5", "features", "binned"] in lines
 
 
+def test_list_refuses_a_model_name_that_is_a_path(cli: Any, model_repo: Path) -> None:
+    result = cli("registry", "list", "../models", "--repo", str(model_repo))
+    assert result.code == 2
+    assert result.stderr == (
+        "error: Usage error: '../models' is not a valid model name\n"
+        "hint: use lower-case letters, digits and dashes, starting with a letter\n"
+    )
+
+
 def test_show_json_is_the_record_plus_its_state(cli: Any, model_repo: Path, registered: list[VersionRecord]) -> None:
     result = cli("registry", "show", "churn@latest", "--repo", str(model_repo), "-o", "json")
     assert result.code == 0, result.stderr
