@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Footer, Static
 
 from mlopsctl.errors import PrometheusUnreachable
@@ -48,6 +49,14 @@ def crumbs(app: MlopsApp) -> str:
     return str(app.screen.query_one("#crumbs", Static).render())
 
 
+async def open_model(app: MlopsApp, pilot: Pilot[None]) -> None:
+    """From the first screen, Enter on the selected model and wait for its details."""
+    await pilot.pause()
+    await pilot.press("enter")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def assert_snapshot(app: MlopsApp, name: str) -> None:
     svg = app.export_screenshot(title=name)
     path = SNAPSHOTS / f"{name}.svg"
@@ -83,10 +92,7 @@ async def test_models_view_lists_models_with_placements(tui_repo: Path) -> None:
 async def test_enter_drills_into_a_model_and_esc_goes_back(tui_repo: Path) -> None:
     app = make_app(tui_repo)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await open_model(app, pilot)
         assert isinstance(app.screen, ModelView)
         assert "mlopsctl › models › churn" in crumbs(app)
         versions = cells(app.screen.query_one("#versions", DataTable))
@@ -145,10 +151,7 @@ async def test_help_lists_every_binding_from_the_registry(tui_repo: Path) -> Non
 async def test_promotion_through_the_modal_lands_as_a_commit(tui_repo: Path) -> None:
     app = make_app(tui_repo)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await open_model(app, pilot)
         await pilot.press("down")  # v1: the version that ran in staging
         await pilot.press("p")
         await pilot.pause()
@@ -175,10 +178,7 @@ async def test_promotion_through_the_modal_lands_as_a_commit(tui_repo: Path) -> 
 async def test_a_refused_promotion_cannot_be_confirmed(tui_repo: Path) -> None:
     app = make_app(tui_repo)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await open_model(app, pilot)
         await pilot.press("p")  # v2 never ran in staging: production must refuse it
         await pilot.pause()
         modal = app.screen
@@ -245,10 +245,7 @@ async def test_an_unreachable_metrics_source_shows_a_banner_and_recovers(tui_rep
 async def test_errors_from_actions_show_in_a_modal(tui_repo: Path) -> None:
     app = make_app(tui_repo)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await open_model(app, pilot)
         await pilot.press("x")  # archive v2 (not running anywhere): a confirmation first
         await pilot.pause()
         assert isinstance(app.screen, ConfirmModal)
