@@ -14,6 +14,7 @@ import pytest
 from sklearn.preprocessing import FunctionTransformer
 
 from mlopsctl.errors import MlopsError, NotFound, UsageError
+from mlopsctl.registry import store
 from mlopsctl.registry.api import open_registry, version_rows
 from mlopsctl.registry.artifacts import ArtifactRefused, dump_pipeline
 from mlopsctl.registry.index import INDEX_NAME
@@ -140,6 +141,21 @@ def test_an_existing_record_is_never_rewritten(repo: Repo) -> None:
     after = [(p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(taken.parent.iterdir())[:2]]
     assert after == before
     assert sorted(p.name for p in taken.parent.iterdir()) == ["v1.yaml", "v2.yaml", "v3.yaml"]
+
+
+def test_a_number_taken_after_the_listing_is_skipped_not_overwritten(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_version(repo, make_draft())
+    taken = record_path(repo.root, "churn", 2)
+    taken.write_text("# created by another writer after this one listed the folder\n")
+    stale = iter([1])  # what the folder held when this writer looked; later looks see the truth
+    real = store.latest_version
+    monkeypatch.setattr(store, "latest_version", lambda repo, model: next(stale, None) or real(repo, model))
+    record = register_version(repo, make_draft(c=0.01))
+    assert record.version == 3
+    assert taken.read_text() == "# created by another writer after this one listed the folder\n"
+    assert read_record(repo.root, "churn", 3).params == {"C": 0.01, "max_iter": 500}
 
 
 def test_without_commit_the_record_is_written_but_not_committed(repo: Repo) -> None:
