@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
@@ -83,6 +84,16 @@ def test_a_tree_model_loads_because_its_untrusted_types_are_scikit_learn_classes
     data = dump_pipeline(Pipeline([("model", forest)]))
     loaded = load_pipeline_bytes(data, sha(data))
     assert np.array_equal(loaded.predict(frame[FEATURES]), forest.predict(frame[FEATURES]))
+
+
+def test_univariate_feature_selection_loads_its_two_allowed_score_functions() -> None:
+    frame = breast_cancer()
+    pipeline = Pipeline([("select", SelectKBest(f_classif, k=3)), ("model", StandardScaler())])
+    pipeline.fit(frame[FEATURES], frame["target"])
+    data = dump_pipeline(pipeline)
+    loaded = load_pipeline_bytes(data, sha(data))
+    assert loaded.named_steps["select"].score_func is f_classif
+    assert np.array_equal(loaded.transform(frame[FEATURES]), pipeline.transform(frame[FEATURES]))
 
 
 def test_wrong_digest_is_refused_before_anything_is_parsed() -> None:
