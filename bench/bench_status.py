@@ -194,6 +194,8 @@ def run(work: Path, count: int, repeat: int) -> None:
             started = time.perf_counter()
             proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
             cli_times.append(time.perf_counter() - started)
+            if proc.returncode not in (0, 1):
+                raise SystemExit(f"status failed ({proc.returncode}): {proc.stderr[-2000:]}")
         deployments = len(json.loads(proc.stdout)["deployments"])
     print(f"| deployments | queries per refresh | status in-process (median of {repeat}) | CLI process (median) |")
     print("|---|---|---|---|")

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import ExitCode, NotFound, UsageError
+from mlopsctl.monitor.cache import open_for_health
 from mlopsctl.monitor.health import DeploymentHealth, HealthReport, collect_health
 from mlopsctl.monitor.judge import State
 from mlopsctl.monitor.offline import OfflineReport, load_table, offline_drift
@@ -44,7 +45,7 @@ def _exit(state: State) -> int:
 def status(env: str | None, window: str | None) -> int:
     """Health of every deployment: one line each; exit 1 when anything is CRIT, 3 when metrics are unreachable."""
     opts = options()
-    repo = opts.open()
+    repo = open_for_health(opts.repo_root())  # settings and environments; specs through the health cache
     if env is not None:
         repo.environment(env)
     report = collect_health(repo, env, window=_window(window))

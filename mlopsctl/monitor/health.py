@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from mlopsctl import metrics_contract as mc
-from mlopsctl.errors import MlopsError, NotFound
 from mlopsctl.monitor import stats
+from mlopsctl.monitor.cache import HealthCache
 from mlopsctl.monitor.judge import Check, State, level, past, psi_check
 from mlopsctl.monitor.reference import bin_labels
 from mlopsctl.monitor.sources import MetricsSource, Query, Result, metrics_source, scrape_errors
 from mlopsctl.monitor.targets import Endpoint, deployment_endpoints
-from mlopsctl.registry.records import BinnedReference, VersionRecord, read_record
+from mlopsctl.registry.records import BinnedReference, Reference
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import MonitoringSpec, duration_seconds
 
@@ -183,8 +183,8 @@ class _Context:
     monitoring: MonitoringSpec
     window: float
     window_text: str
-    record: VersionRecord | None
-    record_problem: str
+    reference: Reference | None
+    reference_problem: str
 
 
 def collect_health(
@@ -201,28 +201,21 @@ def collect_health(
     if models is not None:
         endpoints = [e for e in endpoints if e.model in models]
     source = source or metrics_source(repo.settings.prometheus, endpoints)
-    contexts = [_context(repo, endpoint, window) for endpoint in endpoints]
+    cache = HealthCache(repo.root, repo.state_dir)
+    contexts = [_context(repo, endpoint, window, cache) for endpoint in endpoints]
+    cache.save()
     answers = fetch_all(source, sorted({c.window for c in contexts})) if contexts else {}
     errors = scrape_errors(source)
     deployments = [judge_deployment(c, answers[c.window], errors) for c in contexts]
     return HealthReport(source.description, deployments)
 
 
-def _context(repo: Repo, endpoint: Endpoint, window: str | None) -> _Context:
+def _context(repo: Repo, endpoint: Endpoint, window: str | None, cache: HealthCache) -> _Context:
     spec = repo.models.get(endpoint.model)
-    monitoring = spec.monitoring if spec is not None else MonitoringSpec()
+    monitoring = spec.monitoring if spec is not None else cache.monitoring(endpoint.model) or MonitoringSpec()
     text = window or monitoring.window
-    record, problem = _record(repo, endpoint)
-    return _Context(endpoint, monitoring, duration_seconds(text), text, record, problem)
-
-
-def _record(repo: Repo, endpoint: Endpoint) -> tuple[VersionRecord | None, str]:
-    try:
-        return read_record(repo.root, endpoint.model, endpoint.version), ""
-    except NotFound:
-        return None, f"no registry record for {endpoint.model}@{endpoint.version}: drift not judged"
-    except MlopsError as exc:
-        return None, f"registry record of {endpoint.model}@{endpoint.version} unreadable: {exc.message}"
+    reference, problem = cache.reference(endpoint.model, endpoint.version)
+    return _Context(endpoint, monitoring, duration_seconds(text), text, reference, problem)
 
 
 def judge_deployment(ctx: _Context, answers: _Answers, scrape_errors: dict[tuple[str, str], str]) -> DeploymentHealth:
@@ -341,18 +334,18 @@ def _ms(seconds: float) -> float | None:
 
 
 def _statistics(health: DeploymentHealth, ctx: _Context, answers: _Answers, over: str) -> None:
-    if ctx.record is None:
-        health.checks.append(Check("drift", "statistics", State.UNKNOWN, None, ctx.record_problem))
+    if ctx.reference is None:
+        health.checks.append(Check("drift", "statistics", State.UNKNOWN, None, ctx.reference_problem))
         return
     key = _model_key(ctx.endpoint)
     bins = _grouped(answers.rows("bins", key), mc.FEATURE)
     missing = {r.labels.get(mc.FEATURE, ""): r.value for r in answers.rows("missing", key)}
-    for name, reference in ctx.record.reference.features.items():
+    for name, reference in ctx.reference.features.items():
         counts, lost = bins.get(name, {}), missing.get(name, 0.0)
         drift = feature_drift(f"feature `{name}`", name, reference, counts, lost, ctx, over)
         health.features.append(drift)
         health.checks.append(Check(f"feature:{name}", "statistics", drift.state, _finite(drift.psi), drift.reason))
-    prediction = ctx.record.reference.prediction
+    prediction = ctx.reference.prediction
     if prediction is not None:
         counts = {r.labels.get(mc.BIN, ""): r.value for r in answers.rows("prediction", key)}
         drift = feature_drift("prediction", "prediction", prediction, counts, 0.0, ctx, over)

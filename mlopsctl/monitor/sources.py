@@ -164,9 +164,10 @@ def _result(row: dict[str, Any], by: tuple[str, ...]) -> Result:
 def _reason(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.Timeout):
         return "no answer in time"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection refused" if "refused" in str(exc).lower() else "connection failed"
-    return type(exc).__name__
+    if isinstance(exc, requests.ConnectionError) and "refused" in str(exc).lower():
+        return "connection refused"
+    root = exc.__context__ or exc
+    return f"{type(exc).__name__}: {str(root)[-200:]}"
 
 
 # --------------------------------------------------------------------------- direct scrape
