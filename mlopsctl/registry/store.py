@@ -10,9 +10,10 @@ Registration order is what makes a crash harmless at any point:
    concurrent registrations in one working tree take turns on ``.git/index.lock``.
 
 Killed after 1, the store holds an orphan artifact (harmless, see ``artifacts``); killed after 2, a
-complete record is on disk but not committed yet. A record whose artifact is missing cannot happen.
-The cost does not grow with the number of models: only the model's own folder is listed and only
-its new file is committed.
+complete record is on disk but not committed yet (or staged, when the kill fell between ``git add``
+and ``git commit``); the commit itself is atomic, so history never holds a partial registration.
+A record whose artifact is missing cannot happen. The cost does not grow with the number of
+models: only the model's own folder is listed and only its new file is committed.
 """
 
 from __future__ import annotations
