@@ -207,7 +207,7 @@ def _partial(model: type[SpecT], data: dict[str, Any]) -> SpecT:
     """
     parts: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        if name not in data:
+        if name not in data or info.annotation is None:
             continue
         try:
             parts[name] = TypeAdapter(info.annotation).validate_python(data[name])

@@ -133,15 +133,20 @@ def _fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
     keep = _cursor_key(table)
     if [str(k.value) for k in table.rows] == [key for key, _ in rows]:
         for key, cells in rows:
-            for column, cell in zip(table.columns, cells, strict=False):
-                if table.get_cell(key, column) != cell:
+            for column_key, cell in zip(table.columns, cells, strict=False):
+                if table.get_cell(key, column_key) != cell:
                     # Re-measuring a column measures all its rows: only when the new cell is wider.
-                    wider = _width(cell) > table.columns[column].content_width
-                    table.update_cell(key, column, cell, update_width=wider)
+                    wider = _width(cell) > table.columns[column_key].content_width
+                    table.update_cell(key, column_key, cell, update_width=wider)
         return
     table.clear()
     for key, cells in rows:
         table.add_row(*cells, key=key)
+    # Size the columns now rather than on the table's next idle, which a quick second update can skip.
+    for index, column in enumerate(table.ordered_columns):
+        widest = max((_width(cells[index]) for _, cells in rows if index < len(cells)), default=0)
+        column.content_width = max(column.content_width, widest)
+    table.refresh()
     if keep is not None and keep in [key for key, _ in rows]:
         table.move_cursor(row=table.get_row_index(keep))
 
