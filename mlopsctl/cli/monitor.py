@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from mlopsctl.monitor.offline import OfflineReport
+
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import ExitCode, NotFound, UsageError
 from mlopsctl.monitor.cache import open_for_health
 from mlopsctl.monitor.health import DeploymentHealth, HealthReport, collect_health
 from mlopsctl.monitor.judge import State
-from mlopsctl.monitor.offline import OfflineReport, load_table, offline_drift
-from mlopsctl.monitor.render import promtool_check, render_environment, write_rendered
-from mlopsctl.registry.records import read_record
 from mlopsctl.spec.models import DURATION_PATTERN
 
 COLOURS = {State.OK: "green", State.UNKNOWN: "blue", State.WARN: "yellow", State.CRIT: "red"}
@@ -95,6 +96,9 @@ def drift(
     if reference is not None or current is not None:
         if reference is None or current is None:
             raise UsageError("offline drift needs both --reference and --current", hint="pass both data files")
+        from mlopsctl.monitor.offline import load_table, offline_drift  # pandas: only offline drift needs it
+        from mlopsctl.registry.records import read_record
+
         bins = read_record(repo.root, model, version).reference.features if version is not None else None
         names = spec.feature_names()
         offline = offline_drift(
@@ -184,6 +188,8 @@ def monitoring_group() -> None:
 @global_options
 def render(env: str | None, out: Path | None, scrape_interval: str) -> int:
     """Scrape config, recording and alerting rules (checked with promtool) and a Grafana dashboard."""
+    from mlopsctl.monitor.render import promtool_check, render_environment, write_rendered
+
     opts = options()
     repo = opts.open()
     envs = [repo.environment(env).name] if env else sorted(repo.environments)
