@@ -153,11 +153,21 @@ class _Answers:
         labels = tuple(key)
         index = self._index.get((name, labels))
         if index is None:
-            index = defaultdict(list)
-            for result in self.by_query.get(name, []):
-                index[tuple(result.labels.get(label, "") for label in labels)].append(result)
+            index = self._build(self.by_query.get(name, []), labels)
             self._index[(name, labels)] = index
         return index.get(tuple(key.values()), [])
+
+    @staticmethod
+    def _build(results: list[Result], labels: tuple[str, ...]) -> dict[tuple[str, ...], list[Result]]:
+        index: dict[tuple[str, ...], list[Result]] = defaultdict(list)
+        if results and tuple(results[0].labels)[: len(labels)] == labels:
+            size = len(labels)  # the usual case: the key is a prefix of the query's labels
+            for result in results:
+                index[tuple(result.labels.values())[:size]].append(result)
+            return index
+        for result in results:
+            index[tuple(result.labels.get(label, "") for label in labels)].append(result)
+        return index
 
     def value(self, name: str, key: dict[str, str]) -> float | None:
         found = self.rows(name, key)

@@ -78,13 +78,22 @@ def chi_square(reference_counts: Counts, current_counts: Counts) -> TestResult:
     Equal to ``scipy.stats.chi2_contingency([ref, cur], correction=False)`` over the bins that
     hold at least one value in either sample; a single such bin gives statistic 0 and p 1.
     """
-    table = np.vstack([np.asarray(reference_counts, dtype=float), np.asarray(current_counts, dtype=float)])
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+    reference = np.asarray(reference_counts, dtype=float)
+    current = np.asarray(current_counts, dtype=float)
+    columns = reference + current
+    kept = columns > 0
+    reference, current, columns = reference[kept], current[kept], columns[kept]
+    rows = (float(reference.sum()), float(current.sum()))
+    if columns.size < 2 or 0.0 in rows:
         return TestResult(0.0, 1.0)
-    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-    statistic = float(np.sum((table - expected) ** 2 / expected))
-    dof = table.shape[1] - 1
+    total = rows[0] + rows[1]
+    expected_reference = columns * (rows[0] / total)
+    expected_current = columns * (rows[1] / total)
+    statistic = float(
+        np.sum((reference - expected_reference) ** 2 / expected_reference)
+        + np.sum((current - expected_current) ** 2 / expected_current)
+    )
+    dof = columns.size - 1
     # chi2.sf is chdtrc; scipy.special alone spares status the import of scipy.stats
     from scipy.special import chdtrc
 
