@@ -36,6 +36,7 @@ class View(Screen[None]):
 
     view_id: ClassVar[str] = "view"
     filter_text: str = ""
+    _chrome: tuple[str, str, tuple[str, ...]] | None = None
 
     @property
     def mlops(self) -> MlopsApp:
@@ -70,7 +71,11 @@ class View(Screen[None]):
         mode = "paused" if app.paused else f"live · {app.refresh_seconds:g}s"
         extra = f"  filter: /{self.filter_text}" if self.filter_text else ""
         flags = "  [readonly]" if app.readonly else ""
-        self.query_one("#crumbs", Static).update(Text.assemble((trail, "bold"), (f"  │ {mode}{extra}{flags}", "dim")))
+        chrome = (trail, f"  │ {mode}{extra}{flags}", tuple(app.banners))
+        if chrome == self._chrome:
+            return  # a widget update re-lays out the screen: only when something changed
+        self._chrome = chrome
+        self.query_one("#crumbs", Static).update(Text.assemble((chrome[0], "bold"), (chrome[1], "dim")))
         banner = self.query_one("#banner", Static)
         banner.update(Text(" ⚠ " + "  ⚠ ".join(app.banners), style="bold black on yellow") if app.banners else "")
         banner.display = bool(app.banners)
@@ -134,7 +139,7 @@ def _fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
     if [str(k.value) for k in table.rows] == [key for key, _ in rows]:
         for key, cells in rows:
             for column_key, cell in zip(table.columns, cells, strict=False):
-                if table.get_cell(key, column_key) != cell:
+                if not _same(table.get_cell(key, column_key), cell):
                     # Re-measuring a column measures all its rows: only when the new cell is wider.
                     wider = _width(cell) > table.columns[column_key].content_width
                     table.update_cell(key, column_key, cell, update_width=wider)
@@ -149,6 +154,13 @@ def _fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
     table.refresh()
     if keep is not None and keep in [key for key, _ in rows]:
         table.move_cursor(row=table.get_row_index(keep))
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Cell equality by content: rich Text compares by identity, which would redraw every Text cell."""
+    if isinstance(old, Text) and isinstance(new, Text):
+        return old.plain == new.plain and old.style == new.style and old.spans == new.spans
+    return bool(old == new)
 
 
 def _width(cell: Any) -> int:
