@@ -231,3 +231,38 @@ def test_promtool_fires_service_down(rendered: Path) -> None:
     (rendered / "down_test.yml").write_text(json.dumps(spec, indent=1))
     result = promtool(rendered, "test", "rules", "down_test.yml")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_monitoring_render_command(cli: Any, model_repo: Path, tmp_path: Path) -> None:
+    require_prometheus()
+    set_environment(model_repo, ENV, {"churn": {"version": 1, "port": 8100}})
+    out = tmp_path / "rendered"
+    result = cli("monitoring", "render", "--repo", str(model_repo), "--env", ENV, "--out", str(out))
+    assert result.code == 0, result.stderr
+    folder = out / ENV
+    assert result.stdout.splitlines()[:6] == [
+        f"rendered staging -> {folder}",
+        f"  {folder / 'prometheus.yml'}",
+        f"  {folder / 'rules.yml'}",
+        f"  {folder / 'dashboard.json'}",
+        "  checked: promtool check config, promtool check rules",
+        "",
+    ]
+    dashboard = json.loads((folder / "dashboard.json").read_text())
+    assert dashboard["uid"] == "mlopsctl-staging"
+    assert [p["title"] for p in dashboard["panels"]][4] == "Feature drift (PSI)"
+    assert dashboard["panels"][4]["targets"][0]["expr"] == 'mlops:feature_psi{env="staging",model=~"$model"}'
+
+
+def test_monitoring_render_every_environment_by_default(cli: Any, model_repo: Path) -> None:
+    result = cli("monitoring", "render", "--repo", str(model_repo), "-o", "json")
+    assert result.code == 0, result.stderr
+    rendered = json.loads(result.stdout)["rendered"]
+    assert [r["env"] for r in rendered] == ["production", "staging"]
+    assert (model_repo / "monitoring" / "production" / "rules.yml").is_file()
+
+
+def test_monitoring_render_unknown_environment(cli: Any, model_repo: Path) -> None:
+    result = cli("monitoring", "render", "--repo", str(model_repo), "--env", "prod")
+    assert result.code == 1
+    assert result.stderr.splitlines()[0] == f"error: Not found: no environment 'prod' in {model_repo / 'environments'}"
