@@ -73,7 +73,8 @@ def test_github_runs_validate_and_plan_on_pull_requests_apply_on_main_and_status
     assert "mlopsctl validate" in _commands(jobs["validate"])
     assert "github.event_name == 'pull_request'" in jobs["plan"]["if"]
     plan = _commands(jobs["plan"])
-    assert 'mlopsctl plan --env "$env_name" --output markdown' in plan
+    assert 'mlopsctl plan --env "$env_name" --output markdown || refused=1' in plan
+    assert "exit 1" in plan  # a refused plan is posted first, then fails the job
     assert 'gh pr comment "$PR_NUMBER" --body-file plan.md' in plan
     assert jobs["plan"]["permissions"]["pull-requests"] == "write"
     for env in ("staging", "production"):
@@ -90,7 +91,8 @@ def test_gitlab_runs_validate_and_plan_on_merge_requests_apply_on_main_and_statu
     assert "mlopsctl validate" in pipeline["validate"]["script"]
     assert pipeline["plan"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
     plan = "\n".join(pipeline["plan"]["script"])
-    assert 'mlopsctl plan --env "$env_name" --output markdown' in plan
+    assert 'mlopsctl plan --env "$env_name" --output markdown || refused=1' in plan
+    assert "exit 1" in plan  # a refused plan is posted first, then fails the job
     assert "/merge_requests/{}/notes" in plan and "PRIVATE-TOKEN" in plan
     assert 'mlopsctl apply --env "$MLOPS_ENV"' in pipeline[".apply"]["script"]
     assert pipeline["apply-staging"]["variables"] == {"MLOPS_ENV": "staging"}
