@@ -127,7 +127,13 @@ def _train(
     spec = prepared.spec
     dataset = load_checked(repo, prepared, data_path, store, run.id, progress)
     fitted = fit_and_evaluate(
-        spec, dataset.frame, source=dataset.fingerprint.uri, params=params, grid=grid, progress=progress
+        spec,
+        dataset.frame,
+        source=dataset.fingerprint.uri,
+        params=params,
+        grid=grid,
+        serialize=register_version,
+        progress=progress,
     )
     gates = check_gates(spec.evaluation.gates, fitted.metrics)
     passed = all(gate.passed for gate in gates)
@@ -231,7 +237,7 @@ def _draft(prepared: RunSpec, run: Run, fitted: Fitted, gates: list[GateResult],
         environment=run.environment,
         signature=fitted.signature,
         reference=fitted.reference,
-        artifact=dump_pipeline(fitted.pipeline),
+        artifact=fitted.artifact if fitted.artifact is not None else dump_pipeline(fitted.pipeline),
     )
 
 

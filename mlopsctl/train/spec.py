@@ -17,9 +17,8 @@ from mlopsctl.errors import CheckFailed, UsageError
 from mlopsctl.gitops.git import Git
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import ModelSpec
-from mlopsctl.spec.problems import Problem
 from mlopsctl.spec.validate import Report, check_model, load_estimator_class
-from mlopsctl.spec.yamlpos import PathKey
+from mlopsctl.spec.yamlpos import PathKey, load_yaml
 from mlopsctl.train.overrides import Override, apply_overrides, parse_override, validate_overridden
 
 
@@ -85,7 +84,7 @@ def _semantic_checks(
     doc = repo.doc_for(repo.model_file(model))
     if doc is None:
         return
-    from_file: list[Problem] = []
+    from_file: list[tuple[PathKey, str]] = []
     from_overrides: list[str] = []
 
     def report(path: PathKey, message: str) -> None:
@@ -95,7 +94,7 @@ def _semantic_checks(
         if cause is not None:
             from_overrides.append(f"{cause.text}: {message}")
         else:
-            from_file.append(doc.problem(path, message))
+            from_file.append((path, message))
 
     check_model(repo, model, spec, report)
     if grid and not from_overrides and not from_file:
@@ -103,7 +102,10 @@ def _semantic_checks(
     if from_overrides:
         raise UsageError("\n".join(from_overrides), title="Invalid --set", hint="fix the value and run again")
     if from_file:
-        shown = [replace(problem, file=_relative(repo, Path(problem.file))) for problem in from_file]
+        if not doc.positions:  # loaded by the fast parser: read it again, keeping line and column
+            doc = load_yaml(doc.file)
+        located = [doc.problem(path, message) for path, message in from_file]
+        shown = [replace(problem, file=_relative(repo, Path(problem.file))) for problem in located]
         raise CheckFailed(
             "\n".join(str(problem) for problem in shown),
             title="Invalid spec",
