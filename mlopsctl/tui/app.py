@@ -11,6 +11,7 @@ banner while the rest keeps working.
 from __future__ import annotations
 
 import difflib
+import gc
 import math
 import threading
 from collections import defaultdict, deque
@@ -158,6 +159,7 @@ class MlopsApp(App[None]):
         )
         self._unsubscribe = oplog.subscribe(self.operations.append)
         self._refreshing = False
+        self._frozen = False
         self._repo_lock = threading.Lock()
         self._repo_cache: tuple[tuple[tuple[str, int], ...], Repo] | None = None
         self._crit: set[str] = set()
@@ -272,6 +274,11 @@ class MlopsApp(App[None]):
     def on_loaded(self, message: Loaded) -> None:
         message.apply()
         self.refresh_views()
+        if not self._frozen:
+            # Start-up built a large, long-lived heap (Textual, the specs): keep it out of the
+            # collector's full passes, which otherwise stall the event loop for a few hundred ms.
+            self._frozen = True
+            gc.freeze()
 
     @work(thread=True, exclusive=True, group="details", exit_on_error=False)
     def load_model_details(self, model: str) -> None:
