@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from mlopsctl.errors import MlopsError, NotFound, UsageError
-from mlopsctl.fsio import create_exclusive
+from mlopsctl.fsio import create_exclusive, fsync_dir
 from mlopsctl.gitops.git import Git
 from mlopsctl.registry.artifacts import ArtifactStore, safe_loads, short_digest
 from mlopsctl.registry.records import (
@@ -285,16 +285,8 @@ def _create_exclusive(path: Path, data: bytes, scratch: Path) -> bool:
             raise
     finally:
         Path(tmp).unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _commit_record(repo: Repo, record: VersionRecord, path: Path) -> str:
