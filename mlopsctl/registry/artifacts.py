@@ -152,7 +152,22 @@ def verify_digest(data: bytes, expected_sha256: str, *, what: str) -> None:
 
 
 def safe_loads(data: bytes, sha256: str) -> Any:
-    """skops.io.loads, trusting only the extra types :func:`trusted_types` accepts."""
+    """The pipeline in skops bytes, trusting only the extra types :func:`trusted_types` accepts.
+
+    The lean reader (:mod:`mlopsctl.registry.skops_reader`) reads what mlopsctl writes without
+    importing skops, building nothing unless every type the file names passes :func:`_refusal`.
+    Anything else (a node kind it does not read, a type it would not build) goes to skops itself,
+    which decides under the same policy as before and says why it refuses.
+    """
+    from mlopsctl.registry import skops_reader
+
+    try:
+        return skops_reader.loads(data, _refusal)
+    except Exception:  # Unsupported, Refused, or anything unexpected: skops reads it or says why not
+        return _skops_loads(data, sha256)
+
+
+def _skops_loads(data: bytes, sha256: str) -> Any:
     import skops.io as sio
 
     try:
@@ -172,13 +187,17 @@ def trusted_types(untrusted: list[str], sha256: str) -> list[str]:
     """Accept the untrusted names that are classes of scikit-learn, NumPy or SciPy; refuse the rest."""
     refused = {name: reason for name in untrusted if (reason := _refusal(name)) is not None}
     if refused:
-        listing = "; ".join(f"{name} ({reason})" for name, reason in sorted(refused.items()))
-        raise ArtifactRefused(
-            f"artifact sha256:{short_digest(sha256)} contains types mlopsctl will not load: {listing}",
-            hint="artifacts may hold only scikit-learn, NumPy and SciPy classes; "
-            "it was not deserialised. Retrain it with mlopsctl train",
-        )
+        raise _refused(refused, sha256)
     return list(untrusted)
+
+
+def _refused(refused: dict[str, str], sha256: str) -> ArtifactRefused:
+    listing = "; ".join(f"{name} ({reason})" for name, reason in sorted(refused.items()))
+    return ArtifactRefused(
+        f"artifact sha256:{short_digest(sha256)} contains types mlopsctl will not load: {listing}",
+        hint="artifacts may hold only scikit-learn, NumPy and SciPy classes; "
+        "it was not deserialised. Retrain it with mlopsctl train",
+    )
 
 
 def _refusal(name: str) -> str | None:
