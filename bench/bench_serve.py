@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import pickle
+import socket
 import statistics
 import subprocess
 import sys
@@ -183,6 +184,8 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 180.0) -> None:
+        if _listening(self.port):
+            raise RuntimeError(f"{self.name}: port {self.port} is already in use; the cold start would be wrong")
         began = time.perf_counter()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if self.path_prefix:
@@ -201,15 +204,29 @@ class Server:
         raise TimeoutError(f"{self.name} not ready in {timeout} s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            for pid in tree(self.process.pid)[1:]:
-                with _quiet():
-                    os.kill(pid, 15)
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        """Stop the whole process tree and wait until nothing listens on the port any more.
+
+        MLflow's CLI runs uvicorn as a child that shuts down gracefully after its parent: a restart
+        that did not wait would be answered by the old server and measure a cold start of zero.
+        """
+        if self.process is None:
+            return
+        pids = tree(self.process.pid)
+        for pid in reversed(pids):
+            with _quiet():
+                os.kill(pid, 15)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        deadline = time.perf_counter() + 30
+        while (any(_alive(pid) for pid in pids[1:]) or _listening(self.port)) and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        for pid in pids[1:]:
+            with _quiet():
+                os.kill(pid, 9)
+        if _listening(self.port):
+            raise RuntimeError(f"{self.name}: port {self.port} still answers after stopping")
 
     def cpu_seconds(self) -> float:
         assert self.process is not None
@@ -226,6 +243,20 @@ class _quiet:
 
     def __exit__(self, *exc: Any) -> bool:
         return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def tree(root: int) -> list[int]:
