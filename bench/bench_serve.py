@@ -559,6 +559,9 @@ def _verdict(what: str, ok: bool, detail: str) -> str:
     return f"- {'met' if ok else 'MISSED'}: {what}: {detail}"
 
 
+NOTES = "Notes (honest reading):"
+
+
 def write_results(report: str) -> None:
     section = "\n".join(
         [
@@ -581,6 +584,10 @@ def write_results(report: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + 1)
+        old = text[start : end + 1 if end >= 0 else len(text)]
+        notes = old.find(NOTES)
+        if notes >= 0:  # the hand-written reading of the numbers stays; re-read it against the new ones
+            section = section.rstrip("\n") + "\n\n" + old[notes:].rstrip("\n") + "\n\n"
         text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
     RESULTS.write_text(text)
 
