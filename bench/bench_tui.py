@@ -127,16 +127,39 @@ async def refresh_lag(root: Path, models: int, seconds: float = 10.0, settle: fl
     return max(lateness) * 1000, statistics.quantiles(lateness, n=100)[98] * 1000, refreshed
 
 
+def start_lag(root: Path, models: int, rounds: int = 3) -> float:
+    """The worst lag in the first 4 s of a fresh process (as a user starts it), worst of ``rounds``.
+
+    Measured in a new process each time: in this one, building the 2,000-record repository has
+    already imported and allocated far more than a user's dashboard process ever holds.
+    """
+    worst = 0.0
+    for _ in range(rounds):
+        out = subprocess.run(
+            [sys.executable, __file__, "--start-lag", str(root), "--models", str(models)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        worst = max(worst, float(out.stdout.strip().splitlines()[-1]))
+    return worst
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", type=int, default=200)
     parser.add_argument("--versions", type=int, default=10)
+    parser.add_argument("--start-lag", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.start_lag is not None:
+        print(asyncio.run(refresh_lag(args.start_lag, args.models, seconds=4.0, settle=0.0))[0])
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = build_repo(Path(tmp) / "repo", args.models, args.versions)
         rows = args.models + 1  # plus the example model
         times = first_screen(root, rows)
-        start_worst, _start_p99, _ = asyncio.run(refresh_lag(root, args.models, seconds=4.0, settle=0.0))
+        start_worst = start_lag(root, args.models)
         worst, p99, refreshed = asyncio.run(refresh_lag(root, args.models, settle=4.0))
     load = Path("/proc/loadavg").read_text().split()[0]
     median = statistics.median(times)
@@ -153,7 +176,7 @@ def main() -> None:
     )
     print(f"| event-loop lag, 99th percentile | {p99:.1f} ms | | |")
     print(
-        f"| for information: lag in the first 4 s (first render, the spec scan in a thread), worst | "
+        f"| for information: lag in the first 4 s of a fresh process (first render, spec scan), worst of 3 | "
         f"{start_worst:.1f} ms | | |"
     )
     print(f"| models whose health was refreshed | {refreshed} | {args.models} | |")

@@ -11,8 +11,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
+from textual.cache import LRUCache
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, RichLog, Static
@@ -126,6 +129,97 @@ class View(Screen[None]):
             self.mlops.run_command_line(event.value)
 
 
+class LiveTable(DataTable[Any]):
+    """A DataTable whose content changes on every refresh, with render caches about two screens deep.
+
+    DataTable keys its render caches on a counter that every cell update bumps, so after a refresh
+    every cached row is stale. Its defaults (1,000 rows, 10,000 cells) then keep some 120,000 stale
+    objects alive, and the cyclic collector walks all of them on each full pass: 90-130 ms with 200
+    models, long enough to swallow a key press. Two screens of rows are all that scrolling reuses.
+    If Textual renames these caches this does nothing, and ``bench/bench_tui.py`` shows the lag.
+    """
+
+    ROW_CACHES: ClassVar[tuple[str, ...]] = ("_row_render_cache", "_row_renderable_cache", "_line_cache")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cells_by_content: LRUCache[tuple[Any, ...], Any] = LRUCache(2000)
+
+    def on_mount(self) -> None:
+        self.fit_caches()
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> Any:
+        """A cell's lines, cached by what the cell shows rather than by the table's update counter.
+
+        DataTable renders every visible cell again after any update (about 60 microseconds each
+        through rich, 500 cells on a full screen: 60-90 ms here). Keyed by content, a refresh
+        renders only the cells that changed; rows are then re-assembled from cached cells.
+        """
+        content = self._content_key(row_index, column_index)
+        if content is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        key = (
+            row_index,
+            column_index,
+            content,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            self.cursor_foreground_priority,
+            self.cursor_background_priority,
+        )
+        lines = self._cells_by_content.get(key)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._cells_by_content[key] = lines
+        return lines
+
+    def _content_key(self, row_index: int, column_index: int) -> tuple[Any, ...] | None:
+        """What a body cell shows, hashable; None for header and label cells or unusual values."""
+        if row_index < 0 or column_index < 0:
+            return None
+        try:
+            row_key = self._row_locations.get_key(row_index)
+            column_key = self._column_locations.get_key(column_index)
+            if row_key is None or column_key is None:
+                return None
+            value = self._data[row_key][column_key]
+            height = self.rows[row_key].height
+        except (KeyError, IndexError):
+            return None
+        if isinstance(value, str):
+            return (row_key, column_key, height, value)
+        if isinstance(value, Text):
+            return (row_key, column_key, height, value.plain, value.style, tuple(value.spans), value.justify)
+        return None
+
+    def on_resize(self, _event: events.Resize) -> None:
+        self.fit_caches()
+
+    def fit_caches(self) -> None:
+        rows = 2 * max(self.size.height, 25)
+        sizes = dict.fromkeys(self.ROW_CACHES, rows)
+        sizes["_cell_render_cache"] = sizes["_cells_by_content"] = rows * max(len(self.columns), 12)
+        for name, size in sizes.items():
+            cache = getattr(self, name, None)
+            if isinstance(cache, LRUCache) and cache.maxsize != size:
+                if size < cache.maxsize:
+                    cache.clear()  # an LRU cache only shrinks by being emptied
+                cache.maxsize = size
+
+
 def _cursor_key(table: DataTable[Any]) -> str | None:
     if table.row_count == 0:
         return None
@@ -138,8 +232,10 @@ def _fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
     keep = _cursor_key(table)
     if [str(k.value) for k in table.rows] == [key for key, _ in rows]:
         for key, cells in rows:
-            for column_key, cell in zip(table.columns, cells, strict=False):
-                if not _same(table.get_cell(key, column_key), cell):
+            shown = table.get_row(key)  # in ordered_columns order
+            for column, old, cell in zip(table.ordered_columns, shown, cells, strict=False):
+                column_key = column.key
+                if not _same(old, cell):
                     # Re-measuring a column measures all its rows: only when the new cell is wider.
                     wider = _width(cell) > table.columns[column_key].content_width
                     table.update_cell(key, column_key, cell, update_width=wider)
@@ -173,7 +269,7 @@ class ModelsView(View):
     sort_reverse: bool = False
 
     def body(self) -> ComposeResult:
-        yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+        yield LiveTable(id="models", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#models", DataTable)
@@ -215,7 +311,7 @@ class ModelsView(View):
             render.state(row.state),
             drift,
             render.rate(row.request_rate),
-            render.sparkline(row.rate_history),
+            _trend(row.rate_history),
         ]
 
     def cycle_sort(self) -> None:
@@ -237,6 +333,20 @@ class ModelsView(View):
         model = _cursor_key(self.query_one("#models", DataTable))
         row = self.mlops.overview.models.get(model or "")
         return Selection(model=model, version=row.latest if row else None)
+
+
+TREND_WIDTH = 20
+
+
+def _trend(history: Any) -> Text:
+    """The request-rate sparkline, right-aligned at its full width from the first point on.
+
+    A column that widens as history fills would re-measure and repaint every visible cell on each
+    refresh until the line is full; at full width from the start only the changed cells repaint.
+    """
+    line = render.sparkline(history, TREND_WIDTH)
+    line.pad_left(TREND_WIDTH - line.cell_len)
+    return line
 
 
 def _sort_key(cell: Any) -> tuple[int, float, str]:
@@ -262,9 +372,9 @@ class ModelView(View):
         with Horizontal(id="model-top"):
             with Vertical(id="model-left"):
                 yield Static(Text("Versions", style="bold"), classes="section")
-                yield DataTable(id="versions", cursor_type="row", zebra_stripes=True)
+                yield LiveTable(id="versions", cursor_type="row", zebra_stripes=True)
                 yield Static(Text("Runs  (space marks, c compares)", style="bold"), classes="section")
-                yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+                yield LiveTable(id="runs", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="model-right"):
                 yield Static(Text("Drift (PSI per feature)", style="bold"), classes="section")
                 yield Static(id="drift")
@@ -333,7 +443,7 @@ class EnvironmentsView(View):
         return ["environments", *([self.env] if self.env else [])]
 
     def body(self) -> ComposeResult:
-        yield DataTable(id="environments", cursor_type="row", zebra_stripes=True)
+        yield LiveTable(id="environments", cursor_type="row", zebra_stripes=True)
         yield Static(Text("Plan  (d plans the selected environment, a applies it)", style="bold"), classes="section")
         yield Static(id="plan")
 
@@ -376,7 +486,7 @@ class HistoryView(View):
         return ["history", *([self.model] if self.model else [])]
 
     def body(self) -> ComposeResult:
-        yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+        yield LiveTable(id="history", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         self.query_one("#history", DataTable).add_columns(

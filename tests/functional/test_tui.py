@@ -6,6 +6,7 @@ Snapshots (SVG) live in tests/functional/snapshots/; regenerate them with
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 from pathlib import Path
@@ -42,7 +43,8 @@ def make_app(root: Path, **kwargs: object) -> MlopsApp:
 
 
 def cells(table: DataTable[object]) -> list[list[str]]:
-    return [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)] for i in range(table.row_count)]
+    """What each cell shows, without the padding that keeps the TREND column at a fixed width."""
+    return [[str(getattr(c, "plain", c)).strip() for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 def crumbs(app: MlopsApp) -> str:
@@ -259,3 +261,25 @@ async def test_errors_from_actions_show_in_a_modal(tui_repo: Path) -> None:
         await pilot.pause()
         assert isinstance(app.screen, ErrorModal)
         assert "staging" in app.screen.message
+
+
+async def test_no_collector_pass_over_start_up_then_the_heap_is_frozen(tui_repo: Path) -> None:
+    gc.unfreeze()
+    app = make_app(tui_repo)
+    async with app.run_test(size=SIZE) as pilot:
+        assert not gc.isenabled()  # mounted, first screen not painted yet
+        for _ in range(100):
+            if app.repo is not None and gc.isenabled():
+                break
+            await pilot.pause(0.02)
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+    assert gc.isenabled()
+    gc.unfreeze()
+
+
+async def test_an_app_stopped_before_its_first_screen_turns_the_collector_back_on(tui_repo: Path) -> None:
+    app = make_app(tui_repo)
+    async with app.run_test(size=SIZE):
+        assert not gc.isenabled()
+    assert gc.isenabled()
