@@ -43,6 +43,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.integration.services: the small-model repo the image tests use too
 BASE = "mlopsctl/python:3.11-bookworm"
 MLFLOW_VENV = ROOT / "bench" / ".venv-mlflow"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -91,22 +92,11 @@ def main() -> int:
 
 def bench_ours(work: Path) -> dict[str, Any]:
     from mlopsctl.build.api import build_image
-    from mlopsctl.gitops.git import Git
-    from mlopsctl.scaffold.init import init_repo
     from mlopsctl.spec.loader import open_repo
     from mlopsctl.train.api import train_model
+    from tests.integration.services import image_test_repo
 
-    root = init_repo(work / "repo", "demo").root
-    settings = yaml.safe_load((root / "mlops.yaml").read_text())
-    settings["image"] = {"base": BASE, "registry": None}
-    (root / "mlops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    spec_file = root / "models" / "churn" / "model.yaml"
-    spec = yaml.safe_load(spec_file.read_text())
-    spec["training"]["params"]["n_estimators"] = 20
-    spec["training"].pop("grid", None)
-    spec["evaluation"]["gates"] = ["roc_auc >= 0.6"]
-    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    Git(root).commit(["mlops.yaml", "models/churn/model.yaml"], "bench: small model")
+    root = image_test_repo(work / "repo", "demo", "bench: small model", base=BASE)
     repo = open_repo(root)
     log("training churn@1")
     train_model(repo, "churn")

@@ -112,6 +112,28 @@ def require_base_image() -> None:
         missing_service(f"the Docker image {BASE_IMAGE} is not built; {SETUP_HINT}")
 
 
+def image_test_repo(root: Path, name: str, message: str, base: str = BASE_IMAGE) -> Path:
+    """A template repo made quick to build into images, committed: the local base image and no
+    registry, a 20-tree forest without a search grid, and only a quality gate. Nothing trained."""
+    import yaml
+
+    from mlopsctl.gitops.git import Git
+    from mlopsctl.scaffold.init import init_repo
+
+    root = init_repo(root, name).root
+    settings = yaml.safe_load((root / "mlops.yaml").read_text())
+    settings["image"] = {"base": base, "registry": None}
+    (root / "mlops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    spec_file = root / "models" / "churn" / "model.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["training"]["params"]["n_estimators"] = 20
+    spec["training"].pop("grid", None)
+    spec["evaluation"]["gates"] = ["roc_auc >= 0.6"]
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    Git(root).commit(["mlops.yaml", "models/churn/model.yaml"], message)
+    return root
+
+
 # ------------------------------------------------------------------ prometheus
 
 

@@ -16,16 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from mlopsctl.deploy.api import down_environment, light_repo
-from mlopsctl.gitops.git import Git
-from mlopsctl.scaffold.init import init_repo
 from mlopsctl.spec.loader import open_repo
 from mlopsctl.train.api import train_model
 from tests.conftest import GITCONFIG
 from tests.functional.test_apply_support import ask, corrupt_artifact, write_env
-from tests.integration.services import BASE_IMAGE, docker_client, free_port, require_base_image
+from tests.integration.services import docker_client, free_port, image_test_repo, require_base_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ENV = "dock"
@@ -40,17 +37,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         patch.setenv("HOME", str(home))
         patch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        base = init_repo(tmp_path_factory.mktemp("docker") / "repo", "deploy-docker").root
-        settings = yaml.safe_load((base / "mlops.yaml").read_text())
-        settings["image"] = {"base": BASE_IMAGE, "registry": None}
-        (base / "mlops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-        spec_file = base / "models" / "churn" / "model.yaml"
-        spec = yaml.safe_load(spec_file.read_text())
-        spec["training"]["params"]["n_estimators"] = 20
-        spec["training"].pop("grid", None)
-        spec["evaluation"]["gates"] = ["roc_auc >= 0.6"]
-        spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-        Git(base).commit(["mlops.yaml", "models/churn/model.yaml"], "Docker tests: local base image, small forest")
+        base = image_test_repo(
+            tmp_path_factory.mktemp("docker") / "repo", "deploy-docker", "Docker tests: local base image, small forest"
+        )
         repo = open_repo(base)
         for depth in (8, 4, 6):
             train_model(repo, "churn", overrides=[f"training.params.max_depth={depth}"])

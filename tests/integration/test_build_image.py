@@ -29,10 +29,9 @@ import yaml
 from mlopsctl.build.api import BuildResult, build_image
 from mlopsctl.build.images import images_for
 from mlopsctl.errors import UnreachableError
-from mlopsctl.scaffold.init import init_repo
 from mlopsctl.spec.loader import Repo, open_repo
 from tests.conftest import GITCONFIG
-from tests.integration.services import BASE_IMAGE, docker_client, free_port, require_base_image, require_docker
+from tests.integration.services import docker_client, free_port, image_test_repo, require_base_image, require_docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -51,20 +50,9 @@ class BuiltRepo:
 
 def _prepare_repo(root: Path) -> Path:
     """The template repo with a small, quick forest and only a quality gate; two versions trained."""
-    from mlopsctl.gitops.git import Git
     from mlopsctl.train.api import train_model
 
-    init_repo(root, "demo")
-    settings = yaml.safe_load((root / "mlops.yaml").read_text())
-    settings["image"] = {"base": BASE_IMAGE, "registry": None}
-    (root / "mlops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    spec_file = root / "models" / "churn" / "model.yaml"
-    spec = yaml.safe_load(spec_file.read_text())
-    spec["training"]["params"]["n_estimators"] = 20
-    spec["training"].pop("grid", None)
-    spec["evaluation"]["gates"] = ["roc_auc >= 0.6"]
-    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    Git(root).commit(["mlops.yaml", "models/churn/model.yaml"], "Small model for image tests")
+    image_test_repo(root, "demo", "Small model for image tests")
     repo = open_repo(root)
     train_model(repo, "churn")
     train_model(repo, "churn", overrides=["training.params.max_depth=4"])
