@@ -36,7 +36,11 @@ from mlopsctl.registry.records import ArtifactRef
 
 SUFFIX = ".skops"
 TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
-DENIED_PARTS = frozenset({"testing", "distutils", "f2py", "ctypeslib", "io", "datasets", "conftest"})
+DENIED_PARTS = frozenset(
+    {"testing", "distutils", "f2py", "ctypeslib", "io", "datasets", "conftest", "memmap", "datasource", "npyio"}
+)
+"""Module or class names never loaded: they test, build, or read and write files (``numpy.memmap``
+opens the file its argument names; ``DataSource`` fetches URLs)."""
 SCORE_FUNCTIONS = frozenset(
     f"sklearn.feature_selection._univariate_selection.{name}" for name in ("f_classif", "f_regression")
 )

@@ -52,6 +52,7 @@ BUILTIN_VALUES: dict[str, type] = {
 }
 """Types taken without asking the policy: builtin scalars and containers, never callables."""
 
+TREE = "sklearn.tree._tree.Tree"
 KEY_TYPES = ("builtins.str", "builtins.int", "builtins.float", "builtins.bool")
 _BUILDING = object()
 
@@ -246,7 +247,10 @@ def _array(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
         array = np.load(io.BytesIO(builder.member(node)), allow_pickle=False)
         if _name(node) == "numpy.ndarray":
             return array
-        return _import(node)(array)  # a NumPy scalar such as numpy.float64, stored as a 0-d array
+        scalar = _import(node)
+        if not (isinstance(scalar, type) and issubclass(scalar, np.generic)):
+            raise Unsupported(f"an array stored as {_name(node)}, which is not a NumPy scalar type")
+        return scalar(array)  # a NumPy scalar such as numpy.float64, stored as a 0-d array
     if kind == "json":
         _exactly(node, "numpy.ndarray")
         items = builder.items(node, depth)
@@ -289,6 +293,7 @@ def _tree(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
     reduce = node.get("__reduce__")
     if not isinstance(reduce, dict):
         raise Unsupported("a tree without its constructor arguments")
+    _exactly(node, TREE)  # skops builds a Tree whatever the node names; only a Tree is called here
     cls = _import(node)
     args = builder.build(reduce.get("args"), depth)
     if not isinstance(args, tuple):

@@ -288,3 +288,26 @@ def test_a_service_loads_an_mlopsctl_artifact_without_importing_skops(tmp_path: 
         [sys.executable, "-c", LOAD_WITHOUT_SKOPS, str(path)], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["Pipeline", "False"]
+
+
+def test_a_tree_node_builds_only_a_tree() -> None:
+    args = node("TupleNode", "builtins", "tuple", content=[json_node(10**12)])
+    fake = node("TreeNode", "numpy", "ndarray", content=json_node(None), __reduce__={"args": args})
+    with pytest.raises(skops_reader.Unsupported, match=r"numpy\.ndarray stored as TreeNode"):
+        skops_reader.loads(skops_file(listing(fake)), _refusal)
+
+
+def test_an_array_member_is_wrapped_only_in_a_numpy_scalar_type() -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([[1.0]]), allow_pickle=False)
+    matrix = node("NdArrayNode", "numpy", "matrix", type="numpy", file="1.npy")
+    with pytest.raises(skops_reader.Unsupported, match="not a NumPy scalar type"):
+        skops_reader.loads(skops_file(listing(matrix), {"1.npy": buffer.getvalue()}), _refusal)
+
+
+@pytest.mark.parametrize("name", ["numpy.memmap", "numpy.lib.npyio.DataSource", "numpy.lib._datasource.DataSource"])
+def test_classes_that_open_files_are_refused(name: str) -> None:
+    module, _, cls = name.rpartition(".")
+    with pytest.raises(skops_reader.Refused) as caught:
+        skops_reader.loads(skops_file(listing(node("ObjectNode", module, cls))), _refusal)
+    assert caught.value.refused == {name: "from a testing, I/O or build module"}
