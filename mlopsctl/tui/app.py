@@ -703,7 +703,7 @@ class MlopsApp(App[None]):
                 values = series.get(metric, deque())
                 last = values[-1] if values else float("nan")
                 text.append(f"  {label:<7} ")
-                text.append_text(render.sparkline(values, 24))
+                text.append_text(render.sparkline(values, 18))  # fits the side panel with "0.04 cores"
                 text.append(f" {render.quantity(metric, last)}\n")
         return text or Text("no live data", style="dim")
 

@@ -283,3 +283,18 @@ async def test_an_app_stopped_before_its_first_screen_turns_the_collector_back_o
     async with app.run_test(size=SIZE):
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_live_lines_fit_the_side_panel_without_wrapping(tui_repo: Path) -> None:
+    app = make_app(tui_repo)
+    series = app.live_history[("staging", "churn", 1, "stable")]
+    for value in range(60):
+        series["request_rate"].append(1000.0 + value)
+        series["p95_latency_ms"].append(2.5)
+        series["error_rate"].append(0.125)
+        series["cpu_cores"].append(0.04)
+        series["memory_bytes"].append(268 * 2**20 + value)
+    lines = app.live_text("churn").plain.splitlines()
+    assert len(lines) == 6
+    # the panel is 46 columns wide: a border, one column of padding on each side
+    assert max(len(line) for line in lines) <= 42, lines
