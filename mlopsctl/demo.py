@@ -6,6 +6,7 @@ type to do it by hand, so the demo doubles as a tour.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -239,6 +240,9 @@ def run_demo(opts: Options, path: Path | None, *, open_ui: bool) -> int:
         opts.say(f"\n[bold cyan]{number}. {escape(step.title)}[/]  [dim]$ {escape(step.command.format(root=root))}[/]")
         step.run(state, opts)
     opts.say("\n[bold green]Demo repository ready.[/] Try it yourself:")
+    hint = path_hint()
+    if hint:
+        opts.say(f"  [dim]{escape(hint)}[/]")
     opts.say(f"  cd {escape(str(root))}")
     opts.say("  mlopsctl validate")
     opts.say("  mlopsctl runs list churn          # the tracked training runs")
@@ -259,3 +263,20 @@ def run_demo(opts: Options, path: Path | None, *, open_ui: bool) -> int:
     else:
         opts.say(f"\nOpen the dashboard: cd {escape(str(root))} && mlopsctl")
     return int(ExitCode.OK)
+
+
+def path_hint() -> str | None:
+    """How to reach this ``mlopsctl`` when the shell's ``mlopsctl`` is another one, or none at all.
+
+    ``scripts/demo.sh`` installs into ``.venv``: without this, the commands printed below would
+    fail with "command not found" (or run a different install) in the user's own shell.
+    """
+    here = Path(sys.executable).parent / "mlopsctl"
+    if not here.exists():
+        return None
+    found = shutil.which("mlopsctl")
+    if found is not None and Path(found).resolve() == here.resolve():
+        return None
+    activate = here.parent / "activate"
+    how = f"source {activate}" if activate.exists() else f"export PATH={here.parent}:$PATH"
+    return f"mlopsctl is {here}; first run: {how}"
