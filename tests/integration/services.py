@@ -134,6 +134,25 @@ def image_test_repo(root: Path, name: str, message: str, base: str = BASE_IMAGE)
     return root
 
 
+def remove_project_images(project: str) -> int:
+    """Remove every image mlopsctl built for ``project`` (its label), tagged or left dangling by a
+    rebuild, so repeated test runs do not fill the disk; returns how many went."""
+    import docker
+
+    client = docker_client()
+    removed = 0
+    try:
+        for image in client.api.images(all=False, filters={"label": [f"dev.mlopsctl.project={project}"]}):
+            try:
+                client.api.remove_image(image["Id"], force=True)
+                removed += 1
+            except docker.errors.APIError:
+                continue  # still used by a container another test keeps, or already gone
+    finally:
+        client.close()
+    return removed
+
+
 # ------------------------------------------------------------------ prometheus
 
 

@@ -22,7 +22,13 @@ from mlopsctl.spec.loader import open_repo
 from mlopsctl.train.api import train_model
 from tests.conftest import GITCONFIG
 from tests.functional.test_apply_support import ask, corrupt_artifact, write_env
-from tests.integration.services import docker_client, free_port, image_test_repo, require_base_image
+from tests.integration.services import (
+    docker_client,
+    free_port,
+    image_test_repo,
+    remove_project_images,
+    require_base_image,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ENV = "dock"
@@ -45,6 +51,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             train_model(repo, "churn", overrides=[f"training.params.max_depth={depth}"])
         yield base
         down_environment(light_repo(base), ENV)
+        remove_project_images("deploy-docker")
 
 
 @pytest.fixture

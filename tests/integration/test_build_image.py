@@ -7,7 +7,6 @@ and one shared wheelhouse folder (``image.wheelhouse``), so the pinned wheels ar
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import threading
@@ -22,7 +21,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 import yaml
 
@@ -31,7 +29,14 @@ from mlopsctl.build.images import images_for
 from mlopsctl.errors import UnreachableError
 from mlopsctl.spec.loader import Repo, open_repo
 from tests.conftest import GITCONFIG
-from tests.integration.services import docker_client, free_port, image_test_repo, require_base_image, require_docker
+from tests.integration.services import (
+    docker_client,
+    free_port,
+    image_test_repo,
+    remove_project_images,
+    require_base_image,
+    require_docker,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -52,7 +57,7 @@ def _prepare_repo(root: Path) -> Path:
     """The template repo with a small, quick forest and only a quality gate; two versions trained."""
     from mlopsctl.train.api import train_model
 
-    image_test_repo(root, "demo", "Small model for image tests")
+    image_test_repo(root, "image-tests", "Small model for image tests")
     repo = open_repo(root)
     train_model(repo, "churn")
     train_model(repo, "churn", overrides=["training.params.max_depth=4"])
@@ -74,10 +79,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltRepo]:
         first = build_image(repo, "churn@1")
         second = build_image(repo, "churn@2")
         yield BuiltRepo(root, first, second)
-    client = docker_client()
-    for reference in ("demo/churn:v1", "demo/churn:v2", "demo/churn:latest"):
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            client.images.remove(reference, force=True)
+    remove_project_images("image-tests")
 
 
 @pytest.fixture
@@ -178,8 +180,8 @@ def test_labels_name_the_version_and_its_lineage(built: BuiltRepo) -> None:
     assert labels["org.opencontainers.image.version"] == "1"
     assert labels["org.opencontainers.image.revision"] == record.spec_commit
     assert labels["org.opencontainers.image.created"] == record.created_at
-    assert labels["org.opencontainers.image.title"] == "demo/churn"
-    assert built.first.references == ["demo/churn:v1"]
+    assert labels["org.opencontainers.image.title"] == "image-tests/churn"
+    assert built.first.references == ["image-tests/churn:v1"]
 
 
 def test_a_new_version_rebuilds_only_the_model_layer(built: BuiltRepo) -> None:
@@ -207,7 +209,7 @@ def test_rebuilding_the_same_version_gives_the_same_image(built: BuiltRepo) -> N
 def test_builds_are_recorded_beside_the_version(built: BuiltRepo) -> None:
     entries = images_for(built.repo(), "churn", 2)
     assert [(entry.reference, entry.image_id, entry.pushed) for entry in entries][:1] == [
-        ("demo/churn:v2", built.second.image_id, False)
+        ("image-tests/churn:v2", built.second.image_id, False)
     ]
 
 
@@ -219,10 +221,10 @@ def test_an_unreachable_registry_exits_3(built: BuiltRepo, tmp_path: Path) -> No
         with pytest.raises(UnreachableError) as caught:
             build_image(repo, "churn@1", push=True)
     finally:
-        docker_client().images.remove(f"{registry}/demo/churn:v1", force=True)
+        docker_client().images.remove(f"{registry}/image-tests/churn:v1", force=True)
     assert caught.value.exit_code == 3
     assert caught.value.title == "Image registry unreachable"
-    assert caught.value.message.startswith(f"the registry of {registry}/demo/churn:v1 does not answer: ")
+    assert caught.value.message.startswith(f"the registry of {registry}/image-tests/churn:v1 does not answer: ")
     assert not (built.root / "registry" / "churn" / "images.yaml").exists()
 
 
@@ -239,9 +241,9 @@ def test_the_cli_streams_the_steps_and_names_the_image(built: BuiltRepo, cli: An
     assert "  Step 1/13 : FROM mlopsctl/python:3.11-bookworm AS environment" in lines
     assert "  Step 12/13 : COPY model/ /" in lines
     assert lines.count("    cached") == 11
-    assert f"  image   {_image_id('demo/churn:v2')}" in lines
-    assert "  tag     demo/churn:v2" in lines and "  tag     demo/churn:latest" in lines
-    assert "  docker run --rm -p 8080:8080 demo/churn:v2" in lines
+    assert f"  image   {_image_id('image-tests/churn:v2')}" in lines
+    assert "  tag     image-tests/churn:v2" in lines and "  tag     image-tests/churn:latest" in lines
+    assert "  docker run --rm -p 8080:8080 image-tests/churn:v2" in lines
 
 
 def _image_id(reference: str) -> str:
@@ -253,8 +255,8 @@ def test_json_output_is_quiet_and_complete(built: BuiltRepo, cli: Any) -> None:
     result = cli("build", "churn@2", "-o", "json", "--repo", str(built.root))
     assert result.code == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert payload["image_id"] == _image_id("demo/churn:v2")
-    assert payload["references"] == ["demo/churn:v2"]
+    assert payload["image_id"] == _image_id("image-tests/churn:v2")
+    assert payload["references"] == ["image-tests/churn:v2"]
     assert payload["layers"] == built.second.layers
     assert payload["labels"]["dev.mlopsctl.version"] == "2"
     assert "numpy==" in " ".join(payload["requirements"])
@@ -350,9 +352,9 @@ def test_push_sends_the_image_and_commits_its_digest_beside_the_version(built: B
         result = build_image(repo, "churn@1", push=True)
     finally:
         registry.shutdown()
-        docker_client().images.remove(f"{prefix}/demo/churn:v1", force=True)
+        docker_client().images.remove(f"{prefix}/image-tests/churn:v1", force=True)
     (entry,) = result.pushed
-    assert entry.reference == f"{prefix}/demo/churn:v1"
+    assert entry.reference == f"{prefix}/image-tests/churn:v1"
     assert entry.digest == "sha256:" + hashlib.sha256(registry.manifests["v1"]).hexdigest()
     manifest = json.loads(registry.manifests["v1"])
     assert len(manifest["layers"]) == 4 and all(layer["digest"] in registry.blobs for layer in manifest["layers"])

@@ -26,7 +26,7 @@ from mlopsctl.scaffold.init import init_repo
 from mlopsctl.spec.loader import open_repo
 from mlopsctl.train.api import train_model
 from tests.functional.test_apply_support import ask, git, marked_pids, metadata, stop_everything
-from tests.integration.services import BASE_IMAGE, docker_client, free_port, require_base_image
+from tests.integration.services import BASE_IMAGE, docker_client, free_port, remove_project_images, require_base_image
 
 REQUESTS = 500
 
@@ -145,6 +145,7 @@ def docker_project(tmp_path: Path) -> Iterator[Project]:
     project = make_project(tmp_path, "docker")
     yield project
     down_environment(light_repo(project.ci), "production")
+    remove_project_images("e2e-docker")
 
 
 @pytest.mark.docker
