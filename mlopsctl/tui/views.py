@@ -234,11 +234,10 @@ def _fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
         for key, cells in rows:
             shown = table.get_row(key)  # in ordered_columns order
             for column, old, cell in zip(table.ordered_columns, shown, cells, strict=False):
-                column_key = column.key
                 if not _same(old, cell):
                     # Re-measuring a column measures all its rows: only when the new cell is wider.
-                    wider = _width(cell) > table.columns[column_key].content_width
-                    table.update_cell(key, column_key, cell, update_width=wider)
+                    wider = _width(cell) > column.content_width
+                    table.update_cell(key, column.key, cell, update_width=wider)
         return
     table.clear()
     for key, cells in rows:
