@@ -200,14 +200,19 @@ def process(root: Path, *command: str, timeout: float = 900.0) -> Callable[[], o
     return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def repository_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of the generated repository and the GTO anchor (this bench and bench_plan.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--models", type=int, default=500)
     parser.add_argument("--versions", type=int, default=10)
     parser.add_argument("--commits", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-gto", action="store_true")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = repository_arguments(__doc__.split("\n\n")[0]).parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-gitops-") as scratch:
         base = Path(scratch)
         ours, theirs = base / "mlopsctl-repo", base / "gto-repo"

@@ -31,7 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_gitops import GTO, best, build_gto_repo, build_mlopsctl_repo, git, process  # noqa: E402
+from bench.bench_gitops import (  # noqa: E402
+    GTO,
+    best,
+    build_gto_repo,
+    build_mlopsctl_repo,
+    git,
+    process,
+    repository_arguments,
+)
 from mlopsctl.deploy.api import light_repo, plan_environment  # noqa: E402
 from mlopsctl.deploy.desired import read_desired  # noqa: E402
 from mlopsctl.deploy.model import Instance  # noqa: E402
@@ -106,13 +114,7 @@ def start_stand_in(root: Path) -> subprocess.Popen[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=int, default=500)
-    parser.add_argument("--versions", type=int, default=10)
-    parser.add_argument("--commits", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-gto", action="store_true")
-    args = parser.parse_args()
+    args = repository_arguments(__doc__.split("\n\n")[0]).parse_args()
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="mlopsctl-bench-plan-") as scratch:
         root = Path(scratch) / "repo"

@@ -23,12 +23,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +38,12 @@ from mlopsctl import metrics_contract as mc  # noqa: E402
 from mlopsctl.monitor.reference import bin_labels  # noqa: E402
 from mlopsctl.registry.records import Reference  # noqa: E402
 from mlopsctl.scaffold.init import init_repo  # noqa: E402
-from tests.functional.test_status_support import make_reference, training_data, write_record  # noqa: E402
+from tests.functional.test_status_support import (  # noqa: E402
+    make_reference,
+    serving,
+    training_data,
+    write_record,
+)
 from tests.integration.services import PrometheusServer  # noqa: E402
 
 ENV = "bench"
@@ -73,30 +75,6 @@ class Exporter:
                 lines.append(f"{mc.FEATURE_REFERENCE_SHARE}{{{series}}} {share!r}")
             lines.append(f'{mc.FEATURE_MISSING_TOTAL}{{{labels},feature="{feature}"}} 0')
         return "\n".join(lines) + "\n"
-
-
-@contextmanager
-def serve(exporter: Exporter) -> Iterator[int]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = exporter.text().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 2.0}, daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class TimedSource:
@@ -176,7 +154,7 @@ def serve_all(root: Path, names: list[str], ports_file: Path) -> None:
     """The exporters, in their own process so they do not share the measured process's GIL."""
     reference = make_reference(training_data(root))
     with ExitStack() as stack:
-        ports = {name: stack.enter_context(serve(Exporter(name, reference))) for name in names}
+        ports = {name: stack.enter_context(serving(Exporter(name, reference), poll_interval=2.0)) for name in names}
         ports_file.write_text(json.dumps(ports))
         time.sleep(SERVE_SECONDS)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -245,9 +245,16 @@ class ContractExporter:
         return f'model="{self.model}",version="{version}",role="{role}"'
 
 
+class Exposition(Protocol):
+    def text(self) -> str: ...
+
+
 @contextmanager
-def serving(exporter: ContractExporter, port: int = 0) -> Iterator[int]:
-    """Serve ``exporter`` at http://127.0.0.1:PORT/metrics from a thread; yields the port."""
+def serving(exporter: Exposition, port: int = 0, poll_interval: float = 0.5) -> Iterator[int]:
+    """Serve ``exporter.text()`` at http://127.0.0.1:PORT/metrics from a thread; yields the port.
+
+    ``poll_interval``: how often the idle server thread wakes (raise it when serving hundreds).
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -263,7 +270,7 @@ def serving(exporter: ContractExporter, port: int = 0) -> Iterator[int]:
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll_interval}, daemon=True)
     thread.start()
     try:
         yield int(server.server_address[1])
