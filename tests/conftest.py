@@ -29,13 +29,20 @@ GITCONFIG = """[user]
 """
 
 
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolate_git_home(tmp_path_factory: pytest.TempPathFactory, patch: pytest.MonkeyPatch) -> Path:
+    """A fresh HOME whose .gitconfig is :data:`GITCONFIG`, and no system git config: the user's own
+    git settings never reach a test. Module-scoped fixtures call it with their own MonkeyPatch."""
     home = tmp_path_factory.mktemp("home")
     (home / ".gitconfig").write_text(GITCONFIG)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    patch.setenv("HOME", str(home))
+    patch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
+    patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    return home
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = isolate_git_home(tmp_path_factory, monkeypatch)
     monkeypatch.setenv("COLUMNS", "200")
     for name in [n for n in os.environ if n.startswith("MLOPS_")]:
         monkeypatch.delenv(name)

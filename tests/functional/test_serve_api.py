@@ -248,14 +248,7 @@ def register(repo_root: Path, fit: Fitted) -> int:
 def test_mlopsctl_serve_latest_through_the_registry(model_repo: Path, churn: Fitted) -> None:
     register(model_repo, churn)
     version = register(model_repo, churn_fitted(version=2, scale="robust"))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlopsctl", "serve", "churn@latest", "--port", "0", "-o", "json"],
-        cwd=model_repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    process = start_serve(model_repo, "churn@latest", 0)
     try:
         info = read_json_object(process)
         assert (info["model"], info["version"], info["candidate"]) == ("churn", version, None)
@@ -272,6 +265,18 @@ def test_mlopsctl_serve_latest_through_the_registry(model_repo: Path, churn: Fit
         code = process.wait(60)
     assert code == 0
     assert len(body["predictions"]) == 50
+
+
+def start_serve(repo: Path, ref: str, port: int) -> subprocess.Popen[str]:
+    """``mlopsctl serve REF --port PORT -o json`` in ``repo``, as a user runs it; read it with read_json_object."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlopsctl", "serve", ref, "--port", str(port), "-o", "json"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def read_json_object(process: subprocess.Popen[str], timeout: float = 120.0) -> dict[str, Any]:

@@ -316,17 +316,22 @@ def test_second_version_and_the_commit_is_printed(cli: Any, sk_repo: Path) -> No
     assert read_record(sk_repo, "diabetes", 2).params == {"alpha": 5, "random_state": 3}
 
 
-def test_time_split_holds_out_the_newest_rows(cli: Any, sk_repo: Path) -> None:
-    frame = diabetes_frame()
-    frame.insert(0, "seen", pd.date_range("2024-01-01", periods=len(frame), freq="D")[::-1])
-    frame.to_csv(sk_repo / "data" / "diabetes.csv", index=False, date_format="%Y-%m-%d")
-    spec_file = sk_repo / "models" / "diabetes" / "model.yaml"
+def use_time_split(root: Path, frame: pd.DataFrame) -> None:
+    """The diabetes data with its ``seen`` dates, and a spec that splits on them (25% newest held out)."""
+    frame.to_csv(root / "data" / "diabetes.csv", index=False, date_format="%Y-%m-%d")
+    spec_file = root / "models" / "diabetes" / "model.yaml"
     spec = yaml.safe_load(spec_file.read_text())
     spec["data"]["time_column"] = "seen"
     spec["data"]["columns"]["seen"] = "datetime"
     spec["training"]["split"] = {"method": "time", "test_size": 0.25}
     spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    commit_all(sk_repo, "time split")
+    commit_all(root, "time split")
+
+
+def test_time_split_holds_out_the_newest_rows(cli: Any, sk_repo: Path) -> None:
+    frame = diabetes_frame()
+    frame.insert(0, "seen", pd.date_range("2024-01-01", periods=len(frame), freq="D")[::-1])
+    use_time_split(sk_repo, frame)
 
     payload = train_json(cli, sk_repo, "diabetes", "--no-register")
     # rows are stored newest first, so the newest 111 rows are the first 111
@@ -447,14 +452,7 @@ def test_time_split_grid_cross_validates_forward_in_time(cli: Any, sk_repo: Path
 
     frame = diabetes_frame()
     frame.insert(0, "seen", pd.date_range("2024-01-01", periods=len(frame), freq="D"))
-    frame.to_csv(sk_repo / "data" / "diabetes.csv", index=False, date_format="%Y-%m-%d")
-    spec_file = sk_repo / "models" / "diabetes" / "model.yaml"
-    spec = yaml.safe_load(spec_file.read_text())
-    spec["data"]["time_column"] = "seen"
-    spec["data"]["columns"]["seen"] = "datetime"
-    spec["training"]["split"] = {"method": "time", "test_size": 0.25}
-    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    commit_all(sk_repo, "time split")
+    use_time_split(sk_repo, frame)
 
     payload = train_json(cli, sk_repo, "diabetes", "--grid", "--no-register")
     train = frame.iloc[: len(frame) - 111]

@@ -20,7 +20,7 @@ import pytest
 from mlopsctl.deploy.api import down_environment, light_repo
 from mlopsctl.spec.loader import open_repo
 from mlopsctl.train.api import train_model
-from tests.conftest import GITCONFIG
+from tests.conftest import isolate_git_home
 from tests.functional.test_apply_support import ask, corrupt_artifact, write_env
 from tests.integration.services import (
     docker_client,
@@ -37,12 +37,8 @@ ENV = "dock"
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     require_base_image()
-    home = tmp_path_factory.mktemp("home")
-    (home / ".gitconfig").write_text(GITCONFIG)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        isolate_git_home(tmp_path_factory, patch)
         base = image_test_repo(
             tmp_path_factory.mktemp("docker") / "repo", "deploy-docker", "Docker tests: local base image, small forest"
         )

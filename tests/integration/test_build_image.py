@@ -28,7 +28,7 @@ from mlopsctl.build.api import BuildResult, build_image
 from mlopsctl.build.images import images_for
 from mlopsctl.errors import UnreachableError
 from mlopsctl.spec.loader import Repo, open_repo
-from tests.conftest import GITCONFIG
+from tests.conftest import isolate_git_home
 from tests.integration.services import (
     docker_client,
     free_port,
@@ -68,12 +68,8 @@ def _prepare_repo(root: Path) -> Path:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltRepo]:
     require_docker()
     require_base_image()
-    home = tmp_path_factory.mktemp("home")
-    (home / ".gitconfig").write_text(GITCONFIG)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        isolate_git_home(tmp_path_factory, patch)
         root = _prepare_repo(tmp_path_factory.mktemp("images") / "repo")
         repo = open_repo(root)
         first = build_image(repo, "churn@1")

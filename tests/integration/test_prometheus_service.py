@@ -11,10 +11,7 @@ contract-shaped exporter tests pin it down.)
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +22,7 @@ import pytest
 
 from mlopsctl.monitor.render import render_environment, write_rendered
 from mlopsctl.spec.loader import open_repo
-from tests.functional.test_serve_api import read_json_object, register
+from tests.functional.test_serve_api import read_json_object, register, start_serve
 from tests.functional.test_status_support import set_environment, set_monitoring
 from tests.integration.services import free_port, require_prometheus
 from tests.integration.test_prometheus import RenderedPrometheus
@@ -54,14 +51,7 @@ def served(model_repo: Path, tmp_path: Path) -> Iterator[Served]:
     set_monitoring(model_repo, window="2m", min_observations=300)
     port = free_port()
     set_environment(model_repo, ENV, {"churn": {"version": version, "port": port}})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlopsctl", "serve", f"churn@{version}", "--port", str(port), "-o", "json"],
-        cwd=model_repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    process = start_serve(model_repo, f"churn@{version}", port)
     try:
         info = read_json_object(process)
         folder = tmp_path / "monitoring"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional.tui_repo import build_tui_repo
+from tests.integration.services import missing_service
 
 
 def tmux(*args: str) -> str:
@@ -37,9 +38,7 @@ def wait_for(session: str, text: str, seconds: float = 60.0) -> str:
 @pytest.mark.slow
 def test_dashboard_in_a_real_terminal(tmp_path: Path) -> None:
     if shutil.which("tmux") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("tmux is not installed (scripts/services.sh installs it)")
-        pytest.skip("tmux is not installed")
+        missing_service("tmux is not installed (scripts/services.sh installs it)")
     root = build_tui_repo(tmp_path / "repo", models=2)
     session = f"mlopsctl-{os.getpid()}"
     mlopsctl = Path(sys.executable).with_name("mlopsctl")
