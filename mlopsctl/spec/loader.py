@@ -28,7 +28,7 @@ from mlopsctl.spec.models import (
     ProjectSettings,
 )
 from mlopsctl.spec.problems import Problem
-from mlopsctl.spec.yamlpos import LocatedDoc, PathKey, load_yaml, load_yaml_fast
+from mlopsctl.spec.yamlpos import LocatedDoc, PathKey, dotted, load_yaml, load_yaml_fast
 
 PROJECT_FILE = "mlops.yaml"
 ENV_PREFIX = "MLOPS_"
@@ -266,8 +266,26 @@ def _looks_like_type_tag(part: str) -> bool:
     return part in {"str", "int", "float", "bool", "list", "dict", "none"} or "[" in part
 
 
+MOVED_TO_USER_CONFIG = {
+    ("git", "api_url"),
+    ("git", "token_env"),
+    ("prometheus", "username"),
+    ("prometheus", "password_env"),
+    ("prometheus", "bearer_token_env"),
+    ("prometheus", "verify_tls"),
+    ("prometheus", "ca_file"),
+}
+"""Settings a committed file may no longer choose: where a credential goes and which variable is sent."""
+
+
 def _unknown_key_message(model: type[BaseModel], path: PathKey) -> str:
     key = str(path[-1])
+    if model is ProjectSettings and tuple(path) in MOVED_TO_USER_CONFIG:
+        variable = "MLOPS_" + "_".join(str(part).upper() for part in path)
+        return (
+            f"'{dotted(path)}' is no longer read from the repository (a committed file must not choose where "
+            f"credentials go); set it in ~/.config/mlopsctl/config.yaml or {variable}"
+        )
     allowed = _fields_at(model, path[:-1])
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     if close:

@@ -44,18 +44,11 @@ class Spec(BaseModel):
 
 
 class PrometheusSettings(Spec):
+    """Where live metrics come from. Credentials, TLS settings and a URL that credentials may be sent
+    to are the user's (``~/.config/mlopsctl/config.yaml`` or ``MLOPS_PROMETHEUS_*``), never the repository's."""
+
     url: str | None = None
-    """Prometheus server URL, e.g. http://127.0.0.1:9090. Empty: scrape the services directly."""
-    username: str | None = None
-    """User name for HTTP basic auth."""
-    password_env: str | None = None
-    """Name of the environment variable holding the basic-auth password (never the password itself)."""
-    bearer_token_env: str | None = None
-    """Name of the environment variable holding a bearer token."""
-    verify_tls: bool = True
-    """Verify the server's TLS certificate."""
-    ca_file: str | None = None
-    """Path to a CA bundle for the server's certificate."""
+    """Prometheus server URL, e.g. http://127.0.0.1:9090. Empty: scrape the services directly. Sent no credentials."""
     timeout_seconds: float = Field(default=5.0, gt=0)
     """Timeout for one query."""
 
@@ -76,10 +69,6 @@ class GitSettings(Spec):
     """Branch that holds the desired state; CI applies it on merge."""
     provider: Literal["auto", "github", "gitlab", "none"] = "auto"
     """Where pull requests are opened; auto: from the remote URL."""
-    api_url: str | None = None
-    """REST API base URL (GitHub Enterprise, self-hosted GitLab). Empty: the public one for the provider."""
-    token_env: str | None = None
-    """Environment variable holding the API token. Empty: GITHUB_TOKEN or GITLAB_TOKEN by provider."""
 
 
 class UISettings(Spec):
