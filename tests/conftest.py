@@ -46,6 +46,7 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("COLUMNS", "200")
     for name in [n for n in os.environ if n.startswith("MLOPS_")]:
         monkeypatch.delenv(name)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)  # the user config is read from the test's HOME
     return home
 
 
