@@ -5,6 +5,9 @@ framework's middleware, request objects and validation would cost more than the 
 server parses only what the service needs and is strict where strictness keeps it safe:
 
 - the request head is bounded (``max_header_bytes``, ``max_headers``): 431 beyond;
+- control characters are refused with 400 wherever RFC 9110/9112 forbid them: in the request line,
+  in header names, and CR, LF, NUL or any other control but HTAB in header values (a bare CR or LF
+  is how header injection and request smuggling through a lenient proxy start);
 - a body is framed by ``Content-Length`` or chunked encoding (never both: 400, the classic request
   smuggling ambiguity); over ``max_body_bytes`` it is refused with 413 before it is read;
 - ``Expect: 100-continue`` is answered, so curl does not wait a second before large bodies;
@@ -12,7 +15,9 @@ server parses only what the service needs and is strict where strictness keeps i
   connection is closed after ``keepalive_timeout``, and the number of connections is capped;
 - after an error the server stops reading the connection but lets the client finish sending
   (a "lingering close"), so the client reads the error instead of a connection reset;
-- a handler that raises becomes a 500, never a dead server; output back-pressure pauses reading.
+- a handler that raises becomes a 500, never a dead server; output back-pressure pauses reading;
+- a client that half-closes after sending (``shutdown(SHUT_WR)``) still gets every answer it asked
+  for; the connection closes once they are written.
 
 ``shutdown()`` stops listening, closes idle connections and lets requests in flight finish (up to
 ``shutdown_grace`` seconds), which is what SIGTERM does in the service.
@@ -33,9 +38,12 @@ from typing import Any
 
 log = logging.getLogger("mlopsctl.serve")
 
-TOKEN = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-DIGITS = re.compile(rb"^[0-9]{1,19}$")
-HEX = re.compile(rb"^[0-9A-Fa-f]{1,15}$")
+# Matched with fullmatch: ``$`` would also match before a trailing newline ("GET\n", "5\n").
+TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+DIGITS = re.compile(rb"[0-9]{1,19}")
+HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+# RFC 9110 section 5.5: a field value is visible characters, SP, HTAB and obs-text; never CR, LF or NUL.
+VALUE_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 LINGER_SECONDS = 2.0
 SWEEP_SECONDS = 0.5
 
@@ -199,8 +207,8 @@ class ChunkedBody:
         return line
 
     def _size(self, line: bytes) -> None:
-        text = line.split(b";", 1)[0].strip()
-        if not HEX.match(text):
+        text = line.split(b";", 1)[0].strip(b" \t")
+        if not HEX.fullmatch(text):
             raise HttpError(400, "malformed chunked body: bad chunk size")
         size = int(text, 16)
         if size == 0:
@@ -228,7 +236,7 @@ def parse_head(raw: bytes, limits: Limits) -> Head:
 
 def _request_line(line: bytes) -> tuple[str, str, str, str]:
     parts = line.split(b" ")
-    if len(parts) != 3 or not TOKEN.match(parts[0]) or not parts[1]:
+    if len(parts) != 3 or not TOKEN.fullmatch(parts[0]) or not parts[1]:
         raise HttpError(400, "malformed request line")
     method, target, version = parts
     if version not in (b"HTTP/1.1", b"HTTP/1.0"):
@@ -247,9 +255,11 @@ def _headers(lines: list[bytes], limits: Limits) -> dict[str, str]:
     headers: dict[str, str] = {}
     for line in lines:
         name, sep, value = line.partition(b":")
-        if not sep or not TOKEN.match(name):
+        if not sep or not TOKEN.fullmatch(name):
             raise HttpError(400, "malformed header line")
         key = name.decode("ascii").lower()
+        if VALUE_CONTROL.search(value):
+            raise HttpError(400, f"header {key!r} has a control character in its value")
         text = value.strip(b" \t").decode("latin-1")
         if key == "content-length" and key in headers and headers[key] != text:
             raise HttpError(400, "conflicting Content-Length headers")
@@ -268,7 +278,7 @@ def _framing(headers: dict[str, str], version: str, limits: Limits) -> tuple[int
         return None, True
     if length_text is None:
         return 0, False
-    if not DIGITS.match(length_text.encode("latin-1")):
+    if not DIGITS.fullmatch(length_text.encode("latin-1")):
         raise HttpError(400, "malformed Content-Length")
     length = int(length_text)
     if length > limits.max_body_bytes:
@@ -291,6 +301,7 @@ class Connection(asyncio.Protocol):
         self.discarding = False
         self.write_paused = False
         self.read_paused = False
+        self.peer_done = False
         self.started = 0.0
         self.last_active = time.monotonic()
 
@@ -318,7 +329,15 @@ class Connection(asyncio.Protocol):
         self._run()
 
     def eof_received(self) -> bool | None:
-        return None  # close our side too
+        """The client will send no more; it may still read (half-close), so answer what it asked first."""
+        self.peer_done = True
+        if self._answers_pending():
+            return True  # keep our side open; _run closes it after the last answer
+        return None  # nothing more to answer (a partial request can never complete): close our side too
+
+    def _answers_pending(self) -> bool:
+        """A request is being handled, or complete ones wait in the buffer for the client to read."""
+        return self.busy or (self.write_paused and bool(self.buffer))
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -342,6 +361,9 @@ class Connection(asyncio.Protocol):
                 self._dispatch(body)
         except HttpError as exc:
             self._fail(exc)
+            return
+        if self.peer_done and not self._answers_pending():
+            self.close()  # the half-closed client has all its answers; close() flushes them first
             return
         if self.busy and len(self.buffer) > self.server.limits.max_body_bytes + self.server.limits.max_header_bytes:
             self._pause_reading()

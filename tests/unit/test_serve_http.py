@@ -216,6 +216,18 @@ def test_chunked_body_over_the_limit(client: Raw) -> None:
         (b"POST /x HTTP/1.1\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx", 417, "unsupported expectation 'magic'"),
         (b"GET /x HTTP/1.1\r\nX-Big: " + b"a" * 2000 + b"\r\n\r\n", 431, "request head is larger than 1024 bytes"),
         (b"GET /x HTTP/1.1\r\n" + b"X-A: 1\r\n" * 25 + b"\r\n", 431, "more than 20 request headers"),
+        (b"GET /x HTTP/1.1\r\nX-A: a\rb\r\n\r\n", 400, "header 'x-a' has a control character in its value"),
+        (b"GET /x HTTP/1.1\r\nX-A: a\x00b\r\n\r\n", 400, "header 'x-a' has a control character in its value"),
+        (b"GET /x HTTP/1.1\r\nX-A: a\nX-B: b\r\n\r\n", 400, "header 'x-a' has a control character in its value"),
+        (b"GET /x HTTP/1.1\r\nX-A: \x1b[2J\r\n\r\n", 400, "header 'x-a' has a control character in its value"),
+        (b"GET /x HTTP/1.1\r\nX-A\n: 1\r\n\r\n", 400, "malformed header line"),
+        (b"GET /x HTTP/1.1\r\nX-\x01A: 1\r\n\r\n", 400, "malformed header line"),
+        (b"GET\n /x HTTP/1.1\r\n\r\n", 400, "malformed request line"),
+        (
+            b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\n\r\nabcd\r\n0\r\n\r\n",
+            400,
+            "malformed chunked body: bad chunk size",
+        ),
     ],
     ids=[
         "request-line",
@@ -231,12 +243,37 @@ def test_chunked_body_over_the_limit(client: Raw) -> None:
         "expectation",
         "big-head",
         "many-headers",
+        "bare-cr-in-value",
+        "nul-in-value",
+        "bare-lf-in-value",
+        "escape-in-value",
+        "lf-in-name",
+        "control-in-name",
+        "lf-in-method",
+        "lf-in-chunk-size",
     ],
 )
 def test_malformed_requests_get_4xx_and_the_connection_closes(client: Raw, raw: bytes, status: int, error: str) -> None:
     client.send(raw)
     got, headers, body = client.response()
     assert (got, headers["connection"], json.loads(body)) == (status, "close", {"error": error})
+    assert client.closed()
+
+
+def test_tab_and_obs_text_in_header_values_are_allowed(client: Raw) -> None:
+    client.send(b"GET /x HTTP/1.1\r\nX-A: a\tb\xe9\r\n\r\n")
+    assert client.response()[0] == 200
+
+
+def test_a_half_closed_client_gets_its_answer_then_the_connection_closes(client: Raw) -> None:
+    client.send(post("/x", b"1") + b"GET /slow HTTP/1.1\r\n\r\n" + post("/y", b"2"))
+    client.sock.shutdown(socket.SHUT_WR)
+    answers = [json.loads(client.response()[2]) for _ in range(3)]
+    assert answers == [
+        {"method": "POST", "path": "/x", "query": "", "body": "1"},
+        {"slow": True},
+        {"method": "POST", "path": "/y", "query": "", "body": "2"},
+    ]
     assert client.closed()
 
 
