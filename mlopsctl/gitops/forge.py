@@ -1,9 +1,14 @@
 """Pull requests on GitHub and merge requests on GitLab, through their REST APIs (stdlib only).
 
 The provider comes from ``git.provider`` or, when that is ``auto``, from the remote URL's host.
-The API base is ``git.api_url`` or the public one (``https://api.github.com``; for GitLab
-``https://<host>/api/v4``, so ``api_url`` for GitLab includes ``/api/v4``). The token is read from
-the variable ``git.token_env`` names (default ``GITHUB_TOKEN`` / ``GITLAB_TOKEN``), never from a file.
+Where the token goes and which variable holds it are the user's choice, never the repository's
+(a committed ``mlops.yaml`` could otherwise send ``$GITHUB_TOKEN`` to any host): the API base is
+``git.api_url`` of the user config (``~/.config/mlopsctl/config.yaml`` or ``MLOPS_GIT_API_URL``),
+else the provider's public one (``https://api.github.com``; for GitLab ``https://<host>/api/v4``,
+so ``api_url`` for GitLab includes ``/api/v4``). The token is read from the variable the user
+config's ``git.token_env`` names (default ``GITHUB_TOKEN`` / ``GITLAB_TOKEN``), never from a file.
+It is sent only over https (see :func:`mlopsctl.userconfig.check_credential_url`) and never along
+a redirect: an answer that redirects is an error naming where it pointed.
 
 Requests follow the providers' documentation:
 
@@ -14,8 +19,8 @@ Requests follow the providers' documentation:
   a JSON body ``{source_branch, target_branch, title, description, remove_source_branch}``;
   answers 201 with ``web_url`` and ``iid``.
 
-Without a token (or with another host) nothing is called: :func:`manual_steps` gives the compare
-URL and the exact command that opens the request by hand.
+Without a token (or with another host) nothing is called: :func:`compare_url` and
+:func:`pr_command` give the web page and the exact command that open the request by hand.
 """
 
 from __future__ import annotations
@@ -33,9 +38,12 @@ from typing import Any
 from mlopsctl import __version__
 from mlopsctl.errors import GitRemoteUnreachable, MlopsError
 from mlopsctl.spec.models import GitSettings
+from mlopsctl.userconfig import DEFAULT_TOKEN_VARIABLES, UserGit, check_credential_url, load_user_config
 
 TIMEOUT_SECONDS = 20.0
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>[^/].*)$")
+_PROVIDER_NAMES = {"github": "GitHub", "gitlab": "GitLab"}
+USER_CONFIG_WHERE = "~/.config/mlopsctl/config.yaml"
 
 
 @dataclass(frozen=True)
@@ -77,13 +85,15 @@ def parse_remote_url(url: str) -> tuple[str | None, str]:
     return host, path
 
 
-def resolve_remote(settings: GitSettings, url: str) -> RemoteRepo:
+def resolve_remote(settings: GitSettings, url: str, user: UserGit | None = None) -> RemoteRepo:
+    """The remote ``url`` points at; the API base comes from the user config (``user``, else loaded)."""
     host, path = parse_remote_url(url)
     provider = settings.provider
     if provider == "auto":
         lowered = (host or "").lower()
         provider = "github" if "github" in lowered else "gitlab" if "gitlab" in lowered else "none"
-    api = settings.api_url.rstrip("/") if settings.api_url else _default_api(provider, host)
+    user = user if user is not None else load_user_config().git
+    api = user.api_url.rstrip("/") if user.api_url else _default_api(provider, host)
     return RemoteRepo(provider=provider, host=host, path=path, api_url=api)
 
 
@@ -95,18 +105,31 @@ def _default_api(provider: str, host: str | None) -> str | None:
     return None
 
 
-def token_variable(settings: GitSettings, provider: str) -> str:
-    return settings.token_env or ("GITLAB_TOKEN" if provider == "gitlab" else "GITHUB_TOKEN")
+def token_variable(user: UserGit, provider: str) -> str:
+    """The variable holding the API token: the user config's choice, else the provider's usual one."""
+    return user.token_env or DEFAULT_TOKEN_VARIABLES.get(provider, "GITHUB_TOKEN")
 
 
-def find_token(settings: GitSettings, provider: str) -> str | None:
-    return os.environ.get(token_variable(settings, provider)) or None
+def find_token(user: UserGit, provider: str) -> str | None:
+    return os.environ.get(token_variable(user, provider)) or None
+
+
+def token_name(provider: str) -> str:
+    """How messages call the credential: "the GitHub token"."""
+    return f"the {_PROVIDER_NAMES.get(provider, provider)} token"
+
+
+def check_api_url(remote: RemoteRepo) -> None:
+    """Refuse (UsageError, exit 2) an API base a token must not be sent to: not https, or no API at all."""
+    if remote.api_url is None or remote.provider not in ("github", "gitlab"):
+        raise MlopsError(f"cannot open pull requests on provider '{remote.provider}'", title="No pull-request API")
+    check_credential_url(remote.api_url, what=token_name(remote.provider))
 
 
 def open_pull_request(remote: RemoteRepo, token: str, *, head: str, base: str, title: str, body: str) -> PullRequest:
     """Open the request; raises :class:`MlopsError` (refused) or :class:`GitRemoteUnreachable`."""
-    if remote.api_url is None or remote.provider not in ("github", "gitlab"):
-        raise MlopsError(f"cannot open pull requests on provider '{remote.provider}'", title="No pull-request API")
+    check_api_url(remote)
+    what = token_name(remote.provider)
     if remote.provider == "github":
         url = f"{remote.api_url}/repos/{remote.path}/pulls"
         headers = {
@@ -115,8 +138,7 @@ def open_pull_request(remote: RemoteRepo, token: str, *, head: str, base: str, t
             "X-GitHub-Api-Version": "2022-11-28",
         }
         payload: dict[str, Any] = {"title": title, "head": head, "base": base, "body": body}
-        answer = _post(url, headers, payload)
-        return PullRequest(url=str(answer["html_url"]), number=int(answer["number"]), provider="github")
+        return _created(url, _post(url, headers, payload, what), "html_url", "number", "github")
     project = urllib.parse.quote(remote.path, safe="")
     url = f"{remote.api_url}/projects/{project}/merge_requests"
     payload = {
@@ -126,11 +148,28 @@ def open_pull_request(remote: RemoteRepo, token: str, *, head: str, base: str, t
         "description": body,
         "remove_source_branch": True,
     }
-    answer = _post(url, {"PRIVATE-TOKEN": token}, payload)
-    return PullRequest(url=str(answer["web_url"]), number=int(answer["iid"]), provider="gitlab")
+    return _created(url, _post(url, {"PRIVATE-TOKEN": token}, payload, what), "web_url", "iid", "gitlab")
 
 
-def _post(url: str, headers: dict[str, str], payload: dict[str, Any]) -> dict[str, Any]:
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would repeat the request, Authorization header included, wherever a 30x points (any host)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        return None  # not followed: the 30x surfaces as an HTTPError, reported by _redirect_error
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
+
+
+def _post(url: str, headers: dict[str, str], payload: dict[str, Any], what: str) -> dict[str, Any]:
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode("utf-8"),
@@ -138,9 +177,11 @@ def _post(url: str, headers: dict[str, str], payload: dict[str, Any]) -> dict[st
         headers={**headers, "Content-Type": "application/json", "User-Agent": f"mlopsctl/{__version__}"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-            answer = json.loads(response.read().decode("utf-8"))
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+            answer = json.loads(response.read().decode("utf-8", errors="replace"))
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            raise _redirect_error(url, exc, what) from None
         raise MlopsError(
             f"POST {url} answered {exc.code}: {_api_message(exc)}",
             title="Pull request not opened",
@@ -148,9 +189,37 @@ def _post(url: str, headers: dict[str, str], payload: dict[str, Any]) -> dict[st
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise GitRemoteUnreachable(f"POST {url} failed: {reason}") from exc
+    except ValueError:
+        raise _unexpected(url, "something that is not JSON") from None
     if not isinstance(answer, dict):
-        raise MlopsError(f"POST {url} answered with unexpected JSON", title="Pull request not opened")
+        raise _unexpected(url, "unexpected JSON")
     return answer
+
+
+def _created(url: str, answer: dict[str, Any], link: str, number: str, provider: str) -> PullRequest:
+    """The pull request from the provider's answer; an answer without its link or number is an error."""
+    try:
+        return PullRequest(url=str(answer[link]), number=int(answer[number]), provider=provider)
+    except (KeyError, TypeError, ValueError):
+        raise _unexpected(url, f"JSON without '{link}' and a numeric '{number}'") from None
+
+
+def _unexpected(url: str, what: str) -> MlopsError:
+    return MlopsError(f"POST {url} answered with {what}", title="Pull request not opened")
+
+
+def _redirect_error(url: str, exc: urllib.error.HTTPError, what: str) -> MlopsError:
+    location = _printable(exc.headers.get("Location") or "") or "nowhere (no Location header)"
+    return MlopsError(
+        f"POST {url} answered {exc.code} redirecting to {location}; the redirect was not followed with {what}",
+        title="Pull request not opened",
+        hint=f"set git.api_url in {USER_CONFIG_WHERE} (or MLOPS_GIT_API_URL) to the API's own address",
+    )
+
+
+def _printable(text: str, limit: int = 300) -> str:
+    """A server's words, safe to print on one terminal line (no escape sequences, no line breaks)."""
+    return "".join(char for char in text if char.isprintable())[:limit]
 
 
 def _api_message(exc: urllib.error.HTTPError) -> str:

@@ -6,6 +6,7 @@ Two ways, both built from ``HEAD`` and never from uncommitted edits:
   ``promote/churn-3-production`` (the working tree and the checked-out branch are not touched),
   pushed to ``git.remote``, and a pull request is opened when the provider is GitHub or GitLab and
   a token is set; otherwise the compare URL and the exact commands are returned as next steps.
+  Where the token may go is checked before anything is committed (see :mod:`~mlopsctl.gitops.forge`).
 * **direct** (``--direct``): the commit goes on the current branch (fast-forward of the working
   tree) and is pushed to the same branch on the remote.
 
@@ -34,6 +35,7 @@ from mlopsctl.gitops.git import Git, GitResult, git_error
 from mlopsctl.gitops.operations import Change, Operation
 from mlopsctl.gitops.snapshot import Snapshot
 from mlopsctl.spec.models import Environment, GitSettings
+from mlopsctl.userconfig import UserGit, load_user_config
 
 MAX_PUSH_ATTEMPTS = 12
 PlanProvider = Callable[[str, Environment], str]
@@ -118,20 +120,32 @@ def _publish_branch(git: Git, settings: GitSettings, op: Operation, push: bool, 
             f"a branch {branch} already exists in {git.root}",
             hint=f"this change is already prepared there; to start over: git branch -D {branch}",
         )
+    user = load_user_config().git
+    url = git.remote_url(settings.remote)
+    remote = forge.resolve_remote(settings, url, user) if url else None
+    if remote is not None and push:
+        _check_token_destination(remote, user)
     commit = git.commit_file(snap.commit, change.path, change.text, change.message())
     git.run("update-ref", f"refs/heads/{branch}", commit, "")
     outcome = Outcome(change=change, commit=commit, branch=branch, direct=False, remote=settings.remote)
-    url = git.remote_url(settings.remote)
-    remote = forge.resolve_remote(settings, url) if url else None
-    if url is None or not push:
-        outcome.next_steps = _unpushed_steps(settings, remote, branch, url is None)
+    if remote is None or not push:
+        outcome.next_steps = _unpushed_steps(settings, user, remote, branch, url is None)
         return outcome
     _push_branch(git, settings.remote, branch)
     outcome.pushed = True
     outcome.attempts = 1
-    assert remote is not None
-    _pull_request(outcome, settings, remote, plan)
+    _pull_request(outcome, settings, user, remote, plan)
     return outcome
+
+
+def _check_token_destination(remote: forge.RemoteRepo, user: UserGit) -> None:
+    """Refuse an API the token must not go to before committing, so nothing is left half done."""
+    if _token(remote, user) is not None:
+        forge.check_api_url(remote)
+
+
+def _token(remote: forge.RemoteRepo, user: UserGit) -> str | None:
+    return forge.find_token(user, remote.provider) if remote.provider in ("github", "gitlab") else None
 
 
 def _push_branch(git: Git, remote: str, branch: str) -> None:
@@ -149,12 +163,14 @@ def _push_branch(git: Git, remote: str, branch: str) -> None:
     raise error
 
 
-def _pull_request(outcome: Outcome, settings: GitSettings, remote: forge.RemoteRepo, plan: PlanProvider | None) -> None:
+def _pull_request(
+    outcome: Outcome, settings: GitSettings, user: UserGit, remote: forge.RemoteRepo, plan: PlanProvider | None
+) -> None:
     change, branch, base = outcome.change, outcome.branch, settings.main_branch
     outcome.compare_url = forge.compare_url(remote, branch, base)
-    token = forge.find_token(settings, remote.provider) if remote.provider in ("github", "gitlab") else None
+    token = _token(remote, user)
     if token is None:
-        outcome.next_steps = _manual_pr_steps(settings, remote, branch)
+        outcome.next_steps = _manual_pr_steps(settings, user, remote, branch)
         return
     body = pull_request_body(change, _plan_text(change, plan))
     try:
@@ -164,7 +180,7 @@ def _pull_request(outcome: Outcome, settings: GitSettings, remote: forge.RemoteR
     except MlopsError as exc:
         by_hand = outcome.compare_url or f"a pull request from {branch} into {base}"
         exc.message = f"{exc.message} (the branch {branch} is pushed)"
-        exc.hint = f"open it by hand: {by_hand}"
+        exc.hint = f"{exc.hint}; or open it by hand: {by_hand}" if exc.hint else f"open it by hand: {by_hand}"
         raise
     outcome.next_steps = [f"Pull request #{outcome.pull_request.number}: {outcome.pull_request.url}"]
 
@@ -175,7 +191,7 @@ def _plan_text(change: Change, plan: PlanProvider | None) -> str | None:
     return plan(change.env, change.desired)
 
 
-def _manual_pr_steps(settings: GitSettings, remote: forge.RemoteRepo, branch: str) -> list[str]:
+def _manual_pr_steps(settings: GitSettings, user: UserGit, remote: forge.RemoteRepo, branch: str) -> list[str]:
     base = settings.main_branch
     compare = forge.compare_url(remote, branch, base)
     command = forge.pr_command(remote, branch, base)
@@ -184,11 +200,13 @@ def _manual_pr_steps(settings: GitSettings, remote: forge.RemoteRepo, branch: st
     steps = [f"To open the pull request: {compare}" if compare else f"To open the pull request: {command}"]
     if compare and command:
         steps.append(f"  or: {command}")
-    steps.append(f"  (set {forge.token_variable(settings, remote.provider)} and mlopsctl opens it for you)")
+    steps.append(f"  (set {forge.token_variable(user, remote.provider)} and mlopsctl opens it for you)")
     return steps
 
 
-def _unpushed_steps(settings: GitSettings, remote: forge.RemoteRepo | None, branch: str, no_remote: bool) -> list[str]:
+def _unpushed_steps(
+    settings: GitSettings, user: UserGit, remote: forge.RemoteRepo | None, branch: str, no_remote: bool
+) -> list[str]:
     push = forge.push_command(settings.remote, remote, branch, settings.main_branch)
     if no_remote:
         return [
@@ -197,7 +215,7 @@ def _unpushed_steps(settings: GitSettings, remote: forge.RemoteRepo | None, bran
         ]
     steps = [f"To push it: {push}"]
     if remote is not None and remote.provider != "gitlab":
-        steps += _manual_pr_steps(settings, remote, branch)[:2]
+        steps += _manual_pr_steps(settings, user, remote, branch)[:2]
     return steps
 
 

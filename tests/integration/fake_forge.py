@@ -15,7 +15,11 @@ document them, answering with their status codes and JSON shapes:
   ``description``, ``remove_source_branch``...). 201 with the merge request (``iid``, ``web_url``,
   ``state: opened``); 401 ``401 Unauthorized``; 409 when one is already open for the branch.
 
-Branch existence is checked against a real bare repository, as the real services would.
+Branch existence is checked against a real bare repository, as the real services would. With
+``redirect_to`` set it plays a moved API instead: every request is answered 302 to the same path there.
+
+mlopsctl finds it as a user would point it at GitHub Enterprise: through ``MLOPS_GIT_API_URL`` (plus
+``MLOPS_ALLOW_INSECURE_LOOPBACK=1``, since it speaks plain http), never through ``mlops.yaml``.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class Forge:
     requests: list[Seen] = field(default_factory=list)
     opened: dict[str, int] = field(default_factory=dict)
     url: str = ""
+    redirect_to: str | None = None
+    """Answer every request with a 302 to this base URL (same path) instead of serving it."""
 
     def branch_exists(self, branch: str) -> bool:
         done = subprocess.run(
@@ -85,7 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode("utf-8", "replace")
         self._record(body)
-        if (match := GITHUB_PULLS.match(self.path)) is not None:
+        if self.forge.redirect_to is not None:
+            self._redirect(self.forge.redirect_to + self.path)
+        elif (match := GITHUB_PULLS.match(self.path)) is not None:
             self._github(match, body)
         elif (match := GITLAB_MRS.match(self.path)) is not None:
             self._gitlab(match, body)
@@ -182,6 +190,12 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode("utf-8")
         self.send_response(status)
@@ -193,6 +207,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _github_invalid(errors: list[dict[str, str]]) -> dict[str, Any]:
     return {"message": "Validation Failed", "errors": errors, "documentation_url": GITHUB_DOCS}
+
+
+def api_environment(api_url: str, token_env: str | None = None) -> dict[str, str]:
+    """The variables a user sets to send pull requests to ``api_url`` (a loopback forge speaks plain http)."""
+    variables = {"MLOPS_GIT_API_URL": api_url, "MLOPS_ALLOW_INSECURE_LOOPBACK": "1"}
+    if token_env:
+        variables["MLOPS_GIT_TOKEN_ENV"] = token_env
+    return variables
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from mlopsctl.gitops.operations import Promote
 from mlopsctl.gitops.publish import publish
 from mlopsctl.spec.loader import scan_repo
 from tests.functional.test_promote import GitopsRepo, add_model, git, make_gitops_repo
-from tests.integration.fake_forge import Forge, serve
+from tests.integration.fake_forge import Forge, api_environment, serve
 
 TOKEN = "ghp_test_0123456789"
 STAGING = "environments/staging.yaml"
@@ -32,13 +32,15 @@ def repo(tmp_path: Path) -> GitopsRepo:
     return make_gitops_repo(tmp_path, remote_path="acme/churn-models.git")
 
 
-def configure(repo: GitopsRepo, provider: str, api_url: str, token_env: str | None = None) -> None:
+def configure(
+    repo: GitopsRepo, monkeypatch: pytest.MonkeyPatch, provider: str, api_url: str, token_env: str | None = None
+) -> None:
+    """The repository names the provider; the user (here: the environment) names the API and the token variable."""
     settings = repo.root / "mlops.yaml"
-    text = settings.read_text().replace("provider: auto", f"provider: {provider}\n  api_url: {api_url}")
-    if token_env:
-        text += f"  token_env: {token_env}\n"
-    settings.write_text(text)
+    settings.write_text(settings.read_text().replace("provider: auto", f"provider: {provider}"))
     git(repo.root, "commit", "-qam", f"Pull requests on {provider}")
+    for name, value in api_environment(api_url, token_env).items():
+        monkeypatch.setenv(name, value)
 
 
 # --------------------------------------------------------------------------- GitHub
@@ -47,7 +49,7 @@ def configure(repo: GitopsRepo, provider: str, api_url: str, token_env: str | No
 def test_promote_opens_a_github_pull_request(cli: Any, repo: GitopsRepo, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     with serve(Forge(token=TOKEN, repository=repo.remote)) as forge:
-        configure(repo, "github", forge.url)
+        configure(repo, monkeypatch, "github", forge.url)
         result = cli("promote", "churn@1", "--env", "staging", "--repo", str(repo.root))
     assert result.code == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "Pull request #1: https://github.com/acme/churn-models/pull/1"
@@ -82,7 +84,7 @@ def test_promote_opens_a_github_pull_request(cli: Any, repo: GitopsRepo, monkeyp
 def test_a_plan_provider_fills_the_plan_section(repo: GitopsRepo, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     with serve(Forge(token=TOKEN, repository=repo.remote)) as forge:
-        configure(repo, "github", forge.url)
+        configure(repo, monkeypatch, "github", forge.url)
         loaded = scan_repo(repo.root)
         op = Promote(spec=loaded.models["churn"], version=2, env="staging")
         outcome = publish(
@@ -100,7 +102,7 @@ def test_bad_credentials_are_reported_with_the_way_to_open_it_by_hand(
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "wrong")
     with serve(Forge(token=TOKEN, repository=repo.remote)) as forge:
-        configure(repo, "github", forge.url)
+        configure(repo, monkeypatch, "github", forge.url)
         result = cli("promote", "churn@1", "--env", "staging", "--repo", str(repo.root))
     assert result.code == 1
     assert result.stderr.splitlines() == [
@@ -116,7 +118,7 @@ def test_an_unreachable_api_exits_3(cli: Any, repo: GitopsRepo, monkeypatch: pyt
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    configure(repo, "github", f"http://127.0.0.1:{port}")
+    configure(repo, monkeypatch, "github", f"http://127.0.0.1:{port}")
     result = cli("promote", "churn@1", "--env", "staging", "--repo", str(repo.root))
     assert result.code == 3
     assert result.stderr.startswith(
@@ -131,7 +133,7 @@ def test_an_unreachable_api_exits_3(cli: Any, repo: GitopsRepo, monkeypatch: pyt
 def test_promote_opens_a_gitlab_merge_request(cli: Any, repo: GitopsRepo, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACME_GITLAB_TOKEN", TOKEN)
     with serve(Forge(token=TOKEN, repository=repo.remote)) as forge:
-        configure(repo, "gitlab", f"{forge.url}/api/v4", token_env="ACME_GITLAB_TOKEN")
+        configure(repo, monkeypatch, "gitlab", f"{forge.url}/api/v4", token_env="ACME_GITLAB_TOKEN")
         assert cli("promote", "churn@1", "--env", "staging", "--direct", "--repo", str(repo.root)).code == 0
         result = cli("promote", "churn@2", "--env", "staging", "--weight", "25", "--repo", str(repo.root))
     assert result.code == 0, result.stderr
@@ -155,7 +157,7 @@ def test_an_open_merge_request_for_the_branch_is_reported(
 ) -> None:
     monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
     with serve(Forge(token=TOKEN, repository=repo.remote)) as forge:
-        configure(repo, "gitlab", f"{forge.url}/api/v4")
+        configure(repo, monkeypatch, "gitlab", f"{forge.url}/api/v4")
         assert cli("promote", "churn@1", "--env", "staging", "--repo", str(repo.root)).code == 0
         git(repo.root, "branch", "-D", "promote/churn-1-staging")
         git(repo.root, "push", "-q", "origin", "--delete", "promote/churn-1-staging")

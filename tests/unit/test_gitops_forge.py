@@ -6,6 +6,7 @@ import pytest
 
 from mlopsctl.gitops import forge
 from mlopsctl.spec.models import GitSettings
+from mlopsctl.userconfig import UserGit
 
 
 @pytest.mark.parametrize(
@@ -38,16 +39,22 @@ def test_provider_and_api_come_from_the_url(url: str, provider: str, api: str | 
     assert (remote.provider, remote.api_url) == (provider, api)
 
 
-def test_settings_override_the_provider_the_api_and_the_token_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = GitSettings(provider="gitlab", api_url="https://git.example.com/api/v4/", token_env="ACME_TOKEN")
-    remote = forge.resolve_remote(settings, "https://git.example.com/acme/m.git")
+def test_user_config_chooses_the_api_and_the_token_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    user = UserGit(api_url="https://git.example.com/api/v4/", token_env="ACME_TOKEN")
+    remote = forge.resolve_remote(GitSettings(provider="gitlab"), "https://git.example.com/acme/m.git", user)
     assert (remote.provider, remote.api_url) == ("gitlab", "https://git.example.com/api/v4")
     monkeypatch.delenv("ACME_TOKEN", raising=False)
-    assert forge.find_token(settings, "gitlab") is None
+    assert forge.find_token(user, "gitlab") is None
     monkeypatch.setenv("ACME_TOKEN", "t")
-    assert forge.find_token(settings, "gitlab") == "t"
-    assert forge.token_variable(GitSettings(), "gitlab") == "GITLAB_TOKEN"
-    assert forge.token_variable(GitSettings(), "github") == "GITHUB_TOKEN"
+    assert forge.find_token(user, "gitlab") == "t"
+    assert forge.token_variable(UserGit(), "gitlab") == "GITLAB_TOKEN"
+    assert forge.token_variable(UserGit(), "github") == "GITHUB_TOKEN"
+
+
+def test_the_api_comes_from_the_environment_not_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_GIT_API_URL", "https://ghe.example.com/api/v3")
+    remote = forge.resolve_remote(GitSettings(provider="github"), "git@github.com:acme/m.git")
+    assert remote.api_url == "https://ghe.example.com/api/v3"
 
 
 def test_manual_urls_and_commands() -> None:
