@@ -2,6 +2,10 @@
 
 ``--repo``, ``--output`` and the hidden ``--traceback`` are accepted both before the command
 (``mlopsctl --repo X validate``) and after it (``mlopsctl validate --repo X``).
+
+Everything the CLI prints to people goes through a :class:`SafeConsole`, so a string from the model
+repository (a commit subject, a run id, a column name) never reaches the terminal with its control
+characters; ``--output json`` is escaped by ``json.dumps`` instead.
 """
 
 from __future__ import annotations
@@ -9,18 +13,42 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
 
 from mlopsctl.spec.loader import Repo, find_repo_root, open_repo
+from mlopsctl.textsafe import terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 OUTPUT_FORMATS = ("table", "json")
+
+
+class SafeConsole(Console):
+    """A rich Console that writes no control character but its own styles and cursor moves.
+
+    Cleaning the rendered segments, not the strings handed to ``print``, covers every table, cell,
+    progress bar and error message at one place. It runs after layout, and rich measures control
+    characters as zero cells wide, so columns stay aligned. Control segments are rich's own.
+    """
+
+    def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None:
+                text = terminal_safe(segment.text)
+                if text is not segment.text:
+                    segment = Segment(text, segment.style)
+            yield segment
+
+
+def stderr_console() -> SafeConsole:
+    """Where errors, hints and progress go."""
+    return SafeConsole(stderr=True, highlight=False)
 
 
 @dataclass
@@ -30,8 +58,8 @@ class Options:
     repo: Path | None = None
     output: str = "table"
     traceback: bool = False
-    console: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    console: Console = field(default_factory=lambda: SafeConsole(highlight=False, soft_wrap=False))
+    err: Console = field(default_factory=stderr_console)
 
     @property
     def json(self) -> bool:

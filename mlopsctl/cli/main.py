@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mlopsctl import __version__
-from mlopsctl.cli.common import global_options, options
+from mlopsctl.cli.common import global_options, options, stderr_console
 from mlopsctl.errors import ExitCode, MlopsError
 
 
@@ -96,7 +96,7 @@ def cli(ctx: click.Context) -> None:
 
 
 def print_error(error: MlopsError, console: Console | None = None) -> None:
-    err = console or Console(stderr=True, highlight=False)
+    err = console or stderr_console()
     err.print(f"[bold red]error:[/] [bold]{escape(error.title)}:[/] {escape(error.message)}", soft_wrap=True)
     if error.hint:
         err.print(f"[yellow]hint:[/] {escape(error.hint)}", soft_wrap=True)
@@ -115,7 +115,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:
-        Console(stderr=True).print("aborted")
+        stderr_console().print("aborted")
         return 130
     except click.ClickException as exc:
         exc.show()
@@ -130,7 +130,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if show_traceback:
             raise
-        Console(stderr=True, highlight=False).print(
+        stderr_console().print(
             f"[bold red]error:[/] [bold]Internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}\n"
             "[yellow]hint:[/] this is a bug in mlopsctl; run again with --traceback and report it"
         )
