@@ -4,6 +4,13 @@ PyYAML's safe loader turns a document into plain Python and forgets positions. H
 composed into nodes first and built by hand, recording the 1-based line and column of every path
 (a tuple of mapping keys and list indexes). Duplicate keys, which PyYAML silently accepts with the
 last one winning, are reported as problems instead.
+
+Every file in a model repository may come from someone we do not fully trust, so loading is
+bounded: nesting deeper than :data:`MAX_DEPTH` levels and alias expansion beyond
+:data:`MAX_ALIAS_NODES` nodes (a "billion laughs" document is a few hundred bytes) stop early with
+a problem at file:line, and a value that cannot be constructed (``2020-13-45``, ``!!int abc``, an
+unknown or ``!!python/...`` tag) is a problem naming the value, never an exception. Merge keys
+(``<<: *anchor``, or a list of anchors) follow YAML 1.1: explicit keys win, then earlier anchors.
 """
 
 from __future__ import annotations
@@ -17,6 +24,18 @@ import yaml
 from mlopsctl.spec.problems import Problem
 
 PathKey = tuple[str | int, ...]
+
+MAX_DEPTH = 64
+"""Nesting levels a document may have; real specs and records use fewer than ten."""
+MAX_ALIAS_NODES = 10_000
+"""Nodes that aliases may expand to in one document (each visit through an alias counts)."""
+MAX_VALUE_SHOWN = 40
+"""Characters of a bad value quoted in a problem."""
+
+_TAG_PREFIX = "tag:yaml.org,2002:"
+_MERGE_TAG = _TAG_PREFIX + "merge"
+_SCALAR_TAGS = frozenset(_TAG_PREFIX + name for name in ("null", "bool", "int", "float", "binary", "timestamp", "str"))
+_KINDS = {"int": "an integer", "float": "a number", "bool": "a boolean", "timestamp": "a timestamp"}
 
 
 @dataclass
@@ -41,6 +60,17 @@ class LocatedDoc:
         return Problem(str(self.file), line, column, dotted(path), message, severity)
 
 
+class YamlRefused(yaml.YAMLError):
+    """A document the bounded loader refuses; ``problem`` says what and where.
+
+    A subclass of ``yaml.YAMLError`` so that code written for PyYAML's loaders handles it unchanged.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 def dotted(path: PathKey) -> str:
     """``("features", 2, "name")`` -> ``features[2].name``."""
     out = ""
@@ -52,73 +82,217 @@ def dotted(path: PathKey) -> str:
     return out or "(document)"
 
 
+class _Stop(Exception):
+    """The document is refused as a whole (too deep, too many alias expansions)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """PyYAML's composer recurses once per level: stop before Python's recursion limit does."""
+
+    def __init__(self, stream: str, file: Path) -> None:
+        super().__init__(stream)
+        self.file = file
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _Stop(_at(self.file, mark, "(document)", f"nesting deeper than {MAX_DEPTH} levels"))
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 class _Builder:
     def __init__(self, doc: LocatedDoc) -> None:
         self.doc = doc
         self.scalars = yaml.SafeLoader("")
+        self.seen: set[int] = set()
+        self.expanded = 0
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
-        self.doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self._visit(node, path)
+        self.doc.positions[path] = _position(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
+            self._check_tag(node, path, _TAG_PREFIX + "seq")
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-        return self.scalars.construct_object(node, deep=True)
+        return self._scalar(node, path)
+
+    def _visit(self, node: yaml.Node, path: PathKey) -> None:
+        """Count nodes reached again through an alias, and the depth reached, against the limits."""
+        if len(path) > MAX_DEPTH:
+            raise _Stop(
+                _at(self.doc.file, node.start_mark, dotted(path[:3]), f"nesting deeper than {MAX_DEPTH} levels")
+            )
+        if id(node) not in self.seen:
+            self.seen.add(id(node))
+            return
+        self.expanded += 1
+        if self.expanded > MAX_ALIAS_NODES:
+            message = f"alias expansion exceeds {MAX_ALIAS_NODES} nodes"
+            raise _Stop(_at(self.doc.file, node.start_mark, dotted(path[:1]), message))
+
+    def _scalar(self, node: yaml.Node, path: PathKey) -> Any:
+        """The scalar's value; one that cannot be constructed is a problem naming it (and None)."""
+        if node.tag not in _SCALAR_TAGS:
+            self._problem(node, path, f"unsupported tag '{_short_tag(node.tag)}' on {_shown(node.value)}")
+            return None
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except Exception as exc:  # PyYAML raises ValueError, AttributeError... for bad scalars
+            self._problem(node, path, _construct_message(node, exc))
+            return None
+
+    def _check_tag(self, node: yaml.Node, path: PathKey, expected: str) -> None:
+        if node.tag != expected:
+            self._problem(node, path, f"unsupported tag '{_short_tag(node.tag)}'")
+
+    def _problem(self, node: yaml.Node, path: PathKey, message: str) -> None:
+        self.doc.problems.append(_at(self.doc.file, node.start_mark, dotted(path), message))
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
-        out: dict[Any, Any] = {}
+        self._check_tag(node, path, _TAG_PREFIX + "map")
+        chosen: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in self._merged_pairs(node, path, 0):
+            key = self._key(key_node, path)
+            if key is not None:
+                chosen[key] = (key_node, value_node)
+        explicit: set[Any] = set()
         for key_node, value_node in node.value:
-            key = self.scalars.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool) or key is None:
-                key = str(key)
-            if key in out:
-                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                self.doc.problems.append(
-                    Problem(str(self.doc.file), line, col, dotted((*path, str(key))), f"duplicate key '{key}'")
-                )
-            child = (*path, key if isinstance(key, str) else str(key))
-            out[key] = self.build(value_node, child)
-            if not isinstance(value_node, yaml.ScalarNode):
-                # A block value starts on a later line: point at the key the user wrote instead.
-                self.doc.positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-        return out
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            if key in explicit:
+                self._problem(key_node, (*path, str(key)), f"duplicate key '{key}'")
+            explicit.add(key)
+            chosen[key] = (key_node, value_node)
+        return {key: self._value(key, key_node, value_node, path) for key, (key_node, value_node) in chosen.items()}
+
+    def _value(self, key: Any, key_node: yaml.Node, value_node: yaml.Node, path: PathKey) -> Any:
+        child = (*path, key if isinstance(key, str) else str(key))
+        value = self.build(value_node, child)
+        if not isinstance(value_node, yaml.ScalarNode):
+            # A block value starts on a later line: point at the key the user wrote instead.
+            self.doc.positions[child] = _position(key_node)
+        return value
+
+    def _key(self, key_node: yaml.Node, path: PathKey) -> Any:
+        """A mapping key as a plain value; a mapping or list as a key is a problem (None)."""
+        self._visit(key_node, path)
+        if not isinstance(key_node, yaml.ScalarNode):
+            self._problem(key_node, path, "a key must be a single value, not a mapping or a list")
+            return None
+        key = self._scalar(key_node, path)
+        return key if isinstance(key, str | int | float | bool) else str(key)
+
+    def _merged_pairs(self, node: yaml.MappingNode, path: PathKey, depth: int) -> list[tuple[yaml.Node, yaml.Node]]:
+        """Key-value pairs ``<<`` brings into ``node``, lowest priority first (later ones overwrite).
+
+        YAML 1.1: the mapping's own keys win over merged ones, and of a list of merged mappings the
+        earlier wins; a merged mapping's own merges rank below its own keys.
+        """
+        pairs: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                continue
+            for source in reversed(self._merge_sources(key_node, value_node, path)):
+                self._visit(source, path)
+                if depth >= MAX_DEPTH:
+                    raise _Stop(_at(self.doc.file, source.start_mark, dotted(path), "merge keys nest too deep"))
+                pairs.extend(self._merged_pairs(source, path, depth + 1))
+                pairs.extend((k, v) for k, v in source.value if k.tag != _MERGE_TAG)
+        return pairs
+
+    def _merge_sources(self, key_node: yaml.Node, value_node: yaml.Node, path: PathKey) -> list[yaml.MappingNode]:
+        if isinstance(value_node, yaml.MappingNode):
+            return [value_node]
+        if isinstance(value_node, yaml.SequenceNode) and all(isinstance(n, yaml.MappingNode) for n in value_node.value):
+            return list(value_node.value)
+        self._problem(key_node, path, "a merge key '<<' takes a mapping or a list of mappings (e.g. <<: *defaults)")
+        return []
+
+
+def _position(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _at(file: Path, mark: Any, field_name: str, message: str) -> Problem:
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    return Problem(str(file), line, column, field_name, message)
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_TAG_PREFIX) :] if tag.startswith(_TAG_PREFIX) else tag
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    return repr(text if len(text) <= MAX_VALUE_SHOWN else text[:MAX_VALUE_SHOWN] + "...")
+
+
+def _construct_message(node: yaml.Node, exc: Exception) -> str:
+    name = node.tag[len(_TAG_PREFIX) :] if node.tag.startswith(_TAG_PREFIX) else node.tag
+    message = f"cannot read {_shown(node.value)} as {_KINDS.get(name, _short_tag(node.tag))}"
+    if name == "int" and str(node.value).lstrip("+-").isdigit():
+        return f"{message}: more digits than a number may have"
+    reason = getattr(exc, "problem", None) if isinstance(exc, yaml.YAMLError) else None
+    if name == "timestamp" and isinstance(exc, ValueError):
+        reason = str(exc)  # datetime says which part is out of range: "month must be in 1..12"
+    return f"{message}: {reason}" if reason else message
 
 
 def parse_yaml(text: str, file: Path) -> LocatedDoc:
-    """Parse one YAML document; syntax errors become problems rather than exceptions."""
+    """Parse one YAML document; syntax errors and refused content become problems, never exceptions."""
     doc = LocatedDoc(file=file, data=None)
+    loader = _DepthLimitedLoader(text, file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+        if node is not None:
+            doc.data = _Builder(doc).build(node, ())
+    except _Stop as stop:
+        doc.data = None
+        doc.problems.append(stop.problem)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         reason = exc.problem or "invalid YAML"
-        doc.problems.append(Problem(str(file), line, col, "(document)", f"invalid YAML: {reason}"))
-        return doc
+        doc.problems.append(_at(file, mark, "(document)", f"invalid YAML: {reason}"))
     except yaml.YAMLError as exc:
         doc.problems.append(Problem(str(file), 1, 1, "(document)", f"invalid YAML: {exc}"))
-        return doc
-    if node is not None:
-        doc.data = _Builder(doc).build(node, ())
+    finally:
+        loader.dispose()
     return doc
 
 
 def load_yaml(file: Path) -> LocatedDoc:
     """Read and parse ``file``; unreadable or non-UTF-8 files become problems."""
+    text = _read_text(file)
+    if isinstance(text, Problem):
+        doc = LocatedDoc(file=file, data=None)
+        doc.problems.append(text)
+        return doc
+    return parse_yaml(text, file)
+
+
+def _read_text(file: Path) -> str | Problem:
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        doc = LocatedDoc(file=file, data=None)
-        doc.problems.append(Problem(str(file), 1, 1, "(document)", f"cannot read file: {exc.strerror}"))
-        return doc
+        return Problem(str(file), 1, 1, "(document)", f"cannot read file: {exc.strerror or exc}")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        doc = LocatedDoc(file=file, data=None)
-        doc.problems.append(Problem(str(file), line, 1, "(document)", f"not UTF-8 text (byte 0x{raw[exc.start]:02x})"))
-        return doc
-    return parse_yaml(text, file)
+        return Problem(str(file), line, 1, "(document)", f"not UTF-8 text (byte 0x{raw[exc.start]:02x})")
 
 
 def dump_yaml(data: Any, *, header: str = "") -> str:
@@ -137,8 +311,59 @@ def load_yaml_fast(file: Path) -> LocatedDoc:
     re-read a file whose data fails validation with :func:`load_yaml` to get positions and the
     duplicate-key check, which libyaml does not do.
     """
-    try:
-        data = yaml.load(file.read_bytes().decode("utf-8"), Loader=_FastLoader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    text = _read_text(file)
+    if isinstance(text, Problem):
         return load_yaml(file)
+    return parse_yaml_fast(text, file)
+
+
+def parse_yaml_fast(text: str, file: Path) -> LocatedDoc:
+    """:func:`parse_yaml` through libyaml when that is safe; the bounded parser otherwise.
+
+    Only an anchor can make aliases, so a document without ``&`` cannot expand; libyaml itself
+    refuses nesting beyond 1,000 levels, and the depth below that is checked on the result.
+    Anything unusual (anchors, an error, too deep) goes to the bounded parser, which says where.
+    """
+    if "&" in text:
+        return parse_yaml(text, file)
+    try:
+        data = yaml.load(text, Loader=_FastLoader)
+    except Exception:  # bad scalars raise ValueError and others: the bounded parser names them
+        return parse_yaml(text, file)
+    if not _plain_and_shallow(data, MAX_DEPTH):
+        return parse_yaml(text, file)
     return LocatedDoc(file=file, data=data)
+
+
+def safe_load(text: str, file: Path | str = "<text>") -> Any:
+    """A bounded drop-in for ``yaml.safe_load``: the data, or :class:`YamlRefused` naming file:line.
+
+    For any YAML read from a model repository (records, environment files, archive lists) where
+    positions are not needed: as fast as libyaml for ordinary files, bounded for hostile ones.
+    """
+    doc = parse_yaml_fast(text, Path(file))
+    if doc.problems:
+        raise YamlRefused(doc.problems[0])
+    return doc.data
+
+
+def _plain_and_shallow(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests at most ``limit`` deep and holds only what the bounded parser builds.
+
+    Iterative, so any depth is safe; sets, bytes and pairs (``!!set``, ``!!binary``, ``!!omap``)
+    send the document to the bounded parser, which refuses those tags with their position.
+    """
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            if depth >= limit:
+                return False
+            pending.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            if depth >= limit:
+                return False
+            pending.extend((child, depth + 1) for child in value)
+        elif isinstance(value, set | bytes | tuple):
+            return False
+    return True

@@ -1,6 +1,19 @@
 from pathlib import Path
 
-from mlopsctl.spec.yamlpos import dotted, load_yaml, parse_yaml
+import pytest
+import yaml
+
+from mlopsctl.spec.yamlpos import (
+    MAX_ALIAS_NODES,
+    MAX_DEPTH,
+    YamlRefused,
+    dotted,
+    load_yaml,
+    load_yaml_fast,
+    parse_yaml,
+    parse_yaml_fast,
+    safe_load,
+)
 
 
 def test_positions_are_one_based_line_and_column() -> None:
@@ -47,3 +60,95 @@ def test_missing_file_is_a_problem(tmp_path: Path) -> None:
 def test_dotted_paths() -> None:
     assert dotted(("features", 2, "name")) == "features[2].name"
     assert dotted(()) == "(document)"
+
+
+# --------------------------------------------------------------------------- bounded parsing (issue 11)
+
+BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def _problems(text: str) -> list[str]:
+    return [str(problem) for problem in parse_yaml(text, Path("f.yaml")).problems]
+
+
+def test_alias_bomb_stops_early_with_a_problem_at_file_line() -> None:
+    assert _problems(BOMB) == [f"f.yaml:1:50: e: alias expansion exceeds {MAX_ALIAS_NODES} nodes"]
+    assert parse_yaml(BOMB, Path("f.yaml")).data is None
+
+
+def test_fast_loader_refuses_the_alias_bomb_too(tmp_path: Path) -> None:
+    (tmp_path / "bomb.yaml").write_text(BOMB)
+    doc = load_yaml_fast(tmp_path / "bomb.yaml")
+    assert [p.message for p in doc.problems] == [f"alias expansion exceeds {MAX_ALIAS_NODES} nodes"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 5000 + "]" * 5000, "{a: " * 5000 + "1" + "}" * 5000, "".join(" " * i + "a:\n" for i in range(5000))],
+    ids=["flow-list", "flow-map", "block"],
+)
+def test_nesting_5000_deep_is_a_problem(text: str) -> None:
+    for parse in (parse_yaml, parse_yaml_fast):
+        doc = parse(text, Path("f.yaml"))
+        assert [p.message for p in doc.problems] == [f"nesting deeper than {MAX_DEPTH} levels"]
+
+
+def test_a_recursive_anchor_is_a_problem() -> None:
+    assert _problems("a: &a [*a]\n") == [f"f.yaml:1:4: a[0][0]: nesting deeper than {MAX_DEPTH} levels"]
+    assert _problems("a: &a {<<: *a}\n") == ["f.yaml:1:4: a: merge keys nest too deep"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("d: 2020-13-45\n", "f.yaml:1:4: d: cannot read '2020-13-45' as a timestamp: month must be in 1..12"),
+        ("a: !!int abc\n", "f.yaml:1:4: a: cannot read 'abc' as an integer"),
+        ("a: !!float abc\n", "f.yaml:1:4: a: cannot read 'abc' as a number"),
+        ("a: !!timestamp nope\n", "f.yaml:1:4: a: cannot read 'nope' as a timestamp"),
+        ("a:\n  b: !foo x\n", "f.yaml:2:6: a.b: unsupported tag '!foo' on 'x'"),
+        ("a: !!python/name:os.system ''\n", "f.yaml:1:4: a: unsupported tag '!!python/name:os.system' on ''"),
+        (
+            "a: !!python/object/apply:os.system [ls]\n",
+            "f.yaml:1:4: a: unsupported tag '!!python/object/apply:os.system'",
+        ),
+        ("a: !!set {x}\n", "f.yaml:1:4: a: unsupported tag '!!set'"),
+        (
+            "v: " + "9" * 5000 + "\n",
+            "f.yaml:1:4: v: cannot read '9999999999999999999999999999999999999999...' as an integer: "
+            "more digits than a number may have",
+        ),
+        ("? [a, b]\n: 1\n", "f.yaml:1:3: (document): a key must be a single value, not a mapping or a list"),
+        (
+            "<<: 5\n",
+            "f.yaml:1:1: (document): a merge key '<<' takes a mapping or a list of mappings (e.g. <<: *defaults)",
+        ),
+    ],
+)
+def test_values_that_cannot_be_built_are_problems_naming_the_value(text: str, expected: str) -> None:
+    assert _problems(text) == [expected]
+    assert [str(p) for p in parse_yaml_fast(text, Path("f.yaml")).problems] == [expected]
+
+
+def test_merge_keys_follow_yaml_1_1_explicit_keys_win() -> None:
+    text = "base: &b {x: 1, y: 2}\nmore: &m {y: 5, z: 6}\nc:\n  <<: [*b, *m]\n  x: 3\n"
+    doc = parse_yaml(text, Path("f.yaml"))
+    assert doc.problems == []
+    assert doc.data["c"] == {"x": 3, "y": 2, "z": 6}
+    assert doc.position(("c", "x")) == (5, 6)
+
+
+def test_merged_keys_are_not_duplicates_and_nested_merges_rank_below_own_keys() -> None:
+    text = "a: &a {k: 1, j: 1}\nb: &b {<<: *a, k: 2}\nc:\n  <<: *b\n"
+    doc = parse_yaml(text, Path("f.yaml"))
+    assert doc.problems == []
+    assert doc.data["c"] == {"k": 2, "j": 1}
+
+
+def test_safe_load_returns_data_or_raises_a_yaml_error_naming_file_and_line() -> None:
+    assert safe_load("a: [1, 2]\n") == {"a": [1, 2]}
+    with pytest.raises(yaml.YAMLError) as caught:
+        safe_load("a:\n  b: !!int abc\n", "env.yaml")
+    assert str(caught.value) == "env.yaml:2:6: a.b: cannot read 'abc' as an integer"
+    assert isinstance(caught.value, YamlRefused)
