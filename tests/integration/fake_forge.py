@@ -16,7 +16,8 @@ document them, answering with their status codes and JSON shapes:
   ``state: opened``); 401 ``401 Unauthorized``; 409 when one is already open for the branch.
 
 Branch existence is checked against a real bare repository, as the real services would. With
-``redirect_to`` set it plays a moved API instead: every request is answered 302 to the same path there.
+``redirect_to`` set it plays a moved API instead: every request is answered with a redirect (302 unless
+``redirect_status`` says otherwise) to the same path there.
 
 mlopsctl finds it as a user would point it at GitHub Enterprise: through ``MLOPS_GIT_API_URL`` (plus
 ``MLOPS_ALLOW_INSECURE_LOOPBACK=1``, since it speaks plain http), never through ``mlops.yaml``.
@@ -61,7 +62,8 @@ class Forge:
     opened: dict[str, int] = field(default_factory=dict)
     url: str = ""
     redirect_to: str | None = None
-    """Answer every request with a 302 to this base URL (same path) instead of serving it."""
+    """Answer every request with ``redirect_status`` to this base URL (same path) instead of serving it."""
+    redirect_status: int = 302
 
     def branch_exists(self, branch: str) -> bool:
         done = subprocess.run(
@@ -191,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _redirect(self, location: str) -> None:
-        self.send_response(302)
+        self.send_response(self.forge.redirect_status)
         self.send_header("Location", location)
         self.send_header("Content-Length", "0")
         self.end_headers()
