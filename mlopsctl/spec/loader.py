@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from mlopsctl.errors import CheckFailed, NotFound, UsageError
@@ -28,7 +27,7 @@ from mlopsctl.spec.models import (
     ProjectSettings,
 )
 from mlopsctl.spec.problems import Problem
-from mlopsctl.spec.yamlpos import LocatedDoc, PathKey, dotted, load_yaml, load_yaml_fast
+from mlopsctl.spec.yamlpos import INVALID_YAML, LocatedDoc, PathKey, dotted, load_yaml, load_yaml_fast, parse_yaml
 
 PROJECT_FILE = "mlops.yaml"
 ENV_PREFIX = "MLOPS_"
@@ -153,7 +152,10 @@ def _load(model: type[SpecT], file: Path, locate: bool) -> tuple[LocatedDoc, Spe
 def load_settings(root: Path) -> ProjectSettings:
     """Only mlops.yaml (with MLOPS_ overrides): quick, for callers that need settings before specs."""
     doc = load_yaml(root / PROJECT_FILE)
-    _apply_env_overrides(doc)
+    refused = _apply_env_overrides(doc)
+    if refused:
+        hint = "correct or unset that environment variable"
+        raise UsageError(str(refused[0]), title="Invalid environment variable", hint=hint)
     settings = _validate(ProjectSettings, doc)
     if settings is None:
         raise CheckFailed(
@@ -329,27 +331,44 @@ def _as_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _apply_env_overrides(doc: LocatedDoc) -> None:
-    """MLOPS_<FIELD> and MLOPS_<SECTION>_<FIELD> override mlops.yaml (e.g. MLOPS_PROMETHEUS_URL)."""
+def _apply_env_overrides(doc: LocatedDoc) -> list[Problem]:
+    """MLOPS_<FIELD> and MLOPS_<SECTION>_<FIELD> override mlops.yaml (e.g. MLOPS_PROMETHEUS_URL).
+
+    Returns the problems of refused values (also added to ``doc.problems``), each naming its variable.
+    """
     if not isinstance(doc.data, dict):
-        return
+        return []
+    before = len(doc.problems)
     for name, info in ProjectSettings.model_fields.items():
         section = _as_model(info.annotation)
         if section is None:
-            _override(doc.data, name, f"{ENV_PREFIX}{name.upper()}")
+            _override(doc, doc.data, (name,), f"{ENV_PREFIX}{name.upper()}")
             continue
         for sub in section.model_fields:
             variable = f"{ENV_PREFIX}{name.upper()}_{sub.upper()}"
             if variable in os.environ:
                 block = doc.data.setdefault(name, {})
                 if isinstance(block, dict):
-                    _override(block, sub, variable)
+                    _override(doc, block, (name, sub), variable)
+    return doc.problems[before:]
 
 
-def _override(block: dict[str, Any], key: str, variable: str) -> None:
-    if variable in os.environ:
-        raw = os.environ[variable]
-        try:
-            block[key] = yaml.safe_load(raw) if raw else None
-        except yaml.YAMLError:
-            block[key] = raw
+def _override(doc: LocatedDoc, block: dict[str, Any], path: PathKey, variable: str) -> None:
+    """Set ``path`` from ``variable``, read as YAML through the bounded parser.
+
+    Text that is not YAML at all stays a string (a URL with ``: `` in it); a value YAML refuses
+    (``!!int abc``, a date that does not exist, an alias bomb) is a problem naming the variable.
+    """
+    if variable not in os.environ:
+        return
+    raw, key = os.environ[variable], str(path[-1])
+    parsed = parse_yaml(raw, Path(variable)) if raw else None
+    if parsed is None:
+        block[key] = None
+    elif not parsed.problems:
+        block[key] = parsed.data
+    elif parsed.data is None and all(p.message.startswith(INVALID_YAML) for p in parsed.problems):
+        block[key] = raw
+    else:  # the file's own value stays: the problem says what was refused
+        reason = parsed.problems[0].message
+        doc.problems.append(doc.problem(path, f"the environment variable {variable} is not a usable value: {reason}"))

@@ -29,6 +29,8 @@ MAX_DEPTH = 64
 """Nesting levels a document may have; real specs and records use fewer than ten."""
 MAX_ALIAS_NODES = 10_000
 """Nodes that aliases may expand to in one document (each visit through an alias counts)."""
+INVALID_YAML = "invalid YAML"
+"""How a problem with the YAML syntax itself begins (as opposed to content the parser refuses)."""
 MAX_VALUE_SHOWN = 40
 """Characters of a bad value quoted in a problem."""
 
@@ -264,10 +266,10 @@ def parse_yaml(text: str, file: Path) -> LocatedDoc:
         doc.problems.append(stop.problem)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        reason = exc.problem or "invalid YAML"
-        doc.problems.append(_at(file, mark, "(document)", f"invalid YAML: {reason}"))
+        reason = exc.problem or INVALID_YAML
+        doc.problems.append(_at(file, mark, "(document)", f"{INVALID_YAML}: {reason}"))
     except yaml.YAMLError as exc:
-        doc.problems.append(Problem(str(file), 1, 1, "(document)", f"invalid YAML: {exc}"))
+        doc.problems.append(Problem(str(file), 1, 1, "(document)", f"{INVALID_YAML}: {exc}"))
     finally:
         loader.dispose()
     return doc

@@ -13,13 +13,20 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from mlopsctl.errors import UsageError
 from mlopsctl.spec.models import ModelSpec
+from mlopsctl.spec.yamlpos import INVALID_YAML, parse_yaml
+
+MAX_SHOWN = 80
+"""Characters of a ``--set`` quoted in messages."""
+MAX_INDEX_DIGITS = 6
+"""Digits of a list index in a path; no spec list is anywhere near a million items."""
+_VALUE_HINT = "write a plain YAML value, e.g. --set training.params.max_depth=5 or --set training.params.max_depth=null"
 
 
 @dataclass(frozen=True)
@@ -34,21 +41,45 @@ class Override:
         return path[: len(self.path)] == self.path or self.path[: len(path)] == path
 
 
-def parse_override(text: str) -> Override:
-    name, equals, raw = text.partition("=")
+def parse_override(typed: str) -> Override:
+    text = _shown(typed)
+    name, equals, raw = typed.partition("=")
     name = name.strip()
     if not equals or not name:
         raise _invalid(f"{text}: expected PATH=VALUE", hint="for example: --set training.params.max_depth=5")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        raise _invalid(f"{text}: the value is not valid YAML: {_yaml_problem(exc)}") from exc
-    path = tuple(int(part) if part.isdigit() else part for part in name.split("."))
+    value = _parse_value(text, raw) if raw.strip() else None
+    path = tuple(_segment(text, part) for part in name.split("."))
     if any(part == "" for part in path):
         raise _invalid(
-            f"{text}: '{name}' has an empty segment", hint="write a dotted path such as training.params.max_depth"
+            f"{text}: '{_shown(name)}' has an empty segment",
+            hint="write a dotted path such as training.params.max_depth",
         )
     return Override(text=text, path=path, value=value)
+
+
+def _shown(text: str) -> str:
+    """``text`` as messages quote it: a pasted megabyte stays a one-line error."""
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+
+
+def _parse_value(text: str, raw: str) -> Any:
+    """The value as YAML, through the bounded parser: a bad scalar or an alias bomb is a UsageError."""
+    parsed = parse_yaml(raw, Path("--set"))
+    if not parsed.problems:
+        return parsed.data
+    problem = parsed.problems[0]
+    if problem.message.startswith(INVALID_YAML):
+        raise _invalid(f"{text}: the value is not valid YAML: {problem.message.split(': ', 1)[-1]}")
+    raise _invalid(f"{text}: the value cannot be used: {problem.message}", hint=_VALUE_HINT)
+
+
+def _segment(text: str, part: str) -> str | int:
+    """A list index (ASCII digits, at most :data:`MAX_INDEX_DIGITS`) or a key."""
+    if not (part.isascii() and part.isdigit()):
+        return part
+    if len(part) > MAX_INDEX_DIGITS:
+        raise _invalid(f"{text}: index {part[:12]}... is out of range (at most {MAX_INDEX_DIGITS} digits)")
+    return int(part)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
@@ -90,11 +121,6 @@ def _prefix_of_pydantic_loc(path: tuple[str | int, ...], location: tuple[Any, ..
 
 def _invalid(message: str, *, hint: str | None = None) -> UsageError:
     return UsageError(message, title="Invalid --set", hint=hint)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    problem = getattr(exc, "problem", None)
-    return str(problem) if problem else str(exc).strip().splitlines()[0]
 
 
 # --------------------------------------------------------------------------- path checks
