@@ -5,10 +5,14 @@ under its own sha256 (``<root>/sha256/<first 2 hex>/<sha256>.skops``), so the sa
 once, a file can never be silently replaced by different content without its name lying, and a
 team or CI can share one store folder. Loading is guarded twice:
 
-1. the bytes' sha256 must equal the digest in the version record, else nothing is deserialised;
-2. skops rebuilds only types it trusts by default plus *classes* from scikit-learn, NumPy and SciPy
-   that skops reports as untrusted (for example ``sklearn.tree._tree.Tree``). Functions, and anything
-   from another package or from the libraries' testing, I/O and build helpers, are refused.
+1. the bytes' sha256 must equal the digest in the version record, else nothing is deserialised.
+   That proves only that the file is the one the record names: whoever commits a record also
+   writes its artifact, so
+2. every name in the file's ``schema.json`` must pass :mod:`mlopsctl.registry.artifact_policy`
+   (classes defined in scikit-learn, NumPy or SciPy under exactly that name, builtin containers,
+   two score functions, the node kinds mlopsctl writes) *before* anything is built; one refused
+   name refuses the file. The lean reader then builds it; a file it cannot read goes to skops with
+   skops' own default trust only, never with names this module accepted.
 
 Dumps are canonical (:func:`canonical_skops`): the same fitted model gives the same bytes, so the
 same digest, in any process. A crash while writing leaves either no file or a complete one (temp
@@ -20,7 +24,6 @@ registration reuses it.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import json
 import os
@@ -32,19 +35,10 @@ from typing import Any
 
 from mlopsctl.errors import MlopsError, NotFound, UsageError
 from mlopsctl.fsio import atomic_write_bytes
+from mlopsctl.registry import artifact_policy
 from mlopsctl.registry.records import ArtifactRef
 
 SUFFIX = ".skops"
-TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
-DENIED_PARTS = frozenset(
-    {"testing", "distutils", "f2py", "ctypeslib", "io", "datasets", "conftest", "memmap", "datasource", "npyio"}
-)
-"""Module or class names never loaded: they test, build, or read and write files (``numpy.memmap``
-opens the file its argument names; ``DataSource`` fetches URLs)."""
-SCORE_FUNCTIONS = frozenset(
-    f"sklearn.feature_selection._univariate_selection.{name}" for name in ("f_classif", "f_regression")
-)
-"""The only functions trusted: the pure scoring functions a spec's correlation feature selection stores."""
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 STALE_TEMP_SECONDS = 3600.0
 SCHEMA_MEMBER = "schema.json"
@@ -156,43 +150,58 @@ def verify_digest(data: bytes, expected_sha256: str, *, what: str) -> None:
 
 
 def safe_loads(data: bytes, sha256: str) -> Any:
-    """The pipeline in skops bytes, trusting only the extra types :func:`trusted_types` accepts.
+    """The pipeline in skops bytes, once every name in it passed the artifact policy.
 
-    The lean reader (:mod:`mlopsctl.registry.skops_reader`) reads what mlopsctl writes without
-    importing skops, building nothing unless every type the file names passes :func:`_refusal`.
-    Anything else (a node kind it does not read, a type it would not build) goes to skops itself,
-    which decides under the same policy as before and says why it refuses.
+    Any problem, whatever raised it, is an :class:`ArtifactRefused`: a hostile file must not be
+    able to choose the error a service dies with.
     """
     from mlopsctl.registry import skops_reader
 
+    schema = read_schema(data, sha256)
+    refuse_unless_allowed(schema, sha256)
     try:
-        return skops_reader.loads(data, _refusal)
-    except Exception:  # Unsupported, Refused, or anything unexpected: skops reads it or says why not
-        return _skops_loads(data, sha256)
+        return skops_reader.loads(data, artifact_policy.refusal)
+    except skops_reader.Unsupported:
+        return _skops_loads(data, sha256)  # a shape the lean reader does not read: skops' default trust only
+    except skops_reader.Refused as exc:
+        raise _refused(exc.refused, sha256) from None
+    except Exception as exc:
+        raise _unreadable(sha256, exc) from None
+
+
+def read_schema(data: bytes, sha256: str) -> Any:
+    """The ``schema.json`` of skops bytes, without building anything from it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return json.loads(archive.read(SCHEMA_MEMBER))
+    except Exception as exc:  # not a zip, no schema, not JSON, too deep: all mean unreadable
+        raise _unreadable(sha256, exc) from None
+
+
+def refused_types(schema: Any) -> dict[str, str]:
+    """Every name in an artifact's schema the policy refuses, with its reason (empty when loadable)."""
+    try:
+        return artifact_policy.refused_names(schema)
+    except artifact_policy.Unreadable as exc:
+        return {"schema.json": str(exc)}
+
+
+def refuse_unless_allowed(schema: Any, sha256: str) -> None:
+    refused = refused_types(schema)
+    if refused:
+        raise _refused(refused, sha256)
 
 
 def _skops_loads(data: bytes, sha256: str) -> Any:
     import skops.io as sio
 
     try:
+        return sio.loads(data, trusted=None)  # skops' own defaults: nothing this module accepted is added
+    except sio.exceptions.UntrustedTypesFoundException:
         untrusted = sio.get_untrusted_types(data=data)
+        raise _refused({name: "not trusted by skops' defaults" for name in untrusted}, sha256) from None
     except Exception as exc:
-        raise _unreadable(sha256, exc) from exc
-    trusted = trusted_types(untrusted, sha256)
-    try:
-        return sio.loads(data, trusted=trusted)
-    except MlopsError:
-        raise
-    except Exception as exc:
-        raise _unreadable(sha256, exc) from exc
-
-
-def trusted_types(untrusted: list[str], sha256: str) -> list[str]:
-    """Accept the untrusted names that are classes of scikit-learn, NumPy or SciPy; refuse the rest."""
-    refused = {name: reason for name in untrusted if (reason := _refusal(name)) is not None}
-    if refused:
-        raise _refused(refused, sha256)
-    return list(untrusted)
+        raise _unreadable(sha256, exc) from None
 
 
 def _refused(refused: dict[str, str], sha256: str) -> ArtifactRefused:
@@ -202,35 +211,6 @@ def _refused(refused: dict[str, str], sha256: str) -> ArtifactRefused:
         hint="artifacts may hold only scikit-learn, NumPy and SciPy classes; "
         "it was not deserialised. Retrain it with mlopsctl train",
     )
-
-
-def _refusal(name: str) -> str | None:
-    parts = name.split(".")
-    if parts[0] not in TRUSTED_PACKAGES:
-        return "not from scikit-learn, NumPy or SciPy"
-    if DENIED_PARTS.intersection(part.lstrip("_") for part in parts):
-        return "from a testing, I/O or build module"
-    found = _resolve(parts)
-    if found is None:
-        return "cannot be found in the installed libraries"
-    if not isinstance(found, type) and name not in SCORE_FUNCTIONS:
-        return "a function, not a class"
-    return None
-
-
-def _resolve(parts: list[str]) -> Any:
-    """The object a dotted name points at, importing the longest module prefix; None if absent."""
-    for split in range(len(parts) - 1, 0, -1):
-        try:
-            found: Any = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
-            continue
-        for attribute in parts[split:]:
-            found = getattr(found, attribute, None)
-            if found is None:
-                return None
-        return found
-    return None
 
 
 def _unreadable(sha256: str, exc: Exception) -> ArtifactRefused:

@@ -9,51 +9,40 @@ that fitted scikit-learn pipelines are made of, importing only the modules the f
 
 It is stricter than skops, never looser:
 
-- every type the file names, wherever it appears (objects, types, dtypes, array scalars, the
-  tree constructor, functions) is checked against the caller's policy *before* anything is built;
-  only plain builtin containers and scalars pass without the policy;
+- every name the file holds, wherever it appears, is checked against the caller's policy
+  (:func:`mlopsctl.registry.artifact_policy.refusal`, given the name and its node kind) *before*
+  anything is built or imported beyond the policy's own lookups; one refusal refuses the file;
+- a name is resolved only as the policy resolved it: the class defined under exactly that name
+  (:func:`mlopsctl.registry.artifact_policy.resolve`), never a re-export or an attribute walk;
 - arrays are read with ``allow_pickle=False``; nothing is ever unpickled or evaluated;
-- anything it does not know (another protocol, a node kind such as ``MethodNode`` or
-  ``ReduceNode``, a named tuple, a non-builtin mapping) raises :class:`Unsupported`, and the caller
-  falls back to skops itself, with its own audit.
+- anything it does not know (another protocol, a node shape it does not read) raises
+  :class:`Unsupported`, and the caller may hand the file to skops under skops' default trust only.
 
-Objects are built the way skops builds them (``cls.__new__`` then ``__setstate__`` or the
-instance ``__dict__``; trees through their reduce arguments), and shared objects stay shared
-(``__id__``). Tests check that what it builds has the same state, all the way down, as what skops
-builds, for the estimator families in ``tests/unit/test_skops_reader.py``; gradient boosting
-(its loss objects) goes to skops.
+Objects are built the way skops builds them: ``cls.__new__`` then ``__setstate__`` or the instance
+``__dict__``. Only the node kinds the policy lists in ``CALLED_CLASSES`` call a class (a tree or a
+loss through its reduce arguments, a random state or generator from its state), and each checks
+the exact class first. Shared objects stay shared (``__id__``). Tests check that what it builds
+has the same state, all the way down, as what skops builds, for the estimator families in
+``tests/unit/test_skops_reader.py``.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import zipfile
 from collections.abc import Callable
 from typing import Any
 
+from mlopsctl.registry import artifact_policy
+from mlopsctl.registry.artifact_policy import BUILTIN_TYPES, CALLED_CLASSES, MAX_DEPTH, TREE
+
 PROTOCOL = 2
 SCHEMA_MEMBER = "schema.json"
-MAX_DEPTH = 200
 
-Policy = Callable[[str], "str | None"]
-"""Given a dotted type name, the reason it is refused, or None when it may be loaded."""
+Policy = Callable[[str, str], "str | None"]
+"""Given a dotted name and its node kind, the reason it is refused, or None when it may be loaded."""
 
-BUILTIN_VALUES: dict[str, type] = {
-    "builtins.str": str,
-    "builtins.int": int,
-    "builtins.float": float,
-    "builtins.bool": bool,
-    "builtins.list": list,
-    "builtins.tuple": tuple,
-    "builtins.dict": dict,
-    "builtins.set": set,
-    "builtins.slice": slice,
-}
-"""Types taken without asking the policy: builtin scalars and containers, never callables."""
-
-TREE = "sklearn.tree._tree.Tree"
 KEY_TYPES = ("builtins.str", "builtins.int", "builtins.float", "builtins.bool")
 _BUILDING = object()
 
@@ -71,63 +60,46 @@ class Refused(Exception):
 
 
 def loads(data: bytes, policy: Policy) -> Any:
-    """The object stored in skops bytes, after every type it names passed ``policy``."""
+    """The object stored in skops bytes, after every name it holds passed ``policy``."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        schema = json.loads(archive.read(SCHEMA_MEMBER))
-        if not isinstance(schema, dict) or schema.get("protocol") != PROTOCOL:
-            raise Unsupported(f"skops protocol {schema.get('protocol') if isinstance(schema, dict) else '?'}")
-        names = type_names(schema)
-        refused = {name: reason for name in sorted(names) if (reason := _check(name, policy)) is not None}
-        if refused:
-            raise Refused(refused)
+        schema = read_schema(archive)
+        refuse_unless_allowed(schema, policy)
         return _Builder(archive).build(schema, 0)
 
 
-def type_names(schema: Any) -> set[str]:
-    """Every dotted type name the schema would import, wherever it sits in the tree."""
-    found: set[str] = set()
-    stack: list[tuple[Any, int]] = [(schema, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise Unsupported(f"nesting deeper than {MAX_DEPTH}")
-        if isinstance(node, list):
-            stack.extend((item, depth + 1) for item in node)
-            continue
-        if not isinstance(node, dict):
-            continue
-        loader = node.get("__loader__")
-        if loader is not None and loader not in _LOADERS and loader != "CachedNode":
-            raise Unsupported(f"skops node kind {loader!r}")
-        if loader is not None and loader not in ("JsonNode", "SliceNode", "CachedNode"):
-            found.add(_name(node))
-        stack.extend((value, depth + 1) for key, value in node.items() if isinstance(value, dict | list))
-    return found
+def read_schema(archive: zipfile.ZipFile) -> dict[str, Any]:
+    """The file's ``schema.json``, if it is the protocol this reader knows."""
+    schema = json.loads(archive.read(SCHEMA_MEMBER))
+    if not isinstance(schema, dict) or schema.get("protocol") != PROTOCOL:
+        raise Unsupported(f"skops protocol {schema.get('protocol') if isinstance(schema, dict) else '?'}")
+    return schema
 
 
-def _check(name: str, policy: Policy) -> str | None:
-    if name in BUILTIN_VALUES or name in ("numpy.ndarray", "numpy.dtype"):
-        return None
-    return policy(name)
+def refuse_unless_allowed(schema: Any, policy: Policy) -> None:
+    """Raise :class:`Refused` listing every name ``policy`` refuses; nothing is built before this."""
+    try:
+        named = sorted(set(artifact_policy.named_types(schema)))
+    except artifact_policy.Unreadable as exc:
+        raise Unsupported(str(exc)) from None
+    refused: dict[str, str] = {}
+    for name, kind in named:
+        reason = policy(name, kind)
+        if reason is not None:
+            refused.setdefault(name, reason)
+    if refused:
+        raise Refused(refused)
 
 
 def _name(node: dict[str, Any]) -> str:
-    module, cls = node.get("__module__"), node.get("__class__")
-    if not isinstance(module, str) or not isinstance(cls, str) or not module or not cls:
-        raise Unsupported("a node without its module and class")
-    return f"{module}.{cls}"
+    return artifact_policy.node_name(node)
 
 
 def _import(node: dict[str, Any]) -> Any:
-    """The object a node's module and class name (already allowed by the policy)."""
-    name = _name(node)
-    if name in BUILTIN_VALUES:
-        return BUILTIN_VALUES[name]
-    module = importlib.import_module(node["__module__"])
+    """The object a node names, resolved exactly as the policy resolved it (no re-exports)."""
     try:
-        return getattr(module, node["__class__"])
-    except AttributeError:
-        raise Unsupported(f"{name} is not in the installed libraries") from None
+        return artifact_policy.resolve(_name(node))
+    except ValueError as exc:
+        raise Unsupported(str(exc)) from None
 
 
 class _Builder:
@@ -151,6 +123,8 @@ class _Builder:
         loader = node["__loader__"]
         if loader == "CachedNode":
             raise Unsupported("a cached node before the object it names")
+        if loader not in _LOADERS:
+            raise Unsupported(f"skops node kind {loader!r}")
         if saved:
             self.memo[saved] = _BUILDING
         value = _LOADERS[loader](self, node, depth + 1)
@@ -217,7 +191,7 @@ def _dict(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
     for kind, (key, value) in zip(kinds, content.items(), strict=True):
         if not isinstance(kind, dict) or kind.get("__loader__") != "TypeNode" or _name(kind) not in KEY_TYPES:
             raise Unsupported("a dict key that is not a str, int, float or bool")
-        out[BUILTIN_VALUES[_name(kind)](key)] = builder.build(value, depth)
+        out[BUILTIN_TYPES[_name(kind)](key)] = builder.build(value, depth)
     return out
 
 
@@ -256,13 +230,31 @@ def _array(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
         _exactly(node, "numpy.ndarray")
         items = builder.items(node, depth)
         shape = builder.build(node.get("shape"), depth)
-        if not isinstance(shape, tuple | list) or len(shape) != 1:
-            raise Unsupported("an object array that is not one-dimensional")
-        out = np.empty(len(items), dtype=object)
-        for index, item in enumerate(items):
-            out[index] = item
-        return out
+        return _object_array(items, shape)
     raise Unsupported(f"an array stored as {kind!r}")
+
+
+def _object_array(items: list[Any], shape: Any) -> Any:
+    """An object array of ``shape`` filled from nested lists, one cell at a time.
+
+    Cell by cell rather than ``np.array(items)``: NumPy would probe the items for ``__array__`` and
+    the sequence protocol, calling methods of objects the file chose.
+    """
+    import numpy as np
+
+    if not isinstance(shape, tuple | list) or not shape or not all(type(size) is int for size in shape):
+        raise Unsupported("an object array without a shape")
+    out = np.empty(tuple(shape), dtype=object)
+    for index in np.ndindex(*shape):
+        cell: Any = items
+        for position in index:
+            if not isinstance(cell, list) or len(cell) <= position:
+                raise Unsupported("an object array whose items do not match its shape")
+            cell = cell[position]
+        out[index] = cell
+    if len(items) != shape[0]:
+        raise Unsupported("an object array whose items do not match its shape")
+    return out
 
 
 def _dtype(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
@@ -290,16 +282,37 @@ def _object(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
     return instance
 
 
-def _tree(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
+def _called(node: dict[str, Any]) -> Any:
+    """The class a calling node kind names, if it is one the policy lets that kind call."""
+    if _name(node) not in CALLED_CLASSES[node["__loader__"]]:
+        raise Unsupported(f"{_name(node)} stored as {node['__loader__']}")
+    return _import(node)
+
+
+def _reduce_args(builder: _Builder, node: dict[str, Any], depth: int) -> tuple[Any, ...]:
     reduce = node.get("__reduce__")
     if not isinstance(reduce, dict):
-        raise Unsupported("a tree without its constructor arguments")
-    _exactly(node, TREE)  # skops builds a Tree whatever the node names; only a Tree is called here
-    cls = _import(node)
+        raise Unsupported(f"a {node['__loader__']} without its constructor arguments")
     args = builder.build(reduce.get("args"), depth)
     if not isinstance(args, tuple):
-        raise Unsupported("a tree whose constructor arguments are not a tuple")
-    instance = cls(*args)
+        raise Unsupported(f"a {node['__loader__']} whose constructor arguments are not a tuple")
+    return args
+
+
+def _tree(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
+    _exactly(node, TREE)  # skops builds a Tree whatever the node names; only a Tree is called here
+    cls = _called(node)
+    instance = cls(*_reduce_args(builder, node, depth))
+    attrs = builder.content(node, depth)
+    if attrs:
+        instance.__setstate__(attrs)
+    return instance
+
+
+def _loss(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
+    """A gradient boosting loss (one of scikit-learn's Cython losses), as skops rebuilds it."""
+    cls = _called(node)
+    instance = cls(*_reduce_args(builder, node, depth))
     attrs = builder.content(node, depth)
     if attrs:
         instance.__setstate__(attrs)
@@ -307,14 +320,26 @@ def _tree(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
 
 
 def _random_state(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
-    import numpy as np
-
-    cls = _import(node)
-    if not (isinstance(cls, type) and issubclass(cls, np.random.RandomState)):
-        raise Unsupported(f"{_name(node)} stored as a random state")
-    instance = cls()
+    instance = _called(node)()
     instance.set_state(builder.content(node, depth))
     return instance
+
+
+def _random_generator(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
+    """A NumPy ``Generator``: its seed sequence, then its bit generator, then their states."""
+    cls = _called(node)
+    content = node.get("content")
+    if not isinstance(content, dict):
+        raise Unsupported("a random generator without its state")
+    seed_state = builder.build(content.get("seed_seq"), depth)
+    bit_state = builder.build(content.get("bit_generator"), depth)
+    if not isinstance(seed_state, dict) or not isinstance(bit_state, dict):
+        raise Unsupported("a random generator whose states are not dicts")
+    bit_generator_cls = artifact_policy.resolve(artifact_policy.bit_generator_name(node))
+    seed_seq = artifact_policy.resolve(artifact_policy.SEED_SEQUENCE)(**seed_state)
+    bit_generator = bit_generator_cls(seed_seq)
+    bit_generator.state = bit_state
+    return cls(bit_generator=bit_generator)
 
 
 _LOADERS: dict[str, Callable[[_Builder, dict[str, Any], int], Any]] = {
@@ -330,7 +355,9 @@ _LOADERS: dict[str, Callable[[_Builder, dict[str, Any], int], Any]] = {
     "DTypeNode": _dtype,
     "ObjectNode": _object,
     "TreeNode": _tree,
+    "LossNode": _loss,
     "RandomStateNode": _random_state,
+    "RandomGeneratorNode": _random_generator,
 }
 """How each node kind is built. ``CachedNode`` (a reference to an object built earlier) has no
 builder: :meth:`_Builder.build` answers it from the memo, or refuses it."""

@@ -23,7 +23,7 @@ from mlopsctl.registry.artifacts import (
     canonical_skops,
     dump_pipeline,
     load_pipeline_bytes,
-    trusted_types,
+    refused_types,
 )
 from mlopsctl.registry.records import ArtifactRef
 from tests.unit.test_registry_drafts import FEATURES, artifact_bytes, breast_cancer, fitted
@@ -132,32 +132,35 @@ def test_a_shell_function_is_refused() -> None:
 
 def test_functions_of_trusted_libraries_are_refused_too() -> None:
     data = dump_pipeline(FunctionTransformer(func=np.load))
-    with pytest.raises(ArtifactRefused, match=r"numpy\.load \(a function, not a class\)$"):
+    with pytest.raises(ArtifactRefused, match=r"numpy\.load \(a function other than the allowed score functions\)$"):
         load_pipeline_bytes(data, sha(data))
 
 
 def test_the_trust_rules_name_by_name() -> None:
-    assert trusted_types(["numpy.dtype", "sklearn.tree._tree.Tree"], "f" * 64) == [
-        "numpy.dtype",
-        "sklearn.tree._tree.Tree",
+    def node(kind: str, name: str) -> dict[str, str]:
+        module, _, cls = name.rpartition(".")
+        return {"__loader__": kind, "__module__": module, "__class__": cls}
+
+    accepted = [node("DTypeNode", "numpy.dtype"), node("TreeNode", "sklearn.tree._tree.Tree")]
+    assert refused_types({"content": accepted}) == {}
+    refused = [
+        node("FunctionNode", "numpy.testing._private.utils.assert_equal"),
+        node("FunctionNode", "scipy.io.loadmat"),
+        node("ObjectNode", "sklearn.NoSuchThing"),
+        node("FunctionNode", "builtins.eval"),
+        node("ObjectNode", "sklearnpwn.Model"),
+        node("ObjectNode", "sklearn.pipeline.Pipeline.__init__"),
+        node("ObjectNode", "scipy.cluster.vq.deque"),
     ]
-    with pytest.raises(ArtifactRefused) as caught:
-        trusted_types(
-            [
-                "numpy.testing._private.utils.assert_equal",
-                "scipy.io.loadmat",
-                "sklearn.NoSuchThing",
-                "builtins.eval",
-            ],
-            "f" * 64,
-        )
-    assert caught.value.message == (
-        "artifact sha256:ffffffffffff contains types mlopsctl will not load: "
-        "builtins.eval (not from scikit-learn, NumPy or SciPy); "
-        "numpy.testing._private.utils.assert_equal (from a testing, I/O or build module); "
-        "scipy.io.loadmat (from a testing, I/O or build module); "
-        "sklearn.NoSuchThing (cannot be found in the installed libraries)"
-    )
+    assert refused_types({"content": refused}) == {
+        "builtins.eval": "not from scikit-learn, NumPy or SciPy",
+        "numpy.testing._private.utils.assert_equal": "from a testing, I/O or build module",
+        "scipy.cluster.vq.deque": "re-exported from collections.deque; only the name it is defined under is accepted",
+        "scipy.io.loadmat": "from a testing, I/O or build module",
+        "sklearn.NoSuchThing": "cannot be found in the installed libraries",
+        "sklearn.pipeline.Pipeline.__init__": "cannot be found in the installed libraries",
+        "sklearnpwn.Model": "not from scikit-learn, NumPy or SciPy",
+    }
 
 
 def test_a_corrupt_file_with_a_matching_digest_is_refused_clearly() -> None:
