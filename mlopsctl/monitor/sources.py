@@ -6,9 +6,16 @@ way from either. A query names one metric for ALL deployments at once and aggreg
 of round trips for 5 models or 500. Counters are summed after ``increase``, never before, so a
 restarted service (a counter reset) does not look like a drop.
 
-``mlops.yaml`` chooses: ``prometheus.url`` set (or ``MLOPS_PROMETHEUS_URL``) gives
-:class:`PrometheusSource`; empty gives :class:`ScrapeSource`, which scrapes every endpoint
-directly and keeps a short in-memory history of samples to compute increases over a window.
+A Prometheus URL (the user config's ``prometheus.url`` or ``MLOPS_PROMETHEUS_URL``, else
+``prometheus.url`` of ``mlops.yaml``) gives :class:`PrometheusSource`; none gives
+:class:`ScrapeSource`, which scrapes every endpoint directly and keeps a short in-memory history of
+samples to compute increases over a window.
+
+Credentials and TLS settings come only from the user config (``~/.config/mlopsctl/config.yaml``,
+``MLOPS_PROMETHEUS_*``) and go only to a URL that came from there too: a committed ``mlops.yaml``
+may name a Prometheus to read, never one that receives a password or token. They travel only over
+https (:func:`~mlopsctl.userconfig.check_credential_url`), and no redirect is ever followed (requests
+would re-send basic auth to wherever ``Location`` points): a redirect is an error naming its target.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from mlopsctl.errors import MlopsError, PrometheusUnreachable, UsageError
 from mlopsctl.monitor import promtext
 from mlopsctl.monitor.targets import Endpoint
 from mlopsctl.spec.models import PrometheusSettings
+from mlopsctl.userconfig import UserPrometheus, check_credential_url, load_user_config
 
 Kind = Literal["increase", "rate", "last", "changes"]
 Matcher = tuple[str, str, str]
@@ -41,6 +49,8 @@ HISTORY_SECONDS = 6 * 3600
 JOB_PREFIX = "mlopsctl-"
 QUERY_CONCURRENCY = 4
 """Queries in flight at once against Prometheus."""
+USER_CONFIG = "~/.config/mlopsctl/config.yaml"
+CREDENTIAL_FIELDS = "prometheus.username, password_env or bearer_token_env"
 
 
 @dataclass(frozen=True)
@@ -87,16 +97,26 @@ class MetricsSource(Protocol):
 
 
 class PrometheusSource:
-    """A Prometheus server's HTTP API, through prometheus-api-client; one request per query."""
+    """A Prometheus server's HTTP API, through prometheus-api-client; one request per query.
 
-    def __init__(self, settings: PrometheusSettings, envs: Sequence[str]) -> None:
-        if not settings.url:
-            raise UsageError("no Prometheus URL configured", hint="set prometheus.url in mlops.yaml")
-        self.url = settings.url.rstrip("/")
+    ``user`` is the user config's Prometheus section (loaded when not given). Its URL wins over the
+    repository's, and only then are its credentials and TLS settings used.
+    """
+
+    def __init__(self, settings: PrometheusSettings, envs: Sequence[str], user: UserPrometheus | None = None) -> None:
+        user = user if user is not None else load_user_config().prometheus
+        url = user.url or settings.url
+        if not url:
+            raise UsageError(
+                "no Prometheus URL configured",
+                hint=f"set prometheus.url in {USER_CONFIG} or MLOPS_PROMETHEUS_URL (or in mlops.yaml)",
+            )
+        self.url = url.rstrip("/")
+        self.from_user = bool(user.url)
         self.description = f"Prometheus at {self.url}"
         self.envs = list(envs)
         self.timeout = settings.timeout_seconds
-        self.client = _client(settings, self.url)
+        self.client = _client(self.url, user if self.from_user else None)
 
     def fetch(self, queries: Sequence[Query]) -> list[list[Result]]:
         """All queries at one evaluation instant, a few at a time (Prometheus answers in parallel)."""
@@ -112,27 +132,72 @@ class PrometheusSource:
         except requests.RequestException as exc:
             raise PrometheusUnreachable(
                 f"cannot reach Prometheus at {self.url}: {_reason(exc)}",
-                hint="start Prometheus or fix prometheus.url in mlops.yaml (or MLOPS_PROMETHEUS_URL); "
-                "leave it empty to scrape the services directly",
+                hint=f"start Prometheus or fix {self._url_origin()}; leave it empty to scrape the services directly",
             ) from None
         except PrometheusApiClientException as exc:
-            raise _api_error(self.url, promql, str(exc)) from None
+            raise _api_error(self.url, promql, str(exc), self.from_user) from None
         return [_result(row, by) for row in rows]
 
+    def _url_origin(self) -> str:
+        if self.from_user:
+            return f"prometheus.url in {USER_CONFIG} (or MLOPS_PROMETHEUS_URL)"
+        return "prometheus.url in mlops.yaml (or MLOPS_PROMETHEUS_URL)"
 
-def _client(settings: PrometheusSettings, url: str) -> Any:
+
+class _NoRedirectSession(requests.Session):
+    """A session that never follows a redirect: the 30x answer is refused by :func:`_refuse_redirect`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hooks["response"].append(_refuse_redirect)
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None  # belt and braces: even without the hook, nothing is re-sent anywhere
+
+
+def _refuse_redirect(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    if not 300 <= response.status_code < 400:
+        return response
+    url = _without_query(response.url)
+    location = _printable(response.headers.get("Location", "")) or "nowhere (no Location header)"
+    raise PrometheusUnreachable(
+        f"Prometheus at {url} answered HTTP {response.status_code} redirecting to {location}; "
+        "redirects are not followed (they would carry the credentials elsewhere)",
+        hint="set the Prometheus URL to the server's own address",
+    )
+
+
+def _client(url: str, user: UserPrometheus | None) -> Any:
+    """A client for ``url``; ``user`` (credentials, TLS) only when the URL is the user's own choice."""
     from prometheus_api_client import PrometheusConnect
 
-    session = requests.Session()
-    session.verify = settings.ca_file or settings.verify_tls
+    session = _NoRedirectSession()
+    if user is None:
+        return PrometheusConnect(url, session=session, retry=Retry(total=0))
+    session.verify = _verify(user)
+    if user.has_credentials:
+        check_credential_url(url, what="the Prometheus credentials")
     headers = {}
-    token = _secret(settings.bearer_token_env, "prometheus.bearer_token_env")
+    token = _secret(user.bearer_token_env, "bearer_token_env")
     if token:
         headers["Authorization"] = f"Bearer {token}"
     auth = None
-    if settings.username:
-        auth = (settings.username, _secret(settings.password_env, "prometheus.password_env") or "")
+    if user.username:
+        auth = (user.username, _secret(user.password_env, "password_env") or "")
     return PrometheusConnect(url, headers=headers or None, auth=auth, session=session, retry=Retry(total=0))
+
+
+def _verify(user: UserPrometheus) -> bool | str:
+    if not user.ca_file:
+        return user.verify_tls
+    path = os.path.expanduser(user.ca_file)
+    if not os.path.isfile(path):
+        raise UsageError(
+            f"the CA bundle {user.ca_file} named by prometheus.ca_file in {USER_CONFIG} "
+            "(or MLOPS_PROMETHEUS_CA_FILE) is not a file",
+            hint="point it at the PEM file that signed the server's certificate",
+        )
+    return path
 
 
 def _secret(variable: str | None, field_name: str) -> str | None:
@@ -141,23 +206,36 @@ def _secret(variable: str | None, field_name: str) -> str | None:
     value = os.environ.get(variable)
     if value is None:
         raise UsageError(
-            f"the environment variable {variable} named by {field_name} in mlops.yaml is not set",
+            f"the environment variable {variable} named by prometheus.{field_name} in {USER_CONFIG} "
+            f"(or MLOPS_PROMETHEUS_{field_name.upper()}) is not set",
             hint=f"export {variable}=... before running mlopsctl",
         )
     return value
 
 
-def _api_error(url: str, promql: str, detail: str) -> MlopsError:
+def _api_error(url: str, promql: str, detail: str, from_user: bool) -> MlopsError:
     found = re.search(r"HTTP Status Code (\d+)", detail)
     code = int(found.group(1)) if found else 0
     if code in (401, 403):
-        return PrometheusUnreachable(
-            f"Prometheus at {url} refused the credentials (HTTP {code})",
-            hint="check prometheus.username, password_env or bearer_token_env in mlops.yaml",
+        hint = (
+            f"check {CREDENTIAL_FIELDS} in {USER_CONFIG} (or MLOPS_PROMETHEUS_*)"
+            if from_user
+            else f"credentials go only to a Prometheus URL set in {USER_CONFIG} or MLOPS_PROMETHEUS_URL, "
+            "never to prometheus.url in mlops.yaml"
         )
+        return PrometheusUnreachable(f"Prometheus at {url} refused the credentials (HTTP {code})", hint=hint)
     if code in (502, 503, 504):
         return PrometheusUnreachable(f"Prometheus at {url} is not serving queries (HTTP {code})")
     return MlopsError(f"Prometheus at {url} rejected the query {promql}: {detail[:300]}", title="Query failed")
+
+
+def _without_query(url: str | None) -> str:
+    return (url or "").split("?", 1)[0]
+
+
+def _printable(text: str, limit: int = 300) -> str:
+    """A server's words, safe to print on one terminal line (no escape sequences, no line breaks)."""
+    return "".join(char for char in text if char.isprintable())[:limit]
 
 
 def _result(row: dict[str, Any], by: tuple[str, ...]) -> Result:
@@ -365,9 +443,10 @@ def scrape_errors(source: MetricsSource) -> dict[tuple[str, str], str]:
 
 
 def metrics_source(settings: PrometheusSettings, endpoints: Sequence[Endpoint]) -> MetricsSource:
-    """Prometheus when a URL is configured, else direct scraping of ``endpoints``."""
-    if settings.url:
-        return PrometheusSource(settings, sorted({endpoint.env for endpoint in endpoints}))
+    """Prometheus when a URL is configured (user config first, then mlops.yaml), else direct scraping."""
+    user = load_user_config().prometheus
+    if user.url or settings.url:
+        return PrometheusSource(settings, sorted({endpoint.env for endpoint in endpoints}), user)
     return ScrapeSource(endpoints, timeout_seconds=min(settings.timeout_seconds, 5.0))
 
 

@@ -195,8 +195,8 @@ def test_unreachable_prometheus_exits_3(cli: Any, live: Live, monkeypatch: pytes
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
         f"error: Prometheus unreachable: cannot reach Prometheus at {url}: connection refused",
-        "hint: start Prometheus or fix prometheus.url in mlops.yaml (or MLOPS_PROMETHEUS_URL); leave it empty to "
-        "scrape the services directly",
+        "hint: start Prometheus or fix prometheus.url in ~/.config/mlopsctl/config.yaml (or MLOPS_PROMETHEUS_URL); "
+        "leave it empty to scrape the services directly",
     ]
 
 
@@ -217,11 +217,13 @@ def test_unknown_environment(cli: Any, live: Live) -> None:
 
 def test_password_variable_must_be_set(cli: Any, live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLOPS_PROMETHEUS_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLOPS_ALLOW_INSECURE_LOOPBACK", "1")
     monkeypatch.setenv("MLOPS_PROMETHEUS_USERNAME", "ops")
     monkeypatch.setenv("MLOPS_PROMETHEUS_PASSWORD_ENV", "PROM_PASSWORD")
     result = cli("status", "--repo", str(live.root))
     assert result.code == 2
-    assert result.stderr.splitlines()[0] == (
-        "error: Usage error: the environment variable PROM_PASSWORD named by prometheus.password_env in mlops.yaml "
-        "is not set"
-    )
+    assert result.stderr.splitlines() == [
+        "error: Usage error: the environment variable PROM_PASSWORD named by prometheus.password_env in "
+        "~/.config/mlopsctl/config.yaml (or MLOPS_PROMETHEUS_PASSWORD_ENV) is not set",
+        "hint: export PROM_PASSWORD=... before running mlopsctl",
+    ]

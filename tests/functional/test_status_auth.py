@@ -1,6 +1,8 @@
 """What ``status`` sends to a Prometheus that needs credentials, and what it says when refused.
 
-A loopback server stands in for Prometheus' query API and records each request's headers.
+A loopback server stands in for Prometheus' query API and records each request's headers. The
+URL and the credentials are the user's (``MLOPS_PROMETHEUS_*``); plain http to it is allowed by
+``MLOPS_ALLOW_INSECURE_LOOPBACK=1``, as a user would for a Prometheus on their own machine.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import base64
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,11 +28,13 @@ class FakePrometheus:
     status: int = 200
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    redirect_to: str | None = None
+    """Answer every request with ``status`` and a Location of this base URL plus the same path."""
 
 
-@pytest.fixture
-def prometheus() -> Iterator[FakePrometheus]:
-    fake = FakePrometheus()
+@contextmanager
+def serve_prometheus(fake: FakePrometheus) -> Iterator[FakePrometheus]:
+    """``fake`` on 127.0.0.1 (a free port) for the block: an empty answer to every query."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -39,6 +44,8 @@ def prometheus() -> Iterator[FakePrometheus]:
             )
             body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}).encode()
             self.send_response(fake.status)
+            if fake.redirect_to is not None:
+                self.send_header("Location", fake.redirect_to + self.path)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -59,15 +66,27 @@ def prometheus() -> Iterator[FakePrometheus]:
 
 
 @pytest.fixture
+def prometheus() -> Iterator[FakePrometheus]:
+    with serve_prometheus(FakePrometheus()) as fake:
+        yield fake
+
+
+@pytest.fixture
 def deployed(model_repo: Path) -> Path:
     set_environment(model_repo, "staging", {"churn": {"version": 1, "port": 8100}})
     return model_repo
 
 
+def use_prometheus(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """The user's own Prometheus, on this machine over plain http."""
+    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", url)
+    monkeypatch.setenv("MLOPS_ALLOW_INSECURE_LOOPBACK", "1")
+
+
 def test_basic_auth_password_from_the_environment(
     cli: Any, deployed: Path, prometheus: FakePrometheus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", prometheus.url)
+    use_prometheus(monkeypatch, prometheus.url)
     monkeypatch.setenv("MLOPS_PROMETHEUS_USERNAME", "ops")
     monkeypatch.setenv("MLOPS_PROMETHEUS_PASSWORD_ENV", "PROM_PASSWORD")
     monkeypatch.setenv("PROM_PASSWORD", "s3cret")
@@ -87,7 +106,7 @@ def test_basic_auth_password_from_the_environment(
 def test_bearer_token_from_the_environment(
     cli: Any, deployed: Path, prometheus: FakePrometheus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", prometheus.url)
+    use_prometheus(monkeypatch, prometheus.url)
     monkeypatch.setenv("MLOPS_PROMETHEUS_BEARER_TOKEN_ENV", "PROM_TOKEN")
     monkeypatch.setenv("PROM_TOKEN", "tok-123")
     cli("status", "--repo", str(deployed))
@@ -98,12 +117,13 @@ def test_refused_credentials_exit_3(
     cli: Any, deployed: Path, prometheus: FakePrometheus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prometheus.status = 401
-    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", prometheus.url)
+    use_prometheus(monkeypatch, prometheus.url)
     result = cli("status", "--repo", str(deployed))
     assert result.code == 3
     assert result.stderr.splitlines() == [
         f"error: Prometheus unreachable: Prometheus at {prometheus.url} refused the credentials (HTTP 401)",
-        "hint: check prometheus.username, password_env or bearer_token_env in mlops.yaml",
+        "hint: check prometheus.username, password_env or bearer_token_env in ~/.config/mlopsctl/config.yaml "
+        "(or MLOPS_PROMETHEUS_*)",
     ]
 
 
