@@ -7,10 +7,14 @@ from here. Every field carries a docstring, which becomes its description in the
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from mlopsctl.spec.locations import OPT_IN, escapes_repository, has_parent_step, outside_allowed, shown
 
 API_VERSION = "mlopsctl/v1"
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
@@ -90,11 +94,16 @@ class ProjectSettings(Spec):
     name: Name
     """Project name, lower-case letters, digits and dashes."""
     state_dir: str = ".mlops"
-    """Local state folder (git-ignored): runs database, artifacts, process state."""
+    """Local state folder (git-ignored): runs database, artifacts, process state. A relative path inside
+    the repository, without '..'; it must be a real folder (mlopsctl writes through no symbolic link)."""
     artifact_store: str | None = None
-    """Folder or file:// URI of the content-addressed artifact store. Empty: <state_dir>/artifacts."""
+    """Folder or file:// URI of the content-addressed artifact store. Empty: <state_dir>/artifacts. A folder
+    outside the repository (absolute, ~ or ../, e.g. a team share) is the user's choice, not the
+    repository's: set it with MLOPS_ARTIFACT_STORE, or opt in with data.allow_outside_repo in
+    ~/.config/mlopsctl/config.yaml (or MLOPS_DATA_ALLOW_OUTSIDE_REPO=1)."""
     metadata_store: str | None = None
-    """Path of the SQLite database that tracks runs. Empty: <state_dir>/runs.db."""
+    """Path of the SQLite database that tracks runs. Empty: <state_dir>/runs.db. A path outside the
+    repository needs the user's choice, as for artifact_store: MLOPS_METADATA_STORE, or the opt-in."""
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     """Where live metrics come from."""
     image: ImageSettings = Field(default_factory=ImageSettings)
@@ -105,6 +114,30 @@ class ProjectSettings(Spec):
     """Git remote and pull-request provider."""
     ui: UISettings = Field(default_factory=UISettings)
     """Terminal dashboard settings."""
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir_inside(cls, value: str) -> str:
+        parts = PurePosixPath(value.replace("\\", "/")).parts
+        if escapes_repository(value) or has_parent_step(value) or not parts or ".git" in parts:
+            raise ValueError(
+                f"state_dir {shown(value)} must be a relative path inside the repository, without '..' "
+                "(and not the root or .git), e.g. .mlops"
+            )
+        return value
+
+    @field_validator("artifact_store", "metadata_store")
+    @classmethod
+    def _store_inside(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # An environment variable is set by the runner, not by the repository: it may point anywhere.
+        if value is None or not escapes_repository(value) or f"MLOPS_{str(info.field_name).upper()}" in os.environ:
+            return value
+        if outside_allowed():
+            return value
+        raise ValueError(
+            f"{shown(value)} is outside the repository, which only the user may choose: set "
+            f"MLOPS_{str(info.field_name).upper()} instead, or {OPT_IN}"
+        )
 
 
 # --------------------------------------------------------------------------- model spec
@@ -121,7 +154,9 @@ class BusinessSpec(Spec):
 
 class DataSpec(Spec):
     source: str
-    """Data file relative to the repo root (CSV or Parquet), or a file:// URI."""
+    """Data file relative to the repo root (CSV or Parquet), or a file:// URI. A file outside the repository
+    (absolute, ~, ../ above the root) is read only when the user opts in: data.allow_outside_repo in
+    ~/.config/mlopsctl/config.yaml, or MLOPS_DATA_ALLOW_OUTSIDE_REPO=1."""
     format: Literal["csv", "parquet"] | None = None
     """File format. Empty: from the file name's suffix."""
     target: str
@@ -138,6 +173,13 @@ class DataSpec(Spec):
         if self.time_column is not None and self.columns.get(self.time_column) != "datetime":
             raise ValueError(f"time_column '{self.time_column}' must be declared in data.columns as datetime")
         return self
+
+    @field_validator("source")
+    @classmethod
+    def _source_inside(cls, value: str) -> str:
+        if escapes_repository(value) and not outside_allowed():
+            raise ValueError(f"{shown(value)} is outside the repository; data is read only from inside it: {OPT_IN}")
+        return value
 
 
 class Range(Spec):
@@ -435,5 +477,5 @@ class Environment(Spec):
     """First host port handed to deployments without one (local and docker targets)."""
     namespace: str | None = None
     """Kubernetes namespace for rendered manifests. Empty: mlops-<name>."""
-    deployments: dict[str, Deployment] = Field(default_factory=dict)
-    """Model name to what runs for it."""
+    deployments: dict[Name, Deployment] = Field(default_factory=dict)
+    """Model name (lower-case letters, digits and dashes: it names folders and files) to what runs for it."""
