@@ -9,6 +9,7 @@ background workers, and merged in with :meth:`Overview.merge_health`.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mlopsctl.registry.records import version_numbers
-from mlopsctl.spec.models import Environment
+from mlopsctl.spec.models import NAME_PATTERN, Environment
 
 if TYPE_CHECKING:
     from mlopsctl.monitor.health import HealthReport
@@ -26,6 +27,7 @@ HISTORY_POINTS = 60
 """Samples kept per model for the request-rate sparkline."""
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+NAME = re.compile(NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,34 @@ def read_environment_files(root: Path) -> tuple[dict[str, Environment], list[str
     problems: list[str] = []
     for path in sorted((root / "environments").glob("*.yaml")):
         try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-            found[path.stem] = Environment.model_validate(data)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{path.relative_to(root)}: {str(exc).splitlines()[0]} (run mlopsctl validate)")
+            continue
+        environment = _environment(path.stem, text, problems)
+        if environment is not None:
+            found[path.stem] = environment
     return found, problems
+
+
+def _environment(name: str, text: str, problems: list[str]) -> Environment | None:
+    """The environment in ``text``, or None with one line in ``problems`` naming the file, line and field.
+
+    The file name and the deployments' keys become paths (state, logs, records), so a file whose
+    names do not match the name pattern is left out like any other invalid file.
+    """
+    if NAME.fullmatch(name):
+        try:
+            return Environment.model_validate(yaml.load(text, Loader=_Loader))
+        except (yaml.YAMLError, ValueError):
+            pass
+    from mlopsctl.errors import MlopsError
+    from mlopsctl.gitops.desired import parse_environment  # positions: only for a file that fails
+
+    try:
+        return parse_environment(name, text)
+    except MlopsError as exc:
+        lines = exc.message.splitlines()
+        first = lines[1] if len(lines) > 1 else lines[0]  # several problems: the first one, after the heading
+        problems.append(f"{first.strip()} (run mlopsctl validate)")
+    return None

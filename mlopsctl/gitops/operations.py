@@ -18,22 +18,24 @@ push is rejected. Commit messages end with trailers that make ``git log`` the au
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused
+from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
 from mlopsctl.gitops import envfile, policy, transitions
+from mlopsctl.gitops.desired import env_path
 from mlopsctl.gitops.snapshot import (
     Snapshot,
     archived_relpath,
     deployment_in,
-    env_path,
     previous_stable,
     ran_in,
 )
 from mlopsctl.registry.records import VersionRecord
-from mlopsctl.spec.models import Environment, ModelSpec
+from mlopsctl.spec.locations import shown
+from mlopsctl.spec.models import NAME_PATTERN, Environment, ModelSpec
 
 ARCHIVE_HEADER = (
     "# Archived versions of {model}: kept for lineage and reproduction, never deployed again.\n"
@@ -140,6 +142,7 @@ class Rollback:
         return _watched_deployment(snap, self.env, self.model)
 
     def prepare(self, snap: Snapshot) -> Change:
+        check_model_name(self.model)
         text, _ = snap.environment(self.env)
         current = deployment_in(envfile.load(text), self.model)
         if current is None:
@@ -170,6 +173,7 @@ class Archive:
         return None  # archived.yaml only grows: appending again on the new tip is always right
 
     def prepare(self, snap: Snapshot) -> Change:
+        check_model_name(self.model)
         record = snap.record(self.model, self.version)
         ref = f"{self.model}@{self.version}"
         if self.version in snap.archived(self.model):
@@ -199,6 +203,15 @@ class Archive:
             title=f"Archive {ref}",
             record=record,
             reason=self.reason,
+        )
+
+
+def check_model_name(model: str) -> None:
+    """A model name names folders, files and branches: refuse one that does not match the name pattern."""
+    if re.fullmatch(NAME_PATTERN, model) is None:
+        raise UsageError(
+            f"the model name {shown(model)} must be lower-case letters, digits and dashes, starting with a letter",
+            hint="name a model as its folder under models/ is named",
         )
 
 

@@ -14,17 +14,14 @@ from typing import Any
 
 import yaml
 
-from mlopsctl.errors import CheckFailed, NotFound
+from mlopsctl.errors import NotFound
 from mlopsctl.gitops import envfile
+from mlopsctl.gitops.desired import check_environment_name, env_path, parse_environment
 from mlopsctl.gitops.git import Git
 from mlopsctl.registry.records import VersionRecord
 from mlopsctl.spec.models import Environment
 
 HISTORY_BATCH = 200
-
-
-def env_path(env: str) -> str:
-    return f"environments/{env}.yaml"
 
 
 def record_relpath(model: str, version: int) -> str:
@@ -62,16 +59,9 @@ class Snapshot:
 
     def environment(self, env: str) -> tuple[str, Environment]:
         """The file's text and its validated model; a file that does not validate stops the action."""
+        check_environment_name(env)
         text = self.environment_text(env)
-        try:
-            data = envfile.load(text)
-            return text, Environment.model_validate(data)
-        except (yaml.YAMLError, ValueError) as exc:
-            raise CheckFailed(
-                f"{env_path(env)} does not validate: {' '.join(str(exc).split())}",
-                title="Invalid environment",
-                hint="run 'mlopsctl validate' and fix the file first",
-            ) from exc
+        return text, parse_environment(env, text)
 
     def environment_names(self) -> list[str]:
         listing = self.git.run("ls-tree", "--name-only", self.commit, "environments/", check=False).stdout
