@@ -1,10 +1,18 @@
-"""Crash-safe file writes: a reader, or a process killed mid-way, sees the old content or the new one."""
+"""Crash-safe file writes: a reader, or a process killed mid-way, sees the old content or the new one.
+
+Also the guard for writes into the state folder: :func:`refuse_links` stops a write that a symbolic
+link (committed into the repository, or planted in the state folder) would carry outside it.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+from mlopsctl.errors import CheckFailed
+
+UNSAFE_STATE = "Unsafe state folder"
 
 
 def _temp_beside(path: Path, data: bytes) -> str:
@@ -63,3 +71,40 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def refuse_links(root: Path, path: Path) -> Path:
+    """``path`` unchanged when it lies under ``root`` and no existing part of it below ``root`` is a symbolic link.
+
+    A committed ``.mlops -> /home/me`` or a planted ``.mlops/deploy/logs -> /elsewhere`` would make
+    writes land outside the repository, so they are refused before anything is written. The parts
+    are checked from the root down; a part that does not exist yet has no link below it.
+    """
+    relative = _inside(root, path)
+    current = root
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            shown = current.relative_to(root).as_posix()
+            raise CheckFailed(
+                f"{shown} is a symbolic link: mlopsctl writes its state only into real folders inside the repository",
+                title=UNSAFE_STATE,
+                hint=f"remove the link (rm {shown}) and run again; mlopsctl creates the folder itself",
+            )
+        if not current.exists():
+            break
+    return path
+
+
+def _inside(root: Path, path: Path) -> Path:
+    try:
+        relative = path.relative_to(root)
+    except ValueError:
+        relative = None
+    if relative is None or ".." in relative.parts:
+        raise CheckFailed(
+            f"{path} is outside the repository {root}",
+            title=UNSAFE_STATE,
+            hint="state_dir in mlops.yaml must be a relative path inside the repository, e.g. .mlops",
+        )
+    return relative

@@ -26,7 +26,7 @@ from mlopsctl.deploy.model import PREFLIGHT, Health, Instance
 from mlopsctl.deploy.plan import Plan, diff, needs_start
 from mlopsctl.deploy.processes import LocalRuntime
 from mlopsctl.deploy.runtime import Runtime
-from mlopsctl.deploy.state import DeployState, clear_state, read_state, write_endpoints
+from mlopsctl.deploy.state import DeployState, check_state_folders, clear_state, read_state, write_endpoints
 from mlopsctl.errors import MlopsError
 from mlopsctl.registry.records import read_record
 from mlopsctl.spec.loader import Repo, load_settings
@@ -166,6 +166,7 @@ def apply_environment(
     """Converge what runs for ``env`` to what Git says; raises :class:`ApplyFailed` after a rollback."""
     say = progress or (lambda _line: None)
     desired = read_desired(repo, env, ref)
+    check_state_folders(repo, env)
     state = read_state(repo, env)
     targets = _targets(desired, state)
     with deploy_locks(repo, env, targets, wait=wait):
@@ -214,6 +215,7 @@ def next_steps(repo: Repo, result: ApplyResult) -> list[str]:
 
 def down_environment(repo: Repo, env: str, *, wait: bool = False) -> DownResult:
     """Stop everything ``env`` runs on every target it used, and clear its state."""
+    check_state_folders(repo, env)
     state = read_state(repo, env)
     targets = state.targets() | {"local"} | _desired_targets(repo, env)
     result = DownResult(env=env)

@@ -1,6 +1,8 @@
 """One apply (or down) at a time per target and environment: ``flock`` on a file in the state folder.
 
-The kernel releases the lock when its holder dies, ``kill -9`` included, so a crash never leaves a
+The lock file is opened without following a symbolic link, and no part of its folder may be one
+(a planted link would otherwise truncate a file outside the repository). The kernel releases the
+lock when its holder dies, ``kill -9`` included, so a crash never leaves a
 stale lock. The holder writes its pid, start time and command into the lock file, so a second apply
 that finds the lock taken can say who holds it.
 """
@@ -17,12 +19,15 @@ from pathlib import Path
 from typing import IO
 
 from mlopsctl.deploy.state import now
-from mlopsctl.errors import ConflictError
+from mlopsctl.errors import CheckFailed, ConflictError
+from mlopsctl.fsio import UNSAFE_STATE, refuse_links
+from mlopsctl.gitops.desired import check_environment_name
 from mlopsctl.spec.loader import Repo
 
 
 def lock_path(repo: Repo, target: str, env: str) -> Path:
-    return repo.state_dir / "locks" / f"deploy-{target}-{env}.lock"
+    check_environment_name(env)
+    return refuse_links(repo.root, repo.state_dir / "locks" / f"deploy-{target}-{env}.lock")
 
 
 @contextlib.contextmanager
@@ -37,7 +42,7 @@ def deploy_locks(repo: Repo, env: str, targets: Iterable[str], *, wait: bool = F
 @contextlib.contextmanager
 def _locked(path: Path, target: str, env: str, wait: bool) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
+    with _open_lock(path) as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -48,6 +53,21 @@ def _locked(path: Path, target: str, env: str, wait: bool) -> Iterator[None]:
         finally:
             handle.truncate(0)
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _open_lock(path: Path) -> IO[str]:
+    """``path`` for reading and appending, created when missing; a symbolic link there is refused."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if not path.is_symlink():
+            raise
+        raise CheckFailed(
+            f"{path} is a symbolic link: mlopsctl writes its state only into real files inside the repository",
+            title=UNSAFE_STATE,
+            hint=f"remove the link (rm {path}) and run again",
+        ) from exc
+    return os.fdopen(fd, "a+")
 
 
 def _write_holder(handle: IO[str]) -> None:

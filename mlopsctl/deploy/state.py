@@ -9,6 +9,10 @@ with what identifies it (pid and start time, or container id), its spec and its 
                     "pid": 4242, "start_ticks": 912345, "log": ".mlops/deploy/logs/staging/churn-3f2a9c1e.log",
                     "started_at": "..."}]}
 
+Every path here is checked before it is read or written (:func:`check_state_folders`): the
+environment's name must match the name pattern, and no part of the state folder may be a symbolic
+link, so neither a hostile file name nor a committed link can carry a write outside the repository.
+
 It is rewritten atomically after every start and stop, so an apply killed at any point leaves the
 last true picture (and the instances it had just started carry a marker that finds them anyway).
 The endpoints file, ``<state_dir>/targets/<env>.json``, is the format documented in
@@ -26,7 +30,8 @@ from typing import Any
 
 from mlopsctl.deploy.model import LOCAL_HOST, SERVICE, TIME_FORMAT, Instance
 from mlopsctl.errors import CheckFailed
-from mlopsctl.fsio import atomic_write_text
+from mlopsctl.fsio import atomic_write_text, refuse_links
+from mlopsctl.gitops.desired import check_environment_name
 from mlopsctl.monitor.targets import state_file as endpoints_file
 from mlopsctl.spec.loader import Repo
 
@@ -54,11 +59,29 @@ class DeployState:
 
 
 def state_path(repo: Repo, env: str) -> Path:
-    return repo.state_dir / "deploy" / f"{env}.json"
+    return _checked(repo, env, Path("deploy") / f"{env}.json")
 
 
 def log_dir(repo: Repo, env: str) -> Path:
-    return repo.state_dir / "deploy" / "logs" / env
+    """``<state_dir>/deploy/logs/<env>``, where service logs go (checked: no link on the way)."""
+    return _checked(repo, env, Path("deploy") / "logs" / env)
+
+
+def endpoints_path(repo: Repo, env: str) -> Path:
+    _checked(repo, env, endpoints_file(repo, env).relative_to(repo.state_dir))
+    return endpoints_file(repo, env)
+
+
+def check_state_folders(repo: Repo, env: str) -> None:
+    """Refuse before anything is written: a bad environment name, or a symbolic link in the state folder."""
+    state_path(repo, env)
+    log_dir(repo, env)
+    endpoints_path(repo, env)
+
+
+def _checked(repo: Repo, env: str, relative: Path) -> Path:
+    check_environment_name(env)
+    return refuse_links(repo.root, repo.state_dir / relative)
 
 
 def read_state(repo: Repo, env: str) -> DeployState:
@@ -100,7 +123,7 @@ def write_endpoints(repo: Repo, env: str, instances: list[Instance], commit: str
         if spec.candidate is not None:
             role = "canary" if spec.strategy == "canary" else "shadow"
             rows.append({**base, "version": spec.candidate, "role": role})
-    path = endpoints_file(repo, env)
+    path = endpoints_path(repo, env)
     document = {"env": env, "commit": commit, "applied_at": now(), "endpoints": rows}
     atomic_write_text(path, json.dumps(document, indent=1) + "\n")
     return path
