@@ -290,7 +290,13 @@ def _schema(table: Table) -> CheckResult:
     expected = "the columns in data.columns"
     if not extra:
         return result("consistency", "schema", None, 0, "no undeclared columns", expected)
-    observed = f"{wording.plural(len(extra), 'undeclared column')} kept, not checked: {_listing(extra)}"
+    if len(extra) == len(table.frame.columns):
+        # Not the data set at all (say, /etc/passwd): its header would be a line of the file, so say so instead.
+        found = wording.plural(len(extra), "column")
+        observed = f"the file's header does not match data.columns ({found}, none declared)"
+        return result("consistency", "schema", None, 0, observed, expected, passed=False)
+    names = [wording.text(name) for name in extra]
+    observed = f"{wording.plural(len(extra), 'undeclared column')} kept, not checked: {_listing(names)}"
     return result("consistency", "schema", None, 0, observed, expected, severity="info")
 
 

@@ -9,7 +9,12 @@ consistency checks can say which values and rows are wrong; everything else arri
 
 Bad files are refused with one message naming the file, and the line or byte where it applies:
 missing, empty, only a header, not UTF-8, a row with the wrong number of fields, a Parquet file
-that is not one.
+that is not one. Text taken from the file (a column name) is quoted short, control characters
+escaped, so a file that is not data never has its content echoed.
+
+``data.source`` comes from a committed spec, so it is read only from inside the repository (as
+written, and once symbolic links are followed) unless the user opts in (:mod:`mlopsctl.spec.locations`);
+a path given on the command line is the user's own choice and is read wherever it is.
 """
 
 from __future__ import annotations
@@ -28,14 +33,20 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from mlopsctl.data import wording
 from mlopsctl.data.types import coerce
-from mlopsctl.errors import CheckFailed, NotFound, UsageError
+from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
 from mlopsctl.registry.records import DataFingerprint
 from mlopsctl.spec.loader import Repo
+from mlopsctl.spec.locations import OPT_IN, escapes_repository, outside_allowed, resolved_outside
+from mlopsctl.spec.locations import shown as quoted_location
 from mlopsctl.spec.models import ColumnType, ModelSpec
+from mlopsctl.spec.problems import Problem
+from mlopsctl.spec.yamlpos import load_yaml
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 UNREADABLE = "Unreadable data"
+OUTSIDE = "Data outside the repository"
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "integer": pa.int64(),
     "float": pa.float64(),
@@ -141,8 +152,35 @@ def parse(raw: bytes, fmt: str, columns: dict[str, ColumnType], shown: str) -> p
 
 def _locate(repo: Repo, spec: ModelSpec, path: Path | None) -> Path:
     if path is None:
-        return repo.resolve(spec.data.source)
+        file = repo.resolve(spec.data.source)
+        require_inside(repo, spec, file)
+        return file
     return path if path.is_absolute() else Path.cwd() / path
+
+
+def require_inside(repo: Repo, spec: ModelSpec, file: Path) -> None:
+    """Refuse ``data.source`` (resolved to ``file``) when it leads outside the repository, unless the user opted in."""
+    source = spec.data.source
+    if escapes_repository(source):
+        why = "is outside the repository"
+    elif resolved_outside(repo.root, file):
+        why = "leads outside the repository through a symbolic link"
+    else:
+        return
+    if outside_allowed():
+        return
+    problem = _source_problem(repo, spec, f"{quoted_location(source)} {why}; data is read only from inside it")
+    raise PolicyRefused(str(problem), title=OUTSIDE, hint=OPT_IN)
+
+
+def _source_problem(repo: Repo, spec: ModelSpec, message: str) -> Problem:
+    """``message`` located at data.source in the model's spec file (read again for positions when needed)."""
+    spec_file = repo.model_file(spec.name)
+    doc = repo.doc_for(spec_file)
+    if doc is None or ("data", "source") not in doc.positions:
+        doc = load_yaml(spec_file)
+    line, column = doc.position(("data", "source"))
+    return Problem(display_path(repo.root, spec_file), line, column, "data.source", message)
 
 
 def _read_bytes(file: Path, shown: str, where: str) -> bytes:
@@ -239,7 +277,7 @@ def _header(raw: bytes, shown: str) -> list[str]:
     for name in names:
         if name in seen:
             raise CheckFailed(
-                f"{shown}: column '{name}' appears more than once in the header",
+                f"{shown}: column {wording.value(name)} appears more than once in the header",
                 title=UNREADABLE,
                 hint="give every column a distinct name",
             )
@@ -265,7 +303,9 @@ def _csv_error(exc: pa.ArrowInvalid, raw: bytes, shown: str) -> CheckFailed:
                 title=UNREADABLE,
                 hint="quote values that contain the delimiter, or fix the row",
             )
-    return CheckFailed(f"cannot parse {shown}: {message}", title=UNREADABLE)
+    # Arrow quotes the offending row after its last colon: say what went wrong, never the file's content.
+    reason = wording.text(":".join(message.split(":")[:2]), limit=120)
+    return CheckFailed(f"cannot parse {shown}: {reason}", title=UNREADABLE)
 
 
 def _ragged_row(raw: bytes) -> tuple[int, int, int] | None:

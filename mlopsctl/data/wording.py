@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 MAX_VALUE_CHARS = 40
+_CONTROL = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def number(value: float) -> str:
@@ -46,8 +47,7 @@ def plural(count: int, noun: str) -> str:
 def value(item: object) -> str:
     """A data value as it reads in a message: text quoted, numbers plain, timestamps ISO."""
     if isinstance(item, str):
-        shown = item if len(item) <= MAX_VALUE_CHARS else item[: MAX_VALUE_CHARS - 3] + "..."
-        return f"'{shown}'"
+        return f"'{text(item)}'"
     if isinstance(item, (bool, np.bool_)):
         return "true" if item else "false"
     if isinstance(item, (pd.Timestamp, datetime)):
@@ -55,6 +55,21 @@ def value(item: object) -> str:
     if isinstance(item, (int, float, np.integer, np.floating)):
         return number(float(item)) if not isinstance(item, (int, np.integer)) else str(int(item))
     return str(item)
+
+
+def text(item: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """Text from a data file as it may be shown: control characters escaped, at most ``limit`` chars.
+
+    Column names and values come from files anyone may have committed: a terminal escape sequence
+    or a whole line of a file that is not data must never reach the screen as it is.
+    """
+    escaped = "".join(char if char.isprintable() else _escape(char) for char in item)
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
+def _escape(char: str) -> str:
+    """``\\n``, ``\\x1b``, ``\\u200b``: a character that does not print, as it is written in Python."""
+    return _CONTROL.get(char) or char.encode("unicode_escape").decode("ascii")
 
 
 def timestamp(when: pd.Timestamp) -> str:
