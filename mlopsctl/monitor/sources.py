@@ -159,7 +159,7 @@ def _refuse_redirect(response: requests.Response, *args: Any, **kwargs: Any) -> 
     if not 300 <= response.status_code < 400:
         return response
     url = _without_query(response.url)
-    location = _printable(response.headers.get("Location", "")) or "nowhere (no Location header)"
+    location = _printable(_without_query(response.headers.get("Location"))) or "nowhere (no Location header)"
     raise PrometheusUnreachable(
         f"Prometheus at {url} answered HTTP {response.status_code} redirecting to {location}; "
         "redirects are not followed (they would carry the credentials elsewhere)",
