@@ -12,6 +12,10 @@ Each service is ``python -m mlopsctl.serve`` in its own session (a terminal's Ct
 
 A service that apply started in this same process (the dashboard, tests) is our child: when it
 exits it is reaped here, so no zombie is ever taken for a live service.
+
+A service gets an environment built from an allow-list (:data:`CHILD_ENV_NAMES`, ``LC_*``), never
+a copy of the caller's: the CI job or shell that runs ``apply`` holds ``GITHUB_TOKEN``, cloud keys
+and the like, and a service runs a model that came through a pull request.
 """
 
 from __future__ import annotations
@@ -37,7 +41,26 @@ SERVE_MODULE = "mlopsctl.serve"
 GRACE_SECONDS = 15.0
 KILL_WAIT_SECONDS = 5.0
 PROC = Path("/proc")
-_CHILD_ENV_DROP = ("MLOPS_APPLY_PAUSE_AT",)
+CHILD_ENV_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        # how the interpreter finds and runs mlopsctl (a source checkout, a pinned hash seed, warnings)
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONHASHSEED",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONIOENCODING",
+        "PYTHONUTF8",
+        "PYTHONWARNINGS",
+    }
+)
+"""What a service inherits from whoever started it (plus ``LC_*``). The service reads no MLOPS_ variable."""
+CHILD_ENV_PREFIXES = ("LC_",)
 
 
 @dataclass(frozen=True)
@@ -159,8 +182,7 @@ class LocalRuntime:
 
     def _child_env(self, instance: Instance) -> dict[str, str]:
         marker = {"repo": self.root, **instance.to_state(), "env": instance.env}
-        environment = {k: v for k, v in os.environ.items() if k not in _CHILD_ENV_DROP}
-        return {**environment, MARKER: json.dumps(marker, separators=(",", ":")), "PYTHONUNBUFFERED": "1"}
+        return {**inherited_env(), MARKER: json.dumps(marker, separators=(",", ":")), "PYTHONUNBUFFERED": "1"}
 
     def stop(self, instance: Instance) -> None:
         if self.gone(instance) is not None or instance.pid is None:
@@ -187,6 +209,15 @@ class LocalRuntime:
         if not instance.log:
             return ""
         return tail(Path(instance.log), lines)
+
+
+def inherited_env() -> dict[str, str]:
+    """The allow-listed part of this process's environment (no tokens, keys or anything unnamed)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name in CHILD_ENV_NAMES or name.startswith(CHILD_ENV_PREFIXES)
+    }
 
 
 def read_marker(pid: int) -> dict[str, Any] | None:
