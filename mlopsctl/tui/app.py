@@ -27,6 +27,7 @@ from textual.app import App
 from textual.binding import BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from mlopsctl import oplog
@@ -34,6 +35,7 @@ from mlopsctl.errors import MlopsError, UnreachableError
 from mlopsctl.overview import Overview, Placement, read_overview
 from mlopsctl.spec.loader import Repo, load_settings, scan_repo
 from mlopsctl.spec.models import ProjectSettings
+from mlopsctl.textsafe import terminal_safe
 from mlopsctl.tui import render
 from mlopsctl.tui.commands import COMMANDS, MUTATING_ACTIONS, bindings, visible
 from mlopsctl.tui.modals import (
@@ -46,6 +48,7 @@ from mlopsctl.tui.modals import (
     PromoteModal,
     unified_diff,
 )
+from mlopsctl.tui.safe import safe_cell
 from mlopsctl.tui.views import (
     EnvironmentsView,
     HistoryView,
@@ -164,6 +167,20 @@ class MlopsApp(App[None]):
         self._repo_lock = threading.Lock()
         self._repo_cache: tuple[tuple[tuple[str, int], ...], Repo] | None = None
         self._crit: set[str] = set()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications quote repository text (model names, reasons, errors): shown as typed, never as markup."""
+        super().notify(
+            terminal_safe(message), title=terminal_safe(title), severity=severity, timeout=timeout, markup=False
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -888,10 +905,11 @@ def _comparison_table(data: dict[str, Any]) -> Table:
     table.add_column("")
     runs = data.get("runs", [])
     for run in runs:
-        table.add_column(str(run))
+        table.add_column(safe_cell(str(run)))
     for section in ("params", "metrics", "context"):
         for name, values in (data.get(section) or {}).items():
-            table.add_row(f"{section[:-1] if section != 'context' else ''} {name}".strip(), *(str(v) for v in values))
+            label = f"{section[:-1] if section != 'context' else ''} {name}".strip()
+            table.add_row(safe_cell(label), *(safe_cell(str(v)) for v in values))
     return table
 
 

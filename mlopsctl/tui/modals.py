@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static, Switch
 
 from mlopsctl.tui.commands import Command
+from mlopsctl.tui.safe import SafeStatic, safe_cell, safe_text
 
 
 class ErrorModal(ModalScreen[None]):
@@ -32,10 +33,10 @@ class ErrorModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="error"):
-            yield Label(Text(self.title_text, style="bold red"), id="dialog-title")
-            yield Static(Text(self.message), id="dialog-body")
+            yield Label(safe_text(Text(self.title_text, style="bold red")), id="dialog-title")
+            yield SafeStatic(Text(self.message), id="dialog-body")
             if self.hint:
-                yield Static(Text(f"hint: {self.hint}", style="yellow"), id="dialog-hint")
+                yield SafeStatic(Text(f"hint: {self.hint}", style="yellow"), id="dialog-hint")
             yield Button("Close", id="close", variant="error")
 
     def on_button_pressed(self, _event: Button.Pressed) -> None:
@@ -56,9 +57,9 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(Text(self.title_text, style="bold"), id="dialog-title")
+            yield Label(safe_text(Text(self.title_text, style="bold")), id="dialog-title")
             with VerticalScroll(id="dialog-scroll"):
-                yield Static(self.body, id="dialog-body")
+                yield SafeStatic(self.body, id="dialog-body")
             with Horizontal(id="dialog-buttons"):
                 yield Button(self.confirm_label, id="confirm", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -104,10 +105,13 @@ class PromoteModal(ModalScreen[PromoteChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(Text(f"Promote {self.ref}", style="bold"), id="dialog-title")
+            yield Label(safe_text(Text(f"Promote {self.ref}", style="bold")), id="dialog-title")
             with Horizontal(id="promote-form"):
                 yield Select(
-                    [(e, e) for e in self.envs], value=self.default_env or Select.BLANK, id="env", allow_blank=False
+                    [(safe_cell(e), e) for e in self.envs],
+                    value=self.default_env or Select.BLANK,
+                    id="env",
+                    allow_blank=False,
                 )
                 yield Select(
                     [("replace", "replace"), ("canary", "canary"), ("shadow", "shadow")],
@@ -119,7 +123,7 @@ class PromoteModal(ModalScreen[PromoteChoice | None]):
                 yield Label("direct", classes="switch-label")
                 yield Switch(value=False, id="direct", tooltip="Commit on the current branch instead of a PR branch")
             with VerticalScroll(id="dialog-scroll"):
-                yield Static(id="preview")
+                yield SafeStatic(id="preview")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Promote", id="confirm", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -167,8 +171,8 @@ class ProgressModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(Text(self.title_text, style="bold"), id="dialog-title")
-            yield Static("starting…", id="progress-step")
+            yield Label(safe_text(Text(self.title_text, style="bold")), id="dialog-title")
+            yield SafeStatic("starting…", id="progress-step")
             yield ProgressBar(total=None, id="progress-bar", show_eta=False)
 
     def step(self, label: str, done: int, total: int | None) -> None:

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, RichLog, Static
 
 from mlopsctl.tui import render
+from mlopsctl.tui.safe import SafeStatic, safe_cell, safe_text
 
 if TYPE_CHECKING:
     from mlopsctl.tui.app import MlopsApp
@@ -49,8 +50,8 @@ class View(Screen[None]):
         return self.app
 
     def compose(self) -> ComposeResult:
-        yield Static(id="crumbs")
-        yield Static(id="banner")
+        yield SafeStatic(id="crumbs")
+        yield SafeStatic(id="banner")
         yield from self.body()
         yield Input(id="prompt")
         yield Footer()
@@ -227,8 +228,12 @@ def _cursor_key(table: DataTable[Any]) -> str | None:
     return str(row_key.value) if row_key.value is not None else None
 
 
-def _fill(table: DataTable[Any], rows: list[tuple[str, list[Any]]]) -> None:
-    """Replace the rows, keeping the cursor on the same key when it still exists."""
+def _fill(table: DataTable[Any], unsafe_rows: list[tuple[str, list[Any]]]) -> None:
+    """Replace the rows, keeping the cursor on the same key when it still exists.
+
+    Every table of the dashboard fills here, so this is where repository text is made safe.
+    """
+    rows = [(key, [safe_cell(cell) for cell in cells]) for key, cells in unsafe_rows]
     keep = _cursor_key(table)
     if [str(k.value) for k in table.rows] == [key for key, _ in rows]:
         for key, cells in rows:
@@ -376,9 +381,9 @@ class ModelView(View):
                 yield LiveTable(id="runs", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="model-right"):
                 yield Static(Text("Drift (PSI per feature)", style="bold"), classes="section")
-                yield Static(id="drift")
+                yield SafeStatic(id="drift")
                 yield Static(Text("Live", style="bold"), classes="section")
-                yield Static(id="live")
+                yield SafeStatic(id="live")
 
     def on_mount(self) -> None:
         self.query_one("#versions", DataTable).add_columns(
@@ -444,7 +449,7 @@ class EnvironmentsView(View):
     def body(self) -> ComposeResult:
         yield LiveTable(id="environments", cursor_type="row", zebra_stripes=True)
         yield Static(Text("Plan  (d plans the selected environment, a applies it)", style="bold"), classes="section")
-        yield Static(id="plan")
+        yield SafeStatic(id="plan")
 
     def on_mount(self) -> None:
         self.query_one("#environments", DataTable).add_columns(
@@ -528,7 +533,8 @@ class LogView(View):
             if self.filter_text.lower() in entry.command.lower():
                 stamp = time.strftime("%H:%M:%S", time.localtime(entry.at))
                 mark = Text("✓ ", style="green") if entry.ok else Text("✗ ", style="bold red")
-                log.write(Text.assemble((stamp + " ", "dim"), mark, (f"{entry.kind:<7}", "cyan"), entry.command))
+                line = Text.assemble((stamp + " ", "dim"), mark, (f"{entry.kind:<7}", "cyan"), entry.command)
+                log.write(safe_text(line))
         self.shown = len(entries)
 
     def focus_main(self) -> None:
