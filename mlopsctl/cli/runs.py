@@ -89,7 +89,7 @@ def _value(value: Any) -> str:
 
 def _status(run: Run) -> str:
     style = STATUS_STYLE.get(run.status, "yellow")
-    return f"[{style}]{run.status}[/]"
+    return f"[{style}]{escape(run.status)}[/]"
 
 
 def _render_list(console: Console, runs: list[Run], model: str | None) -> None:
@@ -101,9 +101,9 @@ def _render_list(console: Console, runs: list[Run], model: str | None) -> None:
     for column in ("run", "model", "status", "started", "duration", "version", "result"):
         table.add_column(column, no_wrap=column != "result")
     for run in runs:
-        kind = f" ({run.kind})" if run.kind != "train" else ""
+        kind = f" ({escape(run.kind)})" if run.kind != "train" else ""
         table.add_row(
-            run.id,
+            escape(run.id),
             escape(run.model),
             _status(run) + kind,
             run.started_iso.replace("T", " ")[:16],
@@ -123,7 +123,7 @@ def _outcome(run: Run) -> str:
 
 
 def _render_show(console: Console, run: Run) -> None:
-    console.print(f"[bold]Run {run.id}[/]  {escape(run.model)}  {_status(run)}  ({run.kind})")
+    console.print(f"[bold]Run {escape(run.id)}[/]  {escape(run.model)}  {_status(run)}  ({escape(run.kind)})")
     rows: list[tuple[str, str]] = [
         ("started", run.started_iso),
         ("duration", f"{run.duration:.2f} s" if run.duration is not None else "-"),
@@ -164,7 +164,7 @@ def _pairs(console: Console, rows: list[tuple[str, str]]) -> None:
 def _section(console: Console, title: str, values: dict[str, Any]) -> None:
     if values:
         console.print(f"[bold]{title}[/]")
-        _pairs(console, [(name, _value(value)) for name, value in values.items()])
+        _pairs(console, [(escape(name), _value(value)) for name, value in values.items()])
 
 
 def _render_grid(console: Console, grid: list[dict[str, Any]]) -> None:
@@ -182,12 +182,12 @@ def _render_grid(console: Console, grid: list[dict[str, Any]]) -> None:
 
 def _render_compare(console: Console, comparison: Comparison) -> None:
     if comparison.identical:
-        console.print(f"runs {', '.join(comparison.run_ids)}: same params, metrics, data and commit")
+        console.print(f"runs {escape(', '.join(comparison.run_ids))}: same params, metrics, data and commit")
         return
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0))
     table.add_column("")
     for run_id in comparison.run_ids:
-        table.add_column(run_id, justify="right")
+        table.add_column(escape(run_id), justify="right")
     for title, rows in (("params", comparison.params), ("metrics", comparison.metrics), ("run", comparison.other)):
         if not rows:
             continue

@@ -221,7 +221,6 @@ def test_chunked_body_over_the_limit(client: Raw) -> None:
         (b"GET /x HTTP/1.1\r\nX-A: a\nX-B: b\r\n\r\n", 400, "header 'x-a' has a control character in its value"),
         (b"GET /x HTTP/1.1\r\nX-A: \x1b[2J\r\n\r\n", 400, "header 'x-a' has a control character in its value"),
         (b"GET /x HTTP/1.1\r\nX-A\n: 1\r\n\r\n", 400, "malformed header line"),
-        (b"GET /x HTTP/1.1\r\nX-\x01A: 1\r\n\r\n", 400, "malformed header line"),
         (b"GET\n /x HTTP/1.1\r\n\r\n", 400, "malformed request line"),
         (
             b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\n\r\nabcd\r\n0\r\n\r\n",
@@ -248,7 +247,6 @@ def test_chunked_body_over_the_limit(client: Raw) -> None:
         "bare-lf-in-value",
         "escape-in-value",
         "lf-in-name",
-        "control-in-name",
         "lf-in-method",
         "lf-in-chunk-size",
     ],
