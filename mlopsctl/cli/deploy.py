@@ -14,6 +14,7 @@ from mlopsctl.deploy.api import apply_environment, down_environment, light_repo,
 from mlopsctl.deploy.apply import DEFAULT_READY_TIMEOUT, ApplyFailed, ApplyResult
 from mlopsctl.deploy.plan import Plan
 from mlopsctl.errors import ExitCode
+from mlopsctl.textsafe import terminal_safe
 
 _ENV = click.option("--env", "env", required=True, help="Environment (environments/ENV.yaml).")
 _REF = click.option(
@@ -51,7 +52,7 @@ def plan(env: str, ref: str, exit_code: bool) -> int:
     opts = options()
     result = plan_environment(light_repo(opts.repo_root()), env, ref=ref)
     if opts.output == "markdown":
-        click.echo(result.to_markdown(), nl=False)
+        click.echo(terminal_safe(result.to_markdown()), nl=False)  # a PR comment, or a terminal
     else:
         opts.emit(result.to_dict(), lambda console: _render_plan(console, result))
     if not result.ok or (exit_code and result.changes):

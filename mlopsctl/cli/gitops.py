@@ -151,7 +151,7 @@ def _render_history(console: Console, entries: list[HistoryEntry]) -> None:
             escape(e.model),
             "" if e.version is None else f"v{e.version}",
             escape(e.env or ""),
-            _strategy(e),
+            escape(_strategy(e)),
             escape(e.previous or ""),
             _gates(e),
             e.commit[:10],

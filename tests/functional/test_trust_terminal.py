@@ -49,7 +49,7 @@ def hostile_commit(root: Path) -> None:
     """A promotion commit as a compromised account could push it."""
     message = (
         f"Promote {CLEAR}churn@1\n\nAction: promote\nModel: ch{CLEAR}urn\nVersion: 1\n"
-        f"Env: st{TITLE}aging\nStrategy: replace\nPrevious: none{C1_CSI}\n"
+        f"Env: st{TITLE}aging\nStrategy: replace[/]\nPrevious: none{C1_CSI}\n"
     )
     git(root, "commit", "-q", "--allow-empty", "-m", message, GIT_AUTHOR_NAME=AUTHOR, GIT_AUTHOR_EMAIL="m@x.org")
 
@@ -92,7 +92,7 @@ def test_history_shows_the_author_and_trailers_without_control_codes(cli: Any, r
     assert result.code == 0, result.stderr
     assert_clean(result.stdout)
     row = result.stdout.splitlines()[1].split()
-    assert row[2:8] == ["Mal]0;pwnedlory31m", "promote", "ch[2Jurn", "v1", "st]0;pwnedaging", "replace"]
+    assert row[2:8] == ["Mal]0;pwnedlory31m", "promote", "ch[2Jurn", "v1", "st]0;pwnedaging", "replace[/]"]
     assert row[8] == "none31m"
     result = cli("history", "--repo", str(repo), "-o", "json")  # scripts get the exact text, JSON-escaped
     assert result.code == 0, result.stderr
