@@ -18,6 +18,9 @@ from typing import Any
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 
+from mlopsctl.errors import CheckFailed
+from mlopsctl.registry.packages import listed_pins, pin_problem
+
 _SEPARATORS = re.compile(r"[-_.]+")
 
 
@@ -75,14 +78,18 @@ def recorded_versions(environment: Mapping[str, Any]) -> dict[str, str]:
     Accepts the mapping the trainer writes (name -> version, None for absent) and, for older or
     hand-written records, a list of ``name==version`` strings.
     """
-    packages = environment.get("packages") or {}
-    if isinstance(packages, Mapping):
-        return {normalise(str(name)): str(version) for name, version in packages.items() if version}
+    packages = environment.get("packages")
     found: dict[str, str] = {}
-    for item in packages if isinstance(packages, list) else []:
-        name, _, version = str(item).partition("==")
+    for name, version in listed_pins(dict(packages) if isinstance(packages, Mapping) else packages):
+        problem = pin_problem(name, version or None)
+        if problem is not None:
+            raise CheckFailed(
+                f"the version record's environment.packages cannot be installed: {problem}",
+                title="Invalid record",
+                hint="records are written by mlopsctl and never edited; restore the record with git checkout",
+            )
         if version:
-            found[normalise(name)] = version.strip()
+            found[normalise(str(name))] = str(version)
     return found
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from mlopsctl.build.pins import Pin, TargetPython, installed_version, normalise
 from mlopsctl.errors import MlopsError
 from mlopsctl.fsio import atomic_write_text
+from mlopsctl.registry.packages import pin_problem
 
 PIP_SAVED = re.compile(r"^\s*(?:Saved|File was already downloaded)\s+(?P<path>\S+\.whl)\s*$")
 MANIFEST_FORMAT = 1
@@ -156,6 +157,8 @@ def _download(requirements: list[str], target: TargetPython, dest: Path, source:
             f"image.wheelhouse is {source}, which is not a folder",
             hint="point image.wheelhouse in mlops.yaml at a folder of wheels, or remove it to download them",
         )
+    for requirement in requirements:
+        _check_requirement(requirement)
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mlopsctl-pins-") as scratch:
         requirements_file = Path(scratch) / "requirements.in"
@@ -170,6 +173,18 @@ def _download(requirements: list[str], target: TargetPython, dest: Path, source:
     if not wheels or missing:
         raise WheelhouseError(f"pip download reported no usable wheels in {dest}: {proc.stdout[-2000:]}")
     return wheels
+
+
+def _check_requirement(requirement: str) -> None:
+    """Only ``name`` or ``name==version`` lines reach pip: never an option such as ``--index-url``."""
+    name, _, version = requirement.partition("==")
+    problem = pin_problem(name, version or None)
+    if problem is not None:
+        raise WheelhouseError(
+            f"refused to pass {requirement[:60]!r} to pip: {problem}",
+            title="Invalid requirement",
+            hint="the version record's environment.packages must hold only package names and PEP 440 versions",
+        )
 
 
 def _download_failed(output: str, requirements: list[str], source: Path | None) -> WheelhouseError:

@@ -17,11 +17,13 @@ from typing import Any
 
 import yaml
 
+from mlopsctl.errors import MlopsError
 from mlopsctl.gitops.git import Git
-from mlopsctl.gitops.trailers import TRAILER_KEYS
+from mlopsctl.gitops.trailers import TRAILER_KEYS, trailer_number, unreadable_numbers
+from mlopsctl.registry.paths import MODEL_FOLDER, record_path
+from mlopsctl.spec.yamlpos import safe_load
 
 ACTIONS = ("promote", "rollback", "archive")
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FIELD, _RECORD = "\x1f", "\x1e"
 _FORMAT = (
     _FIELD.join(["%H", "%an", "%ae", "%aI", "%s"])
@@ -53,6 +55,8 @@ class HistoryEntry:
     previous: str | None
     gates_passed: bool | None = None
     gates: tuple[Gate, ...] = ()
+    note: str | None = None
+    """Set when a trailer could not be read (a ``Version:`` that is not a number): shown, never fatal."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -103,22 +107,31 @@ def _parse(chunk: str) -> HistoryEntry | None:
         subject=subject,
         action=trailers["Action"] or "",
         model=trailers["Model"] or "",
-        version=_int(trailers["Version"]),
+        version=trailer_number(trailers["Version"]),
         env=trailers["Env"],
         strategy=trailers["Strategy"],
-        weight=_int(trailers["Weight"]),
+        weight=trailer_number(trailers["Weight"]),
         previous=trailers["Previous"],
+        note=_note(trailers),
     )
+
+
+def _note(trailers: dict[str, str | None]) -> str | None:
+    """Why part of a commit's trailers could not be read (the entry is still listed, without them)."""
+    bad = unreadable_numbers(trailers, ("Version", "Weight"))
+    if not bad:
+        return None
+    return "unreadable " + ", ".join(f"{key}: trailer {_shown(trailers[key] or '')}" for key in bad)
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 20 else value[:20] + "...")
 
 
 def _last(value: str) -> str | None:
     """A trailer given twice keeps its last value (as ``git interpret-trailers`` reads it)."""
     value = value.strip()
     return value.rsplit(",", 1)[-1].strip() or None if value else None
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
 
 
 def _with_gates(root: Path, entries: list[HistoryEntry]) -> list[HistoryEntry]:
@@ -138,23 +151,30 @@ def _with_gates(root: Path, entries: list[HistoryEntry]) -> list[HistoryEntry]:
 
 def _read_gates(root: Path, model: str, version: int) -> tuple[bool | None, tuple[Gate, ...]]:
     """Only the gate fields of a record (records can be large: drift references)."""
-    path = root / "registry" / model / f"v{version}.yaml"  # records.record_path, without importing pydantic
+    if not MODEL_FOLDER.fullmatch(model):
+        return None, ()  # a Model: trailer is someone's text: never a path out of registry/
     try:
+        path = record_path(root, model, version)
         text = path.read_text(encoding="utf-8")
-        data = yaml.load(_top_level(text, ("gates", "gates_passed")), Loader=_Loader)
+        data = safe_load(_top_level(text, ("gates", "gates_passed")), path)
         if not isinstance(data, dict) or "gates_passed" not in data:
-            data = yaml.load(text, Loader=_Loader)
-    except (OSError, yaml.YAMLError):
+            data = safe_load(text, path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, MlopsError):
         return None, ()
     if not isinstance(data, dict):
         return None, ()
+    listed = data.get("gates")
     gates = tuple(
-        Gate(str(g.get("gate", "")), g.get("value"), bool(g.get("passed")))
-        for g in data.get("gates") or []
+        Gate(str(g.get("gate", "")), _number(g.get("value")), g.get("passed") is True)
+        for g in (listed if isinstance(listed, list) else [])
         if isinstance(g, dict)
     )
     passed = data.get("gates_passed")
-    return (bool(passed) if passed is not None else None), gates
+    return (passed if isinstance(passed, bool) else None), gates
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _top_level(text: str, keys: tuple[str, ...]) -> str:

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlopsctl.errors import MlopsError, PolicyRefused
+from mlopsctl.errors import CheckFailed, MlopsError, PolicyRefused
+from mlopsctl.registry.paths import MAX_VERSION
 
 Fields = dict[str, Any]
 ROLES = ("version", "candidate")
@@ -66,7 +67,7 @@ def promote(current: Fields | None, version: int, strategy: str, weight: int | N
             f"nothing runs for {where} yet, and a {strategy} needs a stable version to run beside",
             hint="promote a first version with --strategy replace",
         )
-    stable = int(current["version"])
+    stable = stable_version(current, where)
     if version == stable:
         raise PolicyRefused(
             f"version {version} is already the stable version of {where}; "
@@ -82,13 +83,26 @@ def promote(current: Fields | None, version: int, strategy: str, weight: int | N
 def rollback(current: Fields, previous_stable: int | None, to: int | None, where: str) -> Fields:
     """The deployment after a rollback (see the table in the module docstring)."""
     if to is None and current.get("strategy", "replace") != "replace":
-        return _to_replace(current, int(current["version"]), where)
+        return _to_replace(current, stable_version(current, where), where)
     target = to if to is not None else previous_stable
     if target is None:
         raise NothingToChange(
             f"{where} has run only version {current['version']}: there is no earlier version to roll back to"
         )
     return _to_replace(current, target, where)
+
+
+def stable_version(current: Fields, where: str) -> int:
+    """The deployment's ``version``, which an environment file (someone's commit) may have written badly."""
+    version = current.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= MAX_VERSION:
+        return version
+    shown = repr(str(version)[:20] + ("..." if len(str(version)) > 20 else ""))
+    raise CheckFailed(
+        f"the environment file gives {where} the version {shown}, which is not a version number (1 to {MAX_VERSION})",
+        title="Invalid environment",
+        hint="run 'mlopsctl validate' for the exact line, and correct the file",
+    )
 
 
 def _to_replace(current: Fields | None, version: int, where: str) -> Fields:

@@ -15,16 +15,15 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mlopsctl.errors import CheckFailed, NotFound, UsageError
+from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.registry.artifacts import ArtifactRefused
 from mlopsctl.registry.index import ModelFolder, VersionSummary, scan_registry, summaries
 from mlopsctl.registry.records import VersionRecord, archived_versions, read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, latest_version
-from mlopsctl.spec.loader import PROJECT_FILE, Repo, _apply_env_overrides, find_repo_root
+from mlopsctl.spec.loader import PROJECT_FILE, Repo, find_repo_root, load_settings
 from mlopsctl.spec.models import NAME_PATTERN, Deployment, Environment, ProjectSettings
-from mlopsctl.spec.yamlpos import load_yaml
+from mlopsctl.spec.yamlpos import safe_load
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Stages = dict[str, dict[int, list[str]]]
 """model -> version -> where it runs, e.g. ``{"churn": {3: ["production"], 4: ["staging (canary 10%)"]}}``."""
 
@@ -160,14 +159,7 @@ def version_details(repo: Repo, model: str, version: int | None, *, verify: bool
         version = latest_version(repo, model)
         if version is None:
             raise NotFound(f"{model} has no registered versions", hint=f"register one with: mlopsctl train {model}")
-    try:
-        record = read_record(repo.root, model, version)
-    except ValidationError as exc:
-        raise CheckFailed(
-            f"registry record {record_path(repo.root, model, version)} does not match the record schema: "
-            f"{exc.errors()[0]['msg']} at {'.'.join(map(str, exc.errors()[0]['loc']))}",
-            title="Unreadable record",
-        ) from exc
+    record = read_record(repo.root, model, version)  # a record that does not fit is a CheckFailed naming it
     store = artifact_store_for(repo)
     return VersionDetails(
         record=record,
@@ -208,23 +200,13 @@ def _archived(repo: Repo, folder: ModelFolder) -> set[int]:
 
 
 def _settings(root: Path) -> ProjectSettings:
-    doc = load_yaml(root / PROJECT_FILE)
-    _apply_env_overrides(doc)
-    try:
-        if doc.problems or not isinstance(doc.data, dict):
-            raise ValueError
-        return ProjectSettings.model_validate(doc.data)
-    except (ValidationError, ValueError):
-        raise CheckFailed(
-            f"{root / PROJECT_FILE} has problems", title="Invalid specs", hint="run 'mlopsctl validate' for the report"
-        ) from None
+    return load_settings(root)
 
 
 def _environment(file: Path) -> Environment | None:
     """An environment file, or None when it does not validate (``validate`` reports it, with positions)."""
     try:
-        with file.open("rb") as handle:
-            data = yaml.load(handle, Loader=_Loader)  # the C loader: no positions needed here
+        data = safe_load(file.read_bytes().decode("utf-8"), file)  # bounded; no positions needed here
         return Environment.model_validate(data)
-    except (OSError, yaml.YAMLError, ValidationError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError):
         return None

@@ -27,9 +27,12 @@ from typing import Any
 
 import yaml
 
-from mlopsctl.registry.records import RECORD_NAME
+from mlopsctl.errors import CheckFailed
+from mlopsctl.registry.paths import MAX_VERSION, RECORD_NAME, refuse_links
 from mlopsctl.registry.store import parse_record_file
 
+MAX_STORED = 2**63 - 1
+"""The largest integer SQLite stores."""
 INDEX_NAME = "registry-index.sqlite"
 INDEX_FORMAT = 1
 QUERY_CHUNK = 500
@@ -90,17 +93,21 @@ class ModelFolder:
 def scan_registry(root: Path, model: str | None = None) -> list[ModelFolder]:
     """Model folders under registry/ (one, or all) with their version numbers, from names only."""
     base = os.path.join(root, "registry")
+    refuse_links(root, Path(base))
     if model is not None:
         names = [model]
     elif os.path.isdir(base):
-        names = sorted(entry.name for entry in os.scandir(base) if entry.is_dir(follow_symlinks=False))
+        names = sorted(entry.name for entry in os.scandir(base) if entry.is_dir() or entry.is_symlink())
     else:
         names = []
-    folders = [_scan_folder(os.path.join(base, name), name) for name in names]
+    folders = [_scan_folder(root, name) for name in names]
     return [folder for folder in folders if folder.versions or model is not None]
 
 
-def _scan_folder(folder: str, model: str) -> ModelFolder:
+def _scan_folder(root: Path, model: str) -> ModelFolder:
+    """A model's folder from its entry names; a link in place of the folder or of a record is refused."""
+    folder = Path(root, "registry", model)
+    refuse_links(root, folder)
     found = ModelFolder(model)
     try:
         entries = list(os.scandir(folder))
@@ -108,6 +115,8 @@ def _scan_folder(folder: str, model: str) -> ModelFolder:
         return found
     for entry in entries:
         match = RECORD_NAME.match(entry.name)
+        if (match or entry.name == "archived.yaml") and entry.is_symlink():
+            refuse_links(root, folder / entry.name)
         if match:
             found.versions.append(int(match[1]))
         elif entry.name == "archived.yaml":
@@ -152,11 +161,32 @@ def _key(model: str, version: int) -> str:
 
 
 def read_summary(path: str) -> VersionSummary:
-    """A record's summary: the fast line scan of mlopsctl's own layout, else the full YAML parse."""
+    """A record's summary: the fast line scan of mlopsctl's own layout, else the full YAML parse.
+
+    A record whose summary fields are not what mlopsctl writes (``version: one``, a number too
+    large to store) is a CheckFailed naming the file, never a crash of the whole listing.
+    """
     with open(path, "rb") as handle:
         text = handle.read().decode("utf-8", errors="replace")
     fields = scan_summary_fields(text)
-    return summary_from(fields if fields is not None else parse_record_file(Path(path)))
+    data = fields if fields is not None else parse_record_file(Path(path))
+    try:
+        summary = summary_from(data)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise _bad_summary(path, f"a summary field does not read ({exc})") from None
+    if not 1 <= summary.version <= MAX_VERSION:
+        raise _bad_summary(path, f"version must be a number from 1 to {MAX_VERSION}")
+    if not all(0 <= size <= MAX_STORED for size in (summary.data_rows or 0, summary.artifact_size)):
+        raise _bad_summary(path, "data.rows and artifact.size must be sizes, not huge numbers")
+    return summary
+
+
+def _bad_summary(path: str, reason: str) -> CheckFailed:
+    return CheckFailed(
+        f"registry record {path}: {reason}",
+        title="Invalid record",
+        hint=f"records are written by mlopsctl and never edited; restore it with: git checkout -- {path}",
+    )
 
 
 def summary_from(data: dict[str, Any]) -> VersionSummary:
@@ -164,9 +194,10 @@ def summary_from(data: dict[str, Any]) -> VersionSummary:
     fingerprint = data.get("data") or {}
     artifact = data.get("artifact") or {}
     rows = fingerprint.get("rows")
+    version = data.get("version", 0)
     return VersionSummary(
         model=str(data.get("model", "")),
-        version=int(data.get("version", 0)),
+        version=version if isinstance(version, int) and not isinstance(version, bool) else 0,
         created_at=str(data.get("created_at", "")),
         run_id=str(data.get("run_id", "")),
         estimator=str(data.get("estimator", "")),

@@ -11,13 +11,23 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mlopsctl.errors import NotFound, UsageError
-from mlopsctl.spec.yamlpos import load_yaml
+from mlopsctl.errors import CheckFailed, NotFound, UsageError
+from mlopsctl.registry.packages import listed_pins, pin_problem
+from mlopsctl.registry.paths import (
+    MAX_VERSION,
+    RECORD_NAME,
+    VERSION_TEXT,
+    archive_path,
+    record_path,
+    refuse_links,
+    registry_dir,
+)
+from mlopsctl.spec.yamlpos import LocatedDoc, load_yaml
 
-RECORD_NAME = re.compile(r"^v([1-9][0-9]*)\.yaml$")
-REF_PATTERN = re.compile(r"^(?P<model>[a-z][a-z0-9-]{0,62})@v?(?P<version>[1-9][0-9]*|latest)$")
+REF_PATTERN = re.compile(rf"^(?P<model>[a-z][a-z0-9-]{{0,62}})@v?(?P<version>{VERSION_TEXT}|latest)$")
+MAX_REF_SHOWN = 80
 
 
 class Record(BaseModel):
@@ -113,7 +123,7 @@ class VersionRecord(Record):
     apiVersion: str = "mlopsctl/v1"
     kind: str = "ModelVersion"
     model: str
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     created_at: str
     run_id: str
     spec_commit: str
@@ -142,20 +152,13 @@ def parse_ref(text: str) -> tuple[str, int | None]:
     """``churn@3`` / ``churn@v3`` -> ("churn", 3); ``churn@latest`` -> ("churn", None)."""
     match = REF_PATTERN.fullmatch(text.strip())
     if match is None:
+        shown = text if len(text) <= MAX_REF_SHOWN else text[: MAX_REF_SHOWN - 3] + "..."
         raise UsageError(
-            f"'{text}' is not a model version reference",
+            f"'{shown}' is not a model version reference",
             hint="write MODEL@VERSION, e.g. churn@3, churn@v3 or churn@latest",
         )
     version = match["version"]
     return match["model"], None if version == "latest" else int(version)
-
-
-def registry_dir(root: Path, model: str) -> Path:
-    return root / "registry" / model
-
-
-def record_path(root: Path, model: str, version: int) -> Path:
-    return registry_dir(root, model) / f"v{version}.yaml"
 
 
 def version_numbers(root: Path, model: str) -> list[int]:
@@ -168,6 +171,7 @@ def version_numbers(root: Path, model: str) -> list[int]:
 
 
 def read_record(root: Path, model: str, version: int) -> VersionRecord:
+    """The validated record of ``model@version``; a file that does not read or fit is a CheckFailed naming it."""
     path = record_path(root, model, version)
     if not path.is_file():
         known = version_numbers(root, model)
@@ -175,14 +179,81 @@ def read_record(root: Path, model: str, version: int) -> VersionRecord:
         raise NotFound(f"no version {model}@{version} in {path.parent}", hint=hint)
     doc = load_yaml(path)
     if doc.problems or not isinstance(doc.data, dict):
-        raise NotFound(f"registry record {path} is unreadable: {doc.problems[0] if doc.problems else 'not a mapping'}")
-    return VersionRecord.model_validate(doc.data)
+        reason = str(doc.problems[0]) if doc.problems else f"{path}: not a mapping of fields"
+        raise _invalid_record(path, reason)
+    try:
+        record = VersionRecord.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _invalid_record(path, _first_error(doc, exc)) from None
+    _check_packages(doc, record)
+    return record
+
+
+def _check_packages(doc: LocatedDoc, record: VersionRecord) -> None:
+    """Names and versions in ``environment.packages`` become pip requirements: refuse anything else."""
+    packages = record.environment.get("packages")
+    for index, (name, version) in enumerate(listed_pins(packages)):
+        problem = pin_problem(name, version)
+        if problem is not None:
+            where = ("environment", "packages", name if isinstance(packages, dict) else index)
+            raise _invalid_record(doc.file, str(doc.problem(where, problem)))
+
+
+def _first_error(doc: LocatedDoc, exc: ValidationError) -> str:
+    """The first schema error as ``file:line:column: field: message (got ...)``."""
+    error = exc.errors()[0]
+    path = tuple(part for part in error["loc"] if isinstance(part, str | int))
+    got = error.get("input")
+    shown = "" if isinstance(got, dict | list) else f" (got {str(got)[:40]!r})"
+    return str(doc.problem(path, f"{error['msg']}{shown}"))
+
+
+def _invalid_record(path: Path, reason: str) -> CheckFailed:
+    return CheckFailed(
+        f"registry record {reason}",
+        title="Invalid record",
+        hint=f"records are written by mlopsctl and never edited; restore it with: git checkout -- {path}",
+    )
 
 
 def archived_versions(root: Path, model: str) -> set[int]:
-    path = registry_dir(root, model) / "archived.yaml"
+    """Version numbers listed in ``registry/<model>/archived.yaml``; a malformed list is a CheckFailed naming it."""
+    path = archive_path(root, model)
     if not path.is_file():
         return set()
     doc = load_yaml(path)
-    entries = doc.data.get("archived", []) if isinstance(doc.data, dict) else []
-    return {int(entry["version"]) for entry in entries if isinstance(entry, dict) and "version" in entry}
+    if doc.problems:
+        raise _invalid_archive(path, str(doc.problems[0]))
+    entries = doc.data.get("archived", []) if isinstance(doc.data, dict) else None
+    if entries is None or not isinstance(entries, list):
+        raise _invalid_archive(path, str(doc.problem(("archived",), "expected a list of entries such as - version: 3")))
+    return {_archived_number(doc, index, entry) for index, entry in enumerate(entries)}
+
+
+def _archived_number(doc: LocatedDoc, index: int, entry: Any) -> int:
+    number = entry.get("version") if isinstance(entry, dict) else None
+    if isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= MAX_VERSION:
+        return number
+    reason = doc.problem(("archived", index, "version"), f"expected a version number from 1 to {MAX_VERSION}")
+    raise _invalid_archive(doc.file, str(reason))
+
+
+def _invalid_archive(path: Path, reason: str) -> CheckFailed:
+    return CheckFailed(
+        f"archive list {reason}",
+        title="Invalid archive list",
+        hint=f"archived.yaml is written by mlopsctl archive; restore it with: git checkout -- {path}",
+    )
+
+
+__all__ = [
+    "MAX_VERSION",
+    "RECORD_NAME",
+    "archived_versions",
+    "parse_ref",
+    "read_record",
+    "record_path",
+    "refuse_links",
+    "registry_dir",
+    "version_numbers",
+]

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from mlopsctl.errors import MlopsError, NotFound, UsageError
+from mlopsctl.errors import CheckFailed, MlopsError, NotFound, UsageError
 from mlopsctl.fsio import create_exclusive, fsync_dir
 from mlopsctl.gitops.git import Git
 from mlopsctl.registry.artifacts import ArtifactStore, safe_loads, short_digest
@@ -50,10 +51,10 @@ from mlopsctl.registry.records import (
 )
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import NAME_PATTERN
+from mlopsctl.spec.yamlpos import safe_load
 
 MAX_VERSION_ATTEMPTS = 10_000
 GIT_LOCK_RETRY_SECONDS = 30.0
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DumperBase: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -133,10 +134,19 @@ def list_versions(repo: Repo, model: str | None = None) -> list[VersionRecord]:
     """Full records of every version (of ``model``, or of every model), by model then version."""
     models = [model] if model is not None else registered_models(repo.root)
     return [
-        VersionRecord.model_validate(parse_record_file(record_path(repo.root, name, number)))
+        _validated(record_path(repo.root, name, number))
         for name in models
         for number in version_numbers(repo.root, name)
     ]
+
+
+def _validated(path: Path) -> VersionRecord:
+    try:
+        return VersionRecord.model_validate(parse_record_file(path))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(map(str, error["loc"])) or "(document)"
+        raise _unreadable_record(path, f"{where}: {error['msg']}") from None
 
 
 def registered_models(root: Path) -> list[str]:
@@ -150,8 +160,9 @@ def registered_models(root: Path) -> list[str]:
 def parse_record_file(path: Path) -> dict[str, Any]:
     """A record file as plain data, parsed with the C YAML loader when it is available."""
     try:
-        with path.open("rb") as handle:
-            data = yaml.load(handle, Loader=_Loader)  # a safe loader: CSafeLoader, or SafeLoader without libyaml
+        data = safe_load(path.read_bytes().decode("utf-8"), path)  # bounded; libyaml's speed for ordinary records
+    except UnicodeDecodeError:
+        raise _unreadable_record(path, "not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise _unreadable_record(path, str(exc).replace("\n", " ")) from exc
     if not isinstance(data, dict):
@@ -160,7 +171,7 @@ def parse_record_file(path: Path) -> dict[str, Any]:
 
 
 def _unreadable_record(path: Path, reason: str) -> MlopsError:
-    return MlopsError(
+    return CheckFailed(
         f"registry record {path} is unreadable: {reason}",
         title="Unreadable record",
         hint="records are never edited; restore it with: git checkout -- " + str(path),

@@ -45,16 +45,34 @@ def init_repo(path: Path, name: str | None = None) -> InitResult:
     path = path.expanduser().resolve()
     name = name or _name_from(path)
     _check_target(path, name)
-    path.mkdir(parents=True, exist_ok=True)
+    _create_folder(path)
     try:
         files = _copy_template(path, name)
         files.append(str(write_churn_csv(path / "data" / "churn.csv").relative_to(path)))
         files.extend(str(p.relative_to(path)) for p in write_schemas(path / "schemas"))
         commit = _first_commit(path)
+    except OSError as exc:
+        shutil.rmtree(path, ignore_errors=True)
+        raise MlopsError(f"cannot write the repository in {path}: {_reason(exc, path)}", title="Cannot create") from exc
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
     return InitResult(root=path, name=name, commit=commit, files=sorted(files))
+
+
+def _create_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create {path}: {_reason(exc, path)}", hint="choose a folder you can write to, e.g. ./my-models"
+        ) from exc
+
+
+def _reason(exc: OSError, path: Path) -> str:
+    """The system's reason (``Not a directory``), naming the part of the path it is about when it differs."""
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason} ({exc.filename})" if exc.filename and exc.filename != str(path) else reason
 
 
 def _name_from(path: Path) -> str:
@@ -63,7 +81,13 @@ def _name_from(path: Path) -> str:
 
 
 def _check_target(path: Path, name: str) -> None:
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    try:
+        taken = path.exists() and (not path.is_dir() or any(path.iterdir()))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot use {path}: {_reason(exc, path)}", hint="choose a new folder for the repository"
+        ) from exc
+    if taken:
         raise UsageError(f"{path} already exists and is not empty", hint="choose a new folder for the repository")
     if not re.fullmatch(NAME_PATTERN, name):
         raise UsageError(
