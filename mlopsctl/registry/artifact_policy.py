@@ -18,6 +18,7 @@ The whole file is refused when any name fails, listing each with its reason.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import re
@@ -169,8 +170,10 @@ def bit_generator_name(node: dict[str, Any]) -> str:
     return BIT_GENERATORS.get(raw, f"numpy.random.{raw}") if isinstance(raw, str) else f"numpy.random.{raw!r}"
 
 
+@functools.lru_cache(maxsize=4096)
 def refusal(name: str, kind: str) -> str | None:
-    """Why ``name`` stored as ``kind`` must not be loaded, or None when it may."""
+    """Why ``name`` stored as ``kind`` must not be loaded, or None when it may (cached: a model
+    names the same few dozen classes thousands of times)."""
     if kind not in NODE_KINDS:
         own = class_refusal(name, function=False)  # the class's own reason, when it has one, says more
         return own or f"stored as {kind}, a node kind that calls or binds objects; mlopsctl never writes it"

@@ -42,6 +42,7 @@ SUFFIX = ".skops"
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 STALE_TEMP_SECONDS = 3600.0
 SCHEMA_MEMBER = "schema.json"
+MAX_SCHEMA_BYTES = 256 * 1024 * 1024
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -160,7 +161,7 @@ def safe_loads(data: bytes, sha256: str) -> Any:
     schema = read_schema(data, sha256)
     refuse_unless_allowed(schema, sha256)
     try:
-        return skops_reader.loads(data, artifact_policy.refusal)
+        return skops_reader.loads(data, artifact_policy.refusal, schema)
     except skops_reader.Unsupported:
         return _skops_loads(data, sha256)  # a shape the lean reader does not read: skops' default trust only
     except skops_reader.Refused as exc:
@@ -173,9 +174,25 @@ def read_schema(data: bytes, sha256: str) -> Any:
     """The ``schema.json`` of skops bytes, without building anything from it."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return json.loads(archive.read(SCHEMA_MEMBER))
-    except Exception as exc:  # not a zip, no schema, not JSON, too deep: all mean unreadable
+            return _schema_of(archive)
+    except Exception as exc:  # not a zip, no schema, not JSON, too large: all mean unreadable
         raise _unreadable(sha256, exc) from None
+
+
+def read_schema_file(path: Path, sha256: str) -> Any:
+    """The ``schema.json`` of a stored artifact, reading nothing else of the file (for validate)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _schema_of(archive)
+    except Exception as exc:
+        raise _unreadable(sha256, exc) from None
+
+
+def _schema_of(archive: zipfile.ZipFile) -> Any:
+    size = archive.getinfo(SCHEMA_MEMBER).file_size
+    if size > MAX_SCHEMA_BYTES:  # a schema this large is a decompression bomb, not a model
+        raise ValueError(f"{SCHEMA_MEMBER} is {size} bytes, over the {MAX_SCHEMA_BYTES} allowed")
+    return json.loads(archive.read(SCHEMA_MEMBER))
 
 
 def refused_types(schema: Any) -> dict[str, str]:

@@ -59,17 +59,20 @@ class Refused(Exception):
         self.refused = refused
 
 
-def loads(data: bytes, policy: Policy) -> Any:
-    """The object stored in skops bytes, after every name it holds passed ``policy``."""
+def loads(data: bytes, policy: Policy, schema: Any = None) -> Any:
+    """The object stored in skops bytes, after every name it holds passed ``policy``.
+
+    ``schema`` is the file's ``schema.json`` when the caller has already parsed it (it is the
+    largest part of the file; parsing it once keeps a service's start fast).
+    """
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        schema = read_schema(archive)
+        schema = _known_protocol(json.loads(archive.read(SCHEMA_MEMBER)) if schema is None else schema)
         refuse_unless_allowed(schema, policy)
         return _Builder(archive).build(schema, 0)
 
 
-def read_schema(archive: zipfile.ZipFile) -> dict[str, Any]:
-    """The file's ``schema.json``, if it is the protocol this reader knows."""
-    schema = json.loads(archive.read(SCHEMA_MEMBER))
+def _known_protocol(schema: Any) -> dict[str, Any]:
+    """``schema`` if it is the protocol this reader knows."""
     if not isinstance(schema, dict) or schema.get("protocol") != PROTOCOL:
         raise Unsupported(f"skops protocol {schema.get('protocol') if isinstance(schema, dict) else '?'}")
     return schema

@@ -16,7 +16,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mlopsctl.registry.records import archived_versions, read_record, version_numbers
+from mlopsctl.registry.artifacts import (
+    SHA256_PATTERN,
+    ArtifactRefused,
+    ArtifactStore,
+    read_schema_file,
+    refused_types,
+    short_digest,
+)
+from mlopsctl.registry.records import RECORD_NAME, archived_versions, read_record, version_numbers
 from mlopsctl.spec.loader import Repo, scan_repo
 from mlopsctl.spec.models import (
     CLASSIFICATION_METRICS,
@@ -27,7 +35,7 @@ from mlopsctl.spec.models import (
     ModelSpec,
 )
 from mlopsctl.spec.problems import Problem
-from mlopsctl.spec.yamlpos import LocatedDoc, PathKey
+from mlopsctl.spec.yamlpos import LocatedDoc, PathKey, load_yaml
 
 Report = Callable[[PathKey, str], None]
 
@@ -45,6 +53,7 @@ def validate_repo(root: Path) -> tuple[Repo, list[Problem]]:
         if doc is not None:
             problems.extend(_collect(doc, partial(check_environment, repo, stem, env)))
     problems.extend(_missing_folders(repo))
+    problems.extend(refused_artifacts(repo))
     return repo, sorted(problems, key=lambda p: (p.file, p.line, p.column))
 
 
@@ -196,11 +205,15 @@ def _unknown_param(name: str, estimator: str, accepted: Iterable[str]) -> str:
 
 
 def load_estimator_class(path: str) -> type | str:
-    """Import ``package.module.Class``; on failure return the reason as a message."""
+    """Import ``package.module.Class``; on failure return the reason as a message.
+
+    The package must be one of :data:`ESTIMATOR_PACKAGES` exactly (``sklearnpwn`` is not
+    ``sklearn``), checked before anything is imported, and so must the package the class is
+    defined in: importing a module runs its code, and a spec is contributed input.
+    """
     module_name, _, class_name = path.rpartition(".")
-    if not module_name.startswith("sklearn") and module_name.split(".")[0] not in _ALLOWED_ESTIMATOR_ROOTS:
-        allowed = ", ".join(("sklearn", *_ALLOWED_ESTIMATOR_ROOTS))
-        return f"estimator '{path}' is outside scikit-learn; allowed packages: {allowed}"
+    if module_name.split(".")[0] not in ESTIMATOR_PACKAGES:
+        return f"estimator '{path}' is outside scikit-learn; allowed packages: {', '.join(ESTIMATOR_PACKAGES)}"
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -208,12 +221,15 @@ def load_estimator_class(path: str) -> type | str:
     found = getattr(module, class_name, None)
     if not isinstance(found, type):
         return f"'{class_name}' is not a class in {module_name}{_did_you_mean(class_name, dir(module))}"
+    if found.__module__.split(".")[0] not in ESTIMATOR_PACKAGES:
+        return f"estimator '{path}' is defined in {found.__module__}, outside {', '.join(ESTIMATOR_PACKAGES)}"
     if not hasattr(found, "fit") or not hasattr(found, "get_params"):
         return f"{path} is not a scikit-learn estimator (it has no fit/get_params)"
     return found
 
 
-_ALLOWED_ESTIMATOR_ROOTS = ("xgboost", "lightgbm")
+ESTIMATOR_PACKAGES = ("sklearn", "xgboost", "lightgbm")
+"""Top-level packages an estimator may come from, matched exactly."""
 
 
 def _check_metrics(spec: ModelSpec, report: Report) -> None:
@@ -280,3 +296,46 @@ def _check_version(repo: Repo, model: str, version: int, where: PathKey, report:
 def _did_you_mean(word: str, choices: Iterable[Any]) -> str:
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+# --------------------------------------------------------------------------- registry artifacts
+
+
+def refused_artifacts(repo: Repo) -> list[Problem]:
+    """Records whose artifact, when the local store holds it, names types the artifact policy refuses.
+
+    Only each artifact's ``schema.json`` is read (nothing is built), so CI says a contributed
+    version can never load before any service tries to load it.
+    """
+    from mlopsctl.errors import MlopsError
+    from mlopsctl.registry.store import artifact_store_for
+
+    try:
+        store = artifact_store_for(repo)
+    except MlopsError:
+        return []  # an unusable artifact_store setting is mlops.yaml's problem, reported on its own
+    problems: list[Problem] = []
+    for record in sorted((repo.root / "registry").glob("*/v*.yaml")):
+        if RECORD_NAME.match(record.name):
+            problems.extend(_refused_artifact(record, store))
+    return problems
+
+
+def _refused_artifact(record: Path, store: ArtifactStore) -> list[Problem]:
+    doc = load_yaml(record)
+    artifact = doc.data.get("artifact") if isinstance(doc.data, dict) else None
+    sha256 = artifact.get("sha256") if isinstance(artifact, dict) else None
+    if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
+        return []  # an unreadable record is the registry's own check to report
+    path = store.path_for(sha256)
+    if not path.is_file():
+        return []
+    try:
+        refused = refused_types(read_schema_file(path, sha256))
+    except ArtifactRefused as exc:
+        return [doc.problem(("artifact", "sha256"), exc.message)]
+    if not refused:
+        return []
+    listing = "; ".join(f"{name} ({reason})" for name, reason in sorted(refused.items()))
+    message = f"artifact sha256:{short_digest(sha256)} contains types mlopsctl will not load: {listing}"
+    return [doc.problem(("artifact", "sha256"), message)]
