@@ -93,6 +93,7 @@ def test_the_user_opts_in_with_the_environment_variable(
     outside = tmp_path / "outside.csv"
     shutil.copy(repo / "data" / "churn.csv", outside)
     point_source(repo, {"absolute": str(outside), "file-uri": f"file://{outside}"}.get(source, source))
+    assert cli("data", "check", "churn", "--repo", str(repo)).code == 1  # refused until the user opts in
     monkeypatch.setenv("MLOPS_DATA_ALLOW_OUTSIDE_REPO", "1")
     result = cli("data", "check", "churn", "--repo", str(repo))
     assert result.code == 0, result.stderr
@@ -105,6 +106,7 @@ def test_the_user_opts_in_with_the_user_config_file(cli: Any, repo: Path, tmp_pa
     shutil.copy(repo / "data" / "churn.csv", outside)
     (repo / "data" / "churn.csv").unlink()
     (repo / "data" / "churn.csv").symlink_to(outside)
+    assert cli("data", "check", "churn", "--repo", str(repo)).code == 1  # refused until the user opts in
     config = isolated_home / ".config" / "mlopsctl" / "config.yaml"
     config.parent.mkdir(parents=True)
     config.write_text("data:\n  allow_outside_repo: true\n")
