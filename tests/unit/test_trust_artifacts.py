@@ -12,7 +12,6 @@ modification time of 0: creating *and* removing an entry both set it to now, so
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import importlib
 import inspect
@@ -57,20 +56,18 @@ def assert_untouched(marker: Path) -> None:
     assert marker.parent.stat().st_mtime_ns == 0
 
 
-def small_pipeline_schema() -> tuple[dict[str, Any], dict[str, bytes]]:
-    """A real skops dump of a fitted pipeline, as its schema and its array members."""
+def small_pipeline() -> bytes:
+    """A real skops dump of a small fitted pipeline."""
     rows = np.random.default_rng(0).normal(size=(40, 3))
     pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
-    pipeline.fit(rows, (rows[:, 0] > 0).astype(int))
-    with zipfile.ZipFile(io.BytesIO(dump_pipeline(pipeline))) as archive:
+    return dump_pipeline(pipeline.fit(rows, (rows[:, 0] > 0).astype(int)))
+
+
+def with_payload(payload: dict[str, Any], base: bytes | None = None) -> bytes:
+    """``base`` (a dumped pipeline) with ``payload`` stored as one more attribute of the Pipeline."""
+    with zipfile.ZipFile(io.BytesIO(base or small_pipeline())) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
-    return json.loads(members.pop("schema.json")), members
-
-
-def with_payload(payload: dict[str, Any]) -> bytes:
-    """The small pipeline with ``payload`` stored as one more attribute of the Pipeline object."""
-    schema, members = small_pipeline_schema()
-    schema = copy.deepcopy(schema)
+    schema = json.loads(members.pop("schema.json"))
     attributes = schema["content"]
     attributes["content"]["payload"] = payload
     attributes["key_types"]["content"].append(node("TypeNode", "builtins.str"))
