@@ -23,6 +23,7 @@ The endpoints file, ``<state_dir>/targets/<env>.json``, is the format documented
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from mlopsctl.fsio import atomic_write_text, refuse_links
 from mlopsctl.gitops.desired import check_environment_name
 from mlopsctl.monitor.targets import state_file as endpoints_file
 from mlopsctl.spec.loader import Repo
+from mlopsctl.spec.models import NAME_PATTERN
 
 STATE_FORMAT = 1
 
@@ -92,7 +94,7 @@ def read_state(repo: Repo, env: str) -> DeployState:
         return DeployState(env=env)
     try:
         data = json.loads(text)
-        instances = [Instance.from_state(row, env) for row in data.get("instances", [])]
+        instances = [_checked_instance(repo, Instance.from_state(row, env)) for row in data.get("instances", [])]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckFailed(
             f"the deploy state {path} is unreadable: {exc}",
@@ -101,6 +103,16 @@ def read_state(repo: Repo, env: str) -> DeployState:
             f"or delete {path}",
         ) from exc
     return DeployState(env=env, instances=instances, commit=data.get("commit"), applied_at=data.get("applied_at"))
+
+
+def _checked_instance(repo: Repo, instance: Instance) -> Instance:
+    """An instance whose model name and log could not have been planted (a committed state file): else ValueError."""
+    if re.fullmatch(NAME_PATTERN, instance.spec.model) is None:
+        raise ValueError(f"the model name {instance.spec.model!r} is not a name")
+    logs = log_dir(repo, instance.env).resolve()
+    if instance.log is not None and not Path(instance.log).resolve().is_relative_to(logs):
+        raise ValueError(f"the log {instance.log!r} of instance {instance.id!r} is not in {logs}")
+    return instance
 
 
 def write_state(repo: Repo, state: DeployState) -> None:

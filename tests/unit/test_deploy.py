@@ -12,7 +12,7 @@ from mlopsctl.deploy.lock import deploy_locks, lock_path
 from mlopsctl.deploy.model import PREFLIGHT, Health, Instance, ServiceSpec
 from mlopsctl.deploy.plan import Plan, diff
 from mlopsctl.deploy.state import DeployState, read_state, write_endpoints, write_state
-from mlopsctl.errors import ConflictError
+from mlopsctl.errors import CheckFailed, ConflictError
 from mlopsctl.monitor.targets import Endpoint, derived_endpoints
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import Deployment, Environment, ProjectSettings
@@ -170,12 +170,13 @@ def repo(tmp_path: Path) -> Repo:
 
 
 def test_the_state_file_round_trips_and_the_endpoints_file_is_what_monitoring_reads(repo: Repo) -> None:
-    running = instance(CANARY, log="/x.log", started_at="2024-06-11T10:00:00Z")
+    log = str(repo.state_dir / "deploy" / "logs" / "staging" / "churn-i1.log")
+    running = instance(CANARY, log=log, started_at="2024-06-11T10:00:00Z")
     write_state(repo, DeployState("staging", [running], commit="c" * 40, applied_at="2024-06-11T10:00:01Z"))
     again = read_state(repo, "staging")
     assert again.commit == "c" * 40
     [back] = again.instances
-    assert (back.spec, back.pid, back.start_ticks, back.log, back.id) == (CANARY, 100, 5, "/x.log", "i1")
+    assert (back.spec, back.pid, back.start_ticks, back.log, back.id) == (CANARY, 100, 5, log, "i1")
     write_endpoints(repo, "staging", [running], "c" * 40)
     from mlopsctl.monitor.targets import deployment_endpoints
 
@@ -198,3 +199,22 @@ def test_a_held_lock_names_its_holder(repo: Repo) -> None:
     assert caught.value.hint == f"wait for it to finish, or queue behind it with --wait (lock file: {path})"
     with deploy_locks(repo, "staging", {"local"}):
         pass  # released when the holder left
+
+
+@pytest.mark.parametrize(
+    ("spec", "log", "why"),
+    [
+        (CANARY, "/etc/passwd", "the log '/etc/passwd' of instance 'i1' is not in {logs}"),
+        (ServiceSpec("../../evil", 1, "local", 8100), None, "the model name '../../evil' is not a name"),
+    ],
+)
+def test_a_state_file_that_names_files_outside_its_folder_is_refused(
+    repo: Repo, spec: ServiceSpec, log: str | None, why: str
+) -> None:
+    """A committed (or planted) state file must not make apply read /etc/passwd as a service's log."""
+    write_state(repo, DeployState("staging", [instance(spec, log=log)]))
+    path = repo.state_dir / "deploy" / "staging.json"
+    with pytest.raises(CheckFailed) as caught:
+        read_state(repo, "staging")
+    logs = repo.state_dir / "deploy" / "logs" / "staging"
+    assert caught.value.message == f"the deploy state {path} is unreadable: {why.format(logs=logs)}"

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from mlopsctl.data import wording
 from mlopsctl.errors import CheckFailed
 from mlopsctl.fsio import refuse_links
+from mlopsctl.overview import read_overview
 from mlopsctl.spec.locations import escapes_repository
 from mlopsctl.spec.models import Environment, ProjectSettings
 
@@ -86,3 +87,19 @@ def test_links_under_the_root_are_refused_and_real_folders_pass(tmp_path: Path) 
     with pytest.raises(CheckFailed) as outside:
         refuse_links(tmp_path / ".mlops", tmp_path / "elsewhere")
     assert outside.value.message == f"{tmp_path / 'elsewhere'} is outside the repository {tmp_path / '.mlops'}"
+
+
+def test_the_dashboard_leaves_out_environment_files_whose_names_would_become_paths(tmp_path: Path) -> None:
+    environments = tmp_path / "environments"
+    environments.mkdir()
+    header = "apiVersion: mlopsctl/v1\nkind: Environment\nname: staging\n"
+    (environments / "staging.yaml").write_text(header + "deployments:\n  ../../evil: {version: 1}\n")
+    (environments / "...yaml").write_text(header + "deployments:\n  churn: {version: 1}\n")
+    overview = read_overview(tmp_path)
+    assert (overview.environments, sorted(overview.models)) == ([], [])
+    assert overview.problems == [
+        "'environments/...yaml': the environment name '..' (the file name) must be lower-case letters, digits and "
+        "dashes, starting with a letter (run mlopsctl validate)",
+        "environments/staging.yaml:5:3: deployments.../../evil: must be lower-case letters, digits and dashes, "
+        "starting with a letter (got '../../evil') (run mlopsctl validate)",
+    ]
