@@ -256,7 +256,11 @@ def _construct_message(node: yaml.Node, exc: Exception) -> str:
 def parse_yaml(text: str, file: Path) -> LocatedDoc:
     """Parse one YAML document; syntax errors and refused content become problems, never exceptions."""
     doc = LocatedDoc(file=file, data=None)
-    loader = _DepthLimitedLoader(text, file)
+    try:
+        loader = _DepthLimitedLoader(text, file)  # the reader checks for unprintable characters here
+    except yaml.reader.ReaderError as exc:
+        doc.problems.append(_reader_problem(text, file, exc))
+        return doc
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -273,6 +277,13 @@ def parse_yaml(text: str, file: Path) -> LocatedDoc:
     finally:
         loader.dispose()
     return doc
+
+
+def _reader_problem(text: str, file: Path, exc: yaml.reader.ReaderError) -> Problem:
+    """An unprintable character (a control byte): where it is, and which."""
+    before = text[: exc.position]
+    line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+    return Problem(str(file), line, column, "(document)", f"{INVALID_YAML}: control character #x{exc.character:04x}")
 
 
 def load_yaml(file: Path) -> LocatedDoc:
