@@ -44,18 +44,20 @@ def archive_path(root: Path, model: str) -> Path:
 
 
 def refuse_links(root: Path, path: Path) -> None:
-    """Refuse ``path`` when a part of it below ``root`` is a symbolic link or it leaves ``root``."""
-    try:
-        parts = path.relative_to(root).parts
-    except ValueError:
-        raise _outside(root, path) from None
-    current = root
-    for part in parts:
+    """Refuse ``path`` when a part of it below ``root`` is a symbolic link or it leaves ``root``.
+
+    Plain strings and one ``lstat`` per part: ``plan`` checks hundreds of records this way.
+    """
+    base, target = os.fspath(root), os.fspath(path)
+    if not target.startswith(base.rstrip(os.sep) + os.sep):
+        raise _outside(root, path)
+    current = base.rstrip(os.sep)
+    for part in target[len(current) + 1 :].split(os.sep):
         if part in ("", ".", ".."):
             raise _outside(root, path)
-        current = current / part
-        if current.is_symlink():
-            raise _link(root, current)
+        current = f"{current}{os.sep}{part}"
+        if os.path.islink(current):
+            raise _link(root, Path(current))
 
 
 def _link(root: Path, link: Path) -> PolicyRefused:

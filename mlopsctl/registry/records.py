@@ -7,6 +7,7 @@ archiving a version adds ``registry/<model>/archived.yaml`` entries instead.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -218,6 +219,8 @@ def _invalid_record(path: Path, reason: str) -> CheckFailed:
 
 def archived_versions(root: Path, model: str) -> set[int]:
     """Version numbers listed in ``registry/<model>/archived.yaml``; a malformed list is a CheckFailed naming it."""
+    if not os.path.lexists(os.path.join(root, "registry", model, "archived.yaml")):
+        return set()  # the common case, without building paths
     path = archive_path(root, model)
     if not path.is_file():
         return set()
