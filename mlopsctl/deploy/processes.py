@@ -57,6 +57,12 @@ CHILD_ENV_NAMES = frozenset(
         "PYTHONIOENCODING",
         "PYTHONUTF8",
         "PYTHONWARNINGS",
+        # how many threads the numeric libraries use, and OpenBLAS' kernel choice (some CPUs need it)
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_CORETYPE",
+        "OPENBLAS_L2_SIZE",
     }
 )
 """What a service inherits from whoever started it (plus ``LC_*``). The service reads no MLOPS_ variable."""

@@ -40,6 +40,11 @@ ALLOWED = {
     "PYTHONUTF8",
     "PYTHONWARNINGS",
     "PYTHONUNBUFFERED",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
     "MLOPSCTL_SERVICE",
 }
 
@@ -59,7 +64,7 @@ def environ_of(pid: int) -> dict[str, str]:
 
 def test_a_started_service_gets_only_the_allow_listed_environment(repo: Path) -> None:
     write_env(repo, "staging", {"churn": {"version": 1}}, base_port=free_port())
-    env = {**SECRETS, "LC_ALL": "C.UTF-8", "TZ": "UTC"}
+    env = {**SECRETS, "LC_ALL": "C.UTF-8", "TZ": "UTC", "OMP_NUM_THREADS": "1"}
     result = run_cli_process("apply", "--env", "staging", "--repo", str(repo), "--timeout", "90", env=env)
     assert result.code == 0, result.stderr
     [pid] = marked_pids(repo, "staging")
@@ -68,5 +73,6 @@ def test_a_started_service_gets_only_the_allow_listed_environment(repo: Path) ->
     assert "ghp_secret" not in "\0".join(seen.values())
     assert seen["PATH"] == os.environ["PATH"]
     assert (seen["LC_ALL"], seen["TZ"], seen["PYTHONUNBUFFERED"]) == ("C.UTF-8", "UTC", "1")
+    assert seen["OMP_NUM_THREADS"] == "1"  # operators can still cap a service's threads
     assert json.loads(seen["MLOPSCTL_SERVICE"])["env"] == "staging"
     assert {name for name in seen if not name.startswith("LC_")} <= ALLOWED
