@@ -220,7 +220,10 @@ def test_runs_stay_readable_while_a_spec_is_broken(cli: Any, sk_repo: Path) -> N
     assert [run["id"] for run in runs_json(cli, sk_repo, "list")["runs"]] == [run_id]
 
 
-def test_the_runs_database_location_comes_from_mlops_yaml(cli: Any, sk_repo: Path, tmp_path: Path) -> None:
+def test_the_runs_database_location_comes_from_mlops_yaml_with_the_users_opt_in(
+    cli: Any, sk_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_DATA_ALLOW_OUTSIDE_REPO", "1")  # a store outside the repo is the user's choice
     shared = tmp_path / "shared" / "meta.db"
     settings = sk_repo / "mlops.yaml"
     settings.write_text(settings.read_text() + f"metadata_store: {shared}\n")

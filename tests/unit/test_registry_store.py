@@ -188,7 +188,10 @@ def test_a_bad_model_name_is_refused_before_anything_is_written(repo: Repo) -> N
     assert not repo.artifact_dir.exists()
 
 
-def test_a_shared_store_from_mlops_yaml_as_a_file_uri(model_repo: Path, tmp_path: Path) -> None:
+def test_a_shared_store_from_mlops_yaml_as_a_file_uri_with_the_users_opt_in(
+    model_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_DATA_ALLOW_OUTSIDE_REPO", "1")  # a store outside the repo is the user's choice
     shared = tmp_path / "shared-store"
     settings = model_repo / "mlops.yaml"
     settings.write_text(settings.read_text() + f"artifact_store: file://{shared}\n")
