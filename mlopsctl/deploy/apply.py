@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlopsctl.deploy.health import wait_ready
@@ -327,6 +328,9 @@ class Applier:
                 f"{artifact_store_for(self.repo).root}; share the store (artifact_store in mlops.yaml) "
                 "or train the version on this machine"
             )
+        refused = _refused_classes(artifact, sha256)
+        if refused is not None:
+            return f"the artifact of {model}@{version} (sha256:{sha256[:12]}) {refused}"
         self._files[(model, version)] = VersionFiles(path, artifact, sha256)
         return None
 
@@ -419,3 +423,17 @@ def _free_port() -> int:
 
 def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+def _refused_classes(artifact: Path, sha256: str) -> str | None:
+    """Why the artifact must not be loaded, from its schema alone (nothing is built), or None."""
+    from mlopsctl.registry.artifacts import read_schema_file, refused_types
+
+    try:
+        refused = refused_types(read_schema_file(artifact, sha256))
+    except MlopsError as exc:
+        return f"cannot be read: {exc.message}"
+    if not refused:
+        return None
+    listing = "; ".join(f"{name} ({reason})" for name, reason in sorted(refused.items()))
+    return f"contains types mlopsctl will not load: {listing}"
