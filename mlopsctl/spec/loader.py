@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -133,6 +134,11 @@ def scan_repo(root: Path, *, locate: bool = True) -> Repo:
         elif isinstance(doc.data, dict):
             repo.partial_models[file.parent.name] = _partial(ModelSpec, doc.data)
     for file in sorted((root / "environments").glob("*.yaml")):
+        if not re.fullmatch(NAME_PATTERN, file.stem):
+            # the file name becomes a path (state, logs) and a label: refuse it before reading
+            message = f"environment file name {_PATTERN_HINTS[NAME_PATTERN]} (got {file.stem!r})"
+            repo.problems.append(Problem(str(file), 1, 1, "(file name)", message))
+            continue
         doc, env = _load(Environment, file, locate)
         _keep(repo, doc)
         if env is not None:
@@ -183,6 +189,11 @@ def open_repo(root: Path | None = None) -> Repo:
 def _keep(repo: Repo, doc: LocatedDoc) -> None:
     repo.docs[str(doc.file)] = doc
     repo.problems.extend(doc.problems)
+
+
+def validate_doc(model: type[SpecT], doc: LocatedDoc) -> SpecT | None:
+    """``doc`` as a ``model``, or None with every schema problem added to ``doc.problems``."""
+    return _validate(model, doc)
 
 
 def _validate(model: type[SpecT], doc: LocatedDoc) -> SpecT | None:
