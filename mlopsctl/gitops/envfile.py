@@ -8,6 +8,10 @@ span; edits replace spans (a value), delete whole lines (a key) or insert lines 
 Every edit is checked: the result is parsed again and must equal the intended data exactly. When
 a layout is too unusual to edit in place (a flow mapping spanning lines, anchors...), the file is
 re-dumped with its leading comment block kept, which is always correct, only less pretty.
+
+The text comes from a repository anyone may commit to, so it is always parsed by the bounded
+loader first (:func:`mlopsctl.spec.yamlpos.safe_load`): an alias bomb or nesting thousands deep
+is refused as a ``yaml.YAMLError`` before PyYAML's composer, which recurses per level, sees it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import yaml
 
 from mlopsctl.errors import MlopsError
+from mlopsctl.spec.yamlpos import safe_load
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -33,8 +38,15 @@ class _Edit:
     text: str
 
 
-def load(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)
+def load(text: str, file: str = "<text>") -> Any:
+    """The data in ``text``; a document the bounded loader refuses raises ``yaml.YAMLError`` naming ``file``."""
+    return safe_load(text, file)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """PyYAML's node tree of ``text``, for its character spans; only after the bounded loader accepted it."""
+    safe_load(text)
+    return yaml.compose(text, Loader=_Loader)
 
 
 def set_deployment(text: str, model: str, fields: dict[str, Any]) -> str:
@@ -97,7 +109,7 @@ def _flow(fields: dict[str, Any]) -> str:
 
 
 def _deployment_edits(text: str, model: str, fields: dict[str, Any]) -> list[_Edit]:
-    root = yaml.compose(text, Loader=_Loader)
+    root = _compose(text)
     if not isinstance(root, yaml.MappingNode):
         raise _CannotEdit
     found = _entry(root, "deployments")
@@ -174,7 +186,7 @@ def _block_entry(model: str, fields: dict[str, Any], indent: str) -> str:
 
 
 def _append_item(text: str, key: str, item: dict[str, Any]) -> str:
-    root = yaml.compose(text, Loader=_Loader) if text.strip() else None
+    root = _compose(text) if text.strip() else None
     lines = [("- " if i == 0 else "  ") + f"{scalar(k)}: {scalar(v)}\n" for i, (k, v) in enumerate(item.items())]
     if root is not None and not isinstance(root, yaml.MappingNode):
         raise _CannotEdit

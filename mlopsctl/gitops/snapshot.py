@@ -5,21 +5,29 @@ built on ``HEAD``, and when a direct push is rejected the same promotion is comp
 fetched tip. The history questions ("did this version run in staging?", "what ran before?") are
 answered from every committed revision of ``environments/<env>.yaml``, read through one
 ``git log`` and batched ``git cat-file`` processes, so hand edits count as much as promotions.
+
+Committed records and archive lists are untrusted input: they are read by the bounded YAML
+parser, and one that does not fit is a :class:`CheckFailed` naming file:line:column, as
+``mlopsctl registry show`` says it for the same files in the working tree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeGuard
 
 import yaml
+from pydantic import ValidationError
 
-from mlopsctl.errors import NotFound
+from mlopsctl.errors import CheckFailed, NotFound
 from mlopsctl.gitops import envfile
 from mlopsctl.gitops.desired import check_environment_name, env_path, parse_environment
 from mlopsctl.gitops.git import Git
+from mlopsctl.registry.paths import MAX_VERSION
 from mlopsctl.registry.records import VersionRecord
 from mlopsctl.spec.models import Environment
+from mlopsctl.spec.yamlpos import LocatedDoc, parse_yaml
 
 HISTORY_BATCH = 200
 
@@ -78,16 +86,71 @@ class Snapshot:
                 + ("not committed)" if local else "missing)"),
                 hint=f"commit {path} first" if local else f"see the versions with: mlopsctl registry list {model}",
             )
-        data = envfile.load(text)
-        return VersionRecord.model_validate(data)
+        return _parsed_record(parse_yaml(text, Path(path)))
 
     def archived(self, model: str) -> set[int]:
-        text = self.read(archived_relpath(model))
+        """Version numbers in the committed ``registry/<model>/archived.yaml``; a malformed list stops the action."""
+        path = archived_relpath(model)
+        text = self.read(path)
         if text is None:
             return set()
-        data = envfile.load(text)
-        entries = data.get("archived", []) if isinstance(data, dict) else []
-        return {int(entry["version"]) for entry in entries or [] if isinstance(entry, dict) and "version" in entry}
+        doc = parse_yaml(text, Path(path))
+        if doc.problems:
+            raise _invalid_archive(path, str(doc.problems[0]))
+        entries = doc.data.get("archived", []) if isinstance(doc.data, dict) else None
+        if not isinstance(entries, list):
+            expected = doc.problem(("archived",), "expected a list of entries such as - version: 3")
+            raise _invalid_archive(path, str(expected))
+        return {_archived_number(doc, index, entry) for index, entry in enumerate(entries)}
+
+
+def _parsed_record(doc: LocatedDoc) -> VersionRecord:
+    if doc.problems or not isinstance(doc.data, dict):
+        reason = str(doc.problems[0]) if doc.problems else f"{doc.file}: not a mapping of fields"
+        raise _invalid_record(doc.file, reason)
+    try:
+        return VersionRecord.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _invalid_record(doc.file, _first_schema_error(doc, exc)) from None
+
+
+def _first_schema_error(doc: LocatedDoc, exc: ValidationError) -> str:
+    """The first schema error as ``file:line:column: field: message (got ...)``."""
+    error = exc.errors()[0]
+    where = tuple(part for part in error["loc"] if isinstance(part, str | int))
+    got = error.get("input")
+    shown = "" if isinstance(got, dict | list) else f" (got {str(got)[:40]!r})"
+    return str(doc.problem(where, f"{error['msg']}{shown}"))
+
+
+def _archived_number(doc: LocatedDoc, index: int, entry: Any) -> int:
+    number = entry.get("version") if isinstance(entry, dict) else None
+    if _is_version(number):
+        return number
+    reason = doc.problem(("archived", index, "version"), f"expected a version number from 1 to {MAX_VERSION}")
+    raise _invalid_archive(str(doc.file), str(reason))
+
+
+def _is_version(value: Any) -> TypeGuard[int]:
+    """A version number as records hold it: an int (never a bool) from 1 to MAX_VERSION."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_VERSION
+
+
+def _invalid_record(path: Path | str, reason: str) -> CheckFailed:
+    # The bad file is committed, so the way back is an earlier commit, not the working tree.
+    return CheckFailed(
+        f"registry record {reason}",
+        title="Invalid record",
+        hint=f"records are written by mlopsctl and never edited; see who changed it with: git log -p -- {path}",
+    )
+
+
+def _invalid_archive(path: Path | str, reason: str) -> CheckFailed:
+    return CheckFailed(
+        f"archive list {reason}",
+        title="Invalid archive list",
+        hint=f"archived.yaml is written by mlopsctl archive; see who changed it with: git log -p -- {path}",
+    )
 
 
 def deployment_in(data: Any, model: str) -> dict[str, Any] | None:
@@ -122,8 +185,9 @@ def ran_in(snap: Snapshot, env: str, model: str, version: int) -> bool:
 def previous_stable(snap: Snapshot, env: str, model: str, current: int) -> int | None:
     """The stable version that ran in ``env`` before ``current``, from the file's history."""
     for fields in deployment_history(snap, env, model):
-        if fields and fields.get("version") not in (None, current):
-            return int(fields["version"])
+        version = fields.get("version") if fields else None
+        if _is_version(version) and version != current:  # a hand-edited past revision may hold anything
+            return version
     return None
 
 

@@ -120,3 +120,28 @@ def test_scalar_quotes_what_yaml_would_misread() -> None:
 def test_null_deployments_become_a_block(empty: str, key_line: str) -> None:
     edited = envfile.set_deployment(HEADER + empty + "\nbase_port: 8100\n", "churn", {"version": 1})
     assert edited == HEADER + key_line + "\n  churn:\n    version: 1\nbase_port: 8100\n"
+
+
+# --------------------------------------------------------------------------- untrusted text (issue 11)
+
+BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+"""432 bytes of YAML that expand to 9**9 strings."""
+DEEP = "deployments: " + "[" * 100 + "]" * 100 + "\n"
+
+
+def test_load_refuses_an_alias_bomb_naming_the_file() -> None:
+    with pytest.raises(yaml.YAMLError) as caught:
+        envfile.load(HEADER + BOMB, "environments/staging.yaml")
+    assert str(caught.value) == "environments/staging.yaml:6:50: e: alias expansion exceeds 10000 nodes"
+
+
+@pytest.mark.parametrize("edit", ["set", "append"])
+def test_edits_refuse_nesting_too_deep_before_composing(edit: str) -> None:
+    with pytest.raises(yaml.YAMLError) as caught:
+        if edit == "set":
+            envfile.set_deployment(HEADER + DEEP, "churn", {"version": 1})
+        else:
+            envfile.append_list_item(HEADER + DEEP, "archived", {"version": 1})
+    assert str(caught.value) == "<text>:6:77: (document): nesting deeper than 64 levels"
