@@ -145,12 +145,15 @@ def _step_traffic(state: DemoState, opts: Options) -> None:
     import subprocess
     import sys
 
+    from mlopsctl.fsio import atomic_write_text
     from mlopsctl.monitor.targets import deployment_endpoints
     from mlopsctl.spec.loader import open_repo
+    from mlopsctl.state_links import refuse_state_links
 
     repo = open_repo(state.root)
     endpoint = deployment_endpoints(repo, "staging")[0]
-    log = repo.state_dir / "demo-traffic.log"
+    log = refuse_state_links(repo.root, repo.state_dir / "demo-traffic.log")
+    pid_file = refuse_state_links(repo.root, repo.state_dir / "demo-traffic.pid")
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
@@ -171,7 +174,7 @@ def _step_traffic(state: DemoState, opts: Options) -> None:
     ]
     with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
-    (repo.state_dir / "demo-traffic.pid").write_text(str(process.pid))
+    atomic_write_text(pid_file, str(process.pid))
     state.notes.append(
         f"  traffic replays for {TRAFFIC_SECONDS // 60} min (pid {process.pid}; stop it: kill {process.pid})"
     )

@@ -24,7 +24,7 @@ from mlopsctl import __version__
 from mlopsctl.build import closure as closure_mod
 from mlopsctl.build.context import APP, DEFAULT_PORT, MODEL_DIR, BuildContext, ImagePlan, render_dockerfile
 from mlopsctl.build.engine import BuildFailed, Engine, Event
-from mlopsctl.build.images import ImageEntry, images_for, pushed_path, record_local, record_pushed
+from mlopsctl.build.images import LOCAL_FILE, ImageEntry, images_for, pushed_path, record_local, record_pushed
 from mlopsctl.build.pins import Pin, TargetPython, distributions_of_imports, recorded_versions, serving_pins
 from mlopsctl.build.references import image_references
 from mlopsctl.build.wheelhouse import Wheelhouse, prepare_wheelhouse
@@ -34,9 +34,12 @@ from mlopsctl.gitops.git import Git
 from mlopsctl.registry.records import VersionRecord, parse_ref, read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, git_lock, latest_version
 from mlopsctl.spec.loader import Repo
+from mlopsctl.state_links import refuse_state_links
 
 INSTALLER = Path(__file__).with_name("install_env.py")
 LABEL_PREFIX = "dev.mlopsctl"
+BASE_IMAGES_FILE = "build/base-images.json"
+"""Base image ID -> its Python, in the state folder (probing a base image starts a container)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ def build_image(
     progress = progress or Progress()
     inputs = _read_version(repo, ref)
     record = inputs.record
+    _refuse_state_links(repo)
     references = image_references(repo, record.model, record.version, tags)
     if push and not repo.settings.image.registry:
         raise UsageError(
@@ -161,6 +165,13 @@ def build_image(
     return result
 
 
+def _refuse_state_links(repo: Repo) -> None:
+    """Before the engine is asked anything: no file the build writes in the state folder goes through a link."""
+    written = (BASE_IMAGES_FILE, LOCAL_FILE, "locks/images.lock", "wheelhouse/sets", "wheelhouse/wheels")
+    for relative in written:
+        refuse_state_links(repo.root, repo.state_dir / relative)
+
+
 def _read_version(repo: Repo, ref: str) -> _Inputs:
     model, version = parse_ref(ref)
     number = version if version is not None else latest_version(repo, model)
@@ -183,7 +194,7 @@ def _base_python(repo: Repo, engine: Engine, base: str, progress: Progress) -> T
         found = engine.image(base)
     if found is None:
         raise BuildFailed(f"base image {base} is still missing after the pull")
-    cache = repo.state_dir / "build" / "base-images.json"
+    cache = repo.state_dir / BASE_IMAGES_FILE
     known = _read_json(cache)
     entry = known.get(str(found["Id"]))
     if isinstance(entry, dict):
@@ -237,7 +248,8 @@ def _assemble(
 def _wheelhouse(repo: Repo, pins: list[Pin], target: TargetPython, progress: Progress) -> Wheelhouse:
     configured = repo.settings.image.wheelhouse
     source = repo.resolve(configured) if configured else None
-    return prepare_wheelhouse(pins, target, repo.state_dir / "wheelhouse", source=source, log=progress.note)
+    cache = repo.state_dir / "wheelhouse"
+    return prepare_wheelhouse(pins, target, cache, source=source, log=progress.note, repo_root=repo.root)
 
 
 def image_labels(repo: Repo, record: VersionRecord, base: str) -> dict[str, str]:

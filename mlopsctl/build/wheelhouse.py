@@ -23,6 +23,7 @@ from mlopsctl.build.pins import Pin, TargetPython, installed_version, normalise
 from mlopsctl.errors import MlopsError
 from mlopsctl.fsio import atomic_write_text
 from mlopsctl.registry.packages import pin_problem
+from mlopsctl.state_links import refuse_state_links
 
 PIP_SAVED = re.compile(r"^\s*(?:Saved|File was already downloaded)\s+(?P<path>\S+\.whl)\s*$")
 MANIFEST_FORMAT = 1
@@ -81,8 +82,12 @@ def prepare_wheelhouse(
     *,
     source: Path | None = None,
     log: Log | None = None,
+    repo_root: Path | None = None,
 ) -> Wheelhouse:
-    """Wheels for ``pins`` plus pip, from ``cache`` when this exact set was prepared before."""
+    """Wheels for ``pins`` plus pip, from ``cache`` when this exact set was prepared before.
+
+    ``repo_root``: the repository whose state folder holds ``cache``; no symbolic link in it is followed.
+    """
     pip_version = installed_version("pip")
     if pip_version is None:
         raise WheelhouseError(
@@ -92,6 +97,9 @@ def prepare_wheelhouse(
     requirements = [pin.requirement() for pin in pins] + [f"pip=={pip_version}"]
     key = _set_key(requirements, target, source)
     manifest = cache / "sets" / f"{key}.json"
+    if repo_root is not None:
+        for written in (manifest, cache / "wheels"):
+            refuse_state_links(repo_root, written)
     known = _read_manifest(manifest, cache / "wheels")
     if known is not None:
         return _wheelhouse(known)

@@ -25,6 +25,7 @@ from mlopsctl.registry.records import Reference, VersionRecord, record_path
 from mlopsctl.spec.loader import PROJECT_FILE, Repo, find_repo_root, load_settings, open_repo
 from mlopsctl.spec.models import Environment, ModelSpec, MonitoringSpec
 from mlopsctl.spec.yamlpos import load_yaml_fast
+from mlopsctl.state_links import refuse_state_links
 
 CACHE_VERSION = 1
 
@@ -34,7 +35,8 @@ class HealthCache:
 
     def __init__(self, root: Path, state_dir: Path) -> None:
         self.root = root
-        self.path = state_dir / "cache" / "health.json"
+        # checked before the first read too: a linked cache would be read from, and saved to, elsewhere
+        self.path = refuse_state_links(root, state_dir / "cache" / "health.json")
         self.entries = self._load()
         self.changed = False
 

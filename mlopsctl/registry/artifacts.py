@@ -37,6 +37,7 @@ from mlopsctl.errors import MlopsError, NotFound, UsageError
 from mlopsctl.fsio import atomic_write_bytes
 from mlopsctl.registry import artifact_policy
 from mlopsctl.registry.records import ArtifactRef
+from mlopsctl.state_links import refuse_state_links
 
 SUFFIX = ".skops"
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
@@ -240,8 +241,9 @@ def _unreadable(sha256: str, exc: Exception) -> ArtifactRefused:
 class ArtifactStore:
     """A folder of artifacts named by their sha256 (the repo's state folder, or a shared one)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, repo_root: Path | None = None) -> None:
         self.root = root
+        self.repo_root = repo_root  # a store inside this repository is written only through real folders
 
     def path_for(self, sha256: str) -> Path:
         if not SHA256_PATTERN.fullmatch(sha256):
@@ -256,6 +258,8 @@ class ArtifactStore:
         """Store ``data`` under its digest (atomically); storing the same bytes again is a no-op."""
         digest = sha256_hex(data)
         path = self.path_for(digest)
+        if self.repo_root is not None:
+            refuse_state_links(self.repo_root, path)
         if not self._holds(path, digest, len(data)):
             atomic_write_bytes(path, data)
             _make_read_only(path)

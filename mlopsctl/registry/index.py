@@ -30,6 +30,7 @@ import yaml
 from mlopsctl.errors import CheckFailed
 from mlopsctl.registry.paths import MAX_VERSION, RECORD_NAME, refuse_links
 from mlopsctl.registry.store import parse_record_file
+from mlopsctl.state_links import refuse_database_links
 
 MAX_STORED = 2**63 - 1
 """The largest integer SQLite stores."""
@@ -132,7 +133,7 @@ def summaries(root: Path, state_dir: Path, folders: list[ModelFolder], *, comple
     """
     keys = [(folder.model, number) for folder in folders for number in folder.versions]
     registry = os.path.join(root, "registry")
-    with _open_index(state_dir / INDEX_NAME) as index:
+    with _open_index(refuse_database_links(root, state_dir / INDEX_NAME)) as index:
         cached = _read_rows(index, None if complete else [_key(m, v) for m, v in keys])
         out: list[VersionSummary] = []
         changed: list[tuple[Any, ...]] = []

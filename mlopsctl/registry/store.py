@@ -52,6 +52,7 @@ from mlopsctl.registry.records import (
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import NAME_PATTERN
 from mlopsctl.spec.yamlpos import safe_load
+from mlopsctl.state_links import refuse_state_links
 
 MAX_VERSION_ATTEMPTS = 10_000
 GIT_LOCK_RETRY_SECONDS = 30.0
@@ -99,7 +100,7 @@ def artifact_store_for(repo: Repo) -> ArtifactStore:
             f"artifact_store '{configured}' in {repo.root / 'mlops.yaml'} uses the unsupported scheme {scheme}://",
             hint="use a folder (a shared mount for teams and CI) or a file:// URI",
         )
-    return ArtifactStore(repo.artifact_dir)
+    return ArtifactStore(repo.artifact_dir, repo_root=repo.root)
 
 
 def register_version(repo: Repo, draft: VersionDraft, *, commit: bool = True) -> VersionRecord:
@@ -211,9 +212,9 @@ def commit_message(record: VersionRecord) -> str:
 @contextlib.contextmanager
 def git_lock(repo: Repo) -> Iterator[None]:
     """An exclusive lock (flock, released by the kernel if the holder dies) around git writes."""
-    folder = repo.state_dir / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "git.lock").open("a") as handle:
+    lock = refuse_state_links(repo.root, repo.state_dir / "locks" / "git.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -259,11 +260,12 @@ def _resolve_version(repo: Repo, model: str, version: int | None) -> int:
 def _create_next_record(repo: Repo, fields: dict[str, Any], ref: Any) -> tuple[VersionRecord, Path]:
     """Take the next free version number by creating its file exclusively; retry above a taken one."""
     model = fields["model"]
+    scratch = refuse_state_links(repo.root, repo.state_dir / "tmp")
     number = (latest_version(repo, model) or 0) + 1
     for _ in range(MAX_VERSION_ATTEMPTS):
         record = VersionRecord(version=number, created_at=_now(), artifact=ref, **fields)
         path = record_path(repo.root, model, number)
-        if _create_exclusive(path, record_yaml(record).encode("utf-8"), repo.state_dir / "tmp"):
+        if _create_exclusive(path, record_yaml(record).encode("utf-8"), scratch):
             return record, path
         number = max(number + 1, (latest_version(repo, model) or 0) + 1)
     raise MlopsError(f"could not take a version number for {model} after {MAX_VERSION_ATTEMPTS} attempts")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mlopsctl.errors import MlopsError, NotFound, UsageError
+from mlopsctl.state_links import refuse_database_links, repository_of
 
 RUNNING = "RUNNING"
 FINISHED = "FINISHED"
@@ -122,8 +123,9 @@ def new_run_id() -> str:
 class RunStore:
     """Reads and writes runs in the SQLite database at ``path`` (created on first use)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, repo_root: Path | None = None) -> None:
         self.path = path
+        _refuse_links_to(path, repo_root)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
@@ -261,6 +263,16 @@ class RunStore:
             raise _unreadable(self.path, exc) from exc
         except sqlite3.DatabaseError as exc:
             raise _unreadable(self.path, exc) from exc
+
+
+def _refuse_links_to(path: Path, repo_root: Path | None) -> None:
+    """Refuse a database reached through a symbolic link in the repository (``.mlops -> /elsewhere``).
+
+    Callers that do not name the repository get the one holding mlops.yaml above ``path``.
+    """
+    root = repo_root if repo_root is not None else repository_of(path)
+    if root is not None:
+        refuse_database_links(root, path)
 
 
 def _unreadable(path: Path, exc: Exception) -> MlopsError:
