@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from mlopsctl.data.load import load_dataset
-from mlopsctl.errors import CheckFailed, MlopsError
+from mlopsctl.data.load import OUTSIDE, display_path, load_dataset
+from mlopsctl.errors import CheckFailed, MlopsError, PolicyRefused
 from mlopsctl.registry.artifacts import dump_pipeline, sha256_hex
-from mlopsctl.registry.records import VersionRecord, parse_ref
+from mlopsctl.registry.records import VersionRecord, parse_ref, record_path
 from mlopsctl.registry.store import load_version
 from mlopsctl.spec.loader import Repo
+from mlopsctl.spec.locations import OPT_IN, escapes_repository, outside_allowed, resolved_outside, shown
 from mlopsctl.spec.models import SERVING_METRICS, ModelSpec
 from mlopsctl.spec.yamlpos import parse_yaml
 from mlopsctl.tracking.environment import capture_environment
@@ -121,7 +122,7 @@ def reproduce_version(
     record, registered = load_version(repo, model, version)
     spec = recorded_spec(repo, record)
     progress("Loading data", 0, None)
-    dataset = load_dataset(repo, spec, data_path or repo.resolve(record.data.uri))
+    dataset = load_dataset(repo, spec, data_path or recorded_data(repo, record))
     _require_same_data(record, dataset.fingerprint.sha256, dataset.fingerprint.uri)
     with RunStore(repo.metadata_db) as store:
         run = store.start(_reproduce_run(record))
@@ -148,6 +149,30 @@ def reproduce_version(
             artifacts={"reproduces": f"{model}@{record.version}", "matches": result.metrics_match},
         )
     return result
+
+
+def recorded_data(repo: Repo, record: VersionRecord) -> Path:
+    """The record's data.uri as a path, refused when it leads outside the repository and the user has not opted in.
+
+    The record is repository content: it must not make mlopsctl read ``/etc/passwd`` where
+    ``data.source`` in a spec could not. A path given with ``--data`` is the user's and is not judged.
+    """
+    uri = record.data.uri
+    path = repo.resolve(uri)
+    if escapes_repository(uri):
+        why = "is outside the repository"
+    elif resolved_outside(repo.root, path):
+        why = "leads outside the repository through a symbolic link"
+    else:
+        return path
+    if outside_allowed():
+        return path
+    where = display_path(repo.root, record_path(repo.root, record.model, record.version))
+    raise PolicyRefused(
+        f"{where}: data.uri {shown(uri)} {why}; data is read only from inside it",
+        title=OUTSIDE,
+        hint=f"give the data with --data PATH, or {OPT_IN}",
+    )
 
 
 def recorded_spec(repo: Repo, record: VersionRecord) -> ModelSpec:
