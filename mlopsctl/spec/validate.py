@@ -26,6 +26,7 @@ from mlopsctl.registry.artifacts import (
 )
 from mlopsctl.registry.records import RECORD_NAME, archived_versions, read_record, version_numbers
 from mlopsctl.spec.loader import Repo, scan_repo
+from mlopsctl.spec.locations import OPT_IN, escapes_repository, outside_allowed, resolved_outside, shown
 from mlopsctl.spec.models import (
     CLASSIFICATION_METRICS,
     GATE_PATTERN,
@@ -92,12 +93,24 @@ def check_model(repo: Repo, folder: str, spec: ModelSpec, report: Report) -> Non
 
 
 def _check_data_source(repo: Repo, spec: ModelSpec, report: Report) -> None:
-    path = repo.resolve(spec.data.source)
+    source = spec.data.source
+    path = repo.resolve(source)
     if not path.is_file():
         report(("data", "source"), f"data file not found: {path}")
+    if _linked_outside(repo, source, path):
+        report(
+            ("data", "source"),
+            f"{shown(source)} leads outside the repository through a symbolic link; data is read only from inside it: "
+            f"{OPT_IN}",
+        )
     suffix = (spec.data.format or path.suffix.lstrip(".")).lower()
     if suffix not in ("csv", "parquet", "pq"):
         report(("data", "source"), f"cannot tell the format of '{spec.data.source}': set data.format to csv or parquet")
+
+
+def _linked_outside(repo: Repo, source: str, path: Path) -> bool:
+    """A link inside the repository that leads out (a source written outside it is a schema problem already)."""
+    return not escapes_repository(source) and resolved_outside(repo.root, path) and not outside_allowed()
 
 
 def _check_features(spec: ModelSpec, report: Report) -> None:
