@@ -18,6 +18,7 @@ from mlopsctl.cli.common import global_options, options
 from mlopsctl.registry.api import ModelRow, VersionDetails, VersionRow, model_rows, open_registry, version_details
 from mlopsctl.registry.api import version_rows as list_version_rows
 from mlopsctl.registry.records import VersionRecord, parse_ref
+from mlopsctl.textsafe import UNSAFE, terminal_safe
 
 MAX_METRICS_SHOWN = 3
 DIGEST_SHOWN = 10
@@ -123,7 +124,7 @@ def print_table(console: Console, columns: list[str], rows: list[list[Cell]]) ->
     When a row is wider than the terminal, the metrics column wraps between metrics.
     """
     header: list[Cell] = [(name, "bold") for name in columns]
-    table = [header, *rows]
+    table = _without_controls([header, *rows])
     ascii_only = all(text.isascii() for line in table for text, _ in line)
     measure = len if ascii_only else cell_len
     widths = [max(measure(line[i][0]) for line in table) for i in range(len(columns))]
@@ -135,6 +136,17 @@ def print_table(console: Console, columns: list[str], rows: list[list[Cell]]) ->
         lines = [text for line in table for text in _row_lines(line, widths, wrap_at, paint)]
     console.file.write("\n".join(lines) + "\n")
     console.file.flush()
+
+
+def _without_controls(table: list[list[Cell]]) -> list[list[Cell]]:
+    """Cells with the terminal's control characters dropped: the table is written past the safe console.
+
+    Model and metric names come from record files anyone can commit; one scan of all the text keeps
+    the common case (nothing to drop) as fast as before.
+    """
+    if UNSAFE.search("".join(text for line in table for text, _ in line)) is None:
+        return table
+    return [[(terminal_safe(text), style) for text, style in line] for line in table]
 
 
 def _plain_lines(table: list[list[Cell]], widths: list[int], paint: Painter) -> list[str]:
@@ -237,7 +249,7 @@ def _render_details(console: Console, details: VersionDetails) -> None:
     record = details.record
     where, style = _stage(details.stages, details.archived)
     stage = f"[{style}]{escape(where)}[/]" if style else escape(where)
-    console.print(f"[bold]{escape(record.ref)}[/]  {record.task}  {escape(record.estimator)}  stage: {stage}")
+    console.print(f"[bold]{escape(record.ref)}[/]  {escape(record.task)}  {escape(record.estimator)}  stage: {stage}")
     console.print(f"[dim]{escape(str(details.path))}[/]\n")
     sections = [
         ("Lineage", _lineage(record)),
