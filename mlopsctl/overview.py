@@ -19,6 +19,7 @@ import yaml
 
 from mlopsctl.registry.records import version_numbers
 from mlopsctl.spec.models import NAME_PATTERN, Environment
+from mlopsctl.spec.yamlpos import safe_load
 
 if TYPE_CHECKING:
     from mlopsctl.monitor.health import HealthReport
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 HISTORY_POINTS = 60
 """Samples kept per model for the request-rate sparkline."""
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 NAME = re.compile(NAME_PATTERN)
 
 
@@ -154,7 +154,7 @@ def _environment(name: str, text: str, problems: list[str]) -> Environment | Non
     """
     if NAME.fullmatch(name):
         try:
-            return Environment.model_validate(yaml.load(text, Loader=_Loader))
+            return Environment.model_validate(safe_load(text, f"environments/{name}.yaml"))
         except (yaml.YAMLError, ValueError):
             pass
     from mlopsctl.errors import MlopsError

@@ -8,7 +8,11 @@ Version records are immutable, so images are recorded beside them, in two places
   registry digest is durable and the same for everyone, so it is reviewed and kept with the version:
   deployments can pin it, and an archived version still names the exact image that served it.
 
-Both are append-only lists, rewritten atomically under a lock.
+Both are append-only lists, rewritten atomically under a lock. ``images.yaml`` comes from a
+commit like any other repository file, so it is read by the bounded YAML parser and checked entry
+by entry: a bad one is a :class:`CheckFailed` naming file:line:column, and is never rewritten.
+``images.json`` is our own state file (written only here), read as plain JSON; the state folder
+is checked for symbolic links before anything is written into it.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mlopsctl.errors import CheckFailed
 from mlopsctl.fsio import atomic_write_text
+from mlopsctl.fsio import refuse_links as refuse_state_links
+from mlopsctl.registry.paths import MAX_VERSION, refuse_links
 from mlopsctl.registry.records import registry_dir
 from mlopsctl.spec.loader import Repo
+from mlopsctl.spec.yamlpos import LocatedDoc, load_yaml
 
 LOCAL_FILE = "images.json"
 PUSHED_FILE = "images.yaml"
@@ -37,7 +45,7 @@ class ImageEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str
-    version: int
+    version: int = Field(ge=1, le=MAX_VERSION)
     reference: str
     """Repository and tag, e.g. demo/churn:v3 or ghcr.io/acme/demo/churn:v3."""
     image_id: str
@@ -55,9 +63,14 @@ def pushed_path(repo: Repo, model: str) -> Path:
     return registry_dir(repo.root, model) / PUSHED_FILE
 
 
+def read_pushed(root: Path, model: str) -> list[ImageEntry]:
+    """The images pushed for ``model``'s versions, from the committed ``registry/<model>/images.yaml``."""
+    return [ImageEntry.model_validate(item) for item in _read_pushed(root, registry_dir(root, model) / PUSHED_FILE)]
+
+
 def record_local(repo: Repo, entries: list[ImageEntry]) -> Path:
-    path = repo.state_dir / LOCAL_FILE
-    with _locked(repo.state_dir / "locks" / "images.lock"):
+    path = refuse_state_links(repo.root, repo.state_dir / LOCAL_FILE)
+    with _locked(repo, "images.lock"):
         known = _read_local(path)
         known.extend(entry.model_dump(mode="json", exclude_none=True) for entry in entries)
         atomic_write_text(path, json.dumps({"images": known}, indent=1) + "\n")
@@ -67,8 +80,8 @@ def record_local(repo: Repo, entries: list[ImageEntry]) -> Path:
 def record_pushed(repo: Repo, model: str, entries: list[ImageEntry]) -> Path:
     """Append to registry/<model>/images.yaml (the caller commits it)."""
     path = pushed_path(repo, model)
-    with _locked(repo.state_dir / "locks" / "images.lock"):
-        known = _read_pushed(path)
+    with _locked(repo, "images.lock"):
+        known = _read_pushed(repo.root, path)
         known.extend(entry.model_dump(mode="json", exclude_none=True) for entry in entries)
         header = "# Images pushed for this model's versions: appended by mlopsctl build --push, never edited.\n"
         atomic_write_text(path, header + yaml.safe_dump({"images": known}, sort_keys=False))
@@ -77,7 +90,7 @@ def record_pushed(repo: Repo, model: str, entries: list[ImageEntry]) -> Path:
 
 def images_for(repo: Repo, model: str, version: int | None = None) -> list[ImageEntry]:
     """Pushed images first (durable), then this machine's builds; newest last within each."""
-    pushed = [ImageEntry.model_validate(item) for item in _read_pushed(pushed_path(repo, model))]
+    pushed = read_pushed(repo.root, model)
     local = [ImageEntry.model_validate(item) for item in _read_local(repo.state_dir / LOCAL_FILE)]
     return [entry for entry in pushed + local if entry.model == model and (version is None or entry.version == version)]
 
@@ -91,17 +104,43 @@ def _read_local(path: Path) -> list[dict[str, Any]]:
     return [item for item in images or [] if isinstance(item, dict)]
 
 
-def _read_pushed(path: Path) -> list[dict[str, Any]]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
+def _read_pushed(root: Path, path: Path) -> list[dict[str, Any]]:
+    """The checked entries of an images.yaml, as written (extra keys kept); none when there is no file."""
+    refuse_links(root, path)
+    if not path.is_file():
         return []
-    images = data.get("images") if isinstance(data, dict) else None
-    return [item for item in images or [] if isinstance(item, dict)]
+    doc = load_yaml(path)
+    if doc.problems:
+        raise _invalid_images(path, str(doc.problems[0]))
+    images = doc.data.get("images") if isinstance(doc.data, dict) else doc.data
+    if images is None:
+        return []
+    if not isinstance(images, list):
+        raise _invalid_images(path, str(doc.problem(("images",), "expected a list of entries such as - version: 3")))
+    return [_checked_image(doc, index, item) for index, item in enumerate(images)]
+
+
+def _checked_image(doc: LocatedDoc, index: int, item: Any) -> dict[str, Any]:
+    try:
+        ImageEntry.model_validate(item)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ("images", index, *(part for part in error["loc"] if isinstance(part, str | int)))
+        raise _invalid_images(doc.file, str(doc.problem(where, error["msg"]))) from None
+    return dict(item)
+
+
+def _invalid_images(path: Path, reason: str) -> CheckFailed:
+    return CheckFailed(
+        f"image list {reason}",
+        title="Invalid image list",
+        hint=f"images.yaml is written by mlopsctl build --push; see who changed it with: git log -p -- {path}",
+    )
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(repo: Repo, name: str) -> Iterator[None]:
+    path = refuse_state_links(repo.root, repo.state_dir / "locks" / name)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)

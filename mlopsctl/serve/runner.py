@@ -27,14 +27,18 @@ Loader = Callable[[], Service]
 
 
 def read_record_file(path: Path) -> VersionRecord:
-    """A version record from its YAML file (as committed under ``registry/``)."""
+    """A version record from its YAML file (as committed under ``registry/``), read by the bounded parser."""
     import yaml
     from pydantic import ValidationError
 
+    from mlopsctl.spec.yamlpos import YamlRefused, safe_load
+
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = safe_load(path.read_text(encoding="utf-8"), path)
     except FileNotFoundError:
         raise NotFound(f"no version record at {path}") from None
+    except YamlRefused as exc:  # already says file:line:column: field: what
+        raise UsageError(f"cannot read the version record {exc.problem}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UsageError(f"cannot read the version record {path}: {exc}") from None
     try:

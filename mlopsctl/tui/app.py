@@ -805,6 +805,7 @@ def model_details(root: Path, model: str, overview: Overview) -> dict[str, Any]:
 
     row = overview.models.get(model)
     archived = archived_versions(root, model)
+    images = _pushed_images(root, model)
     versions = []
     for number in reversed(row.versions if row else []):
         record = read_record(root, model, number)
@@ -821,7 +822,7 @@ def model_details(root: Path, model: str, overview: Overview) -> dict[str, Any]:
                     gates,
                     f"{record.data.rows} {record.data.sha256[:7]}",
                     record.spec_commit[:7],
-                    _image_of(root, model, number),
+                    images.get(number, "-"),
                     stage,
                 ],
             }
@@ -856,16 +857,11 @@ def _role_in(placement: Placement, version: int) -> str:
     return f"{placement.env} shadow"
 
 
-def _image_of(root: Path, model: str, version: int) -> str:
-    path = root / "registry" / model / "images.yaml"
-    if not path.is_file():
-        return "-"
-    import yaml
+def _pushed_images(root: Path, model: str) -> dict[int, str]:
+    """The last image pushed for each version; a bad committed images.yaml is a CheckFailed naming it."""
+    from mlopsctl.build.images import read_pushed
 
-    data = yaml.safe_load(path.read_text()) or {}
-    entries = data.get("images", []) if isinstance(data, dict) else data
-    matches = [e for e in entries if isinstance(e, dict) and e.get("version") == version]
-    return str(matches[-1].get("tag") or matches[-1].get("reference") or "built") if matches else "-"
+    return {entry.version: entry.reference for entry in read_pushed(root, model)}
 
 
 def _history_row(entry: Any) -> dict[str, Any]:
