@@ -149,7 +149,7 @@ def _render_history(console: Console, entries: list[HistoryEntry]) -> None:
             escape(e.author),
             e.action,
             escape(e.model),
-            "" if e.version is None else f"v{e.version}",
+            _version(e),
             escape(e.env or ""),
             escape(_strategy(e)),
             escape(e.previous or ""),
@@ -157,6 +157,20 @@ def _render_history(console: Console, entries: list[HistoryEntry]) -> None:
             e.commit[:10],
         )
     console.print(table)
+    _print_notes(console, entries)
+
+
+def _version(entry: HistoryEntry) -> str:
+    """``v3``; ``?`` marks a row with a trailer that could not be read (said under the table)."""
+    shown = "" if entry.version is None else f"v{entry.version}"
+    return f"{shown} ?".lstrip() if entry.note else shown
+
+
+def _print_notes(console: Console, entries: list[HistoryEntry]) -> None:
+    """One line per commit whose trailers could not all be read: long, so not squeezed into a cell."""
+    for entry in entries:
+        if entry.note:
+            console.print(f"? {entry.commit[:10]}: ({escape(entry.note)})", soft_wrap=True)
 
 
 def _strategy(entry: HistoryEntry) -> str:

@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 
+from mlopsctl.tui.modals import ErrorModal
 from tests.functional.test_promote import STAGING, GitopsRepo, git, make_gitops_repo, promote
 from tests.functional.test_trust_parsing import BOMB, HUGE
+from tests.functional.test_tui import SIZE, make_app, open_model
+from tests.functional.tui_repo import build_tui_repo
 
 
 @pytest.fixture
@@ -125,3 +128,44 @@ def test_rollback_skips_a_past_revision_that_holds_no_version(
     result = cli("rollback", "churn", "--env", "staging", "--direct", "--no-push", "--repo", str(repo.root))
     assert result.code == 0, result.stderr
     assert result.stdout.splitlines()[0] == "Roll back churn in staging to version 1"
+
+
+# --------------------------------------------------------------------------- history: unreadable trailers
+
+
+def test_history_says_which_trailer_it_could_not_read(cli: Any, repo: GitopsRepo) -> None:
+    message = (
+        f"Promote churn@{HUGE[:9]}\n\nAction: promote\nModel: churn\nVersion: {HUGE}\nEnv: staging\nWeight: [red]x\n"
+    )
+    git(repo.root, "commit", "-q", "--allow-empty", "-m", message)
+    result = cli("history", "--repo", str(repo.root))
+    assert (result.code, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[-1] == (
+        f"? {repo.head()[:10]}: (unreadable Version: trailer '99999999999999999999...', Weight: trailer '[red]x')"
+    )
+
+
+# --------------------------------------------------------------------------- the dashboard reading images.yaml
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("images: 5\n", "1:9: images: expected a list of entries such as - version: 3"),
+        (BOMB, "1:50: e: alias expansion exceeds 10000 nodes"),
+        (
+            "images:\n- {model: churn, version: !!python/name:os.system ''}\n",
+            "2:27: images[0].version: unsupported tag '!!python/name:os.system' on ''",
+        ),
+    ],
+    ids=["not-a-list", "bomb", "tag"],
+)
+async def test_the_dashboard_names_a_bad_images_yaml(tmp_path: Path, text: str, problem: str) -> None:
+    root = build_tui_repo(tmp_path / "repo")
+    path = root / "registry" / "churn" / "images.yaml"
+    path.write_text(text)
+    app = make_app(root)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_model(app, pilot)
+        assert isinstance(app.screen, ErrorModal)
+        assert (app.screen.title_text, app.screen.message) == ("Invalid image list", f"image list {path}:{problem}")
