@@ -48,7 +48,7 @@ def validate_repo(root: Path) -> tuple[Repo, list[Problem]]:
     for folder, spec in {**repo.partial_models, **repo.models}.items():
         doc = repo.doc_for(repo.model_file(folder))
         if doc is not None:
-            problems.extend(_collect(doc, partial(check_model, repo, folder, spec)))
+            problems.extend(_collect(doc, partial(_check_model_and_data_link, repo, folder, spec)))
     for stem, env in repo.environments.items():
         doc = repo.doc_for(repo.environment_file(stem))
         if doc is not None:
@@ -93,24 +93,35 @@ def check_model(repo: Repo, folder: str, spec: ModelSpec, report: Report) -> Non
 
 
 def _check_data_source(repo: Repo, spec: ModelSpec, report: Report) -> None:
-    source = spec.data.source
-    path = repo.resolve(source)
+    path = repo.resolve(spec.data.source)
     if not path.is_file():
         report(("data", "source"), f"data file not found: {path}")
-    if _linked_outside(repo, source, path):
-        report(
-            ("data", "source"),
-            f"{shown(source)} leads outside the repository through a symbolic link; data is read only from inside it: "
-            f"{OPT_IN}",
-        )
     suffix = (spec.data.format or path.suffix.lstrip(".")).lower()
     if suffix not in ("csv", "parquet", "pq"):
         report(("data", "source"), f"cannot tell the format of '{spec.data.source}': set data.format to csv or parquet")
 
 
-def _linked_outside(repo: Repo, source: str, path: Path) -> bool:
-    """A link inside the repository that leads out (a source written outside it is a schema problem already)."""
-    return not escapes_repository(source) and resolved_outside(repo.root, path) and not outside_allowed()
+def _check_model_and_data_link(repo: Repo, folder: str, spec: ModelSpec, report: Report) -> None:
+    """:func:`check_model`, and for ``validate`` also a ``data.source`` that is a symbolic link out of the repository.
+
+    ``train`` and ``data check`` refuse such a link themselves when they read the data, with their own
+    message (``data.load.require_inside``); ``validate`` reads no data, so it reports the link here.
+    """
+    check_model(repo, folder, spec, report)
+    if hasattr(spec, "data"):
+        _check_data_link(repo, spec, report)
+
+
+def _check_data_link(repo: Repo, spec: ModelSpec, report: Report) -> None:
+    source = spec.data.source
+    if escapes_repository(source):
+        return  # written outside the repository: a schema problem already (or the user's opt-in)
+    if resolved_outside(repo.root, repo.resolve(source)) and not outside_allowed():
+        report(
+            ("data", "source"),
+            f"{shown(source)} leads outside the repository through a symbolic link; data is read only from inside it: "
+            f"{OPT_IN}",
+        )
 
 
 def _check_features(spec: ModelSpec, report: Report) -> None:
