@@ -220,6 +220,8 @@ BLOCK_FIELDS: dict[str, frozenset[str] | None] = {
 }
 """Top-level blocks the summary needs, and which of their keys (None: all)."""
 WANTED = len(TOP_FIELDS) + len(BLOCK_FIELDS)
+YAML_BLANKS = " \t"
+"""The only blanks YAML trims around a plain scalar (str.strip would also take a no-break space)."""
 _INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?")
 _SPECIAL_FLOATS = {".nan": math.nan, ".NaN": math.nan, ".NAN": math.nan}
@@ -270,7 +272,7 @@ def _scan_top(line: str, found: dict[str, Any]) -> str:
     key, sep, rest = line.partition(":")
     if not sep or key[:1] in ("'", '"', "?", "&", "*", "!") or (rest and rest[0] != " "):
         raise _Unsure
-    value = rest.strip()
+    value = rest.strip(YAML_BLANKS)
     if key in BLOCK_FIELDS:
         if value == "{}":
             found[key] = {}
@@ -291,7 +293,7 @@ def _scan_nested(line: str, block: str | None, found: dict[str, Any]) -> None:
     if not line.startswith("  ") or line[2] in (" ", "-", "'", '"', "?", "#"):
         raise _Unsure
     key, sep, rest = line[2:].partition(":")
-    value = rest.strip()
+    value = rest.strip(YAML_BLANKS)
     if not sep or (rest and rest[0] != " ") or not value:
         raise _Unsure
     keys = BLOCK_FIELDS[block]
