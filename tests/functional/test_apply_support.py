@@ -126,13 +126,15 @@ def stop_everything(root: Path) -> None:
 
 
 def corrupt_artifact(root: Path, version: int) -> Path:
-    """Overwrite churn@version's artifact in the store (same size): the service refuses its digest."""
+    """Change churn@version's artifact in the store (same size, still a zip whose schema passes the
+    trust policy, so apply's pre-start check lets it through): the service refuses its digest."""
     repo = open_repo(root)
     record = yaml.safe_load((root / "registry" / "churn" / f"v{version}.yaml").read_text())
     path = artifact_store_for(repo).path_for(record["artifact"]["sha256"])
-    size = path.stat().st_size
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0xFF  # the first member's modification time in its local header: nothing reads it
     os.chmod(path, 0o644)
-    path.write_bytes(b"x" * size)
+    path.write_bytes(bytes(data))
     return path
 
 

@@ -147,3 +147,21 @@ def test_validate_refuses_an_estimator_package_that_only_starts_like_sklearn(
         "allowed packages: sklearn, xgboost, lightgbm" in done.stdout + done.stderr
     )
     assert not imported.exists()
+
+
+def test_apply_refuses_an_artifact_that_is_not_a_skops_file_before_starting(repo: Path) -> None:
+    record = yaml.safe_load((repo / "registry" / "churn" / "v1.yaml").read_text())
+    sha256 = record["artifact"]["sha256"]
+    path = open_repo(repo).artifact_dir / "sha256" / sha256[:2] / f"{sha256}.skops"
+    os.chmod(path, 0o644)
+    path.write_bytes(b"x" * path.stat().st_size)
+    port = free_port()
+    write_env(repo, "staging", {"churn": {"version": 1}}, base_port=port)
+    done = run(repo, "apply", "--env", "staging", "--timeout", "90")
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[0] == (
+        f"error: Apply failed: staging: churn v1 on local :{port} cannot start: the artifact of churn@1 "
+        f"(sha256:{sha256[:12]}) cannot be read: artifact sha256:{sha256[:12]} is not a readable skops file: "
+        "BadZipFile: File is not a zip file"
+    )
+    assert marked_pids(repo) == []
