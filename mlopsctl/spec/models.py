@@ -18,6 +18,8 @@ from mlopsctl.spec.locations import OPT_IN, escapes_repository, has_parent_step,
 
 API_VERSION = "mlopsctl/v1"
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+MAX_VERSION = 999_999_999
+"""The highest version number (nine digits), the same cap the registry enforces."""
 DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(s|m|h|d|w)$"
 GATE_PATTERN = r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<|==)\s*(-?[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?)\s*$"
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -432,11 +434,11 @@ class ModelSpec(Spec):
 
 
 class Deployment(Spec):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     """Stable version: the one that answers requests."""
     strategy: Strategy = "replace"
     """replace: the version alone; canary: candidate takes weight percent; shadow: candidate sees every request."""
-    candidate: int | None = Field(default=None, ge=1)
+    candidate: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     """Candidate version for canary and shadow."""
     weight: int | None = Field(default=None, ge=1, le=99)
     """Percent of requests the canary candidate answers."""
