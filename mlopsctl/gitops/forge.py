@@ -1,4 +1,4 @@
-"""Pull requests on GitHub and merge requests on GitLab, through their REST APIs (stdlib only).
+"""Pull requests on GitHub and merge requests on GitLab, through their REST APIs (the HTTP port).
 
 The provider comes from ``git.provider`` or, when that is ``auto``, from the remote URL's host.
 Where the token goes and which variable holds it are the user's choice, never the repository's
@@ -8,7 +8,8 @@ else the provider's public one (``https://api.github.com``; for GitLab ``https:/
 so ``api_url`` for GitLab includes ``/api/v4``). The token is read from the variable the user
 config's ``git.token_env`` names (default ``GITHUB_TOKEN`` / ``GITLAB_TOKEN``), never from a file.
 It is sent only over https (see :func:`mlopsctl.userconfig.check_credential_url`) and never along
-a redirect: an answer that redirects is an error naming where it pointed.
+a redirect (:mod:`mlopsctl.ports.http` does not follow one with credentials): an answer that
+redirects is an error naming where it pointed.
 
 Requests follow the providers' documentation:
 
@@ -25,18 +26,15 @@ Without a token (or with another host) nothing is called: :func:`compare_url` an
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from mlopsctl import __version__
 from mlopsctl.errors import GitRemoteUnreachable, MlopsError
+from mlopsctl.ports import http
 from mlopsctl.spec.models import GitSettings
 from mlopsctl.userconfig import DEFAULT_TOKEN_VARIABLES, UserGit, check_credential_url, load_user_config
 
@@ -151,44 +149,22 @@ def open_pull_request(remote: RemoteRepo, token: str, *, head: str, base: str, t
     return _created(url, _post(url, {"PRIVATE-TOKEN": token}, payload, what), "web_url", "iid", "gitlab")
 
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib would repeat the request, Authorization header included, wherever a 30x points (any host)."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        return None  # not followed: the 30x surfaces as an HTTPError, reported by _redirect_error
-
-
-_OPENER = urllib.request.build_opener(_RefuseRedirects)
-
-
 def _post(url: str, headers: dict[str, str], payload: dict[str, Any], what: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode("utf-8"),
-        method="POST",
-        headers={**headers, "Content-Type": "application/json", "User-Agent": f"mlopsctl/{__version__}"},
-    )
+    """POST ``payload``; ``headers`` hold the token, so the HTTP port never follows a redirect with them."""
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            answer = json.loads(response.read().decode("utf-8", errors="replace"))
-    except urllib.error.HTTPError as exc:
-        if 300 <= exc.code < 400:
-            raise _redirect_error(url, exc, what) from None
+        response = http.request(
+            "POST", url, secret_headers=headers, secret_name=what, json_body=payload, timeout=TIMEOUT_SECONDS
+        )
+    except http.NoAnswer as exc:
+        raise GitRemoteUnreachable(f"POST {url} failed: {exc.reason}") from exc
+    if 300 <= response.status < 400:
+        raise _redirect_error(url, response, what)
+    if response.status >= 400:
         raise MlopsError(
-            f"POST {url} answered {exc.code}: {_api_message(exc)}",
-            title="Pull request not opened",
-        ) from exc
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise GitRemoteUnreachable(f"POST {url} failed: {reason}") from exc
+            f"POST {url} answered {response.status}: {_api_message(response)}", title="Pull request not opened"
+        )
+    try:
+        answer = response.json()
     except ValueError:
         raise _unexpected(url, "something that is not JSON") from None
     if not isinstance(answer, dict):
@@ -208,10 +184,10 @@ def _unexpected(url: str, what: str) -> MlopsError:
     return MlopsError(f"POST {url} answered with {what}", title="Pull request not opened")
 
 
-def _redirect_error(url: str, exc: urllib.error.HTTPError, what: str) -> MlopsError:
-    location = _printable(exc.headers.get("Location") or "") or "nowhere (no Location header)"
+def _redirect_error(url: str, response: http.Response, what: str) -> MlopsError:
+    location = _printable(response.header("Location") or "") or "nowhere (no Location header)"
     return MlopsError(
-        f"POST {url} answered {exc.code} redirecting to {location}; the redirect was not followed with {what}",
+        f"POST {url} answered {response.status} redirecting to {location}; the redirect was not followed with {what}",
         title="Pull request not opened",
         hint=f"set git.api_url in {USER_CONFIG_WHERE} (or MLOPS_GIT_API_URL) to the API's own address",
     )
@@ -222,15 +198,15 @@ def _printable(text: str, limit: int = 300) -> str:
     return "".join(char for char in text if char.isprintable())[:limit]
 
 
-def _api_message(exc: urllib.error.HTTPError) -> str:
+def _api_message(response: http.Response) -> str:
     """The provider's own words: GitHub's ``message`` and ``errors[].message``, GitLab's ``message``."""
     try:
-        data = json.loads(exc.read().decode("utf-8"))
-    except (ValueError, OSError):
-        return str(exc.reason)
+        data = response.json()
+    except ValueError:
+        return response.reason
     if not isinstance(data, dict):
-        return str(exc.reason)
-    message = data.get("message") or data.get("error") or exc.reason
+        return response.reason
+    message = data.get("message") or data.get("error") or response.reason
     parts = message if isinstance(message, list) else [message]
     details = [e.get("message") for e in data.get("errors", []) if isinstance(e, dict) and e.get("message")]
     return "; ".join(str(part) for part in [*parts, *details])
