@@ -2,8 +2,9 @@
 
 A service is ready when ``GET /health/ready`` answers 200 naming the expected model and version:
 a 200 from some other model on the port (a stray process) is not ready. A 503 that says
-``loading`` means alive and still loading its versions. Probes are plain HTTP/1.1 requests on
-asyncio connections to 127.0.0.1 (never through a proxy from the environment), many at once.
+``loading`` means alive and still loading its versions. Probes go through the HTTP port's
+:func:`~mlopsctl.ports.http.loopback_get` (plain connections to 127.0.0.1, never through a proxy
+from the environment, each recorded in the operation log), many at once on one event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlopsctl.deploy.model import Health, ServiceSpec
+from mlopsctl.ports import http
 
 PROBE_TIMEOUT = 2.0
 POLL_SECONDS = 0.1
@@ -41,28 +43,12 @@ def probe_all(specs: list[tuple[ServiceSpec, int]]) -> list[Health]:
 async def _probe(spec: ServiceSpec, port: int, timeout: float, limit: asyncio.Semaphore) -> Health:
     async with limit:
         try:
-            status, body = await asyncio.wait_for(_get_ready(port), timeout)
+            status, body = await http.loopback_get(port, "/health/ready", timeout)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             reason = type(exc).__name__ if isinstance(exc, TimeoutError) else (getattr(exc, "strerror", None) or exc)
             problem = f"/health/ready on :{port} does not answer ({reason})"
             return Health(alive=True, problem=problem, listening=False)
     return _judge(spec, status, _body(body))
-
-
-async def _get_ready(port: int) -> tuple[int, bytes]:
-    """``GET /health/ready`` over a plain connection: (status, body). No proxy is ever involved."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(f"GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
-        length = {k.strip().lower(): v.strip() for k, v in headers.items()}.get("content-length")
-        body = await (reader.readexactly(int(length)) if length is not None else reader.read())
-        return status, body
-    finally:
-        writer.close()
 
 
 def wait_ready(spec: ServiceSpec, port: int, timeout: float, still_alive: Callable[[], str | None]) -> str | None:

@@ -13,16 +13,15 @@ samples to compute increases over a window.
 
 Credentials and TLS settings come only from the user config (``~/.config/mlopsctl/config.yaml``,
 ``MLOPS_PROMETHEUS_*``) and go only to a URL that came from there too: a committed ``mlops.yaml``
-may name a Prometheus to read, never one that receives a password or token. They travel only over
-https (:func:`~mlopsctl.userconfig.check_credential_url`), and no redirect is ever followed (requests
-would re-send basic auth to wherever ``Location`` points): a redirect is an error naming its target.
+may name a Prometheus to read, never one that receives a password or token. The outside world is
+reached through the ports: :mod:`mlopsctl.ports.prometheus` (the connection, its credentials, https
+only, no redirects) and :mod:`mlopsctl.ports.http` (the direct scrape); both record every call.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import os
 import re
 import time
 from collections import defaultdict, deque
@@ -31,14 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import requests
-from urllib3.util.retry import Retry
-
-from mlopsctl.errors import MlopsError, PrometheusUnreachable, UsageError
+from mlopsctl.errors import UsageError
 from mlopsctl.monitor import promtext
 from mlopsctl.monitor.targets import Endpoint
+from mlopsctl.ports import http
+from mlopsctl.ports.prometheus import USER_CONFIG, PrometheusConnection
 from mlopsctl.spec.models import PrometheusSettings
-from mlopsctl.userconfig import UserPrometheus, check_credential_url, load_user_config
+from mlopsctl.userconfig import UserPrometheus, load_user_config
 
 Kind = Literal["increase", "rate", "last", "changes"]
 Matcher = tuple[str, str, str]
@@ -49,8 +47,6 @@ HISTORY_SECONDS = 6 * 3600
 JOB_PREFIX = "mlopsctl-"
 QUERY_CONCURRENCY = 4
 """Queries in flight at once against Prometheus."""
-USER_CONFIG = "~/.config/mlopsctl/config.yaml"
-CREDENTIAL_FIELDS = "prometheus.username, password_env or bearer_token_env"
 
 
 @dataclass(frozen=True)
@@ -111,12 +107,10 @@ class PrometheusSource:
                 "no Prometheus URL configured",
                 hint=f"set prometheus.url in {USER_CONFIG} or MLOPS_PROMETHEUS_URL (or in mlops.yaml)",
             )
-        self.url = url.rstrip("/")
-        self.from_user = bool(user.url)
+        self.connection = PrometheusConnection(url, user if user.url else None, settings.timeout_seconds)
+        self.url = self.connection.url
         self.description = f"Prometheus at {self.url}"
         self.envs = list(envs)
-        self.timeout = settings.timeout_seconds
-        self.client = _client(self.url, user if self.from_user else None)
 
     def fetch(self, queries: Sequence[Query]) -> list[list[Result]]:
         """All queries at one evaluation instant, a few at a time (Prometheus answers in parallel)."""
@@ -125,131 +119,12 @@ class PrometheusSource:
             return list(pool.map(lambda query: self._one(query.promql(self.envs), at, query.by), queries))
 
     def _one(self, promql: str, at: float, by: tuple[str, ...]) -> list[Result]:
-        from prometheus_api_client.exceptions import PrometheusApiClientException
-
-        try:
-            rows = self.client.custom_query(promql, params={"time": f"{at:.3f}"}, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise PrometheusUnreachable(
-                f"cannot reach Prometheus at {self.url}: {_reason(exc)}",
-                hint=f"start Prometheus or fix {self._url_origin()}; leave it empty to scrape the services directly",
-            ) from None
-        except PrometheusApiClientException as exc:
-            raise _api_error(self.url, promql, str(exc), self.from_user) from None
-        return [_result(row, by) for row in rows]
-
-    def _url_origin(self) -> str:
-        if self.from_user:
-            return f"prometheus.url in {USER_CONFIG} (or MLOPS_PROMETHEUS_URL)"
-        return "prometheus.url in mlops.yaml (or MLOPS_PROMETHEUS_URL)"
-
-
-class _NoRedirectSession(requests.Session):
-    """A session that never follows a redirect: the 30x answer is refused by :func:`_refuse_redirect`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.hooks["response"].append(_refuse_redirect)
-
-    def get_redirect_target(self, resp: requests.Response) -> None:
-        return None  # belt and braces: even without the hook, nothing is re-sent anywhere
-
-
-def _refuse_redirect(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-    if not 300 <= response.status_code < 400:
-        return response
-    url = _without_query(response.url)
-    location = _printable(_without_query(response.headers.get("Location"))) or "nowhere (no Location header)"
-    raise PrometheusUnreachable(
-        f"Prometheus at {url} answered HTTP {response.status_code} redirecting to {location}; "
-        "redirects are not followed (they would carry the credentials elsewhere)",
-        hint="set the Prometheus URL to the server's own address",
-    )
-
-
-def _client(url: str, user: UserPrometheus | None) -> Any:
-    """A client for ``url``; ``user`` (credentials, TLS) only when the URL is the user's own choice."""
-    from prometheus_api_client import PrometheusConnect
-
-    session = _NoRedirectSession()
-    if user is None:
-        return PrometheusConnect(url, session=session, retry=Retry(total=0))
-    session.verify = _verify(user)
-    if user.has_credentials:
-        check_credential_url(url, what="the Prometheus credentials")
-    headers = {}
-    token = _secret(user.bearer_token_env, "bearer_token_env")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    auth = None
-    if user.username:
-        auth = (user.username, _secret(user.password_env, "password_env") or "")
-    return PrometheusConnect(url, headers=headers or None, auth=auth, session=session, retry=Retry(total=0))
-
-
-def _verify(user: UserPrometheus) -> bool | str:
-    if not user.ca_file:
-        return user.verify_tls
-    path = os.path.expanduser(user.ca_file)
-    if not os.path.isfile(path):
-        raise UsageError(
-            f"the CA bundle {user.ca_file} named by prometheus.ca_file in {USER_CONFIG} "
-            "(or MLOPS_PROMETHEUS_CA_FILE) is not a file",
-            hint="point it at the PEM file that signed the server's certificate",
-        )
-    return path
-
-
-def _secret(variable: str | None, field_name: str) -> str | None:
-    if not variable:
-        return None
-    value = os.environ.get(variable)
-    if value is None:
-        raise UsageError(
-            f"the environment variable {variable} named by prometheus.{field_name} in {USER_CONFIG} "
-            f"(or MLOPS_PROMETHEUS_{field_name.upper()}) is not set",
-            hint=f"export {variable}=... before running mlopsctl",
-        )
-    return value
-
-
-def _api_error(url: str, promql: str, detail: str, from_user: bool) -> MlopsError:
-    found = re.search(r"HTTP Status Code (\d+)", detail)
-    code = int(found.group(1)) if found else 0
-    if code in (401, 403):
-        hint = (
-            f"check {CREDENTIAL_FIELDS} in {USER_CONFIG} (or MLOPS_PROMETHEUS_*)"
-            if from_user
-            else f"credentials go only to a Prometheus URL set in {USER_CONFIG} or MLOPS_PROMETHEUS_URL, "
-            "never to prometheus.url in mlops.yaml"
-        )
-        return PrometheusUnreachable(f"Prometheus at {url} refused the credentials (HTTP {code})", hint=hint)
-    if code in (502, 503, 504):
-        return PrometheusUnreachable(f"Prometheus at {url} is not serving queries (HTTP {code})")
-    return MlopsError(f"Prometheus at {url} rejected the query {promql}: {detail[:300]}", title="Query failed")
-
-
-def _without_query(url: str | None) -> str:
-    return (url or "").split("?", 1)[0]
-
-
-def _printable(text: str, limit: int = 300) -> str:
-    """A server's words, safe to print on one terminal line (no escape sequences, no line breaks)."""
-    return "".join(char for char in text if char.isprintable())[:limit]
+        return [_result(row, by) for row in self.connection.query(promql, at)]
 
 
 def _result(row: dict[str, Any], by: tuple[str, ...]) -> Result:
     metric = row.get("metric", {})
     return Result({key: str(metric.get(key, "")) for key in by}, float(row["value"][1]))
-
-
-def _reason(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "no answer in time"
-    if isinstance(exc, requests.ConnectionError) and "refused" in str(exc).lower():
-        return "connection refused"
-    root = exc.__context__ or exc
-    return f"{type(exc).__name__}: {str(root)[-200:]}"
 
 
 # --------------------------------------------------------------------------- direct scrape
@@ -311,11 +186,15 @@ class ScrapeSource:
     def _scrape_one(self, target: _Target) -> _Scrape:
         started = time.time()
         try:
-            response = requests.get(target.url, timeout=self.timeout)
-            response.raise_for_status()
+            response = http.request("GET", target.url, timeout=self.timeout)
+        except http.NoAnswer as failure:
+            return _Scrape(started, None, _no_answer(failure))
+        if response.status >= 400:
+            return _Scrape(started, None, f"HTTP {response.status} from /metrics")
+        try:
             samples = {(s.name, s.labels): s.value for s in promtext.parse(response.text)}
-        except (requests.RequestException, promtext.ParseError) as exc:
-            return _Scrape(started, None, _scrape_error(exc))
+        except promtext.ParseError as exc:
+            return _Scrape(started, None, f"unreadable /metrics: {exc}")
         return _Scrape(started, samples)
 
     def _answer(self, query: Query, now: float) -> list[Result]:
@@ -418,14 +297,10 @@ def _matches(labels: dict[str, str], matchers: Sequence[Matcher]) -> bool:
     return True
 
 
-def _scrape_error(exc: Exception) -> str:
-    if isinstance(exc, requests.ConnectionError):
-        return "connection refused" if "refused" in str(exc).lower() else "connection failed"
-    if isinstance(exc, requests.Timeout):
+def _no_answer(failure: http.NoAnswer) -> str:
+    if failure.timed_out:
         return "no answer in time"
-    if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code} from /metrics"
-    return f"unreadable /metrics: {exc}"
+    return "connection refused" if failure.refused else "connection failed"
 
 
 def scrape_errors(source: MetricsSource) -> dict[tuple[str, str], str]:
