@@ -1,9 +1,12 @@
-"""GitOps commands: promote, rollback, archive (commits and pull requests) and history (the audit log)."""
+"""GitOps commands: promote, rollback, archive (commits and pull requests) and history (the audit log).
+
+``promote --dry-run`` and ``rollback --dry-run`` print :class:`mlopsctl.gitops.api.Preview`, what the
+dashboard's modals show, and write nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import click
 from rich.console import Console
@@ -11,27 +14,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlopsctl.cli.common import global_options, options
+from mlopsctl.errors import ExitCode
 from mlopsctl.gitops import api
-from mlopsctl.gitops.history import HistoryEntry, read_history
-from mlopsctl.gitops.publish import Outcome, PlanProvider
-from mlopsctl.spec.models import Environment
+from mlopsctl.gitops.history import HistoryEntry
+from mlopsctl.gitops.publish import Outcome
 
 _MESSAGE = click.option("--message", "-m", help="Why: added to the commit message (and the archive entry).")
 _DIRECT = click.option(
     "--direct", is_flag=True, help="Commit on the current branch instead of a new pull-request branch."
 )
 _NO_PUSH = click.option("--no-push", is_flag=True, help="Commit only; print the push command instead of pushing.")
-
-
-def plan_provider(root: Path) -> PlanProvider:
-    """The plan in pull-request bodies, from the deploy module (imported only when a request is opened)."""
-
-    def provide(env: str, desired: Environment) -> str:
-        from mlopsctl.deploy.api import markdown_plan
-
-        return markdown_plan(root)(env, desired)
-
-    return provide
+_DRY_RUN = click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show the gate checks and the diff, write nothing; exit 1 when policy refuses.",
+)
 
 
 @click.command()
@@ -46,23 +43,25 @@ def plan_provider(root: Path) -> PlanProvider:
 @_DIRECT
 @_NO_PUSH
 @_MESSAGE
+@_DRY_RUN
 @global_options
 def promote(
-    ref: str, env: str, strategy: str | None, weight: int | None, direct: bool, no_push: bool, message: str | None
+    ref: str,
+    env: str,
+    strategy: str | None,
+    weight: int | None,
+    direct: bool,
+    no_push: bool,
+    message: str | None,
+    dry_run: bool,
 ) -> int:
     """Promote MODEL@VERSION to an environment: policy checks, then a commit on a branch with a pull request."""
     opts = options()
     root = opts.repo_root()
+    if dry_run:
+        return _emit_preview(api.preview_promote(root, ref, env, strategy, weight, direct))
     outcome = api.promote(
-        root,
-        ref,
-        env,
-        strategy=strategy,
-        weight=weight,
-        direct=direct,
-        push=not no_push,
-        message=message,
-        plan=plan_provider(root),
+        root, ref, env, strategy=strategy, weight=weight, direct=direct, push=not no_push, message=message
     )
     opts.emit(outcome.to_dict(), _render_outcome(outcome))
     return 0
@@ -75,14 +74,17 @@ def promote(
 @_DIRECT
 @_NO_PUSH
 @_MESSAGE
+@_DRY_RUN
 @global_options
-def rollback(model: str, env: str, to: int | None, direct: bool, no_push: bool, message: str | None) -> int:
+def rollback(
+    model: str, env: str, to: int | None, direct: bool, no_push: bool, message: str | None, dry_run: bool
+) -> int:
     """Return MODEL in an environment to the version that ran before (or drop its canary or shadow)."""
     opts = options()
     root = opts.repo_root()
-    outcome = api.rollback(
-        root, model, env, to=to, direct=direct, push=not no_push, message=message, plan=plan_provider(root)
-    )
+    if dry_run:
+        return _emit_preview(api.preview_rollback(root, model, env, to, direct))
+    outcome = api.rollback(root, model, env, to=to, direct=direct, push=not no_push, message=message)
     opts.emit(outcome.to_dict(), _render_outcome(outcome))
     return 0
 
@@ -109,7 +111,7 @@ def archive(ref: str, direct: bool, no_push: bool, message: str | None) -> int:
 def history(model: str | None, env: str | None, limit: int) -> int:
     """The audit log: who promoted, rolled back or archived what, when, with its gate results."""
     opts = options()
-    entries = read_history(opts.repo_root(), env=env, model=model, limit=limit or None)
+    entries = api.history(opts.repo_root(), env=env, model=model, limit=limit or None)
     opts.emit({"entries": [entry.to_dict() for entry in entries]}, lambda console: _render_history(console, entries))
     return 0
 
@@ -118,6 +120,48 @@ COMMANDS = [promote, rollback, archive, history]
 
 
 # --------------------------------------------------------------------------- rendering
+
+
+def _emit_preview(preview: api.Preview) -> int:
+    """The preview for people or scripts; exit 1 when policy refuses, as the real command would."""
+    options().emit(preview.to_dict(), lambda console: _render_preview(console, preview))
+    return int(ExitCode.OK if preview.allowed else ExitCode.PROBLEMS)
+
+
+def _render_preview(console: Console, preview: api.Preview) -> None:
+    if preview.gates:
+        console.print("[bold]Gate checks[/]")
+    for gate in preview.gates:
+        mark, style = ("✓", "green") if gate.passed else ("✗", "red")
+        console.print(f"[{style}]  {mark} {escape(gate.gate)}  (measured {_measured(gate.value)})[/]", soft_wrap=True)
+    if preview.refused is not None:
+        console.print(f"[red]✗ {escape(preview.refused)}[/]", soft_wrap=True)
+        if preview.hint:
+            console.print(f"[red]hint: {escape(preview.hint)}[/]", soft_wrap=True)
+        return
+    where = _destination(preview)
+    console.print(f"\n[bold]{escape(preview.title)}\nCommit {escape(where)}[/]\n", soft_wrap=True)
+    for line in preview.diff.splitlines():
+        console.print(f"[{_diff_style(line)}]{escape(line)}[/]" if _diff_style(line) else escape(line), soft_wrap=True)
+    console.print("[dim]dry run: nothing was written[/]")
+
+
+def _destination(preview: api.Preview) -> str:
+    if preview.branch == api.DIRECT:
+        return "directly on the current branch"
+    return f"on branch {preview.branch}, as a pull request"
+
+
+def _measured(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _diff_style(line: str) -> str:
+    if line.startswith("+"):
+        return "green"
+    if line.startswith("-"):
+        return "red"
+    return "cyan" if line.startswith("@@") else ""
 
 
 def _render_outcome(outcome: Outcome) -> Callable[[Console], None]:

@@ -1,22 +1,86 @@
-"""promote, rollback and archive as one call each: what the CLI, the dashboard and CI call.
+"""promote, rollback and archive as one call each, and their previews: what the CLI, the dashboard and CI call.
 
-Each loads the repository, resolves the arguments, builds the operation (policy and file edit in
-:mod:`mlopsctl.gitops.operations`) and publishes it (:mod:`mlopsctl.gitops.publish`).
+Each action loads the repository, resolves the arguments, builds the operation (policy and file
+edit in :mod:`mlopsctl.gitops.operations`) and publishes it (:mod:`mlopsctl.gitops.publish`).
+Pull requests carry the environment's plan by default (:func:`plan_provider`), so every face
+opens the same pull request for the same promotion.
+
+:func:`preview_promote` and :func:`preview_rollback` compute the same operation from ``HEAD``
+without writing anything and return a :class:`Preview`: the gate checks, where the commit would
+go and the file diff, or the policy's refusal. ``promote --dry-run`` prints it; the dashboard's
+modals render it.
 """
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mlopsctl.errors import CheckFailed, NotFound, UsageError
+from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
 from mlopsctl.gitops.git import Git
+from mlopsctl.gitops.history import HistoryEntry, read_history
 from mlopsctl.gitops.operations import Archive, Operation, Promote, Rollback
 from mlopsctl.gitops.publish import Outcome, PlanProvider, publish
+from mlopsctl.gitops.snapshot import Snapshot
 from mlopsctl.registry.records import parse_ref, version_numbers
 from mlopsctl.spec.loader import Repo, scan_repo
-from mlopsctl.spec.models import ModelSpec
+from mlopsctl.spec.models import Environment, ModelSpec
 
 DEFAULT_CANARY_WEIGHT = 10
+DIRECT = "direct"
+"""``Preview.branch`` when the commit would go on the current branch."""
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One gate of the version that would run, as measured when it was registered."""
+
+    gate: str
+    value: float | None
+    passed: bool
+
+
+@dataclass
+class Preview:
+    """What a promotion or rollback would do, computed from ``HEAD``; nothing is written.
+
+    ``refused`` holds the policy's reason (and ``hint`` what to do) when the change is not allowed;
+    then ``title``, ``path`` and the texts are empty.
+    """
+
+    action: str
+    model: str
+    env: str
+    version: int | None = None
+    gates: list[GateCheck] = field(default_factory=list)
+    title: str = ""
+    branch: str = ""
+    """The pull-request branch the commit would go on, or ``"direct"``."""
+    path: str = ""
+    before: str = ""
+    after: str = ""
+    diff: str = ""
+    refused: str | None = None
+    hint: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.refused is None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"allowed": self.allowed, **asdict(self)}
+
+
+def plan_provider(root: Path) -> PlanProvider:
+    """The plan in pull-request bodies, from the deploy module (imported only when a request is opened)."""
+
+    def provide(env: str, desired: Environment) -> str:
+        from mlopsctl.deploy.api import markdown_plan
+
+        return markdown_plan(root)(env, desired)
+
+    return provide
 
 
 def promote(
@@ -31,13 +95,43 @@ def promote(
     message: str | None = None,
     plan: PlanProvider | None = None,
 ) -> Outcome:
-    """Promote ``MODEL@VERSION`` to ``env``; strategy defaults to canary when a weight is given, else replace."""
+    """Promote ``MODEL@VERSION`` to ``env``; strategy defaults to canary when a weight is given, else replace.
+
+    The pull request carries the environment's plan (``plan`` replaces :func:`plan_provider`).
+    """
     repo = scan_repo(root)
-    model, version = _resolve_ref(repo, ref)
-    spec = model_spec(repo, model)
-    strategy, weight = resolve_strategy(spec, strategy, weight)
-    op = Promote(spec=spec, version=version, env=env, strategy=strategy, weight=weight, reason=message)
-    return _publish(repo, op, direct, push, plan)
+    op = _promote_operation(repo, ref, env, strategy, weight, message)
+    return _publish(repo, op, direct, push, plan or plan_provider(repo.root))
+
+
+def preview_promote(
+    root: Path,
+    ref: str,
+    env: str,
+    strategy: str | None = None,
+    weight: int | None = None,
+    direct: bool = False,
+    *,
+    repo: Repo | None = None,
+) -> Preview:
+    """What :func:`promote` would commit, or the policy's refusal; nothing is written.
+
+    ``repo``: specs already loaded from ``root`` (the dashboard keeps them), else they are read.
+    """
+    repo = repo or scan_repo(root)
+    op = _promote_operation(repo, ref, env, strategy, weight, None)
+    preview = Preview(action="promote", model=op.model, env=env, version=op.version)
+    return _preview(repo.root, op, preview, direct)
+
+
+def preview_rollback(
+    root: Path, model: str, env: str, to: int | None = None, direct: bool = False, *, repo: Repo | None = None
+) -> Preview:
+    """What :func:`rollback` would commit, or the policy's refusal; nothing is written (``repo`` as above)."""
+    repo = repo or scan_repo(root)
+    model_spec(repo, model)
+    preview = Preview(action="rollback", model=model, env=env, version=to)
+    return _preview(repo.root, Rollback(model=model, env=env, to=to), preview, direct)
 
 
 def rollback(
@@ -51,10 +145,11 @@ def rollback(
     message: str | None = None,
     plan: PlanProvider | None = None,
 ) -> Outcome:
-    """Return ``model`` in ``env`` to the version that ran before (or ``to``)."""
+    """Return ``model`` in ``env`` to the version that ran before (or ``to``); plan as in :func:`promote`."""
     repo = scan_repo(root)
     model_spec(repo, model)
-    return _publish(repo, Rollback(model=model, env=env, to=to, reason=message), direct, push, plan)
+    op = Rollback(model=model, env=env, to=to, reason=message)
+    return _publish(repo, op, direct, push, plan or plan_provider(repo.root))
 
 
 def archive(root: Path, ref: str, *, direct: bool = False, push: bool = True, message: str | None = None) -> Outcome:
@@ -63,6 +158,13 @@ def archive(root: Path, ref: str, *, direct: bool = False, push: bool = True, me
     model, version = _resolve_ref(repo, ref)
     by = Git(repo.root).user_identity()
     return _publish(repo, Archive(model=model, version=version, by=by, reason=message), direct, push, None)
+
+
+def history(
+    root: Path, *, env: str | None = None, model: str | None = None, limit: int | None = None
+) -> list[HistoryEntry]:
+    """The audit log from ``git log``: newest first, at most ``limit`` entries (None: all)."""
+    return read_history(root, env=env, model=model, limit=limit)
 
 
 def resolve_strategy(spec: ModelSpec, strategy: str | None, weight: int | None) -> tuple[str, int | None]:
@@ -98,6 +200,49 @@ def _resolve_ref(repo: Repo, ref: str) -> tuple[str, int]:
     if not known:
         raise NotFound(f"{model} has no registered versions in {repo.root / 'registry' / model}")
     return model, known[-1]
+
+
+def _promote_operation(
+    repo: Repo, ref: str, env: str, strategy: str | None, weight: int | None, message: str | None
+) -> Promote:
+    model, version = _resolve_ref(repo, ref)
+    spec = model_spec(repo, model)
+    strategy, weight = resolve_strategy(spec, strategy, weight)
+    return Promote(spec=spec, version=version, env=env, strategy=strategy, weight=weight, reason=message)
+
+
+def _preview(root: Path, op: Promote | Rollback, preview: Preview, direct: bool) -> Preview:
+    snap = Snapshot(Git(root), "HEAD")
+    try:
+        change = op.prepare(snap)
+    except PolicyRefused as exc:
+        preview.refused, preview.hint = exc.message, exc.hint
+        preview.gates = _refused_gates(snap, preview)
+        return preview
+    preview.version = change.version
+    preview.gates = [GateCheck(g.gate, g.value, g.passed) for g in change.record.gates]
+    preview.title, preview.path = change.title, change.path
+    preview.branch = DIRECT if direct else change.branch
+    preview.before, preview.after = snap.read(change.path) or "", change.text
+    preview.diff = unified_diff(change.path, preview.before, preview.after)
+    return preview
+
+
+def _refused_gates(snap: Snapshot, preview: Preview) -> list[GateCheck]:
+    """The gates of the version asked for, when it can be read: they often say why it was refused."""
+    if preview.version is None:
+        return []
+    try:
+        record = snap.record(preview.model, preview.version)
+    except (NotFound, CheckFailed):
+        return []
+    return [GateCheck(g.gate, g.value, g.passed) for g in record.gates]
+
+
+def unified_diff(path: str, before: str, after: str) -> str:
+    """``before`` -> ``after`` as a unified diff of ``path`` (``a/PATH``, ``b/PATH``), without a final newline."""
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), f"a/{path}", f"b/{path}", lineterm="")
+    return "\n".join(lines)
 
 
 def _publish(repo: Repo, op: Operation, direct: bool, push: bool, plan: PlanProvider | None) -> Outcome:
