@@ -1,7 +1,7 @@
 """``mlopsctl reproduce MODEL@VERSION``: train a registered version again and say whether it comes out the same.
 
-The spec is read from the commit the version records (``git show <commit>:models/<m>/model.yaml``;
-the working tree is not touched), its training.params replaced by the recorded ones (which hold
+The spec is read from the commit the version records (``<commit>:models/<m>/model.yaml`` through
+the git port; the working tree is not touched), its training.params replaced by the recorded ones (which hold
 the grid's choice and the seed), and the data is read from the recorded location. When the
 data's sha256 differs from the record's, reproduction is refused: the answer would be about
 other data. The new metrics are compared with the recorded ones (equal, or within 1e-9), the
@@ -12,7 +12,6 @@ predictions on the held-out rows with the registered pipeline's.
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 
 from mlopsctl.data.load import OUTSIDE, display_path, load_dataset
 from mlopsctl.errors import CheckFailed, MlopsError, PolicyRefused
+from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import dump_pipeline, sha256_hex
 from mlopsctl.registry.records import VersionRecord, parse_ref, record_path
 from mlopsctl.registry.store import load_version
@@ -186,23 +186,26 @@ def recorded_spec(repo: Repo, record: VersionRecord) -> ModelSpec:
             title="Not reproducible",
             hint="commit spec changes before training versions you may need to reproduce",
         )
-    shown = subprocess.run(
-        ["git", "show", f"{record.spec_commit}:{relative}"], cwd=repo.root, capture_output=True, check=False
-    )
-    if shown.returncode != 0:
-        reason = shown.stderr.decode(errors="replace").strip()
+    git = Git(repo.root)
+    committed = git.show_bytes(record.spec_commit, relative)
+    if committed is None:
         raise CheckFailed(
-            f"cannot read {relative} at commit {record.spec_commit[:12]}: {reason}",
+            f"cannot read {relative} at commit {record.spec_commit[:12]}: {_missing_reason(git, record, relative)}",
             title="Not reproducible",
             hint="fetch the commit (git fetch) or restore the history it was made in",
         )
-    if hashlib.sha256(shown.stdout).hexdigest() != record.spec_sha256:
+    if hashlib.sha256(committed).hexdigest() != record.spec_sha256:
         raise CheckFailed(
             f"{relative} at commit {record.spec_commit[:12]} does not have the recorded sha256 "
             f"{record.spec_sha256[:12]}",
             title="Not reproducible",
         )
-    return _spec_from_text(shown.stdout.decode("utf-8"), f"{record.spec_commit[:12]}:{relative}", record.params)
+    return _spec_from_text(committed.decode("utf-8"), f"{record.spec_commit[:12]}:{relative}", record.params)
+
+
+def _missing_reason(git: Git, record: VersionRecord, relative: str) -> str:
+    """What git says about a committed file that cannot be read (no such commit, or no such path in it)."""
+    return git.run("cat-file", "-e", f"{record.spec_commit}:{relative}", check=False).stderr.strip()
 
 
 def _spec_from_text(text: str, where: str, params: dict[str, Any]) -> ModelSpec:

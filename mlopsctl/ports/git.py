@@ -1,0 +1,294 @@
+"""The git port: every git operation on the model repository, through GitPython.
+
+Commands run through GitPython's ``Git.execute`` (``repo.git`` once the working tree is a
+repository; a standalone ``git.cmd.Git`` before ``git init``), always in the model repository's
+root with ``GIT_TERMINAL_PROMPT=0`` and ``LC_ALL=C``. Reads of committed files go through the
+persistent ``git cat-file --batch`` process that GitPython keeps open for its object database
+(``repo.odb``), so ``plan``, ``history`` and the dashboard do not start one process per file.
+
+Every call is recorded in :mod:`mlopsctl.oplog` (the dashboard's Log view), and also passed to
+the optional ``log`` callback. A missing git identity never blocks a commit: mlopsctl falls
+back to an explicit ``mlopsctl`` author and says so in the commit.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import git as gitpython
+from git.exc import InvalidGitRepositoryError, NoSuchPathError
+
+from mlopsctl import oplog
+from mlopsctl.errors import ConflictError, GitRemoteUnreachable, MlopsError
+
+FALLBACK_NAME = "mlopsctl"
+FALLBACK_EMAIL = "mlopsctl@localhost"
+BASE_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+CommandLog = Callable[[str, bool], None]
+
+
+@dataclass(frozen=True)
+class GitResult:
+    args: tuple[str, ...]
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+class Git:
+    """Runs git in one working tree."""
+
+    def __init__(self, root: Path, log: CommandLog | None = None) -> None:
+        self.root = root
+        self.log = log
+        self._repo: gitpython.Repo | None = None
+        self._reads = threading.Lock()
+
+    # ------------------------------------------------------------------ GitPython objects
+
+    @property
+    def repo(self) -> gitpython.Repo:
+        """The GitPython repository of the working tree (opened on first use, then kept)."""
+        repo = self.open_repo()
+        if repo is None:
+            raise MlopsError(f"{self.root} is not in a git repository", title="Git error", hint="run: git init")
+        return repo
+
+    def open_repo(self) -> gitpython.Repo | None:
+        """The repository ``root`` is in, or None when it is in none (yet)."""
+        if self._repo is None:
+            try:
+                self._repo = gitpython.Repo(self.root, search_parent_directories=True)
+            except (InvalidGitRepositoryError, NoSuchPathError):
+                return None
+        return self._repo
+
+    def close(self) -> None:
+        """Stop the persistent ``cat-file`` processes GitPython keeps for this repository."""
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+    def _runner(self) -> gitpython.Git:
+        """``repo.git`` when ``root`` is the top of a working tree, else a command runner in ``root``."""
+        repo = self.open_repo()
+        if repo is not None and repo.working_tree_dir is not None and _same_dir(repo.working_tree_dir, self.root):
+            return repo.git
+        return gitpython.Git(self.root)
+
+    # ------------------------------------------------------------------ running commands
+
+    def run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None, input: str | None = None
+    ) -> GitResult:
+        result = self._execute(args, env, input)
+        self._record("git " + " ".join(args), result.returncode == 0, _failure_detail(result))
+        if check and result.returncode != 0:
+            raise git_error(result)
+        return result
+
+    def _execute(self, args: Sequence[str], env: dict[str, str] | None, input: str | None) -> GitResult:
+        if not self.root.is_dir():
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(self.root))
+        status, stdout, stderr = _execute(self._runner(), args, {**BASE_ENV, **(env or {})}, input)
+        # GitPython drops stderr's last line feed; callers saw git's own text before
+        return GitResult(tuple(args), _text(stdout), stderr + "\n" if stderr else "", status)
+
+    def _record(self, command: str, ok: bool, detail: str = "") -> None:
+        oplog.record("git", command, ok, detail)
+        if self.log is not None:
+            self.log(command, ok)
+
+    def out(self, *args: str) -> str:
+        return self.run(*args).stdout.strip()
+
+    def is_repo(self) -> bool:
+        return self.run("rev-parse", "--git-dir", check=False).returncode == 0
+
+    def head(self) -> str | None:
+        result = self.run("rev-parse", "--verify", "-q", "HEAD", check=False)
+        return result.stdout.strip() or None
+
+    def branch(self) -> str:
+        return self.out("rev-parse", "--abbrev-ref", "HEAD")
+
+    def is_dirty(self, paths: Sequence[str] = ()) -> bool:
+        return bool(self.out("status", "--porcelain", "--untracked-files=no", "--", *paths))
+
+    def identity_env(self) -> dict[str, str]:
+        """Author and committer to use when the user has no git identity configured."""
+        name = self.run("config", "user.name", check=False).stdout.strip()
+        email = self.run("config", "user.email", check=False).stdout.strip()
+        if name and email:
+            return {}
+        return {
+            "GIT_AUTHOR_NAME": name or FALLBACK_NAME,
+            "GIT_AUTHOR_EMAIL": email or FALLBACK_EMAIL,
+            "GIT_COMMITTER_NAME": name or FALLBACK_NAME,
+            "GIT_COMMITTER_EMAIL": email or FALLBACK_EMAIL,
+        }
+
+    def commit(self, paths: Sequence[str], message: str) -> str:
+        """Stage exactly ``paths`` and commit them; returns the new commit's hash."""
+        self.run("add", "--", *paths)
+        self.run("commit", "-q", "-m", message, "--", *paths, env=self.identity_env())
+        return self.out("rev-parse", "HEAD")
+
+    # ------------------------------------------------------------------ reading commits
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit ``ref`` names, or None when it names none."""
+        result = self.run("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
+        return result.stdout.strip() or None
+
+    def show_file(self, commit: str, path: str) -> str | None:
+        """Text of ``path`` as committed in ``commit``, or None when it is not there."""
+        data = self._read_objects([f"{commit}:{path}"])[0]
+        self._record(f"git cat-file blob {commit}:{path}", data is not None)
+        return None if data is None else _text(data)
+
+    def show_bytes(self, commit: str, path: str) -> bytes | None:
+        """Bytes of ``path`` as committed in ``commit``, or None when it is not there."""
+        data = self._read_objects([f"{commit}:{path}"])[0]
+        self._record(f"git cat-file blob {commit}:{path}", data is not None)
+        return data
+
+    def read_blobs(self, names: Sequence[str]) -> list[str | None]:
+        """Texts of many ``commit:path`` names (None for a name that names nothing)."""
+        if not names:
+            return []
+        texts = [_blob_text(data) for data in self._read_objects(names)]
+        self._record(f"git cat-file --batch ({len(names)} objects)", self.open_repo() is not None)
+        return texts
+
+    def _read_objects(self, names: Sequence[str]) -> list[bytes | None]:
+        """Contents of ``names`` through GitPython's persistent ``cat-file --batch`` (its object database's)."""
+        repo = self.open_repo()
+        if repo is None:
+            return [None] * len(names)
+        with self._reads:
+            return [_object_data(repo.git, name) for name in names]
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
+
+    def remote_url(self, remote: str) -> str | None:
+        result = self.run("remote", "get-url", remote, check=False)
+        if result.returncode != 0:
+            return None
+        return result.stdout.strip() or None
+
+    def user_identity(self) -> str:
+        """``Name <email>`` of whoever commits here (the fallback identity when none is configured)."""
+        fallback = self.identity_env()
+        name = fallback.get("GIT_AUTHOR_NAME") or self.out("config", "user.name")
+        email = fallback.get("GIT_AUTHOR_EMAIL") or self.out("config", "user.email")
+        return f"{name} <{email}>"
+
+    # ------------------------------------------------------------------ writing commits without the work tree
+
+    def commit_file(self, parent: str, path: str, text: str, message: str) -> str:
+        """A new commit on top of ``parent`` that changes only ``path`` to ``text``; no branch moves.
+
+        The working tree and the real index are left alone (a scratch index is used), so a commit
+        for a pull-request branch can be made whatever the user has checked out.
+        """
+        blob = self.run("hash-object", "-w", "--stdin", "--path", path, input=text).stdout.strip()
+        with tempfile.TemporaryDirectory(prefix="mlopsctl-index-") as scratch:
+            index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            self.run("read-tree", parent, env=index)
+            self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index)
+            tree = self.run("write-tree", env=index).stdout.strip()
+        result = self.run("commit-tree", tree, "-p", parent, "-F", "-", input=message, env=self.identity_env())
+        return result.stdout.strip()
+
+
+def _execute(
+    runner: gitpython.Git, args: Sequence[str], env: dict[str, str], input: str | None
+) -> tuple[int, bytes, str]:
+    """``git *args`` through GitPython: exit status, raw standard output, standard error."""
+    with _stdin(input) as stdin:
+        return runner.execute(
+            ["git", *args],
+            istream=stdin,
+            with_extended_output=True,
+            with_exceptions=False,
+            stdout_as_string=False,
+            strip_newline_in_stdout=False,
+            env=env,
+        )
+
+
+class _stdin:
+    """A file holding ``text`` for a command's standard input (GitPython's ``istream``), or None."""
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+        self.file: BinaryIO | None = None
+
+    def __enter__(self) -> BinaryIO | None:
+        if self.text is None:
+            return None
+        self.file = tempfile.TemporaryFile()
+        self.file.write(self.text.encode())
+        self.file.seek(0)
+        return self.file
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _object_data(runner: gitpython.Git, name: str) -> bytes | None:
+    """One object's content from the persistent ``cat-file --batch``, or None when ``name`` names none."""
+    try:
+        return runner.get_object_data(name)[3]
+    except ValueError:  # "<name> missing", "ambiguous", or a name git cannot take on one line
+        return None
+
+
+def _same_dir(left: str | os.PathLike[str], right: Path) -> bool:
+    try:
+        return os.path.samefile(left, right)
+    except OSError:
+        return False
+
+
+def _text(output: bytes) -> str:
+    """Output as text mode read it before (UTF-8, universal newlines), without failing on bad bytes."""
+    return output.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _blob_text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8", errors="replace")
+
+
+def _failure_detail(result: GitResult) -> str:
+    """What git said when a command failed (its first line), for the operation log."""
+    said = (result.stderr or result.stdout).strip() if result.returncode != 0 else ""
+    return said.splitlines()[0] if said else ""
+
+
+def git_error(result: GitResult) -> MlopsError:
+    """The user-facing error for a failed git command: unreachable remote (exit 3), rejected push, or plain."""
+    text = (result.stderr or result.stdout).strip()
+    command = "git " + " ".join(result.args)
+    remote_words = (
+        "Could not read from remote",
+        "unable to access",
+        "does not appear to be a git repository",
+        "Connection refused",
+        "Could not resolve host",
+    )
+    if any(word in text for word in remote_words):
+        return GitRemoteUnreachable(f"{command} failed: {text}", hint="check the remote URL and your network")
+    if "[rejected]" in text or "non-fast-forward" in text or "fetch first" in text:
+        return ConflictError(f"{command} was rejected: {text}", hint="fetch, rebase and try again")
+    return MlopsError(f"{command} failed: {text}", title="Git error")
