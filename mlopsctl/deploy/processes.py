@@ -11,7 +11,8 @@ Each service is ``python -m mlopsctl.serve`` in its own session (a terminal's Ct
   recording it leaves no orphan: the next ``plan``/``apply``/``down`` finds it in ``/proc``.
 
 A service that apply started in this same process (the dashboard, tests) is our child: when it
-exits it is reaped here, so no zombie is ever taken for a live service.
+exits it is reaped here, so no zombie is ever taken for a live service. Spawning, signalling and
+reading /proc go through :mod:`mlopsctl.ports.processes`, which records every start and stop.
 
 A service gets an environment built from an allow-list (:data:`CHILD_ENV_NAMES`, ``LC_*``), never
 a copy of the caller's: the CI job or shell that runs ``apply`` holds ``GITHUB_TOKEN``, cloud keys
@@ -23,24 +24,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlopsctl import oplog
 from mlopsctl.deploy.model import Health, Instance, ServiceSpec
 from mlopsctl.deploy.runtime import Launch, Say, VersionFiles
 from mlopsctl.deploy.state import log_dir, now, read_state
+from mlopsctl.ports import processes
+from mlopsctl.ports.processes import PROC, ProcStat, proc_stat, reap
+
+__all__ = ["LocalRuntime", "ProcStat", "inherited_env", "proc_stat", "read_marker", "tail"]
 from mlopsctl.spec.loader import Repo
 
 MARKER = "MLOPSCTL_SERVICE"
 SERVE_MODULE = "mlopsctl.serve"
 GRACE_SECONDS = 15.0
 KILL_WAIT_SECONDS = 5.0
-PROC = Path("/proc")
 CHILD_ENV_NAMES = frozenset(
     {
         "PATH",
@@ -67,32 +67,6 @@ CHILD_ENV_NAMES = frozenset(
 )
 """What a service inherits from whoever started it (plus ``LC_*``). The service reads no MLOPS_ variable."""
 CHILD_ENV_PREFIXES = ("LC_",)
-
-
-@dataclass(frozen=True)
-class ProcStat:
-    pid: int
-    state: str
-    start_ticks: int
-
-
-def proc_stat(pid: int) -> ProcStat | None:
-    """State and start time of ``pid`` from /proc, or None when there is no such process."""
-    try:
-        text = (PROC / str(pid) / "stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return ProcStat(pid=pid, state=fields[0], start_ticks=int(fields[19]))
-
-
-def reap(pid: int) -> int | None:
-    """Collect ``pid``'s exit status if it is our exited child; its exit code, else None."""
-    try:
-        found, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return None
-    return os.waitstatus_to_exitcode(status) if found == pid else None
 
 
 class LocalRuntime:
@@ -167,13 +141,7 @@ class LocalRuntime:
         instance = Instance(
             spec=spec, id=launch.instance_id, env=launch.env, role=launch.role, log=str(log), started_at=now()
         )
-        argv = self._argv(launch)
-        try:
-            pid = _spawn(argv, log, self._child_env(instance))
-        except OSError as exc:
-            oplog.record("process", " ".join(argv), False, str(exc))
-            raise
-        oplog.record("process", " ".join(argv), True, f"pid {pid}, log {log}")
+        pid = processes.spawn(self._argv(launch), log, self._child_env(instance))
         stat = proc_stat(pid)
         instance.pid = pid
         instance.start_ticks = stat.start_ticks if stat is not None else None
@@ -193,23 +161,8 @@ class LocalRuntime:
     def stop(self, instance: Instance) -> None:
         if self.gone(instance) is not None or instance.pid is None:
             return
-        pid = instance.pid
-        what = f"stop process {pid} ({instance.spec.describe()})"
-        _signal(pid, signal.SIGTERM)
-        if self._wait_gone(instance, GRACE_SECONDS):
-            oplog.record("process", what, True)
-            return
-        _signal(pid, signal.SIGKILL)
-        stopped = self._wait_gone(instance, KILL_WAIT_SECONDS)
-        oplog.record("process", what + " (killed after the grace period)", stopped)
-
-    def _wait_gone(self, instance: Instance, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while self.gone(instance) is None:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-        return True
+        what = f"stop process {instance.pid} ({instance.spec.describe()})"
+        processes.stop(instance.pid, what, lambda: self.gone(instance) is not None, GRACE_SECONDS, KILL_WAIT_SECONDS)
 
     def log_tail(self, instance: Instance, lines: int = 20) -> str:
         if not instance.log:
@@ -254,21 +207,3 @@ def tail(path: Path, lines: int) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
-
-
-def _spawn(argv: list[str], log: Path, environment: dict[str, str]) -> int:
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-    try:
-        actions = [
-            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, fd, 1),
-            (os.POSIX_SPAWN_DUP2, fd, 2),
-        ]
-        return os.posix_spawn(argv[0], argv, environment, file_actions=actions, setsid=True)
-    finally:
-        os.close(fd)
-
-
-def _signal(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
