@@ -1,9 +1,8 @@
-"""``mlopsctl runs list|show|compare``: the tracked training runs."""
+"""``mlopsctl runs list|show|compare``: the tracked training runs (thin over mlopsctl.tracking.api)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -13,9 +12,7 @@ from rich.table import Table
 
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import UsageError
-from mlopsctl.spec.loader import scan_repo
-from mlopsctl.tracking.compare import Comparison, compare_runs
-from mlopsctl.tracking.store import FAILED, FINISHED, Run, RunStore
+from mlopsctl.tracking.api import FAILED, FINISHED, Comparison, Run, compare, list_runs, show_run
 
 STATUS_STYLE = {FINISHED: "green", FAILED: "red"}
 DIGITS = 4
@@ -33,8 +30,7 @@ def runs_group() -> None:
 def list_command(model: str | None, limit: int) -> int:
     """List runs, newest first (of MODEL, or of every model)."""
     opts = options()
-    with RunStore(_database(opts.repo_root())) as store:
-        runs = store.list_runs(model, limit)
+    runs = list_runs(opts.repo_root(), model, limit)
     opts.emit({"runs": [run.to_dict() for run in runs]}, lambda console: _render_list(console, runs, model))
     return 0
 
@@ -45,8 +41,7 @@ def list_command(model: str | None, limit: int) -> int:
 def show_command(run_id: str) -> int:
     """Everything recorded about one run (RUN may be a unique prefix of its id)."""
     opts = options()
-    with RunStore(_database(opts.repo_root())) as store:
-        run = store.get(run_id)
+    run = show_run(opts.repo_root(), run_id)
     opts.emit(run.to_dict(), lambda console: _render_show(console, run))
     return 0
 
@@ -59,19 +54,12 @@ def compare_command(run_ids: tuple[str, ...]) -> int:
     if len(run_ids) < 2:
         raise UsageError("runs compare needs at least two runs", hint="e.g. mlopsctl runs compare 3f9a1c 7b2e04")
     opts = options()
-    with RunStore(_database(opts.repo_root())) as store:
-        runs = [store.get(run_id) for run_id in run_ids]
-    comparison = compare_runs(runs)
+    comparison = compare(opts.repo_root(), list(run_ids))
     opts.emit(comparison.to_dict(), lambda console: _render_compare(console, comparison))
     return 0
 
 
 COMMANDS = [runs_group]
-
-
-def _database(root: Path) -> Path:
-    """The runs database named by mlops.yaml; runs stay readable while a model spec is broken."""
-    return scan_repo(root).metadata_db
 
 
 # --------------------------------------------------------------------------- rendering
