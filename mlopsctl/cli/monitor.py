@@ -1,4 +1,4 @@
-"""Monitoring commands: status, drift, and monitoring render."""
+"""Monitoring commands: status, drift, and monitoring render (thin over mlopsctl.monitor.api)."""
 
 from __future__ import annotations
 
@@ -11,25 +11,23 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from mlopsctl.monitor.offline import OfflineReport
-
 from mlopsctl.cli.common import global_options, options
-from mlopsctl.errors import ExitCode, NotFound, UsageError
-from mlopsctl.monitor.cache import open_for_health
-from mlopsctl.monitor.health import DeploymentHealth, HealthReport, collect_health
-from mlopsctl.monitor.judge import State
-from mlopsctl.spec.models import DURATION_PATTERN
+from mlopsctl.errors import ExitCode
+from mlopsctl.monitor.api import (
+    DeploymentHealth,
+    HealthReport,
+    LiveDrift,
+    OfflineFiles,
+    State,
+    render_monitoring,
+)
+from mlopsctl.monitor.api import drift as model_drift
+from mlopsctl.monitor.api import status as health_status
+
+if TYPE_CHECKING:
+    from mlopsctl.monitor.api import OfflineReport
 
 COLOURS = {State.OK: "green", State.UNKNOWN: "blue", State.WARN: "yellow", State.CRIT: "red"}
-
-
-def _window(value: str | None) -> str | None:
-    import re
-
-    if value is not None and re.fullmatch(DURATION_PATTERN, value) is None:
-        raise UsageError(f"--window '{value}' is not a duration", hint="use a number and s, m, h or d, e.g. 15m or 1h")
-    return value
 
 
 def _exit(state: State) -> int:
@@ -46,10 +44,7 @@ def _exit(state: State) -> int:
 def status(env: str | None, window: str | None) -> int:
     """Health of every deployment: one line each; exit 1 when anything is CRIT, 3 when metrics are unreachable."""
     opts = options()
-    repo = open_for_health(opts.repo_root())  # settings and environments; specs through the health cache
-    if env is not None:
-        repo.environment(env)
-    report = collect_health(repo, env, window=_window(window))
+    report = health_status(opts.repo_root(), env, window)
     opts.emit(report.to_dict(), lambda console: _render_status(console, report))
     return _exit(report.state)
 
@@ -91,35 +86,15 @@ def drift(
 ) -> int:
     """Per-feature drift of MODEL: live from metrics, or offline with --reference and --current."""
     opts = options()
-    repo = opts.open()
-    spec = repo.model(model)
-    if reference is not None or current is not None:
-        if reference is None or current is None:
-            raise UsageError("offline drift needs both --reference and --current", hint="pass both data files")
-        from mlopsctl.monitor.offline import load_table, offline_drift  # pandas: only offline drift needs it
-        from mlopsctl.registry.records import read_record
-
-        bins = read_record(repo.root, model, version).reference.features if version is not None else None
-        names = spec.feature_names()
-        offline = offline_drift(
-            model, spec.features, load_table(reference, names), load_table(current, names), spec.monitoring, bins
-        )
+    files = OfflineFiles(reference, current, version)
+    result = model_drift(opts.repo_root(), model, env=env, window=window, files=files)
+    if isinstance(result, LiveDrift):
+        report = result.report
+        opts.emit(result.to_dict(), lambda console: _render_live(console, report))
+    else:
+        offline = result
         opts.emit(offline.to_dict(), lambda console: _render_offline(console, offline))
-        return _exit(offline.state)
-    if version is not None:
-        raise UsageError("--version applies to offline drift", hint="add --reference and --current, or drop --version")
-    if env is not None:
-        repo.environment(env)
-    report = collect_health(repo, env, window=_window(window), models=[model])
-    if not report.deployments:
-        where = f"environment '{env}'" if env else "any environment"
-        raise NotFound(f"{model} is not deployed in {where}", hint="offline: pass --reference and --current")
-    opts.emit(report.to_dict(), lambda console: _render_live(console, report))
-    return _exit(max(_drift_state(d) for d in report.deployments))
-
-
-def _drift_state(d: DeploymentHealth) -> State:
-    return max((f.state for f in d.features), default=State.UNKNOWN)
+    return _exit(result.state)
 
 
 def _render_live(console: Console, report: HealthReport) -> None:
@@ -188,18 +163,8 @@ def monitoring_group() -> None:
 @global_options
 def render(env: str | None, out: Path | None, scrape_interval: str) -> int:
     """Scrape config, recording and alerting rules (checked with promtool) and a Grafana dashboard."""
-    from mlopsctl.monitor.render import promtool_check, render_environment, write_rendered
-
     opts = options()
-    repo = opts.open()
-    envs = [repo.environment(env).name] if env else sorted(repo.environments)
-    folder = out if out is not None else repo.root / "monitoring"
-    results = []
-    for name in envs:
-        target = folder / name
-        files = write_rendered(render_environment(repo, name, scrape_interval), target)
-        results.append({"env": name, "folder": str(target), "files": [str(f) for f in files]})
-        results[-1]["promtool"] = promtool_check(target)
+    results = render_monitoring(opts.repo_root(), env, out, scrape_interval)
 
     def show(console: Console) -> None:
         for result in results:
