@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from mlopsctl.build.api import Progress
-from mlopsctl.build.engine import Event
 from mlopsctl.cli.common import Options, global_options, options
 
 
@@ -24,7 +24,7 @@ class StepPrinter(Progress):
         if not self.quiet:
             self.console.print(f"[cyan]>[/] {escape(text)}")
 
-    def event(self, event: Event) -> None:
+    def event(self, event: dict[str, Any]) -> None:
         if self.quiet:
             return
         text = str(event.get("stream") or "").rstrip()

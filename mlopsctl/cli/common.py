@@ -22,7 +22,7 @@ import click
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
 
-from mlopsctl.spec.loader import Repo, find_repo_root, open_repo
+from mlopsctl.spec.api import Repo, find_repo_root, open_repo
 from mlopsctl.textsafe import terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])

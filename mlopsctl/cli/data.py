@@ -14,8 +14,7 @@ from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import ExitCode
 
 if TYPE_CHECKING:  # the core's pandas and pyarrow load only when a data command runs
-    from mlopsctl.data.check import DataCheck
-    from mlopsctl.data.report import CheckResult
+    from mlopsctl.data.api import CheckResult, DataCheck
 
 _STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
 
@@ -41,10 +40,10 @@ def check(model: str, data_path: Path | None) -> int:
     expectation; exits 1 when any fails. Columns the spec does not declare are reported, not failed;
     a column holding a single value is a warning; a label with a single class fails.
     """
-    from mlopsctl.data.check import check_data
+    from mlopsctl.data.api import check_model_data  # pandas: only when a data command runs
 
     opts = options()
-    outcome = check_data(opts.open(), model, data_path)
+    outcome = check_model_data(opts.repo_root(), model, data_path)
     opts.emit(outcome.to_dict(), lambda console: render_check(console, outcome))
     return int(ExitCode.OK if outcome.report.passed else ExitCode.PROBLEMS)
 

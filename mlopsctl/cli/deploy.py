@@ -10,9 +10,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from mlopsctl.cli.common import _store, global_options, options
-from mlopsctl.deploy.api import apply_environment, down_environment, light_repo, plan_environment
-from mlopsctl.deploy.apply import DEFAULT_READY_TIMEOUT, ApplyFailed, ApplyResult
-from mlopsctl.deploy.plan import Plan
+from mlopsctl.deploy.api import (
+    ApplyFailed,
+    ApplyResult,
+    Plan,
+    apply_environment,
+    down_environment,
+    light_repo,
+    plan_environment,
+)
+from mlopsctl.deploy.apply import DEFAULT_READY_TIMEOUT  # pending: deploy.api to export it
 from mlopsctl.errors import ExitCode
 from mlopsctl.textsafe import terminal_safe
 

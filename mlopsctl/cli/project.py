@@ -10,7 +10,8 @@ from rich.markup import escape
 
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import ExitCode
-from mlopsctl.spec.problems import Problem
+from mlopsctl.spec.api import Problem, schema_text
+from mlopsctl.spec.api import validate as validate_repo
 
 SCHEMA_KINDS = ("environment", "model", "project")
 
@@ -21,7 +22,7 @@ SCHEMA_KINDS = ("environment", "model", "project")
 @global_options
 def init(path: Path, name: str | None) -> None:
     """Create a model repository at PATH from the template (git init and a first commit)."""
-    from mlopsctl.scaffold.init import init_repo
+    from mlopsctl.scaffold.api import init_repo
 
     opts = options()
     result = init_repo(path, name)
@@ -45,8 +46,6 @@ def init(path: Path, name: str | None) -> None:
 @global_options
 def validate() -> int:
     """Check every spec: schema, then semantics (columns, estimators, versions, environments)."""
-    from mlopsctl.spec.validate import validate_repo
-
     opts = options()
     repo, problems = validate_repo(opts.repo_root())
     errors = [p for p in problems if p.severity == "error"]
@@ -90,8 +89,6 @@ def _relative(file: str, root: Path) -> str:
 @click.argument("kind", type=click.Choice(SCHEMA_KINDS), default="model")
 def schema(kind: str) -> None:
     """Print the JSON Schema of a spec kind (model, project or environment)."""
-    from mlopsctl.spec.schema import schema_text
-
     click.echo(schema_text(kind), nl=False)
 
 

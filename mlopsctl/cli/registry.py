@@ -17,7 +17,7 @@ from rich.text import Text
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.registry.api import ModelRow, VersionDetails, VersionRow, model_rows, open_registry, version_details
 from mlopsctl.registry.api import version_rows as list_version_rows
-from mlopsctl.registry.records import VersionRecord, parse_ref
+from mlopsctl.registry.records import parse_ref  # pending: registry.api to export parse_ref
 from mlopsctl.textsafe import UNSAFE, terminal_safe
 
 MAX_METRICS_SHOWN = 3
@@ -252,7 +252,7 @@ def _render_details(console: Console, details: VersionDetails) -> None:
     console.print(f"[bold]{escape(record.ref)}[/]  {escape(record.task)}  {escape(record.estimator)}  stage: {stage}")
     console.print(f"[dim]{escape(str(details.path))}[/]\n")
     sections = [
-        ("Lineage", _lineage(record)),
+        ("Lineage", _lineage(details)),
         ("Metrics", _pairs({name: f"{value:.6g}" for name, value in record.metrics.items()})),
         ("Gates", _gate_table(details)),
         ("Params", _pairs({name: repr(value) for name, value in sorted(record.params.items())})),
@@ -277,7 +277,8 @@ def _pairs(values: dict[str, str]) -> Table | Text:
     return grid
 
 
-def _lineage(record: VersionRecord) -> RenderableType:
+def _lineage(details: VersionDetails) -> RenderableType:
+    record = details.record
     data = record.data
     dirty = " (uncommitted changes)" if record.spec_dirty else ""
     return _pairs(

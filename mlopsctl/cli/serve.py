@@ -9,9 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mlopsctl.cli.common import global_options, options
-from mlopsctl.errors import UsageError
-from mlopsctl.registry.records import parse_ref
-from mlopsctl.serve.local import Listening, ServeRequest, prepare, run
+from mlopsctl.serve.api import Listening, ServeOptions, prepare_local, serve_local, serve_request
 
 
 @click.command("serve")
@@ -36,40 +34,18 @@ def serve(
     ref: str, port: int | None, host: str, candidate: str | None, strategy: str, weight: float, seed: int | None
 ) -> int:
     """Serve MODEL@VERSION (e.g. churn@3 or churn@latest) on http://HOST:PORT until Ctrl-C."""
-    from mlopsctl.spec.loader import scan_repo
-
     opts = options()
-    model, version = parse_ref(ref)
-    request = ServeRequest(
-        model,
-        version,
-        _candidate(model, candidate),
-        "shadow" if strategy == "shadow" else "canary",
-        weight,
-        host,
-        port,
-        seed,
-    )
-    service, limits, chosen_port = prepare(scan_repo(opts.repo_root()), request)
+    chosen = ServeOptions(candidate, "shadow" if strategy == "shadow" else "canary", weight, host, port, seed)
+    request = serve_request(ref, chosen)  # a bad reference is reported before the repository is looked for
+    local = prepare_local(opts.repo_root(), request)
 
     def listening(info: Listening) -> None:
         opts.emit(info.to_dict(), lambda console: _render(console, info))
         sys.stdout.flush()
 
-    run(service, limits, host, chosen_port, listening)
+    serve_local(local, listening)
     opts.say("stopped")
     return 0
-
-
-def _candidate(model: str, text: str | None) -> int | None:
-    if text is None:
-        return None
-    found = parse_ref(text if "@" in text else f"{model}@{text}")
-    if found[0] != model or found[1] is None:
-        raise UsageError(
-            f"--candidate '{text}' is not a version of {model}", hint="give a version number, e.g. --candidate 4"
-        )
-    return found[1]
 
 
 def _render(console: Console, info: Listening) -> None:

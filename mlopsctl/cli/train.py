@@ -17,7 +17,7 @@ from mlopsctl.errors import ExitCode
 
 if TYPE_CHECKING:  # the core (scikit-learn, pandas) is imported when a command runs, not when the CLI starts
     from mlopsctl.train.api import TrainResult
-    from mlopsctl.train.reproduce import ReproduceResult
+    from mlopsctl.train.reproduce import ReproduceResult  # pending: train.api to export it
 
 DIGITS = 4
 
@@ -105,7 +105,7 @@ def train(model: str, overrides: tuple[str, ...], grid: bool, no_register: bool,
 @global_options
 def reproduce(ref: str, data_path: Path | None) -> int:
     """Train MODEL@VERSION again from its recorded spec, params and data; report whether it matches."""
-    from mlopsctl.train.reproduce import reproduce_version
+    from mlopsctl.train.reproduce import reproduce_version  # pending: train.api to export it
 
     opts = options()
     repo = opts.open()

@@ -1,0 +1,31 @@
+"""What the faces ask of the specs: find and open a model repository, validate it, print a schema.
+
+The CLI, the dashboard and the demo call these rather than the loader, the validator or the
+schema writer, so how a repository is read can change behind one seam. Opening a repository is
+cheap and imported when the CLI starts; validation (which imports the registry's artifact policy)
+and the JSON Schemas load only when asked for.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlopsctl.spec.loader import Repo, find_repo_root, open_repo, scan_repo
+from mlopsctl.spec.problems import Problem
+
+
+def validate(root: Path) -> tuple[Repo, list[Problem]]:
+    """Schema plus semantic checks over the repository at ``root``: the repo and every problem."""
+    from mlopsctl.spec.validate import validate_repo  # the artifact policy: only when validating
+
+    return validate_repo(root)
+
+
+def schema_text(kind: str) -> str:
+    """The JSON Schema of a spec kind (model, project or environment), as printed text."""
+    from mlopsctl.spec import schema  # pydantic's schema generation: only when asked for
+
+    return schema.schema_text(kind)
+
+
+__all__ = ["Problem", "Repo", "find_repo_root", "open_repo", "scan_repo", "schema_text", "validate"]
