@@ -1,7 +1,8 @@
 """``mlopsctl demo``: the lifecycle on a fresh repository, one visible step at a time.
 
-Each step calls the same core functions as the CLI commands and prints the command a user would
-type to do it by hand, so the demo doubles as a tour.
+Each step calls the same domain APIs as the CLI commands and prints the command a user would
+type to do it by hand, so the demo doubles as a tour. The demo is a face of its own: it never
+imports the CLI; what it prints goes through the ``say`` of the options its caller hands in.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from rich.markup import escape
 
 from mlopsctl.errors import CheckFailed, ExitCode
-from mlopsctl.scaffold.init import init_repo
-from mlopsctl.spec.validate import validate_repo
+from mlopsctl.scaffold.api import init_repo
+from mlopsctl.spec.api import open_repo, validate
 
-if TYPE_CHECKING:
-    from mlopsctl.cli.common import Options
+
+class Options(Protocol):
+    """What a step needs from its caller: a way to say what it did (the CLI's options are one)."""
+
+    def say(self, text: str) -> None:
+        """Print one line for people (rich markup)."""
 
 
 @dataclass
@@ -45,17 +50,16 @@ def _step_init(state: DemoState, opts: Options) -> None:
 
 
 def _step_validate(state: DemoState, opts: Options) -> None:
-    repo, problems = validate_repo(state.root)
+    repo, problems = validate(state.root)
     if problems:
         raise CheckFailed("\n".join(str(p) for p in problems), title="The demo repository does not validate")
     opts.say(f"  ok: {len(repo.models)} model, {len(repo.environments)} environments, no problems")
 
 
 def _step_data_check(state: DemoState, opts: Options) -> None:
-    from mlopsctl.data.check import check_data
-    from mlopsctl.spec.loader import open_repo
+    from mlopsctl.data.api import check_model_data  # pandas: only once the demo reaches this step
 
-    checked = check_data(open_repo(state.root), "churn")
+    checked = check_model_data(state.root, "churn")
     if not checked.report.passed:
         raise CheckFailed(
             "\n".join(r.summary() for r in checked.report.failures()), title="The demo data fails its checks"
@@ -69,8 +73,7 @@ def _step_data_check(state: DemoState, opts: Options) -> None:
 
 def _train_step(overrides: list[str]) -> Callable[[DemoState, Options], None]:
     def run(state: DemoState, opts: Options) -> None:
-        from mlopsctl.spec.loader import open_repo
-        from mlopsctl.train.api import train_model
+        from mlopsctl.train.api import train_model  # scikit-learn: only once the demo reaches this step
 
         result = train_model(open_repo(state.root), "churn", overrides=overrides)
         quality = "  ".join(f"{name}={value:.3f}" for name, value in result.metrics.items() if "latency" not in name)
@@ -102,7 +105,6 @@ def _free_staging_port(state: DemoState, opts: Options) -> None:
     import socket
 
     from mlopsctl.gitops.git import Git
-    from mlopsctl.spec.loader import open_repo
 
     environment = open_repo(state.root).environment("staging")
     port = environment.base_port
@@ -146,12 +148,11 @@ def _step_traffic(state: DemoState, opts: Options) -> None:
     import sys
 
     from mlopsctl.fsio import atomic_write_text
-    from mlopsctl.monitor.targets import deployment_endpoints
-    from mlopsctl.spec.loader import open_repo
+    from mlopsctl.monitor.api import endpoints
     from mlopsctl.state_links import refuse_state_links
 
     repo = open_repo(state.root)
-    endpoint = deployment_endpoints(repo, "staging")[0]
+    endpoint = endpoints(state.root, "staging")[0]
     log = refuse_state_links(repo.root, repo.state_dir / "demo-traffic.log")
     pid_file = refuse_state_links(repo.root, repo.state_dir / "demo-traffic.pid")
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -187,18 +188,14 @@ def _step_drift_alarm(state: DemoState, opts: Options) -> None:
     """Watch health until the shifted feature is CRIT (bounded), as `mlopsctl status` would show it."""
     import time
 
-    from mlopsctl.monitor.health import collect_health
-    from mlopsctl.monitor.sources import metrics_source
-    from mlopsctl.monitor.targets import deployment_endpoints
-    from mlopsctl.spec.loader import open_repo
+    from mlopsctl.monitor.api import health_probe
 
-    repo = open_repo(state.root)
-    source = metrics_source(repo.settings.prometheus, deployment_endpoints(repo, "staging"))
+    judge = health_probe(state.root, "staging")
     deadline = time.monotonic() + 60
-    report = collect_health(repo, "staging", source=source)
+    report = judge()
     while time.monotonic() < deadline and not any("PSI" in r for d in report.deployments for r in d.reasons):
         time.sleep(1.0)
-        report = collect_health(repo, "staging", source=source)
+        report = judge()
     for deployment in report.deployments:
         colour = {"OK": "green", "WARN": "yellow", "CRIT": "bold red"}.get(str(deployment.state), "magenta")
         summary = escape(deployment.summary())
