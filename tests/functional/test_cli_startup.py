@@ -62,3 +62,24 @@ def test_a_command_imports_only_what_it_needs() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+LIGHT_COMMAND_MODULES = ("project", "data", "train", "runs", "registry", "build", "deploy", "ui")
+"""Command modules whose domain APIs load their heavy libraries only when the command runs."""
+
+
+def test_command_modules_going_through_the_apis_stay_light() -> None:
+    modules = ", ".join(f"mlopsctl.cli.{name}" for name in LIGHT_COMMAND_MODULES)
+    code = (
+        f"import sys, {modules};"
+        f"heavy = {HEAVY!r};"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_demo_runs_without_the_cli_package() -> None:
+    code = "import sys, mlopsctl.demo; print(sorted(m for m in sys.modules if m.startswith('mlopsctl.cli')))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
