@@ -104,7 +104,7 @@ def _free_staging_port(state: DemoState, opts: Options) -> None:
     """Staging listens on base_port 8100; on a machine where it is taken, move staging (a visible commit)."""
     import socket
 
-    from mlopsctl.gitops.git import Git
+    from mlopsctl.ports.git import Git
 
     environment = open_repo(state.root).environment("staging")
     port = environment.base_port

@@ -30,7 +30,7 @@ from mlopsctl.build.references import image_references
 from mlopsctl.build.wheelhouse import Wheelhouse, prepare_wheelhouse
 from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.fsio import atomic_write_text
-from mlopsctl.gitops.git import Git
+from mlopsctl.ports.git import Git
 from mlopsctl.registry.records import VersionRecord, parse_ref, read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, git_lock, latest_version
 from mlopsctl.spec.loader import Repo

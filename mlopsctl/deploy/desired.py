@@ -21,7 +21,7 @@ from typing import Any
 from mlopsctl.deploy.model import ServiceSpec
 from mlopsctl.errors import MlopsError
 from mlopsctl.gitops.desired import read_environments
-from mlopsctl.gitops.git import Git
+from mlopsctl.ports.git import Git
 from mlopsctl.registry.records import archived_versions, record_path
 from mlopsctl.registry.store import parse_record_file
 from mlopsctl.spec.loader import Repo

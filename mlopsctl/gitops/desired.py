@@ -19,7 +19,7 @@ import yaml
 
 from mlopsctl.errors import CheckFailed, NotFound
 from mlopsctl.gitops import envfile
-from mlopsctl.gitops.git import Git
+from mlopsctl.ports.git import Git
 from mlopsctl.spec.loader import validate_doc as validate_located
 from mlopsctl.spec.locations import shown
 from mlopsctl.spec.models import NAME_PATTERN, Environment

@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from mlopsctl.errors import MlopsError
-from mlopsctl.gitops.git import Git
 from mlopsctl.gitops.trailers import TRAILER_KEYS, trailer_number, unreadable_numbers
+from mlopsctl.ports.git import Git
 from mlopsctl.registry.paths import MODEL_FOLDER, record_path
 from mlopsctl.spec.yamlpos import safe_load
 

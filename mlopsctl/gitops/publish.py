@@ -31,9 +31,9 @@ from pathlib import Path
 
 from mlopsctl.errors import ConflictError, MlopsError, UsageError
 from mlopsctl.gitops import forge, transitions
-from mlopsctl.gitops.git import Git, GitResult, git_error
 from mlopsctl.gitops.operations import Change, Operation
 from mlopsctl.gitops.snapshot import Snapshot
+from mlopsctl.ports.git import Git, GitResult, git_error
 from mlopsctl.spec.models import Environment, GitSettings
 from mlopsctl.userconfig import UserGit, load_user_config
 

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from mlopsctl.errors import CheckFailed, NotFound
 from mlopsctl.gitops import envfile
 from mlopsctl.gitops.desired import check_environment_name, env_path, parse_environment
-from mlopsctl.gitops.git import Git
+from mlopsctl.ports.git import Git
 from mlopsctl.registry.paths import MAX_VERSION
 from mlopsctl.registry.records import VersionRecord
 from mlopsctl.spec.models import Environment

@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from mlopsctl.errors import CheckFailed, MlopsError, NotFound, UsageError
 from mlopsctl.fsio import create_exclusive, fsync_dir
-from mlopsctl.gitops.git import Git
+from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import ArtifactStore, safe_loads, short_digest
 from mlopsctl.registry.records import (
     DataFingerprint,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import mlopsctl
 from mlopsctl.errors import MlopsError, UsageError
-from mlopsctl.gitops.git import Git
+from mlopsctl.ports.git import Git
 from mlopsctl.scaffold.sample import write_churn_csv
 from mlopsctl.spec.models import NAME_PATTERN
 from mlopsctl.spec.schema import write_schemas

@@ -14,7 +14,7 @@ from pathlib import Path
 from sklearn.model_selection import ParameterGrid
 
 from mlopsctl.errors import CheckFailed, UsageError
-from mlopsctl.gitops.git import Git
+from mlopsctl.ports.git import Git
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import ModelSpec
 from mlopsctl.spec.validate import Report, check_model, load_estimator_class
