@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: install, start the real services (Docker engine,
-# Prometheus), then lint, type-check and run every test. Every stage runs; the exit code is
-# non-zero when any stage failed. Extra arguments go to pytest.
+# Prometheus), then lint, type-check, check the import contracts and run every test. Every stage
+# runs; the exit code is non-zero when any stage failed. Extra arguments go to pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh || exit 1
@@ -12,6 +12,14 @@ echo "==> ruff"
 .venv/bin/ruff check mlopsctl tests bench && .venv/bin/ruff format --check mlopsctl tests bench || failed+=(ruff)
 echo "==> mypy"
 .venv/bin/mypy mlopsctl || failed+=(mypy)
+echo "==> import contracts (lint-imports)"
+# Contracts are in pyproject.toml. Those listed here fail the run; the others are written down and
+# wait for issue 12's moves (faces through *.api, no package cycles): run `.venv/bin/lint-imports`
+# to see what still breaks them, and add each one here as soon as it holds.
+enforced_contracts=(core-without-terminal-ui)
+contract_args=()
+for contract in "${enforced_contracts[@]}"; do contract_args+=(--contract "$contract"); done
+.venv/bin/lint-imports --no-cache --no-logo "${contract_args[@]}" || failed+=(lint-imports)
 echo "==> pytest"
 .venv/bin/python -m pytest "$@"
 code=$?
