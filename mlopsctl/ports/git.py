@@ -263,7 +263,8 @@ def _same_dir(left: str | os.PathLike[str], right: Path) -> bool:
 
 def _text(output: bytes) -> str:
     """Output as text mode read it before (UTF-8, universal newlines), without failing on bad bytes."""
-    return output.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    text = output.decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _blob_text(data: bytes | None) -> str | None:
