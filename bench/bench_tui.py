@@ -48,7 +48,7 @@ asyncio.run(main())
 
 def build_repo(where: Path, models: int, versions: int) -> Path:
     from mlopsctl.registry.store import record_yaml
-    from tests.functional.tui_repo import build_tui_repo, fixed_record, git
+    from tests.support.tui_repo import build_tui_repo, fixed_record, git
 
     root = build_tui_repo(where)
     spec = (root / "models/churn/model.yaml").read_text()
@@ -123,7 +123,7 @@ async def refresh_lag(root: Path, models: int, seconds: float = 10.0, settle: fl
             now = time.perf_counter()
             lateness.append(max(0.0, now - expected))
             expected = now + 0.01
-        refreshed = sum(1 for row in app.overview.models.values() if row.rate_history)
+        refreshed = sum(1 for row in app.state.overview.models.values() if row.rate_history)
     return max(lateness) * 1000, statistics.quantiles(lateness, n=100)[98] * 1000, refreshed
 
 

@@ -6,7 +6,6 @@ the core function in a worker.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,14 +82,14 @@ class PromoteChoice:
 
 
 @dataclass(frozen=True)
-class Preview:
-    """What a promotion would do: gate checks, the file diff, and where the commit goes."""
+class ShownPreview:
+    """A preview as the promote form shows it (:func:`mlopsctl.tui.present.preview_text`); ``ok`` enables it."""
 
     ok: bool
     text: Text
 
 
-PreviewFn = Callable[[PromoteChoice], Preview]
+PreviewFn = Callable[[PromoteChoice], ShownPreview]
 
 
 class PromoteModal(ModalScreen[PromoteChoice | None]):
@@ -213,19 +212,3 @@ class HelpModal(ModalScreen[None]):
 
     def action_dismiss_modal(self) -> None:
         self.dismiss(None)
-
-
-def unified_diff(path: str, before: str, after: str) -> Text:
-    text = Text()
-    for line in difflib.unified_diff(before.splitlines(), after.splitlines(), f"a/{path}", f"b/{path}", lineterm=""):
-        style = (
-            "green"
-            if line.startswith("+")
-            else "red"
-            if line.startswith("-")
-            else "cyan"
-            if line.startswith("@@")
-            else ""
-        )
-        text.append(line + "\n", style=style)
-    return text

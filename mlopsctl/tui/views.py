@@ -1,15 +1,16 @@
 """The dashboard's views: Models, Model, Environments, History and Log.
 
-Views only render what the app hands them (the overview, health, history, runs) and report the
-selection; loading and actions live in the app, which calls the core in workers.
+State down, messages up: a view renders the app's :class:`~mlopsctl.tui.state.DashboardState`
+(the overview, health, history, runs) and reports the selection; it never calls the app. A
+drill-down, a command line or a need for data is a message (:mod:`mlopsctl.tui.messages`) that
+the app handles; loading and actions run in the app's workers (:mod:`mlopsctl.tui.actions`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -20,19 +21,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, RichLog, Static
 
-from mlopsctl.tui import render
+from mlopsctl.tui import present, render
+from mlopsctl.tui.messages import CommandEntered, DetailsWanted, HistoryWanted, ModelOpened, VersionOpened
 from mlopsctl.tui.safe import SafeStatic, safe_cell, safe_text
+from mlopsctl.tui.state import DashboardState, Selection
 
-if TYPE_CHECKING:
-    from mlopsctl.tui.app import MlopsApp
-
-
-@dataclass(frozen=True)
-class Selection:
-    model: str | None = None
-    version: int | None = None
-    env: str | None = None
-    runs: tuple[str, ...] = ()
+__all__ = ["EnvironmentsView", "HistoryView", "LogView", "ModelView", "ModelsView", "Selection", "View"]
 
 
 class View(Screen[None]):
@@ -43,11 +37,11 @@ class View(Screen[None]):
     _chrome: tuple[str, str, tuple[str, ...]] | None = None
 
     @property
-    def mlops(self) -> MlopsApp:
-        from mlopsctl.tui.app import MlopsApp
-
-        assert isinstance(self.app, MlopsApp)
-        return self.app
+    def state(self) -> DashboardState:
+        """What to render: the app's state (read only here)."""
+        state = getattr(self.app, "state", None)
+        assert isinstance(state, DashboardState), "a View runs inside an app that has a DashboardState"
+        return state
 
     def compose(self) -> ComposeResult:
         yield SafeStatic(id="crumbs")
@@ -70,19 +64,19 @@ class View(Screen[None]):
         self.refresh_view()
 
     def update_chrome(self) -> None:
-        app = self.mlops
+        state = self.state
         trail = " › ".join(["mlopsctl", *self.crumbs()])
-        mode = "paused" if app.paused else f"live · {app.refresh_seconds:g}s"
+        mode = "paused" if state.paused else f"live · {state.refresh_seconds:g}s"
         extra = f"  filter: /{self.filter_text}" if self.filter_text else ""
-        flags = "  [readonly]" if app.readonly else ""
-        chrome = (trail, f"  │ {mode}{extra}{flags}", tuple(app.banners))
+        flags = "  [readonly]" if state.readonly else ""
+        chrome = (trail, f"  │ {mode}{extra}{flags}", tuple(state.banners))
         if chrome == self._chrome:
             return  # a widget update re-lays out the screen: only when something changed
         self._chrome = chrome
         self.query_one("#crumbs", Static).update(Text.assemble((chrome[0], "bold"), (chrome[1], "dim")))
         banner = self.query_one("#banner", Static)
-        banner.update(Text(" ⚠ " + "  ⚠ ".join(app.banners), style="bold black on yellow") if app.banners else "")
-        banner.display = bool(app.banners)
+        banner.update(Text(" ⚠ " + "  ⚠ ".join(state.banners), style="bold black on yellow") if state.banners else "")
+        banner.display = bool(state.banners)
 
     def refresh_view(self) -> None:
         self.update_chrome()
@@ -127,7 +121,7 @@ class View(Screen[None]):
         kind = event.input.border_title
         self.close_prompt()
         if kind == ":":
-            self.mlops.run_command_line(event.value)
+            self.post_message(CommandEntered(event.value))
 
 
 class LiveTable(DataTable[Any]):
@@ -286,7 +280,7 @@ class ModelsView(View):
             "MODEL",
             "LATEST",
             "VERSIONS",
-            *(e.upper() for e in self.mlops.overview.environments),
+            *(e.upper() for e in self.state.overview.environments),
             "HEALTH",
             "DRIFT",
             "REQ/S",
@@ -299,7 +293,7 @@ class ModelsView(View):
         if len(table.columns) != len(self.columns()):
             table.clear(columns=True)
             table.add_columns(*self.columns())
-        overview = self.mlops.overview
+        overview = self.state.overview
         rows = [(row.name, self._cells(row, overview.environments)) for row in overview.rows(self.filter_text)]
         rows.sort(key=lambda item: _sort_key(item[1][self.sort_column]), reverse=self.sort_reverse)
         _fill(table, rows)
@@ -320,7 +314,7 @@ class ModelsView(View):
 
     def cycle_sort(self) -> None:
         self.sort_column = (self.sort_column + 1) % len(self.columns())
-        self.mlops.notify(f"sorted by {self.columns()[self.sort_column]}", timeout=1.5)
+        self.notify(f"sorted by {self.columns()[self.sort_column]}", timeout=1.5)
         self.refresh_view()
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
@@ -331,11 +325,11 @@ class ModelsView(View):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.mlops.open_model(str(event.row_key.value))
+            self.post_message(ModelOpened(str(event.row_key.value)))
 
     def selection(self) -> Selection:
         model = _cursor_key(self.query_one("#models", DataTable))
-        row = self.mlops.overview.models.get(model or "")
+        row = self.state.overview.models.get(model or "")
         return Selection(model=model, version=row.latest if row else None)
 
 
@@ -392,11 +386,11 @@ class ModelView(View):
         self.query_one("#runs", DataTable).add_columns("", "RUN", "STARTED", "STATUS", "METRICS", "VERSION")
         super().on_mount()
         self.query_one("#versions", DataTable).focus()
-        self.mlops.load_model_details(self.model)
+        self.post_message(DetailsWanted(self.model))
 
     def refresh_view(self) -> None:
         super().refresh_view()
-        details = self.mlops.details.get(self.model)
+        details = self.state.details.get(self.model)
         if details is None:
             return
         needle = self.filter_text.lower()
@@ -412,13 +406,12 @@ class ModelView(View):
             self.query_one("#runs", DataTable),
             [(r["id"], ["●" if r["id"] in self.marked else "", *r["cells"]]) for r in details["runs"]],
         )
-        self.query_one("#drift", Static).update(self.mlops.drift_text(self.model))
-        self.query_one("#live", Static).update(self.mlops.live_text(self.model))
+        self.query_one("#drift", Static).update(present.drift_text(self.state, self.model))
+        self.query_one("#live", Static).update(present.live_text(self.state, self.model))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "versions" and event.row_key.value is not None:
-            version = int(str(event.row_key.value))
-            self.mlops.show_version(self.model, version)
+            self.post_message(VersionOpened(self.model, int(str(event.row_key.value))))
 
     def toggle_mark(self) -> None:
         run = _cursor_key(self.query_one("#runs", DataTable))
@@ -460,23 +453,25 @@ class EnvironmentsView(View):
 
     def refresh_view(self) -> None:
         super().refresh_view()
-        rows = self.mlops.environment_rows(self.env, self.filter_text)
+        rows = present.environment_rows(self.state, self.env, self.filter_text)
         _fill(self.query_one("#environments", DataTable), rows)
-        self.query_one("#plan", Static).update(self.mlops.plan_text.get(self.selection().env or "", Text("")))
+        self._show_plan()
+
+    def _show_plan(self) -> None:
+        self.query_one("#plan", Static).update(Text(self.state.plan_text.get(self.selection().env or "", "")))
 
     def selection(self) -> Selection:
         key = _cursor_key(self.query_one("#environments", DataTable))
         if key is None:
-            envs = self.mlops.overview.environments
+            envs = self.state.overview.environments
             return Selection(env=self.env or (envs[0] if envs else None))
         env, _, model = key.partition("/")
-        placement = (
-            self.mlops.overview.models[model].placements.get(env) if model in self.mlops.overview.models else None
-        )
+        models = self.state.overview.models
+        placement = models[model].placements.get(env) if model in models else None
         return Selection(model=model, env=env, version=placement.version if placement else None)
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
-        self.query_one("#plan", Static).update(self.mlops.plan_text.get(self.selection().env or "", Text("")))
+        self._show_plan()
 
 
 class HistoryView(View):
@@ -498,14 +493,14 @@ class HistoryView(View):
         )
         super().on_mount()
         self.query_one("#history", DataTable).focus()
-        self.mlops.load_history()
+        self.post_message(HistoryWanted())
 
     def refresh_view(self) -> None:
         super().refresh_view()
         needle = self.filter_text.lower()
         rows = [
             (entry["commit"], entry["cells"])
-            for entry in self.mlops.history
+            for entry in self.state.history
             if (self.model is None or entry["model"] == self.model)
             and needle in " ".join(map(str, entry["cells"])).lower()
         ]
@@ -525,7 +520,7 @@ class LogView(View):
     def refresh_view(self) -> None:
         super().refresh_view()
         log = self.query_one("#log", RichLog)
-        entries = list(self.mlops.operations)
+        entries = list(self.state.operations)
         if self.filter_text or len(entries) < getattr(self, "shown", 0):
             log.clear()
             self.shown = 0

@@ -20,8 +20,9 @@ from mlopsctl.monitor.health import HealthReport
 from mlopsctl.spec.loader import Repo
 from mlopsctl.tui.app import MlopsApp
 from mlopsctl.tui.modals import ConfirmModal, ErrorModal, HelpModal, PromoteModal
+from mlopsctl.tui.present import live_text
 from mlopsctl.tui.views import EnvironmentsView, HistoryView, ModelsView, ModelView
-from tests.functional.tui_repo import build_tui_repo
+from tests.support.tui_repo import build_tui_repo
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZE = (120, 32)
@@ -269,7 +270,7 @@ async def test_no_collector_pass_over_start_up_then_the_heap_is_frozen(tui_repo:
     async with app.run_test(size=SIZE) as pilot:
         assert not gc.isenabled()  # mounted, first screen not painted yet
         for _ in range(100):
-            if app.repo is not None and gc.isenabled():
+            if app.state.repo is not None and gc.isenabled():
                 break
             await pilot.pause(0.02)
         assert gc.isenabled()
@@ -287,14 +288,14 @@ async def test_an_app_stopped_before_its_first_screen_turns_the_collector_back_o
 
 def test_live_lines_fit_the_side_panel_without_wrapping(tui_repo: Path) -> None:
     app = make_app(tui_repo)
-    series = app.live_history[("staging", "churn", 1, "stable")]
+    series = app.state.live_history[("staging", "churn", 1, "stable")]
     for value in range(60):
         series["request_rate"].append(1000.0 + value)
         series["p95_latency_ms"].append(2.5)
         series["error_rate"].append(0.125)
         series["cpu_cores"].append(0.04)
         series["memory_bytes"].append(268 * 2**20 + value)
-    lines = app.live_text("churn").plain.splitlines()
+    lines = live_text(app.state, "churn").plain.splitlines()
     assert len(lines) == 6
     # the panel is 46 columns wide: a border, one column of padding on each side
     assert max(len(line) for line in lines) <= 42, lines

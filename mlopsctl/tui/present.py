@@ -1,0 +1,277 @@
+"""From the dashboard's state and the core's results to what the views show: rows, panels, previews.
+
+Plain functions returning table cells and rich Text; no widgets and no Textual state, so they are
+cheap to test and deterministic in snapshots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from rich.text import Text
+
+from mlopsctl.errors import MlopsError
+from mlopsctl.overview import Overview, Placement
+from mlopsctl.tui import render
+from mlopsctl.tui.safe import safe_cell
+from mlopsctl.tui.state import DashboardState
+
+if TYPE_CHECKING:
+    from mlopsctl.gitops.api import Preview
+    from mlopsctl.monitor.health import HealthReport
+
+LIVE_SERIES = (
+    ("request_rate", "req/s"),
+    ("p95_latency_ms", "p95"),
+    ("error_rate", "errors"),
+    ("cpu_cores", "cpu"),
+    ("memory_bytes", "memory"),
+)
+
+
+# ---------------------------------------------------------------------- environments, drift, live
+
+
+def environment_rows(state: DashboardState, only: str | None, needle: str) -> list[tuple[str, list[Any]]]:
+    """One row per (environment, model) that Git places somewhere: desired, observed, health, sync."""
+    observed = _observed(state.report)
+    rows: list[tuple[str, list[Any]]] = []
+    for env in state.overview.environments:
+        if only and env != only:
+            continue
+        for name, row in sorted(state.overview.models.items()):
+            placement = row.placements.get(env)
+            if placement is None:
+                continue
+            seen = observed.get((env, name), "-")
+            in_sync = "synced" if seen == placement.label() else "out of sync" if seen != "-" else "unknown"
+            cells = [env, name, placement.label(), seen, render.state(_env_state(state.report, env, name)), in_sync]
+            if needle.lower() in " ".join(map(str, cells)).lower():
+                rows.append((f"{env}/{name}", cells))
+    return rows
+
+
+def drift_text(state: DashboardState, model: str) -> Text:
+    if state.report is None:
+        return Text("waiting for health…", style="dim")
+    spec = state.repo.models.get(model) if state.repo else None
+    warn, crit = (spec.monitoring.drift_psi.warn, spec.monitoring.drift_psi.crit) if spec else (0.1, 0.25)
+    text = Text()
+    for deployment in state.report.deployments:
+        if deployment.model != model:
+            continue
+        text.append(f"{deployment.env} v{deployment.version} {deployment.role}\n", style="bold")
+        for feature in deployment.features:
+            psi = None if math.isnan(feature.psi) else feature.psi
+            text.append(f"  {feature.feature[:15]:<15} ")
+            text.append_text(render.bar(psi, warn, crit, width=18))
+            text.append(f" {fmt(psi)}\n")
+    return text or Text("not deployed: no live drift", style="dim")
+
+
+def live_text(state: DashboardState, model: str) -> Text:
+    text = Text()
+    for (env, name, version, role), series in sorted(state.live_history.items()):
+        if name != model:
+            continue
+        text.append(f"{env} v{version} {role}\n", style="bold")
+        for metric, label in LIVE_SERIES:
+            values = series.get(metric, deque())
+            last = values[-1] if values else float("nan")
+            text.append(f"  {label:<7} ")
+            text.append_text(render.sparkline(values, 18))  # fits the side panel with "0.04 cores"
+            text.append(f" {render.quantity(metric, last)}\n")
+    return text or Text("no live data", style="dim")
+
+
+def _observed(report: HealthReport | None) -> dict[tuple[str, str], str]:
+    if report is None:
+        return {}
+    found: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for d in report.deployments:
+        if d.values.get("up") == 1.0:
+            found[(d.env, d.model)][d.role] = d.version
+    return {key: _observed_label(roles) for key, roles in found.items()}
+
+
+def _observed_label(roles: dict[str, int]) -> str:
+    stable = roles.get("stable")
+    if "canary" in roles:
+        return f"v{stable}→v{roles['canary']}"
+    if "shadow" in roles:
+        return f"v{stable}+v{roles['shadow']} shadow"
+    return f"v{stable}"
+
+
+def _env_state(report: HealthReport | None, env: str, model: str) -> str:
+    if report is None:
+        return "-"
+    states = [d.state for d in report.deployments if d.env == env and d.model == model]
+    return str(max(states)) if states else "-"
+
+
+# ---------------------------------------------------------------------- a model's versions and runs
+
+
+def model_details(root: Path, model: str, overview: Overview) -> dict[str, Any]:
+    """Versions and runs of one model, as table cells (read in a worker)."""
+    from mlopsctl.registry.records import archived_versions, read_record
+
+    row = overview.models.get(model)
+    archived = archived_versions(root, model)
+    images = _pushed_images(root, model)
+    versions = []
+    for number in reversed(row.versions if row else []):
+        record = read_record(root, model, number)
+        stage = ", ".join(_role_in(row.placements[env], number) for env in row.stage_of(number)) if row else ""
+        stage = "archived" if number in archived else stage or "-"
+        gates = Text("passed", style="green") if record.gates_passed else Text("failed", style="red")
+        cells = [
+            f"v{number}",
+            record.created_at[:10],
+            render.metrics_summary(record.metrics, limit=1),
+            gates,
+            f"{record.data.rows} {record.data.sha256[:7]}",
+            record.spec_commit[:7],
+            images.get(number, "-"),
+            stage,
+        ]
+        versions.append({"version": number, "cells": cells})
+    return {"versions": versions, "runs": _run_rows(root, model)}
+
+
+def _run_rows(root: Path, model: str) -> list[dict[str, Any]]:
+    from mlopsctl.spec.loader import scan_repo
+    from mlopsctl.tracking.store import RunStore
+
+    runs = []
+    try:
+        with RunStore(scan_repo(root).metadata_db) as store:
+            for run in store.list_runs(model, limit=50):
+                started = run.started_iso[:16].replace("T", " ")
+                summary = render.metrics_summary(run.metrics, limit=1)
+                cells = [run.id, started, run.status, summary, f"v{run.version}" if run.version else "-"]
+                runs.append({"id": run.id, "cells": cells})
+    except MlopsError:
+        pass
+    return runs
+
+
+def _role_in(placement: Placement, version: int) -> str:
+    if version == placement.version:
+        return placement.env
+    if placement.strategy == "canary":
+        return f"{placement.env} canary {placement.weight}%"
+    return f"{placement.env} shadow"
+
+
+def _pushed_images(root: Path, model: str) -> dict[int, str]:
+    """The last image pushed for each version; a bad committed images.yaml is a CheckFailed naming it."""
+    from mlopsctl.build.images import read_pushed
+
+    return {entry.version: entry.reference for entry in read_pushed(root, model)}
+
+
+def history_row(entry: Any) -> dict[str, Any]:
+    gates = "-" if entry.gates_passed is None else "passed" if entry.gates_passed else "failed"
+    strategy = entry.strategy or "-"
+    if entry.weight:
+        strategy += f" {entry.weight}%"
+    cells = [
+        entry.date[:16].replace("T", " "),
+        entry.author,
+        entry.action,
+        entry.model,
+        f"v{entry.version}" if entry.version else "-",
+        entry.env or "-",
+        strategy,
+        gates,
+        entry.commit[:8],
+    ]
+    return {"commit": entry.commit, "model": entry.model, "cells": cells}
+
+
+# ---------------------------------------------------------------------- modals: previews, records, outcomes
+
+
+def preview_text(preview: Preview) -> Text:
+    """What the promote and rollback modals show: the same content as ``--dry-run``."""
+    from mlopsctl.gitops.api import DIRECT
+
+    text = Text()
+    if preview.gates:
+        text.append("Gate checks\n", style="bold")
+    for gate in preview.gates:
+        mark, style = ("✓", "green") if gate.passed else ("✗", "red")
+        text.append(f"  {mark} {gate.gate}  (measured {fmt(gate.value)})\n", style=style)
+    if preview.refused is not None:
+        text.append_text(refusal_text(preview.refused, preview.hint))
+        return text
+    where = (
+        "directly on the current branch"
+        if preview.branch == DIRECT
+        else f"on branch {preview.branch}, as a pull request"
+    )
+    text.append(f"\n{preview.title}\nCommit {where}\n\n", style="bold")
+    for line in preview.diff.splitlines():
+        text.append(line + "\n", style=_diff_style(line))
+    return text
+
+
+def refusal_text(message: str, hint: str | None) -> Text:
+    return Text(f"✗ {message}" + (f"\nhint: {hint}" if hint else ""), style="red")
+
+
+def _diff_style(line: str) -> str:
+    if line.startswith("+"):
+        return "green"
+    if line.startswith("-"):
+        return "red"
+    return "cyan" if line.startswith("@@") else ""
+
+
+def describe(outcome: Any) -> str:
+    """The notification after an action: the commit and the next step, or the reference built."""
+    steps = getattr(outcome, "next_steps", None)
+    if steps:
+        return f"done: {getattr(outcome, 'commit', '')[:8]}  {steps[0]}"
+    ref = getattr(outcome, "ref", None)
+    return f"done: {ref}" if ref else "done"
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def comparison_table(data: dict[str, Any]) -> Table:
+    table = Table(box=None, header_style="bold")
+    table.add_column("")
+    for run in data.get("runs", []):
+        table.add_column(safe_cell(str(run)))
+    for section in ("params", "metrics", "context"):
+        for name, values in (data.get(section) or {}).items():
+            label = f"{section[:-1] if section != 'context' else ''} {name}".strip()
+            table.add_row(safe_cell(label), *(safe_cell(str(v)) for v in values))
+    return table
+
+
+def record_text(record: Any) -> Text:
+    text = Text()
+    text.append("Lineage\n", style="bold")
+    text.append(f"  run {record.run_id}  spec {record.spec_commit[:12]}{' (dirty)' if record.spec_dirty else ''}\n")
+    text.append(f"  data {record.data.uri}  {record.data.rows} rows  sha256 {record.data.sha256[:16]}\n")
+    text.append(f"  artifact sha256 {record.artifact.sha256[:16]}  {record.artifact.size} bytes\n")
+    text.append("Metrics\n", style="bold")
+    for name, value in sorted(record.metrics.items()):
+        text.append(f"  {name:<20} {value:.4f}\n")
+    text.append("Gates\n", style="bold")
+    for gate in record.gates:
+        text.append(f"  {'✓' if gate.passed else '✗'} {gate.gate}\n", style="green" if gate.passed else "red")
+    text.append("Parameters\n", style="bold")
+    for name, value in sorted(record.params.items()):
+        text.append(f"  {name} = {value}\n")
+    return text
