@@ -9,7 +9,7 @@ import pytest
 
 from mlopsctl.gitops import api
 from tests.functional.test_promote import GitopsRepo, git, make_gitops_repo
-from tests.functional.tui_repo import build_tui_repo
+from tests.support.tui_repo import build_tui_repo
 
 STAGING = "environments/staging.yaml"
 
