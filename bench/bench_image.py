@@ -43,7 +43,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests.integration.services: the small-model repo the image tests use too
+sys.path.insert(0, str(ROOT))  # tests.support.services: the small-model repo the image tests use too
 BASE = "mlopsctl/python:3.11-bookworm"
 MLFLOW_VENV = ROOT / "bench" / ".venv-mlflow"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -94,7 +94,7 @@ def bench_ours(work: Path) -> dict[str, Any]:
     from mlopsctl.build.api import build_image
     from mlopsctl.spec.loader import open_repo
     from mlopsctl.train.api import train_model
-    from tests.integration.services import image_test_repo
+    from tests.support.services import image_test_repo
 
     root = image_test_repo(work / "repo", "demo", "bench: small model", base=BASE)
     repo = open_repo(root)

@@ -38,13 +38,13 @@ from mlopsctl import metrics_contract as mc  # noqa: E402
 from mlopsctl.monitor.reference import bin_labels  # noqa: E402
 from mlopsctl.registry.records import Reference  # noqa: E402
 from mlopsctl.scaffold.init import init_repo  # noqa: E402
-from tests.functional.test_status_support import (  # noqa: E402
+from tests.support.services import PrometheusServer  # noqa: E402
+from tests.support.status_repo import (  # noqa: E402
     make_reference,
     serving,
     training_data,
     write_record,
 )
-from tests.integration.services import PrometheusServer  # noqa: E402
 
 ENV = "bench"
 RATE = 20.0  # observations per second per model

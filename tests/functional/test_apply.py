@@ -23,7 +23,7 @@ from mlopsctl import oplog
 from mlopsctl.deploy.api import light_repo
 from mlopsctl.deploy.lock import lock_path
 from mlopsctl.monitor.targets import Endpoint, deployment_endpoints
-from tests.functional.test_apply_support import (
+from tests.support.apply_repo import (
     ask,
     corrupt_artifact,
     make_repo,
@@ -34,7 +34,7 @@ from tests.functional.test_apply_support import (
     stop_everything,
     write_env,
 )
-from tests.integration.services import free_port
+from tests.support.services import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.functional.test_apply_support import ask, make_repo, marked_pids, state, stop_everything, write_env
-from tests.integration.services import free_port
+from tests.support.apply_repo import ask, make_repo, marked_pids, state, stop_everything, write_env
+from tests.support.services import free_port
 
 pytestmark = pytest.mark.slow
 

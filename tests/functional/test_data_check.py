@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import run_cli_process
-from tests.fixtures.sklearn_data import add_sklearn_model
+from tests.support.sklearn_data import add_sklearn_model
 
 
 def git_status(root: Path) -> str:

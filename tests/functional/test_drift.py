@@ -13,7 +13,7 @@ import pytest
 
 from mlopsctl.monitor import stats
 from mlopsctl.monitor.reference import numeric_reference
-from tests.functional.test_status_support import (
+from tests.support.status_repo import (
     ContractExporter,
     make_reference,
     send_traffic,

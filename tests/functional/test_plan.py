@@ -19,8 +19,8 @@ import pytest
 from mlopsctl.deploy.api import light_repo, markdown_plan, plan_environment
 from mlopsctl.deploy.processes import proc_stat
 from mlopsctl.spec.models import Deployment, Environment
-from tests.functional.test_apply_support import git, make_repo, marked_pids, register, stop_everything, write_env
-from tests.integration.services import free_port
+from tests.support.apply_repo import git, make_repo, marked_pids, register, stop_everything, write_env
+from tests.support.services import free_port
 
 
 @pytest.fixture

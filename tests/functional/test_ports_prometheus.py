@@ -10,7 +10,7 @@ import pytest
 from mlopsctl import oplog
 from mlopsctl.errors import PrometheusUnreachable
 from mlopsctl.ports.prometheus import PrometheusConnection
-from tests.integration.services import PrometheusServer, free_port, require_prometheus
+from tests.support.services import PrometheusServer, free_port, require_prometheus
 
 
 @pytest.fixture

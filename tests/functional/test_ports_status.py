@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from mlopsctl import oplog
-from tests.functional.test_status_support import (
+from tests.support.services import free_port
+from tests.support.status_repo import (
     ContractExporter,
     make_reference,
     serving,
@@ -14,7 +15,6 @@ from tests.functional.test_status_support import (
     training_data,
     write_record,
 )
-from tests.integration.services import free_port
 
 
 def test_status_records_each_scrape(cli: Any, model_repo: Path) -> None:

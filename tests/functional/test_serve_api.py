@@ -25,7 +25,7 @@ from mlopsctl.serve.batch import Batch, Prediction
 from mlopsctl.serve.runner import ServerThread, make_app
 from mlopsctl.serve.service import LoadedVersion, ServedModel, Service
 from mlopsctl.spec.loader import scan_repo
-from tests.unit.test_serve_support import Client, Fitted, churn_fitted, records_of, serve_in_thread
+from tests.support.serving import Client, Fitted, churn_fitted, records_of, serve_in_thread
 
 
 @pytest.fixture(scope="module")

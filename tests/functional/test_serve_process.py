@@ -19,8 +19,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from mlopsctl import metrics_contract as mc
-from tests.integration.services import promtool_check_metrics, require_prometheus
-from tests.unit.test_serve_support import (
+from tests.support.services import promtool_check_metrics, require_prometheus
+from tests.support.serving import (
     Client,
     Fitted,
     ServiceProcess,

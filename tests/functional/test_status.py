@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.functional.test_status_support import (
+from tests.support.services import free_port
+from tests.support.status_repo import (
     ContractExporter,
     make_reference,
     send_traffic,
@@ -23,7 +24,6 @@ from tests.functional.test_status_support import (
     training_data,
     write_record,
 )
-from tests.integration.services import free_port
 
 
 @dataclass

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.functional.test_status_support import set_environment
+from tests.support.status_repo import set_environment
 
 
 @dataclass

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.functional.test_apply_support import git, make_repo, marked_pids, stop_everything, write_env
-from tests.integration.services import free_port
+from tests.support.apply_repo import git, make_repo, marked_pids, stop_everything, write_env
+from tests.support.services import free_port
 
 NAME_RULE = "must be lower-case letters, digits and dashes, starting with a letter"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlopsctl.serve.app import OFFLOAD_ROWS
-from tests.unit.test_serve_support import ServiceProcess, churn_fitted, records_of, write_version
+from tests.support.serving import ServiceProcess, churn_fitted, records_of, write_version
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import run_cli_process
 from tests.functional.test_status_auth import FakePrometheus, serve_prometheus, use_prometheus
-from tests.functional.test_status_support import set_environment
+from tests.support.status_repo import set_environment
 
 BASIC = "Basic " + base64.b64encode(b"ops:s3cret").decode()
 

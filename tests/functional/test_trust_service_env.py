@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli_process
-from tests.functional.test_apply_support import make_repo, marked_pids, stop_everything, write_env
-from tests.integration.services import free_port
+from tests.support.apply_repo import make_repo, marked_pids, stop_everything, write_env
+from tests.support.services import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -79,7 +79,7 @@ def test_a_state_folder_linked_outside_is_refused_and_nothing_is_written_there(
 
 
 def test_a_committed_state_folder_link_is_refused_by_train(cli: Any, repo: Path, outside: Path) -> None:
-    from tests.functional.test_apply_support import git
+    from tests.support.apply_repo import git
 
     (repo / ".mlops").symlink_to(outside)
     git(repo, "add", "-f", ".mlops")

@@ -28,7 +28,7 @@ from mlopsctl.tracking.store import FINISHED, Run, RunStore
 from mlopsctl.tui.app import MlopsApp
 from mlopsctl.tui.views import HistoryView, ModelView
 from tests.functional.test_tui import SIZE, make_app, open_model
-from tests.functional.tui_repo import build_tui_repo
+from tests.support.tui_repo import build_tui_repo
 
 TITLE = "\x1b]0;pwned\x07"
 CLEAR = "\x1b[2J"

@@ -17,7 +17,7 @@ from mlopsctl.tui.modals import ErrorModal
 from tests.functional.test_promote import STAGING, GitopsRepo, git, make_gitops_repo, promote
 from tests.functional.test_trust_parsing import BOMB, HUGE
 from tests.functional.test_tui import SIZE, make_app, open_model
-from tests.functional.tui_repo import build_tui_repo
+from tests.support.tui_repo import build_tui_repo
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from mlopsctl.deploy.api import down_environment, light_repo
 from mlopsctl.spec.loader import open_repo
 from mlopsctl.train.api import train_model
 from tests.conftest import isolate_git_home
-from tests.functional.test_apply_support import ask, corrupt_artifact, write_env
-from tests.integration.services import (
+from tests.support.apply_repo import ask, corrupt_artifact, write_env
+from tests.support.services import (
     docker_client,
     free_port,
     image_test_repo,

@@ -29,7 +29,7 @@ from mlopsctl.build.images import images_for
 from mlopsctl.errors import UnreachableError
 from mlopsctl.spec.loader import Repo, open_repo
 from tests.conftest import isolate_git_home
-from tests.integration.services import (
+from tests.support.services import (
     docker_client,
     free_port,
     image_test_repo,

@@ -25,8 +25,8 @@ from mlopsctl.deploy.api import down_environment, light_repo
 from mlopsctl.scaffold.init import init_repo
 from mlopsctl.spec.loader import open_repo
 from mlopsctl.train.api import train_model
-from tests.functional.test_apply_support import ask, git, marked_pids, metadata, stop_everything
-from tests.integration.services import BASE_IMAGE, docker_client, free_port, remove_project_images, require_base_image
+from tests.support.apply_repo import ask, git, marked_pids, metadata, stop_everything
+from tests.support.services import BASE_IMAGE, docker_client, free_port, remove_project_images, require_base_image
 
 REQUESTS = 500
 

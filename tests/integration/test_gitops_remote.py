@@ -21,7 +21,7 @@ from mlopsctl.gitops.operations import Promote
 from mlopsctl.gitops.publish import publish
 from mlopsctl.spec.loader import scan_repo
 from tests.functional.test_promote import GitopsRepo, add_model, git, make_gitops_repo
-from tests.integration.fake_forge import Forge, api_environment, serve
+from tests.support.fake_forge import Forge, api_environment, serve
 
 TOKEN = "ghp_test_0123456789"
 STAGING = "environments/staging.yaml"

@@ -21,7 +21,8 @@ import yaml
 
 from mlopsctl.monitor.render import CONFIG_FILE, RULES_FILE, render_environment, write_rendered
 from mlopsctl.spec.loader import open_repo
-from tests.functional.test_status_support import (
+from tests.support.services import PrometheusServer, require_prometheus
+from tests.support.status_repo import (
     ContractExporter,
     make_reference,
     send_traffic,
@@ -32,7 +33,6 @@ from tests.functional.test_status_support import (
     training_data,
     write_record,
 )
-from tests.integration.services import PrometheusServer, require_prometheus
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 

@@ -23,10 +23,10 @@ import pytest
 from mlopsctl.monitor.render import render_environment, write_rendered
 from mlopsctl.spec.loader import open_repo
 from tests.functional.test_serve_api import read_json_object, register, start_serve
-from tests.functional.test_status_support import set_environment, set_monitoring
-from tests.integration.services import free_port, require_prometheus
 from tests.integration.test_prometheus import RenderedPrometheus
-from tests.unit.test_serve_support import Client, Fitted, churn_fitted, records_of
+from tests.support.services import free_port, require_prometheus
+from tests.support.serving import Client, Fitted, churn_fitted, records_of
+from tests.support.status_repo import set_environment, set_monitoring
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 

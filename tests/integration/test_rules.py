@@ -23,8 +23,8 @@ from mlopsctl.monitor import stats
 from mlopsctl.monitor.render import CONFIG_FILE, RULES_FILE, render_environment, write_rendered
 from mlopsctl.monitor.sources import counter_increase
 from mlopsctl.spec.loader import open_repo
-from tests.functional.test_status_support import set_environment, set_monitoring
-from tests.integration.services import require_prometheus
+from tests.support.services import require_prometheus
+from tests.support.status_repo import set_environment, set_monitoring
 
 pytestmark = pytest.mark.prometheus
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.services import (
+from tests.support.services import (
     BASE_IMAGE,
     MetricsHTTPServer,
     PrometheusServer,

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import run_cli_process
 from tests.functional.test_promote import GitopsRepo, git, make_gitops_repo
-from tests.integration.fake_forge import Forge, api_environment, serve
+from tests.support.fake_forge import Forge, api_environment, serve
 
 TOKEN = "ghp_trust_0123456789"
 GITHUB_URL = "https://github.com/acme/churn-models.git"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.tui_repo import build_tui_repo
-from tests.integration.services import missing_service
+from tests.support.services import missing_service
+from tests.support.tui_repo import build_tui_repo
 
 
 def tmux(*args: str) -> str:

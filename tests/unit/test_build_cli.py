@@ -38,7 +38,7 @@ def test_an_unreachable_engine_exits_3_and_says_how_to_point_DOCKER_HOST(
 
 
 def test_a_refused_tcp_engine_exits_3_too(registered: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.integration.services import free_port
+    from tests.support.services import free_port
 
     port = free_port()
     monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{port}")

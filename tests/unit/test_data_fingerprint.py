@@ -11,8 +11,8 @@ from mlopsctl.data import fingerprint, load_dataset
 from mlopsctl.data.load import schema_sha256
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import ProjectSettings
-from tests.fixtures.sklearn_data import sklearn_data
-from tests.unit.data_helpers import make_spec
+from tests.support.data_specs import make_spec
+from tests.support.sklearn_data import sklearn_data
 
 COLUMNS = {"id": "string", "n": "integer", "x": "float", "y": "integer"}
 

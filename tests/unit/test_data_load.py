@@ -15,7 +15,7 @@ from mlopsctl.data.quality import run_quality_checks
 from mlopsctl.errors import CheckFailed, MlopsError, NotFound, UsageError
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import ModelSpec, ProjectSettings
-from tests.unit.data_helpers import NOW, find, make_spec
+from tests.support.data_specs import NOW, find, make_spec
 
 COLUMNS = {
     "id": "string",

@@ -12,7 +12,7 @@ from mlopsctl.data import check_or_raise, target_summary
 from mlopsctl.data.quality import CheckResult, QualityReport, run_quality_checks
 from mlopsctl.errors import CheckFailed
 from mlopsctl.spec.models import ModelSpec
-from tests.unit.data_helpers import check, find, make_spec, texts
+from tests.support.data_specs import check, find, make_spec, texts
 
 # --------------------------------------------------------------------------- accuracy
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlopsctl.monitor.cache import HealthCache, open_for_health
-from tests.functional.test_status_support import make_reference, set_monitoring, training_data, write_record
+from tests.support.status_repo import make_reference, set_monitoring, training_data, write_record
 
 
 def test_reference_is_cached_and_reread_when_the_record_changes(model_repo: Path) -> None:

@@ -12,7 +12,7 @@ from mlopsctl.monitor import promtext
 from mlopsctl.monitor.health import histogram_quantile, window_queries
 from mlopsctl.monitor.sources import Query, ScrapeSource, counter_increase
 from mlopsctl.monitor.targets import Endpoint
-from tests.integration.services import MetricsHTTPServer
+from tests.support.services import MetricsHTTPServer
 
 EXPOSITION = r"""# HELP mlops_feature_bin_total Observed values per bin.
 # TYPE mlops_feature_bin_total counter

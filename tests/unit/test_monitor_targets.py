@@ -12,7 +12,7 @@ from mlopsctl.monitor.judge import State, psi_check
 from mlopsctl.monitor.targets import Endpoint, deployment_endpoints
 from mlopsctl.spec.loader import open_repo
 from mlopsctl.spec.models import Thresholds
-from tests.functional.test_status_support import set_environment
+from tests.support.status_repo import set_environment
 
 
 def test_endpoints_from_the_environment_file(model_repo: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from mlopsctl import oplog
 from mlopsctl.errors import UsageError
 from mlopsctl.ports import http
-from tests.integration.services import free_port
+from tests.support.services import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -13,8 +13,8 @@ from mlopsctl.registry.records import BinnedReference
 from mlopsctl.serve.batch import Batch
 from mlopsctl.serve.metrics import BinCounter, ModelMetrics, render
 from mlopsctl.serve.service import LoadedVersion, build_service
-from tests.integration.services import promtool_check_metrics, require_prometheus
-from tests.unit.test_serve_support import Fitted, churn_fitted
+from tests.support.services import promtool_check_metrics, require_prometheus
+from tests.support.serving import Fitted, churn_fitted
 
 SAMPLE = re.compile(r"^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 

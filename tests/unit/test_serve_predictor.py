@@ -23,7 +23,7 @@ from mlopsctl.serve.predictor import (
     compile_pipeline,
     probe_batch,
 )
-from tests.unit.test_serve_support import (
+from tests.support.serving import (
     CHURN_CATEGORICAL,
     Fitted,
     batch_of,

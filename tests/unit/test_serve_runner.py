@@ -11,7 +11,7 @@ import pytest
 from mlopsctl.errors import NotFound
 from mlopsctl.serve.runner import ServerThread, make_app
 from mlopsctl.serve.service import LoadedVersion, Service, build_service
-from tests.unit.test_serve_support import Client, cancer_fitted
+from tests.support.serving import Client, cancer_fitted
 
 
 @pytest.fixture

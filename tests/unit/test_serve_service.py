@@ -6,7 +6,7 @@ import pytest
 
 from mlopsctl.serve.local import curl_example, example_record
 from mlopsctl.serve.service import LoadedVersion, ServedModel, Service
-from tests.unit.test_serve_support import Fitted, cancer_fitted
+from tests.support.serving import Fitted, cancer_fitted
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from mlopsctl.registry.records import GateResult, VersionRecord
 from mlopsctl.registry.store import VersionDraft, artifact_store_for, register_version
 from mlopsctl.scaffold.init import init_repo
 from mlopsctl.spec.loader import open_repo
-from tests.unit.test_serve_support import churn_fitted
+from tests.support.serving import churn_fitted
 
 PROJECT = "deploytest"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
