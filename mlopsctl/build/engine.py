@@ -1,28 +1,29 @@
-"""The Docker engine, through its HTTP API (the ``docker`` package's low-level ``APIClient``).
+"""Images on the Docker engine: what a build asks of it and how its answers read.
 
-The one place that talks to the engine for images: connect (with a clear exit-3 error naming
-``DOCKER_HOST`` when nothing answers), inspect, probe a base image's Python, build from a context
-with streamed progress, tag and push. Never the ``docker`` command line.
+Inspect, probe a base image's Python, pull a missing base, build from a context with streamed
+progress (counting steps and cached steps), tag and push, with the errors a user can act on
+(build failed, push refused, registry unreachable). The engine itself (client creation, the
+exit-3 error naming ``DOCKER_HOST``, recording every call) is :mod:`mlopsctl.ports.docker`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from mlopsctl.build.pins import TargetPython
-from mlopsctl.errors import DockerUnreachable, MlopsError, UnreachableError
+from mlopsctl.errors import MlopsError, UnreachableError
+from mlopsctl.ports.docker import DockerEngine, Event, NoSuchObject, unreachable
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
+__all__ = ["BuildFailed", "BuildOutcome", "Engine", "Event", "PushFailed", "RegistryUnreachable", "unreachable"]
+
 PROBE_CODE = (
     "import json, platform, sys; "
     "print(json.dumps({'version': list(sys.version_info[:3]), 'machine': platform.machine(), "
     "'libc': platform.libc_ver()}))"
 )
-Event = dict[str, Any]
 OnEvent = Callable[[Event], None]
 
 
@@ -38,23 +39,6 @@ class RegistryUnreachable(UnreachableError):
     title = "Image registry unreachable"
 
 
-def engine_address() -> str:
-    return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-
-
-def unreachable(detail: str = "") -> DockerUnreachable:
-    """The error for an engine that does not answer; names DOCKER_HOST and how to set it."""
-    address = engine_address()
-    origin = "DOCKER_HOST" if os.environ.get("DOCKER_HOST") else "the default; DOCKER_HOST is not set"
-    suffix = f": {detail}" if detail else ""
-    return DockerUnreachable(
-        f"no Docker engine answers at {address} ({origin}){suffix}",
-        hint="start the Docker engine, or point DOCKER_HOST at one that runs: "
-        "export DOCKER_HOST=unix:///var/run/docker.sock (a local engine) "
-        "or export DOCKER_HOST=tcp://HOST:2376 with DOCKER_TLS_VERIFY=1 (a remote one)",
-    )
-
-
 @dataclass
 class BuildOutcome:
     image_id: str
@@ -64,34 +48,26 @@ class BuildOutcome:
 
 
 class Engine:
-    """One engine connection."""
+    """One engine connection, for building images (the calls go through :mod:`mlopsctl.ports.docker`)."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self, docker: DockerEngine) -> None:
+        self.docker = docker
 
     @classmethod
     def connect(cls, timeout: float = 600.0) -> Engine:
         """Connect to the engine DOCKER_HOST names (or the default socket) and check that it answers."""
-        import docker
-        import requests
-
-        try:
-            client = docker.APIClient(version="auto", timeout=timeout, **docker.utils.kwargs_from_env())
-            client.ping()
-        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-            raise unreachable(_reason(exc)) from exc
-        return cls(client)
+        return cls(DockerEngine.connect(timeout))
 
     def server_version(self) -> str:
-        return str(self._call(self.client.version).get("Version", "?"))
+        return str(self.docker.call("docker version", "version", subject="version").get("Version", "?"))
 
     def image(self, reference: str) -> dict[str, Any] | None:
         """``docker image inspect``, or None when the engine has no such image."""
-        import docker
-
         try:
-            found: dict[str, Any] = self._call(self.client.inspect_image, reference)
-        except docker.errors.ImageNotFound:
+            found: dict[str, Any] = self.docker.call(
+                f"docker image inspect {reference}", "inspect_image", reference, subject="inspect_image"
+            )
+        except NoSuchObject:
             return None
         return found
 
@@ -99,7 +75,7 @@ class Engine:
         """Pull a base image the engine does not have; a registry that does not answer is exit 3."""
         repository, tag = split_reference(reference)
         try:
-            for event in _guard(self._call(self.client.pull, repository, tag=tag, stream=True, decode=True)):
+            for event in self.docker.stream(f"docker pull {reference}", "pull", repository, tag=tag, stream=True):
                 if "error" in event:
                     raise _pull_error(reference, str(event["error"]))
                 if on_event is not None:
@@ -111,21 +87,21 @@ class Engine:
 
     def probe_python(self, image: str) -> TargetPython:
         """Run the image's python3 once (no network) to learn its version, machine and glibc."""
-        container = self._call(
-            self.client.create_container,
+        container = self.docker.call(
+            f"docker create {image} python3 -c (probe)",
+            "create_container",
             image,
             command=["python3", "-c", PROBE_CODE],
             entrypoint=[],
             user="65534:65534",
             network_disabled=True,
-            host_config=self.client.create_host_config(network_mode="none"),
+            host_config=self.docker.host_config(network_mode="none"),
+            subject="create_container",
         )
         try:
-            self._call(self.client.start, container)
-            status = self._call(self.client.wait, container, timeout=120)
-            output = self._call(self.client.logs, container, stdout=True, stderr=True).decode(errors="replace")
+            output, status = self._run_probe(container)
         finally:
-            self._call(self.client.remove_container, container, force=True)
+            self.docker.call("docker rm probe", "remove_container", container, force=True, subject="remove_container")
         if status.get("StatusCode") != 0:
             raise BuildFailed(
                 f"base image {image} cannot run python3: {output.strip()[-500:]}",
@@ -133,12 +109,19 @@ class Engine:
             )
         return _target_from_probe(image, output)
 
+    def _run_probe(self, container: Any) -> tuple[str, dict[str, Any]]:
+        self.docker.call("docker start probe", "start", container, subject="start")
+        status: dict[str, Any] = self.docker.call("docker wait probe", "wait", container, timeout=120, subject="wait")
+        logs = self.docker.call("docker logs probe", "logs", container, stdout=True, stderr=True, subject="logs")
+        return bytes(logs).decode(errors="replace"), status
+
     def build(
         self, context: IO[bytes], tag: str, on_event: OnEvent | None = None, *, no_cache: bool = False
     ) -> BuildOutcome:
         """Build from an uncompressed tar context, offline (network none), streaming each event."""
-        events = self._call(
-            self.client.build,
+        events = self.docker.stream(
+            f"docker build -t {tag} --network none",
+            "build",
             fileobj=context,
             custom_context=True,
             tag=tag,
@@ -146,21 +129,22 @@ class Engine:
             rm=True,
             forcerm=True,
             pull=False,
-            decode=True,
             network_mode="none",
             use_config_proxy=False,
         )
-        return _follow_build(_guard(events), on_event)
+        return _follow_build(events, on_event)
 
     def tag(self, image_id: str, reference: str) -> None:
         repository, tag = split_reference(reference)
-        self._call(self.client.tag, image_id, repository, tag=tag, force=True)
+        self.docker.call(
+            f"docker tag {image_id} {reference}", "tag", image_id, repository, tag=tag, force=True, subject="tag"
+        )
 
     def push(self, reference: str, on_event: OnEvent | None = None) -> str:
         """Push one reference; returns the registry's manifest digest."""
         repository, tag = split_reference(reference)
         digest = ""
-        for event in _guard(self._call(self.client.push, repository, tag=tag, stream=True, decode=True)):
+        for event in self.docker.stream(f"docker push {reference}", "push", repository, tag=tag, stream=True):
             if "error" in event:
                 raise _push_error(reference, str(event["error"]))
             digest = str((event.get("aux") or {}).get("Digest") or digest)
@@ -170,19 +154,6 @@ class Engine:
             raise PushFailed(f"the registry did not report a digest for {reference}")
         return digest
 
-    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        import docker
-        import requests
-
-        try:
-            return method(*args, **kwargs)
-        except docker.errors.NotFound:
-            raise
-        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
-            raise unreachable(_reason(exc)) from exc
-        except docker.errors.APIError as exc:
-            raise MlopsError(f"the Docker engine refused {method.__name__}: {exc.explanation or exc}") from exc
-
 
 def split_reference(reference: str) -> tuple[str, str]:
     """``host:5000/a/b:v3`` -> ("host:5000/a/b", "v3"); no tag means latest."""
@@ -190,16 +161,6 @@ def split_reference(reference: str) -> tuple[str, str]:
     if not name or "/" in tag:
         return reference, "latest"
     return name, tag
-
-
-def _guard(events: Iterator[Event]) -> Iterator[Event]:
-    """Turn a connection lost mid-stream into the unreachable error."""
-    import requests
-
-    try:
-        yield from events
-    except (requests.exceptions.ConnectionError, ConnectionError) as exc:
-        raise unreachable(_reason(exc)) from exc
 
 
 def _follow_build(events: Iterator[Event], on_event: OnEvent | None) -> BuildOutcome:
@@ -269,11 +230,3 @@ def _target_from_probe(image: str, output: str) -> TargetPython:
         glibc = tuple(int(part) for part in str(libc_version).split(".")[:2])
         return TargetPython(version=(major, minor), machine=str(found["machine"]), glibc=(glibc[0], glibc[1]))
     raise BuildFailed(f"could not read the probe of base image {image}: {output.strip()[-300:]}")
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in ("No such file or directory", "Connection refused", "Permission denied", "timed out"):
-        if marker in text:
-            return marker.lower()
-    return type(exc).__name__

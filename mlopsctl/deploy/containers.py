@@ -12,24 +12,24 @@ A canary or shadow container also holds the candidate: its record and artifact a
 the container before it starts (``/tmp/mlopsctl-candidate/``), so the candidate runs in the stable
 version's serving environment (the same mlopsctl; the service refuses an artifact it cannot load,
 and apply then rolls back). Labels are set when the container is created, so an apply killed at
-any point leaves nothing the next one cannot find.
+any point leaves nothing the next one cannot find. Every engine call goes through
+:mod:`mlopsctl.ports.docker`, which records it in the operation log.
 """
 
 from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Callable
 from typing import Any
 
 from mlopsctl import oplog
 from mlopsctl.build.api import LABEL_PREFIX, Progress, build_image
-from mlopsctl.build.engine import Engine, unreachable
+from mlopsctl.build.engine import Engine
 from mlopsctl.build.references import version_reference
 from mlopsctl.deploy.model import PREFLIGHT, Health, Instance, ServiceSpec
 from mlopsctl.deploy.runtime import Launch, Say, VersionFiles
 from mlopsctl.deploy.state import now
-from mlopsctl.errors import MlopsError
+from mlopsctl.ports.docker import DockerEngine, NoSuchObject
 from mlopsctl.spec.loader import Repo
 
 GRACE_SECONDS = 15
@@ -54,22 +54,22 @@ class DockerRuntime:
         return self._engine
 
     @property
-    def client(self) -> Any:
-        return self.engine.client
+    def docker(self) -> DockerEngine:
+        return self.engine.docker
 
     # ------------------------------------------------------------------ observing
 
     def observe(self, env: str) -> list[Instance]:
         filters = {"label": [f"{LABEL_PREFIX}.repo={self.root}", f"{LABEL_PREFIX}.env={env}"]}
-        found = self._call("docker ps", self.client.containers, all=True, filters=filters, log=False)
+        found = self.docker.call("docker ps", "containers", all=True, filters=filters)
         return [_instance(row, env) for row in found]
 
     def gone(self, instance: Instance) -> str | None:
-        import docker
-
         try:
-            state = self._call("docker inspect", self.client.inspect_container, instance.container, log=False)["State"]
-        except docker.errors.NotFound:
+            state = self.docker.call(
+                f"docker inspect {_short(instance.container)}", "inspect_container", instance.container
+            )["State"]
+        except NoSuchObject:
             return f"container {_short(instance.container)} no longer exists"
         if state.get("Status") != "running":
             code = state.get("ExitCode")
@@ -105,21 +105,21 @@ class DockerRuntime:
         name = f"mlops-{self.repo.settings.name}-{launch.env}-{spec.model}-{launch.instance_id}"
         command = launch.candidate_arguments(f"{CANDIDATE_DIR}/record.yaml", f"{CANDIDATE_DIR}/model.skops")
         policy = {"Name": "no"} if launch.role == PREFLIGHT else {"Name": "unless-stopped"}
-        created = self._call(
+        created = self.docker.call(
             f"docker create --name {name} --network host {version_reference(self.repo, spec.model, spec.version)}",
-            self.client.create_container,
+            "create_container",
             version_reference(self.repo, spec.model, spec.version),
             name=name,
             command=command + launch.limit_arguments(),
             environment={"PORT": str(spec.port)},
             labels=self._labels(instance),
-            host_config=self.client.create_host_config(network_mode="host", restart_policy=policy),
+            host_config=self.docker.host_config(network_mode="host", restart_policy=policy),
         )
         instance.container = str(created["Id"])
         if launch.candidate is not None:
             archive = _candidate_archive(launch.candidate)
-            self._call(f"docker cp candidate into {name}", self.client.put_archive, instance.container, "/tmp", archive)
-        self._call(f"docker start {name}", self.client.start, instance.container)
+            self.docker.call(f"docker cp candidate into {name}", "put_archive", instance.container, "/tmp", archive)
+        self.docker.call(f"docker start {name}", "start", instance.container)
         return instance
 
     def _labels(self, instance: Instance) -> dict[str, str]:
@@ -142,47 +142,27 @@ class DockerRuntime:
         return {f"{LABEL_PREFIX}.{key}": value for key, value in values.items()}
 
     def stop(self, instance: Instance) -> None:
-        import docker
-
         container = instance.container
         with_name = f"{_short(container)} ({instance.spec.describe()})"
         try:
-            self._call(f"docker stop {with_name}", self.client.stop, container, timeout=GRACE_SECONDS)
-        except docker.errors.NotFound:
-            return
-        try:
-            self._call(f"docker rm {_short(container)}", self.client.remove_container, container, force=True)
-        except docker.errors.NotFound:
+            self.docker.call(f"docker stop {with_name}", "stop", container, timeout=GRACE_SECONDS)
+            self.docker.call(f"docker rm {_short(container)}", "remove_container", container, force=True)
+        except NoSuchObject:
             return
 
     def log_tail(self, instance: Instance, lines: int = 20) -> str:
         try:
-            raw = self.client.logs(instance.container, stdout=True, stderr=True, tail=lines)
+            raw = self.docker.call(
+                f"docker logs --tail {lines} {_short(instance.container)}",
+                "logs",
+                instance.container,
+                stdout=True,
+                stderr=True,
+                tail=lines,
+            )
         except Exception:
             return ""
         return bytes(raw).decode("utf-8", errors="replace").rstrip("\n")
-
-    # ------------------------------------------------------------------ engine calls
-
-    def _call(self, what: str, method: Callable[..., Any], *args: Any, log: bool = True, **kwargs: Any) -> Any:
-        import docker
-        import requests
-
-        try:
-            result = method(*args, **kwargs)
-        except docker.errors.NotFound:
-            if log:
-                oplog.record("docker", what, False, "not found")
-            raise
-        except (requests.exceptions.ConnectionError, ConnectionError) as exc:
-            oplog.record("docker", what, False, str(exc))
-            raise unreachable(type(exc).__name__) from exc
-        except docker.errors.APIError as exc:
-            oplog.record("docker", what, False, str(exc.explanation or exc))
-            raise MlopsError(f"the Docker engine refused '{what}': {exc.explanation or exc}") from exc
-        if log:
-            oplog.record("docker", what, True)
-        return result
 
 
 class _Notes(Progress):
