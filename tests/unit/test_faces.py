@@ -28,7 +28,7 @@ PENDING = {
     ("cli/deploy.py", "mlopsctl.deploy.apply"),  # DEFAULT_READY_TIMEOUT, until deploy.api exports it
     ("cli/registry.py", "mlopsctl.registry.records"),  # parse_ref, until registry.api exports it
     ("cli/train.py", "mlopsctl.train.reproduce"),  # reproduce_version, until train.api exports it
-    ("demo.py", "mlopsctl.gitops.git"),  # committing the moved staging port, until gitops.api can
+    ("demo.py", "mlopsctl.ports.git"),  # committing the moved staging port, until gitops.api can
     ("demo.py", "mlopsctl.fsio"),  # the traffic replay's pid file
     ("demo.py", "mlopsctl.state_links"),  # the traffic replay's log and pid file
 }
