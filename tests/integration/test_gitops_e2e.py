@@ -2,7 +2,8 @@
 
 A bare repository stands for the Git host; a developer's clone trains and promotes (``--direct``,
 pushed), and a second clone stands for CI, which pulls and runs ``plan`` and ``apply``. Both
-share an artifact store (``artifact_store`` in mlops.yaml), as a team and its CI would.
+share an artifact store that each of them names (``MLOPS_ARTIFACT_STORE``: a store outside the
+repository is the runner's choice, never the repository's), as a team and its CI would.
 
 Register two versions (the real trainer, with a small forest), promote v1 to staging and
 production, apply, promote v2 to production as a 20% canary, plan shows it, apply, traffic splits
@@ -39,13 +40,13 @@ class Project:
     port: int
 
 
-def make_project(base: Path, target: str) -> Project:
+def make_project(base: Path, target: str, monkeypatch: pytest.MonkeyPatch) -> Project:
     """A developer clone with v1 and v2 of churn registered and pushed, and a CI clone of the same remote."""
     remote = base / "remote.git"
     git(base, "init", "-q", "--bare", str(remote))
     dev = init_repo(base / "dev", f"e2e-{target}").root
+    monkeypatch.setenv("MLOPS_ARTIFACT_STORE", str(base / "shared-artifacts"))
     settings = yaml.safe_load((dev / "mlops.yaml").read_text())
-    settings["artifact_store"] = str(base / "shared-artifacts")
     settings["image"] = {"base": BASE_IMAGE, "registry": None}
     (dev / "mlops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     ports = {"staging": free_port(), "production": free_port()}
@@ -60,7 +61,7 @@ def make_project(base: Path, target: str) -> Project:
     spec["training"].pop("grid", None)
     spec["evaluation"]["gates"] = ["roc_auc >= 0.6"]  # no latency gate: this machine is shared and busy
     spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    git(dev, "commit", "-qam", "Shared artifact store, test ports, a small forest")
+    git(dev, "commit", "-qam", "Test ports, a small forest")
     git(dev, "remote", "add", "origin", str(remote))
     repo = open_repo(dev)
     assert train_model(repo, "churn").version == 1
@@ -129,8 +130,8 @@ def run_flow(cli: Any, project: Project, target: str) -> None:
 
 
 @pytest.mark.slow
-def test_gitops_flow_with_processes(cli: Any, tmp_path: Path) -> None:
-    project = make_project(tmp_path, "local")
+def test_gitops_flow_with_processes(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path, "local", monkeypatch)
     try:
         run_flow(cli, project, "local")
         assert len(marked_pids(project.ci, "production")) == 1
@@ -140,9 +141,9 @@ def test_gitops_flow_with_processes(cli: Any, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def docker_project(tmp_path: Path) -> Iterator[Project]:
+def docker_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
     require_base_image()
-    project = make_project(tmp_path, "docker")
+    project = make_project(tmp_path, "docker", monkeypatch)
     yield project
     down_environment(light_repo(project.ci), "production")
     remove_project_images("e2e-docker")
