@@ -1,9 +1,10 @@
 """YAML loading that remembers where every key and value stands, so errors can name file:line:column.
 
 PyYAML's safe loader turns a document into plain Python and forgets positions. Here the document is
-composed into nodes first and built by hand, recording the 1-based line and column of every path
-(a tuple of mapping keys and list indexes). Duplicate keys, which PyYAML silently accepts with the
-last one winning, are reported as problems instead.
+composed into nodes first (by libyaml, PyYAML's C parser, when it is installed) and built by hand,
+recording the 1-based line and column of every path (a tuple of mapping keys and list indexes).
+Duplicate keys, which PyYAML silently accepts with the last one winning, are reported as problems
+instead.
 
 Every file in a model repository may come from someone we do not fully trust, so loading is
 bounded: nesting deeper than :data:`MAX_DEPTH` levels and alias expansion beyond
@@ -11,10 +12,17 @@ bounded: nesting deeper than :data:`MAX_DEPTH` levels and alias expansion beyond
 a problem at file:line, and a value that cannot be constructed (``2020-13-45``, ``!!int abc``, an
 unknown or ``!!python/...`` tag) is a problem naming the value, never an exception. Merge keys
 (``<<: *anchor``, or a list of anchors) follow YAML 1.1: explicit keys win, then earlier anchors.
+
+Composing with libyaml is 5-7x faster than PyYAML's pure-Python composer (bench/RESULTS.md,
+"Re-implementations against their libraries"). libyaml refuses nesting beyond 1,000 levels itself;
+a libyaml without that limit (older than 0.2.6), or none at all, leaves composing to the pure-Python
+composer, which stops at :data:`MAX_DEPTH`. A document libyaml refuses is composed again by the
+pure-Python composer, so that every problem is worded and placed as it always was.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +45,10 @@ MAX_VALUE_SHOWN = 40
 _TAG_PREFIX = "tag:yaml.org,2002:"
 _MERGE_TAG = _TAG_PREFIX + "merge"
 _SCALAR_TAGS = frozenset(_TAG_PREFIX + name for name in ("null", "bool", "int", "float", "binary", "timestamp", "str"))
+_SCALAR_CONSTRUCTORS = {tag: yaml.SafeLoader.yaml_constructors[tag] for tag in _SCALAR_TAGS}
+_SCALAR_LOADER = yaml.SafeLoader("")
+"""Lends its scalar constructors their settings (boolean words, the timestamp pattern); never loads."""
+_LIBYAML_LOADER: Any = getattr(yaml, "CSafeLoader", None)
 _KINDS = {"int": "an integer", "float": "a number", "bool": "a boolean", "timestamp": "a timestamp"}
 
 
@@ -112,11 +124,13 @@ class _DepthLimitedLoader(yaml.SafeLoader):
 
 
 class _Builder:
-    def __init__(self, doc: LocatedDoc) -> None:
+    """Plain data from a composed node tree, recording positions and problems in ``doc`` on the way."""
+
+    def __init__(self, doc: LocatedDoc, *, duplicates_are_problems: bool = True) -> None:
         self.doc = doc
-        self.scalars = yaml.SafeLoader("")
         self.seen: set[int] = set()
         self.expanded = 0
+        self.duplicates_are_problems = duplicates_are_problems
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         self._visit(node, path)
@@ -144,11 +158,12 @@ class _Builder:
 
     def _scalar(self, node: yaml.Node, path: PathKey) -> Any:
         """The scalar's value; one that cannot be constructed is a problem naming it (and None)."""
-        if node.tag not in _SCALAR_TAGS:
+        construct = _SCALAR_CONSTRUCTORS.get(node.tag)
+        if construct is None:
             self._problem(node, path, f"unsupported tag '{_short_tag(node.tag)}' on {_shown(node.value)}")
             return None
-        try:
-            return self.scalars.construct_object(node, deep=True)
+        try:  # the safe loader's own constructor, without construct_object's bookkeeping (scalars hold no nodes)
+            return construct(_SCALAR_LOADER, node)
         except Exception as exc:  # PyYAML raises ValueError, AttributeError... for bad scalars
             self._problem(node, path, _construct_message(node, exc))
             return None
@@ -174,7 +189,7 @@ class _Builder:
             key = self._key(key_node, path)
             if key is None:
                 continue
-            if key in explicit:
+            if key in explicit and self.duplicates_are_problems:
                 self._problem(key_node, (*path, str(key)), f"duplicate key '{key}'")
             explicit.add(key)
             chosen[key] = (key_node, value_node)
@@ -253,30 +268,70 @@ def _construct_message(node: yaml.Node, exc: Exception) -> str:
     return f"{message}: {reason}" if reason else message
 
 
-def parse_yaml(text: str, file: Path) -> LocatedDoc:
-    """Parse one YAML document; syntax errors and refused content become problems, never exceptions."""
+def parse_yaml(text: str, file: Path, *, duplicates_are_problems: bool = True) -> LocatedDoc:
+    """Parse one YAML document; syntax errors and refused content become problems, never exceptions.
+
+    With ``duplicates_are_problems=False`` a repeated key is not a problem and the last one wins,
+    as with ``yaml.safe_load``.
+    """
     doc = LocatedDoc(file=file, data=None)
-    try:
-        loader = _DepthLimitedLoader(text, file)  # the reader checks for unprintable characters here
-    except yaml.reader.ReaderError as exc:
-        doc.problems.append(_reader_problem(text, file, exc))
+    node = _compose(text, doc)
+    if node is None:
         return doc
     try:
-        node = loader.get_single_node()
-        if node is not None:
-            doc.data = _Builder(doc).build(node, ())
+        doc.data = _Builder(doc, duplicates_are_problems=duplicates_are_problems).build(node, ())
     except _Stop as stop:
         doc.data = None
+        doc.problems.append(stop.problem)
+    return doc
+
+
+def _compose(text: str, doc: LocatedDoc) -> yaml.Node | None:
+    """The document's node tree (None when empty or refused: then ``doc.problems`` says why)."""
+    if _libyaml_bounds_nesting():
+        try:
+            return yaml.compose(text, Loader=_LIBYAML_LOADER)
+        except yaml.YAMLError:
+            pass  # the pure-Python composer words and places the problem, and stops at MAX_DEPTH levels
+    return _compose_bounded(text, doc)
+
+
+@functools.cache
+def _libyaml_bounds_nesting() -> bool:
+    """Whether libyaml is installed and refuses deep nesting itself (libyaml 0.2.6 stops at 1,000 levels).
+
+    An older libyaml composes any depth by recursing in C, which a hostile file could crash.
+    """
+    if _LIBYAML_LOADER is None:
+        return False
+    beyond_any_limit = 1_001
+    try:
+        yaml.compose("[" * beyond_any_limit + "]" * beyond_any_limit, Loader=_LIBYAML_LOADER)
+    except yaml.YAMLError:
+        return True
+    return False
+
+
+def _compose_bounded(text: str, doc: LocatedDoc) -> yaml.Node | None:
+    """PyYAML's pure-Python composer, stopped at :data:`MAX_DEPTH` levels; problems go to ``doc``."""
+    try:
+        loader = _DepthLimitedLoader(text, doc.file)  # the reader checks for unprintable characters here
+    except yaml.reader.ReaderError as exc:
+        doc.problems.append(_reader_problem(text, doc.file, exc))
+        return None
+    try:
+        return loader.get_single_node()
+    except _Stop as stop:
         doc.problems.append(stop.problem)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         reason = exc.problem or INVALID_YAML
-        doc.problems.append(_at(file, mark, "(document)", f"{INVALID_YAML}: {reason}"))
+        doc.problems.append(_at(doc.file, mark, "(document)", f"{INVALID_YAML}: {reason}"))
     except yaml.YAMLError as exc:
-        doc.problems.append(Problem(str(file), 1, 1, "(document)", f"{INVALID_YAML}: {exc}"))
+        doc.problems.append(Problem(str(doc.file), 1, 1, "(document)", f"{INVALID_YAML}: {exc}"))
     finally:
         loader.dispose()
-    return doc
+    return None
 
 
 def _reader_problem(text: str, file: Path, exc: yaml.reader.ReaderError) -> Problem:

@@ -1,11 +1,14 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from mlopsctl.spec import yamlpos
 from mlopsctl.spec.yamlpos import (
     MAX_ALIAS_NODES,
     MAX_DEPTH,
+    PathKey,
     YamlRefused,
     dotted,
     load_yaml,
@@ -152,3 +155,88 @@ def test_safe_load_returns_data_or_raises_a_yaml_error_naming_file_and_line() ->
         safe_load("a:\n  b: !!int abc\n", "env.yaml")
     assert str(caught.value) == "env.yaml:2:6: a.b: cannot read 'abc' as an integer"
     assert isinstance(caught.value, YamlRefused)
+
+
+# --------------------------------------------------------------------------- composed by libyaml (issue 12)
+
+PARITY_TEXTS = [
+    "a: 1\nb:\n  c: [x, y]\n  d:\n    - e: 2\n",
+    "name: caf\u00e9\nlist: [\u00e9\u00e9, {k: v}]\n? complex\n: 3\n",
+    "base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\nd: [*b, *b]\n",
+    "name: a\nname: b\n",
+    "d: 2020-13-45\ne: !!int abc\nf: !foo x\n",
+    "a: [1, 2\nb: 3\n",
+    "a:\n\tb: 1\n",
+    "a: \x01\n",
+    "--- 1\n--- 2\n",
+    "",
+    BOMB,
+    "a: &a [*a]\n",
+    "[" * 1001 + "]" * 1001,
+]
+
+
+def _pure_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamlpos, "_libyaml_bounds_nesting", lambda: False)
+
+
+def _outcome(text: str) -> tuple[Any, dict[PathKey, tuple[int, int]], list[str]]:
+    doc = parse_yaml(text, Path("f.yaml"))
+    return doc.data, doc.positions, [str(p) for p in doc.problems]
+
+
+def test_this_libyaml_refuses_deep_nesting_itself() -> None:
+    assert yamlpos._libyaml_bounds_nesting()
+
+
+def test_a_valid_document_is_composed_by_libyaml_not_the_pure_python_composer(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: Any) -> None:
+        raise AssertionError("the pure-Python composer ran")
+
+    monkeypatch.setattr(yamlpos, "_DepthLimitedLoader", refuse)
+    assert parse_yaml("a: [1, {b: 2}]\n", Path("f.yaml")).data == {"a": [1, {"b": 2}]}
+
+
+@pytest.mark.parametrize("text", PARITY_TEXTS)
+def test_libyaml_and_the_pure_python_composer_give_the_same_data_positions_and_problems(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    with_libyaml = _outcome(text)
+    _pure_python(monkeypatch)
+    assert _outcome(text) == with_libyaml
+
+
+DEEP_100K = {
+    "flow-list": "[" * 100_000 + "]" * 100_000,
+    "flow-map": "{a: " * 100_000 + "1" + "}" * 100_000,
+    "block-list": "- " * 100_000 + "x\n",
+    "block-map-in-list": "".join("  " * i + "- a:\n" for i in range(2_000)),
+}
+
+
+@pytest.mark.parametrize("text", DEEP_100K.values(), ids=DEEP_100K.keys())
+def test_nesting_far_beyond_libyaml_limit_is_a_problem_not_a_crash(text: str) -> None:
+    """libyaml stops at 1,000 levels; the problem is then worded and placed by the bounded composer."""
+    doc = parse_yaml(text, Path("f.yaml"))
+    assert doc.data is None
+    assert [p.message for p in doc.problems] == [f"nesting deeper than {MAX_DEPTH} levels"]
+
+
+def test_block_mappings_5000_deep_indented_by_two_are_a_problem_at_the_limit() -> None:
+    text = "".join("  " * i + "a:\n" for i in range(5_000))
+    assert _problems(text) == [f"f.yaml:64:127: (document): nesting deeper than {MAX_DEPTH} levels"]
+
+
+def test_without_a_bounded_libyaml_the_pure_python_composer_still_stops_deep_nesting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _pure_python(monkeypatch)
+    for text in DEEP_100K.values():
+        assert [p.message for p in parse_yaml(text, Path("f.yaml")).problems] == [
+            f"nesting deeper than {MAX_DEPTH} levels"
+        ]
+
+
+def test_repeated_keys_can_be_accepted_last_one_winning() -> None:
+    doc = parse_yaml("name: a\nname: b\n", Path("f.yaml"), duplicates_are_problems=False)
+    assert (doc.data, doc.problems) == ({"name": "b"}, [])
