@@ -44,6 +44,7 @@ MAX_VALUE_SHOWN = 40
 
 _TAG_PREFIX = "tag:yaml.org,2002:"
 _MERGE_TAG = _TAG_PREFIX + "merge"
+_STR_TAG = _TAG_PREFIX + "str"
 _SCALAR_TAGS = frozenset(_TAG_PREFIX + name for name in ("null", "bool", "int", "float", "binary", "timestamp", "str"))
 _SCALAR_CONSTRUCTORS = {tag: yaml.SafeLoader.yaml_constructors[tag] for tag in _SCALAR_TAGS}
 _SCALAR_LOADER = yaml.SafeLoader("")
@@ -158,6 +159,8 @@ class _Builder:
 
     def _scalar(self, node: yaml.Node, path: PathKey) -> Any:
         """The scalar's value; one that cannot be constructed is a problem naming it (and None)."""
+        if node.tag == _STR_TAG:
+            return node.value  # what the safe loader's str constructor returns, for most scalars of a spec
         construct = _SCALAR_CONSTRUCTORS.get(node.tag)
         if construct is None:
             self._problem(node, path, f"unsupported tag '{_short_tag(node.tag)}' on {_shown(node.value)}")
