@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -145,17 +145,21 @@ class _Builder:
 
     def _visit(self, node: yaml.Node, path: PathKey) -> None:
         """Count nodes reached again through an alias, and the depth reached, against the limits."""
-        if len(path) > MAX_DEPTH:
-            raise _Stop(
-                _at(self.doc.file, node.start_mark, dotted(path[:3]), f"nesting deeper than {MAX_DEPTH} levels")
-            )
-        if id(node) not in self.seen:
+        again = id(node) in self.seen
+        if len(path) >= MAX_DEPTH:  # the document's own node is level 1, as the pure-Python composer counts
+            self._too_deep(node, path, through_alias=again)
+        if not again:
             self.seen.add(id(node))
             return
         self.expanded += 1
         if self.expanded > MAX_ALIAS_NODES:
             message = f"alias expansion exceeds {MAX_ALIAS_NODES} nodes"
             raise _Stop(_at(self.doc.file, node.start_mark, dotted(path[:1]), message))
+
+    def _too_deep(self, node: yaml.Node, path: PathKey, *, through_alias: bool) -> NoReturn:
+        """Stop: nesting as written reads as the pure-Python composer words it; an alias loop names its path."""
+        field_name = dotted(path[:3]) if through_alias else "(document)"
+        raise _Stop(_at(self.doc.file, node.start_mark, field_name, f"nesting deeper than {MAX_DEPTH} levels"))
 
     def _scalar(self, node: yaml.Node, path: PathKey) -> Any:
         """The scalar's value; one that cannot be constructed is a problem naming it (and None)."""
