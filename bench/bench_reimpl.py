@@ -21,10 +21,11 @@ A re-implementation is kept only where it is at least 1.5x better on the figure 
   into ``{(name, labels): value}`` (what the scrape source keeps) with :mod:`mlopsctl.monitor.promtext`
   against ``prometheus_client.parser.text_string_to_metric_families``.
 - ``yaml``: reading 200 model specs, 3 environment files (200 deployments each) and 200 version records as ``validate``
-  (``load_yaml``: positions, duplicate keys, bounds) and ``plan`` (``load_yaml_fast``: libyaml
-  when the document has no anchor) do, against ``yaml.safe_load`` and ``yaml.load(...,
-  Loader=yaml.CSafeLoader)`` of the same files. An extra row shows libyaml's composer feeding the
-  same position builder (what a libyaml-backed position loader would cost).
+  (``load_yaml``: libyaml composes, the position builder adds positions, duplicate keys, bounds)
+  and ``plan`` (``load_yaml_fast``: libyaml's own constructor when the document has no anchor) do,
+  against ``yaml.safe_load`` and ``yaml.load(..., Loader=yaml.CSafeLoader)`` of the same files. An
+  extra row shows PyYAML's pure-Python composer feeding the same position builder (what
+  ``load_yaml`` costs where libyaml is not installed, and what it cost before issue 12).
 
 Ratios are written so that above 1 means mlopsctl's code is better. Usage:
 
@@ -544,13 +545,13 @@ def write_yaml_repo(root: Path, models: int, versions: int) -> dict[str, list[Pa
     return files
 
 
-def libyaml_positions(path: Path) -> Any:
-    """What a libyaml-backed position loader would cost: libyaml composes, the same builder builds."""
-    from mlopsctl.spec.yamlpos import LocatedDoc, _Builder
+def pure_python_positions(path: Path) -> Any:
+    """``load_yaml`` without libyaml: PyYAML's pure-Python composer, the same builder."""
+    from mlopsctl.spec.yamlpos import LocatedDoc, _Builder, _compose_bounded
 
-    node = yaml.compose(path.read_text(), Loader=yaml.CSafeLoader)
     doc = LocatedDoc(file=path, data=None)
-    doc.data = _Builder(doc).build(node, ())
+    node = _compose_bounded(path.read_text(), doc)
+    doc.data = _Builder(doc).build(node, ()) if node is not None else None
     return doc
 
 
@@ -562,7 +563,7 @@ def yaml_readers() -> dict[str, Callable[[Path], Any]]:
         "yamlpos.load_yaml_fast (plan)": lambda p: load_yaml_fast(p).data,
         "yaml.safe_load": lambda p: yaml.safe_load(p.read_text()),
         "yaml.load CSafeLoader": lambda p: yaml.load(p.read_text(), Loader=yaml.CSafeLoader),
-        "(info) libyaml compose + yamlpos builder": lambda p: libyaml_positions(p).data,
+        "(info) pure-Python compose + yamlpos builder": lambda p: pure_python_positions(p).data,
     }
 
 
