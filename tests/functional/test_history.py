@@ -10,7 +10,7 @@ import pytest
 
 from mlopsctl.gitops.desired import read_environments
 from mlopsctl.gitops.history import read_history
-from tests.functional.test_promote import GitopsRepo, git, make_gitops_repo
+from tests.support.gitops_repo import GitopsRepo, git, make_gitops_repo
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mlopsctl.gitops import api
-from tests.functional.test_promote import GitopsRepo, git, make_gitops_repo
+from tests.support.gitops_repo import GitopsRepo, git, make_gitops_repo
 from tests.support.tui_repo import build_tui_repo
 
 STAGING = "environments/staging.yaml"

@@ -12,7 +12,7 @@ from mlopsctl.registry.records import VersionRecord, read_record
 from mlopsctl.registry.store import artifact_store_for, register_version
 from mlopsctl.spec.loader import open_repo
 from tests.conftest import run_cli_process
-from tests.unit.test_registry_drafts import artifact_bytes, make_draft
+from tests.support.registry_drafts import artifact_bytes, make_draft
 
 STAGING = """apiVersion: mlopsctl/v1
 kind: Environment

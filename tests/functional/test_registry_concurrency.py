@@ -23,7 +23,7 @@ import pytest
 from mlopsctl.registry.records import RECORD_NAME, read_record, version_numbers
 from mlopsctl.registry.store import artifact_store_for, register, register_version
 from mlopsctl.spec.loader import open_repo
-from tests.unit.test_registry_drafts import artifact_bytes, make_draft
+from tests.support.registry_drafts import artifact_bytes, make_draft
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WORKER = """
@@ -31,7 +31,7 @@ import sys, time
 from pathlib import Path
 from mlopsctl.registry.store import register_version
 from mlopsctl.spec.loader import open_repo
-from tests.unit.test_registry_drafts import make_draft
+from tests.support.registry_drafts import make_draft
 
 root, tag, count, go = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 repo = open_repo(root)

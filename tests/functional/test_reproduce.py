@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlopsctl.registry.records import read_record
-from tests.functional.test_train import cancer_frame, commit_all, git, sk_repo, train_json
+from tests.support.train_repo import cancer_frame, commit_all, git, sk_repo, train_json
 
 __all__ = ["sk_repo"]
 

@@ -17,7 +17,7 @@ import pytest
 
 from mlopsctl.registry.records import version_numbers
 from mlopsctl.spec.loader import open_repo
-from tests.functional.test_train import git, sk_repo, train_json
+from tests.support.train_repo import git, sk_repo, train_json
 
 __all__ = ["sk_repo"]
 

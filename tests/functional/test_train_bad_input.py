@@ -14,7 +14,7 @@ import pytest
 
 from mlopsctl.spec.loader import open_repo
 from mlopsctl.tracking.store import RunStore
-from tests.functional.test_train import cancer_frame, commit_all, git, records, sk_repo
+from tests.support.train_repo import cancer_frame, commit_all, git, records, sk_repo
 
 __all__ = ["sk_repo"]
 

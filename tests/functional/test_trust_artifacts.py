@@ -24,9 +24,9 @@ from mlopsctl.registry.records import GateResult
 from mlopsctl.registry.store import VersionDraft, register_version
 from mlopsctl.spec.loader import open_repo
 from tests.support.apply_repo import git, make_repo, marked_pids, stop_everything, write_env
+from tests.support.hostile_artifacts import LISTENER, assert_untouched, listener, reexport, with_payload
 from tests.support.services import free_port
 from tests.support.serving import churn_fitted
-from tests.unit.test_trust_artifacts import LISTENER, assert_untouched, listener, reexport, with_payload
 
 pytestmark = pytest.mark.slow
 

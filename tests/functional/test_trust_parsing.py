@@ -19,13 +19,10 @@ import yaml
 
 from mlopsctl.spec.yamlpos import MAX_ALIAS_NODES, MAX_DEPTH
 from tests.conftest import run_cli_process
-from tests.functional.test_promote import GitopsRepo, git, make_gitops_repo
+from tests.support.gitops_repo import GitopsRepo, git, make_gitops_repo
+from tests.support.hostile_yaml import BOMB, HUGE
 
-BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
-    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n" for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
-)
 """432 bytes of YAML that expand to 9**9 strings."""
-HUGE = "9" * 5000
 BOMB_PROBLEM = f"alias expansion exceeds {MAX_ALIAS_NODES} nodes"
 
 

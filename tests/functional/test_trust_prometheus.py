@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli_process
-from tests.functional.test_status_auth import FakePrometheus, serve_prometheus, use_prometheus
+from tests.support.fake_prometheus import FakePrometheus, serve_prometheus, use_prometheus
 from tests.support.status_repo import set_environment
 
 BASIC = "Basic " + base64.b64encode(b"ops:s3cret").decode()

@@ -22,7 +22,7 @@ from mlopsctl.registry.store import register_version
 from mlopsctl.scaffold.init import init_repo
 from mlopsctl.spec.loader import open_repo
 from tests.conftest import isolate_git_home
-from tests.unit.test_registry_drafts import make_draft
+from tests.support.registry_drafts import make_draft
 
 OPT_IN = (
     "set 'data: {allow_outside_repo: true}' in ~/.config/mlopsctl/config.yaml, or MLOPS_DATA_ALLOW_OUTSIDE_REPO=1, "

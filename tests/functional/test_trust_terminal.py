@@ -27,7 +27,7 @@ from mlopsctl.textsafe import terminal_safe
 from mlopsctl.tracking.store import FINISHED, Run, RunStore
 from mlopsctl.tui.app import MlopsApp
 from mlopsctl.tui.views import HistoryView, ModelView
-from tests.functional.test_tui import SIZE, make_app, open_model
+from tests.support.dashboard import SIZE, make_app, open_model
 from tests.support.tui_repo import build_tui_repo
 
 TITLE = "\x1b]0;pwned\x07"

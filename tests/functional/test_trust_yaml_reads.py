@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from mlopsctl.tui.modals import ErrorModal
-from tests.functional.test_promote import STAGING, GitopsRepo, git, make_gitops_repo, promote
-from tests.functional.test_trust_parsing import BOMB, HUGE
-from tests.functional.test_tui import SIZE, make_app, open_model
+from tests.support.dashboard import SIZE, make_app, open_model
+from tests.support.gitops_repo import STAGING, GitopsRepo, git, make_gitops_repo, promote
+from tests.support.hostile_yaml import BOMB, HUGE
 from tests.support.tui_repo import build_tui_repo
 
 

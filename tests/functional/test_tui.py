@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Footer, Static
 
 from mlopsctl.errors import PrometheusUnreachable
@@ -22,25 +21,15 @@ from mlopsctl.tui.app import MlopsApp
 from mlopsctl.tui.modals import ConfirmModal, ErrorModal, HelpModal, PromoteModal
 from mlopsctl.tui.present import live_text
 from mlopsctl.tui.views import EnvironmentsView, HistoryView, ModelsView, ModelView
+from tests.support.dashboard import SIZE, make_app, open_model
 from tests.support.tui_repo import build_tui_repo
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-SIZE = (120, 32)
 
 
 @pytest.fixture
 def tui_repo(tmp_path: Path) -> Path:
     return build_tui_repo(tmp_path / "repo")
-
-
-def no_health(_repo: Repo) -> HealthReport:
-    return HealthReport("none", [])
-
-
-def make_app(root: Path, **kwargs: object) -> MlopsApp:
-    kwargs.setdefault("fetch_health", no_health)
-    kwargs.setdefault("live", False)
-    return MlopsApp(root, **kwargs)  # type: ignore[arg-type]
 
 
 def cells(table: DataTable[object]) -> list[list[str]]:
@@ -50,14 +39,6 @@ def cells(table: DataTable[object]) -> list[list[str]]:
 
 def crumbs(app: MlopsApp) -> str:
     return str(app.screen.query_one("#crumbs", Static).render())
-
-
-async def open_model(app: MlopsApp, pilot: Pilot[None]) -> None:
-    """From the first screen, Enter on the selected model and wait for its details."""
-    await pilot.pause()
-    await pilot.press("enter")
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def assert_snapshot(app: MlopsApp, name: str) -> None:

@@ -20,8 +20,8 @@ import yaml
 from mlopsctl.gitops.operations import Promote
 from mlopsctl.gitops.publish import publish
 from mlopsctl.spec.loader import scan_repo
-from tests.functional.test_promote import GitopsRepo, add_model, git, make_gitops_repo
 from tests.support.fake_forge import Forge, api_environment, serve
+from tests.support.gitops_repo import GitopsRepo, add_model, git, make_gitops_repo
 
 TOKEN = "ghp_test_0123456789"
 STAGING = "environments/staging.yaml"

@@ -20,8 +20,8 @@ from mlopsctl.spec.loader import Repo
 from mlopsctl.tui.app import MlopsApp
 from mlopsctl.tui.modals import PromoteModal
 from mlopsctl.tui.views import ModelView
-from tests.functional.test_promote import git, make_gitops_repo
 from tests.support.fake_forge import Forge, api_environment, serve
+from tests.support.gitops_repo import git, make_gitops_repo
 
 TOKEN = "ghp_parity_0123456789"
 GITHUB_URL = "https://github.com/acme/churn-models.git"

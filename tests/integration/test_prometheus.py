@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
-from mlopsctl.monitor.render import CONFIG_FILE, RULES_FILE, render_environment, write_rendered
+from mlopsctl.monitor.render import render_environment, write_rendered
 from mlopsctl.spec.loader import open_repo
+from tests.support.rendered_prometheus import RenderedPrometheus
 from tests.support.services import PrometheusServer, require_prometheus
 from tests.support.status_repo import (
     ContractExporter,
@@ -38,20 +38,6 @@ pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
 ENV = "staging"
 ROWS = 2000
-
-
-class RenderedPrometheus(PrometheusServer):
-    """A test Prometheus that runs the configuration rendered by ``mlopsctl monitoring render``."""
-
-    def __init__(self, folder: Path) -> None:
-        super().__init__([], "1s")
-        self.folder = folder
-
-    def config(self) -> dict[str, Any]:
-        config: dict[str, Any] = yaml.safe_load((self.folder / CONFIG_FILE).read_text())
-        config["global"]["scrape_timeout"] = "1s"
-        config["rule_files"] = [str(self.folder / RULES_FILE)]
-        return config
 
 
 @dataclass

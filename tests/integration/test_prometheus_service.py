@@ -22,8 +22,8 @@ import pytest
 
 from mlopsctl.monitor.render import render_environment, write_rendered
 from mlopsctl.spec.loader import open_repo
-from tests.functional.test_serve_api import read_json_object, register, start_serve
-from tests.integration.test_prometheus import RenderedPrometheus
+from tests.support.rendered_prometheus import RenderedPrometheus
+from tests.support.serve_process import read_json_object, register, start_serve
 from tests.support.services import free_port, require_prometheus
 from tests.support.serving import Client, Fitted, churn_fitted, records_of
 from tests.support.status_repo import set_environment, set_monitoring

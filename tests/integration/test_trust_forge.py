@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli_process
-from tests.functional.test_promote import GitopsRepo, git, make_gitops_repo
 from tests.support.fake_forge import Forge, api_environment, serve
+from tests.support.gitops_repo import GitopsRepo, git, make_gitops_repo
 
 TOKEN = "ghp_trust_0123456789"
 GITHUB_URL = "https://github.com/acme/churn-models.git"

@@ -11,7 +11,7 @@ from mlopsctl.build.references import image_references
 from mlopsctl.errors import UsageError
 from mlopsctl.registry.store import register_version
 from mlopsctl.spec.loader import open_repo
-from tests.unit.test_registry_drafts import make_draft
+from tests.support.registry_drafts import make_draft
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import yaml
 from mlopsctl.gitops.operations import Change
 from mlopsctl.gitops.publish import pull_request_body
 from mlopsctl.registry.records import VersionRecord
-from tests.functional.test_promote import write_record
+from tests.support.gitops_repo import write_record
 
 
 def change(tmp_path: Path, **extra: object) -> Change:

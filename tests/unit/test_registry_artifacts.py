@@ -26,7 +26,7 @@ from mlopsctl.registry.artifacts import (
     refused_types,
 )
 from mlopsctl.registry.records import ArtifactRef
-from tests.unit.test_registry_drafts import FEATURES, artifact_bytes, breast_cancer, fitted
+from tests.support.registry_drafts import FEATURES, artifact_bytes, breast_cancer, fitted
 
 
 class Payload:
@@ -50,7 +50,7 @@ def test_dump_and_load_round_trip_predicts_the_same() -> None:
 
 DIGEST_IN_A_NEW_PROCESS = """
 from mlopsctl.registry.artifacts import dump_pipeline, sha256_hex
-from tests.unit.test_registry_drafts import fitted
+from tests.support.registry_drafts import fitted
 print(sha256_hex(dump_pipeline(fitted()[0])))
 """
 

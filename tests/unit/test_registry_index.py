@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mlopsctl.registry.index import read_summary, scan_summary_fields, summary_from
 from mlopsctl.registry.records import ArtifactRef, VersionRecord
 from mlopsctl.registry.store import record_yaml
-from tests.unit.test_registry_drafts import make_draft
+from tests.support.registry_drafts import make_draft
 
 
 def record(**changes: Any) -> VersionRecord:

@@ -30,7 +30,7 @@ from mlopsctl.registry.store import (
     register_version,
 )
 from mlopsctl.spec.loader import Repo, open_repo
-from tests.unit.test_registry_drafts import FEATURES, artifact_bytes, breast_cancer, fitted, make_draft
+from tests.support.registry_drafts import FEATURES, artifact_bytes, breast_cancer, fitted, make_draft
 
 
 def git(root: Path, *args: str) -> str:

@@ -16,7 +16,6 @@ import hashlib
 import importlib
 import inspect
 import io
-import json
 import os
 import shutil
 import sys
@@ -30,15 +29,21 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlopsctl.registry.artifact_policy import SCORE_FUNCTIONS, class_refusal, qualified_name
 from mlopsctl.registry.artifacts import ArtifactRefused, dump_pipeline, load_pipeline_bytes
-
-REEXPORTED = "only the name it is defined under is accepted"
-LISTENER = "sklearn.callback._transport.Listener"
+from tests.support.hostile_artifacts import (
+    LISTENER,
+    assert_untouched,
+    call,
+    listener,
+    node,
+    reexport,
+    text,
+    tuple_of,
+    with_payload,
+)
 
 
 @pytest.fixture
@@ -48,35 +53,6 @@ def marker() -> Iterator[Path]:
     os.utime(folder, ns=(0, 0))
     yield folder / "ran"
     shutil.rmtree(folder)
-
-
-def assert_untouched(marker: Path) -> None:
-    """Nothing was created in the marker's folder, not even for a moment."""
-    assert list(marker.parent.iterdir()) == []
-    assert marker.parent.stat().st_mtime_ns == 0
-
-
-def small_pipeline() -> bytes:
-    """A real skops dump of a small fitted pipeline."""
-    rows = np.random.default_rng(0).normal(size=(40, 3))
-    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
-    return dump_pipeline(pipeline.fit(rows, (rows[:, 0] > 0).astype(int)))
-
-
-def with_payload(payload: dict[str, Any], base: bytes | None = None) -> bytes:
-    """``base`` (a dumped pipeline) with ``payload`` stored as one more attribute of the Pipeline."""
-    with zipfile.ZipFile(io.BytesIO(base or small_pipeline())) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    schema = json.loads(members.pop("schema.json"))
-    attributes = schema["content"]
-    attributes["content"]["payload"] = payload
-    attributes["key_types"]["content"].append(node("TypeNode", "builtins.str"))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("schema.json", json.dumps(schema))
-        for name, blob in members.items():
-            archive.writestr(name, blob)
-    return out.getvalue()
 
 
 def replaced_in_schema(data: bytes, old: str, new: str) -> bytes:
@@ -92,39 +68,11 @@ def replaced_in_schema(data: bytes, old: str, new: str) -> bytes:
     return out.getvalue()
 
 
-def node(loader: str, name: str, **rest: Any) -> dict[str, Any]:
-    module, _, cls = name.rpartition(".")
-    return {"__loader__": loader, "__module__": module, "__class__": cls, **rest}
-
-
-def text(value: Any) -> dict[str, Any]:
-    return node("JsonNode", "builtins.str", content=json.dumps(value), is_json=True)
-
-
-def tuple_of(*items: dict[str, Any]) -> dict[str, Any]:
-    return node("TupleNode", "builtins.tuple", content=list(items))
-
-
-def call(name: str, *args: dict[str, Any]) -> dict[str, Any]:
-    """skops' ``ConstructorFromReduceNode``: skops builds it as ``cls(*args)``."""
-    return node("ConstructorFromReduceNode", name, content=tuple_of(*args))
-
-
-def listener(marker: Path) -> dict[str, Any]:
-    """Built, this binds a Unix socket at ``marker``: the file appears."""
-    return call(LISTENER, text(str(marker)))
-
-
 def state(name: str, **attributes: dict[str, Any]) -> dict[str, Any]:
     """skops' ``ObjectNode``: ``cls.__new__(cls)`` then its state."""
     keys = node("ListNode", "builtins.list", content=[node("TypeNode", "builtins.str") for _ in attributes])
     content = node("DictNode", "builtins.dict", content=attributes, key_types=keys)
     return node("ObjectNode", name, content=content)
-
-
-def reexport(name: str) -> str:
-    module, _, attribute = name.rpartition(".")
-    return f"re-exported from {qualified_name(vars(importlib.import_module(module))[attribute])}; {REEXPORTED}"
 
 
 GADGETS = {

@@ -13,7 +13,7 @@ from mlopsctl.errors import CheckFailed, MlopsError, UsageError
 from mlopsctl.overview import read_environment_files
 from mlopsctl.serve.runner import read_record_file
 from mlopsctl.spec.loader import open_repo
-from tests.functional.test_trust_parsing import BOMB, HUGE
+from tests.support.hostile_yaml import BOMB, HUGE
 
 DEEP = "x: " + "[" * 5000 + "]" * 5000 + "\n"
 IMAGE = "- {model: churn, version: 1, reference: 'demo/churn:v1', image_id: 'sha256:1', built_at: '2024-05-01'}\n"
