@@ -1,6 +1,6 @@
-"""The log of outside operations (git, docker, processes) that mlopsctl ran, as lazygit keeps one.
+"""The log of outside operations (git, docker, processes, HTTP, Prometheus) that mlopsctl ran, as lazygit keeps one.
 
-Anything that runs git, talks to the Docker engine or starts a process calls :func:`record`;
+The ports (:mod:`mlopsctl.ports`) call :func:`record` for every call to the outside world;
 the dashboard subscribes and shows the entries in its Log view. Listeners may be called from
 worker threads, so they must be thread-safe (appending to a deque is).
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 class Operation:
     at: float
     kind: str
-    """git, docker or process."""
+    """git, docker, process, http or prometheus."""
     command: str
     ok: bool
     detail: str = ""

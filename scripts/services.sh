@@ -12,7 +12,7 @@
 #   * the image mlopsctl/python:3.11-bookworm, built locally with debootstrap from the
 #     Debian mirror configured in /etc/apt/sources.list(.d) (no image registry needed)
 #
-# Tests start their own Prometheus servers (tests/integration/services.py); a Prometheus
+# Tests start their own Prometheus servers (tests/support/services.py); a Prometheus
 # started by the Debian package is stopped so it never gets in the way.
 #
 # Environment:
