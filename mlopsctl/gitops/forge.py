@@ -7,7 +7,7 @@ Where the token goes and which variable holds it are the user's choice, never th
 else the provider's public one (``https://api.github.com``; for GitLab ``https://<host>/api/v4``,
 so ``api_url`` for GitLab includes ``/api/v4``). The token is read from the variable the user
 config's ``git.token_env`` names (default ``GITHUB_TOKEN`` / ``GITLAB_TOKEN``), never from a file.
-It is sent only over https (see :func:`mlopsctl.userconfig.check_credential_url`) and never along
+It is sent only over https (see :func:`mlopsctl.spec.userconfig.check_credential_url`) and never along
 a redirect (:mod:`mlopsctl.ports.http` does not follow one with credentials): an answer that
 redirects is an error naming where it pointed.
 
@@ -36,7 +36,7 @@ from typing import Any
 from mlopsctl.errors import GitRemoteUnreachable, MlopsError
 from mlopsctl.ports import http
 from mlopsctl.spec.models import GitSettings
-from mlopsctl.userconfig import DEFAULT_TOKEN_VARIABLES, UserGit, check_credential_url, load_user_config
+from mlopsctl.spec.userconfig import DEFAULT_TOKEN_VARIABLES, UserGit, check_credential_url, load_user_config
 
 TIMEOUT_SECONDS = 20.0
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>[^/].*)$")

@@ -35,7 +35,7 @@ from mlopsctl.gitops.operations import Change, Operation
 from mlopsctl.gitops.snapshot import Snapshot
 from mlopsctl.ports.git import Git, GitResult, git_error
 from mlopsctl.spec.models import Environment, GitSettings
-from mlopsctl.userconfig import UserGit, load_user_config
+from mlopsctl.spec.userconfig import UserGit, load_user_config
 
 MAX_PUSH_ATTEMPTS = 12
 PlanProvider = Callable[[str, Environment], str]

@@ -36,7 +36,7 @@ from mlopsctl.monitor.targets import Endpoint
 from mlopsctl.ports import http
 from mlopsctl.ports.prometheus import USER_CONFIG, PrometheusConnection
 from mlopsctl.spec.models import PrometheusSettings
-from mlopsctl.userconfig import UserPrometheus, load_user_config
+from mlopsctl.spec.userconfig import UserPrometheus, load_user_config
 
 Kind = Literal["increase", "rate", "last", "changes"]
 Matcher = tuple[str, str, str]

@@ -6,7 +6,7 @@ outcome, never with a header value:
 * :func:`request` (blocking, stdlib ``urllib``): JSON or text to any URL, with a timeout and the
   ``mlopsctl/<version>`` User-Agent. Pull requests and the direct scrape of ``/metrics`` use it.
   Credentials are passed apart from the other headers (``secret_headers``): a request that carries
-  them goes only over https (:func:`~mlopsctl.userconfig.check_credential_url`) and never follows
+  them goes only over https (:func:`~mlopsctl.spec.userconfig.check_credential_url`) and never follows
   a redirect (urllib would repeat the request, ``Authorization`` included, wherever a 30x points),
   so the 30x comes back as the :class:`Response`. Any status comes back as a :class:`Response`; a
   server that does not answer raises :class:`NoAnswer`.
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlopsctl import __version__, oplog
-from mlopsctl.userconfig import check_credential_url
+from mlopsctl.spec.userconfig import check_credential_url
 
 USER_AGENT = f"mlopsctl/{__version__}"
 DEFAULT_TIMEOUT = 20.0

@@ -3,7 +3,7 @@
 A :class:`PrometheusConnection` is given its URL and, only when that URL is the user's own choice
 (``~/.config/mlopsctl/config.yaml`` or ``MLOPS_PROMETHEUS_*``), the user's credentials and TLS
 settings; a URL from a committed ``mlops.yaml`` is queried without them. Credentials travel only
-over https (:func:`~mlopsctl.userconfig.check_credential_url`), and no redirect is ever followed
+over https (:func:`~mlopsctl.spec.userconfig.check_credential_url`), and no redirect is ever followed
 (requests would re-send basic auth to wherever ``Location`` points): a redirect is an error naming
 its target. Every query is recorded in the operation log (kind ``prometheus``).
 """
@@ -19,7 +19,7 @@ from urllib3.util.retry import Retry
 
 from mlopsctl import oplog
 from mlopsctl.errors import MlopsError, PrometheusUnreachable, UsageError
-from mlopsctl.userconfig import UserPrometheus, check_credential_url
+from mlopsctl.spec.userconfig import UserPrometheus, check_credential_url
 
 USER_CONFIG = "~/.config/mlopsctl/config.yaml"
 CREDENTIAL_FIELDS = "prometheus.username, password_env or bearer_token_env"

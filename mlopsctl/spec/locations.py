@@ -10,7 +10,7 @@ outside the repository. Paths are judged twice:
   the repository that leads out of it.
 
 Reading outside the repository is the user's choice, never the repository's: ``data:
-{allow_outside_repo: true}`` in the user config (:mod:`mlopsctl.userconfig`) or
+{allow_outside_repo: true}`` in the user config (:mod:`mlopsctl.spec.userconfig`) or
 ``MLOPS_DATA_ALLOW_OUTSIDE_REPO=1``.
 """
 
@@ -20,7 +20,7 @@ import os
 import posixpath
 from pathlib import Path
 
-from mlopsctl.userconfig import load_user_config
+from mlopsctl.spec.userconfig import load_user_config
 
 FILE_URI = "file://"
 OPT_IN = (

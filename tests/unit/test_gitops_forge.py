@@ -6,7 +6,7 @@ import pytest
 
 from mlopsctl.gitops import forge
 from mlopsctl.spec.models import GitSettings
-from mlopsctl.userconfig import UserGit
+from mlopsctl.spec.userconfig import UserGit
 
 
 @pytest.mark.parametrize(

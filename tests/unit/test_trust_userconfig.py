@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlopsctl.errors import ExitCode, UsageError
-from mlopsctl.userconfig import check_credential_url, config_path, is_loopback_host, load_user_config
+from mlopsctl.spec.userconfig import check_credential_url, config_path, is_loopback_host, load_user_config
 
 
 def write_config(home: Path, text: str) -> Path:
