@@ -509,26 +509,25 @@ class HistoryView(View):
 
 class LogView(View):
     view_id = "log"
+    shown = 0
+    """How many log entries are already written (refresh_view can run before on_mount)."""
 
     def body(self) -> ComposeResult:
         yield RichLog(id="log", wrap=True, highlight=False, markup=False)
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.shown = 0
 
     def refresh_view(self) -> None:
         super().refresh_view()
         log = self.query_one("#log", RichLog)
         entries = list(self.state.operations)
-        if self.filter_text or len(entries) < getattr(self, "shown", 0):
+        if self.filter_text or len(entries) < self.shown:
             log.clear()
             self.shown = 0
         for entry in entries[self.shown :]:
             if self.filter_text.lower() in entry.command.lower():
                 stamp = time.strftime("%H:%M:%S", time.localtime(entry.at))
                 mark = Text("✓ ", style="green") if entry.ok else Text("✗ ", style="bold red")
-                line = Text.assemble((stamp + " ", "dim"), mark, (f"{entry.kind:<7}", "cyan"), entry.command)
+                kind = (f"{entry.kind:<11}", "cyan")  # "prometheus", the longest kind, still gets a space
+                line = Text.assemble((stamp + " ", "dim"), mark, kind, entry.command)
                 log.write(safe_text(line))
         self.shown = len(entries)
 

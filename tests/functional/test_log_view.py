@@ -1,0 +1,84 @@
+"""The Log view shows what the dashboard ran: the git, process and HTTP operations of a train, a
+promote and an apply started from its own keys (issue 12: every port records its calls)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from textual.widgets import RichLog
+
+from mlopsctl.scaffold.init import init_repo
+from mlopsctl.tui.modals import ConfirmModal, PromoteModal
+from tests.support.apply_repo import git, stop_everything
+from tests.support.dashboard import SIZE, make_app, open_model
+from tests.support.services import free_port
+
+pytestmark = pytest.mark.slow
+ENTRY = re.compile(r"^\d\d:\d\d:\d\d [✓✗] (\w+) +(.*)$")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Path]:
+    root = init_repo(tmp_path / "repo", "logview").root
+    spec_file = root / "models" / "churn" / "model.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["training"]["params"]["n_estimators"] = 10
+    spec["training"].pop("grid", None)
+    spec["evaluation"]["gates"] = ["roc_auc >= 0.6"]  # no latency gate: this machine is shared
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    env_file = root / "environments" / "staging.yaml"
+    env = yaml.safe_load(env_file.read_text())
+    env["base_port"] = free_port()
+    env_file.write_text(yaml.safe_dump(env, sort_keys=False))
+    git(root, "commit", "-qam", "A small forest, a free port")
+    yield root
+    stop_everything(root)
+
+
+def log_lines(log: RichLog) -> list[str]:
+    return [strip.text for strip in log.lines]
+
+
+async def test_train_promote_apply_from_the_dashboard_fill_the_log_view(repo: Path) -> None:
+    app = make_app(repo)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("t")  # train the selected model: churn@1
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("escape")
+        await open_model(app, pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, PromoteModal)
+        modal.query_one("#env").value = "staging"  # type: ignore[attr-defined]
+        modal.query_one("#direct").value = True  # type: ignore[attr-defined]
+        await pilot.pause()
+        await pilot.click("#confirm")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("colon", *"env staging", "enter")
+        await pilot.pause()
+        await pilot.press("a")  # plan first, then the confirmation
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.click("#confirm")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("colon", *"log", "enter")
+        await pilot.pause()
+        lines = log_lines(app.screen.query_one("#log", RichLog))
+    entries = [found.groups() for line in lines if (found := ENTRY.match(line))]
+    kinds = {kind for kind, _ in entries}
+    assert {"git", "process", "http"} <= kinds, lines
+    commands = [command for _, command in entries]
+    assert sum(command.startswith("git commit -q -m Register churn@1") for command in commands) == 1  # train
+    assert any(command.startswith("git commit-tree") for command in commands)  # the promotion's commit
+    assert any(kind == "process" and "-m mlopsctl.serve" in command for kind, command in entries)  # apply
+    assert any(kind == "http" and command.endswith("/health/ready") for kind, command in entries)  # its probe
