@@ -18,8 +18,9 @@ from typing import Protocol
 from rich.markup import escape
 
 from mlopsctl.errors import CheckFailed, ExitCode
+from mlopsctl.project.api import validate
 from mlopsctl.scaffold.api import init_repo
-from mlopsctl.spec.api import open_repo, validate
+from mlopsctl.spec.api import open_repo
 
 
 class Options(Protocol):

@@ -10,8 +10,8 @@ from rich.markup import escape
 
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import ExitCode
+from mlopsctl.project.api import validate as validate_repo
 from mlopsctl.spec.api import Problem, schema_text
-from mlopsctl.spec.api import validate as validate_repo
 
 SCHEMA_KINDS = ("environment", "model", "project")
 

@@ -16,7 +16,7 @@ from mlopsctl.spec.problems import Problem
 
 def validate(root: Path) -> tuple[Repo, list[Problem]]:
     """Schema plus semantic checks over the repository at ``root``: the repo and every problem."""
-    from mlopsctl.spec.validate import validate_repo  # the artifact policy: only when validating
+    from mlopsctl.spec.validate import validate_specs as validate_repo  # the specs only: not the registry
 
     return validate_repo(root)
 

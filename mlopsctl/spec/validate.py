@@ -16,15 +16,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mlopsctl.registry.artifacts import (
-    SHA256_PATTERN,
-    ArtifactRefused,
-    ArtifactStore,
-    read_schema_file,
-    refused_types,
-    short_digest,
-)
-from mlopsctl.registry.records import RECORD_NAME, archived_versions, read_record, version_numbers
 from mlopsctl.spec.loader import Repo, scan_repo
 from mlopsctl.spec.locations import OPT_IN, escapes_repository, outside_allowed, resolved_outside, shown
 from mlopsctl.spec.models import (
@@ -36,29 +27,38 @@ from mlopsctl.spec.models import (
     ModelSpec,
 )
 from mlopsctl.spec.problems import Problem
-from mlopsctl.spec.yamlpos import LocatedDoc, PathKey, load_yaml
+from mlopsctl.spec.yamlpos import LocatedDoc, PathKey
 
 Report = Callable[[PathKey, str], None]
 
 
-def validate_repo(root: Path) -> tuple[Repo, list[Problem]]:
-    """Schema plus semantic checks over the whole repository; returns every problem found."""
+def validate_specs(root: Path) -> tuple[Repo, list[Problem]]:
+    """Schema plus semantic checks of every spec; returns every problem found, in file order.
+
+    What needs the registry (deployed versions, refused artifacts) is checked by
+    :mod:`mlopsctl.registry.validate`; :func:`mlopsctl.project.api.validate` runs both.
+    """
     repo = scan_repo(root)
     problems = list(repo.problems)
     for folder, spec in {**repo.partial_models, **repo.models}.items():
         doc = repo.doc_for(repo.model_file(folder))
         if doc is not None:
-            problems.extend(_collect(doc, partial(_check_model_and_data_link, repo, folder, spec)))
+            problems.extend(collect_problems(doc, partial(_check_model_and_data_link, repo, folder, spec)))
     for stem, env in repo.environments.items():
         doc = repo.doc_for(repo.environment_file(stem))
         if doc is not None:
-            problems.extend(_collect(doc, partial(check_environment, repo, stem, env)))
+            problems.extend(collect_problems(doc, partial(check_environment, repo, stem, env)))
     problems.extend(_missing_folders(repo))
-    problems.extend(refused_artifacts(repo))
-    return repo, sorted(problems, key=lambda p: (p.file, p.line, p.column))
+    return repo, in_file_order(problems)
 
 
-def _collect(doc: LocatedDoc, run: Callable[[Report], None]) -> list[Problem]:
+def in_file_order(problems: list[Problem]) -> list[Problem]:
+    """``problems`` by file, line and column (stable: problems at one place keep their order)."""
+    return sorted(problems, key=lambda p: (p.file, p.line, p.column))
+
+
+def collect_problems(doc: LocatedDoc, run: Callable[[Report], None]) -> list[Problem]:
+    """What ``run`` reports, each located in ``doc`` at the field it names."""
     found: list[Problem] = []
     run(lambda path, message: found.append(doc.problem(path, message)))
     return found
@@ -289,9 +289,6 @@ def check_environment(repo: Repo, stem: str, env: Environment, report: Report) -
                 report(where, f"no model '{model}' in models/{_did_you_mean(model, repo.models)}")
             continue
         spec = repo.models[model]
-        _check_version(repo, model, deployment.version, (*where, "version"), report)
-        if deployment.candidate is not None:
-            _check_version(repo, model, deployment.candidate, (*where, "candidate"), report)
         limit = spec.promotion.max_canary_weight
         if deployment.weight is not None and deployment.weight > limit:
             report(
@@ -303,63 +300,6 @@ def check_environment(repo: Repo, stem: str, env: Environment, report: Report) -
             ports[deployment.port] = model
 
 
-def _check_version(repo: Repo, model: str, version: int, where: PathKey, report: Report) -> None:
-    known = version_numbers(repo.root, model)
-    if version not in known:
-        listing = ", ".join(map(str, known)) if known else "none registered yet"
-        report(where, f"{model}@{version} is not in the registry (versions: {listing})")
-        return
-    if version in archived_versions(repo.root, model):
-        report(where, f"{model}@{version} is archived and cannot be deployed")
-    record = read_record(repo.root, model, version)
-    if not record.gates_passed:
-        failed = ", ".join(g.gate for g in record.gates if not g.passed)
-        report(where, f"{model}@{version} failed its gates ({failed}) and cannot be deployed")
-
-
 def _did_you_mean(word: str, choices: Iterable[Any]) -> str:
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
-
-
-# --------------------------------------------------------------------------- registry artifacts
-
-
-def refused_artifacts(repo: Repo) -> list[Problem]:
-    """Records whose artifact, when the local store holds it, names types the artifact policy refuses.
-
-    Only each artifact's ``schema.json`` is read (nothing is built), so CI says a contributed
-    version can never load before any service tries to load it.
-    """
-    from mlopsctl.errors import MlopsError
-    from mlopsctl.registry.store import artifact_store_for
-
-    try:
-        store = artifact_store_for(repo)
-    except MlopsError:
-        return []  # an unusable artifact_store setting is mlops.yaml's problem, reported on its own
-    problems: list[Problem] = []
-    for record in sorted((repo.root / "registry").glob("*/v*.yaml")):
-        if RECORD_NAME.match(record.name):
-            problems.extend(_refused_artifact(record, store))
-    return problems
-
-
-def _refused_artifact(record: Path, store: ArtifactStore) -> list[Problem]:
-    doc = load_yaml(record)
-    artifact = doc.data.get("artifact") if isinstance(doc.data, dict) else None
-    sha256 = artifact.get("sha256") if isinstance(artifact, dict) else None
-    if not isinstance(sha256, str) or not SHA256_PATTERN.fullmatch(sha256):
-        return []  # an unreadable record is the registry's own check to report
-    path = store.path_for(sha256)
-    if not path.is_file():
-        return []
-    try:
-        refused = refused_types(read_schema_file(path, sha256))
-    except ArtifactRefused as exc:
-        return [doc.problem(("artifact", "sha256"), exc.message)]
-    if not refused:
-        return []
-    listing = "; ".join(f"{name} ({reason})" for name, reason in sorted(refused.items()))
-    message = f"artifact sha256:{short_digest(sha256)} contains types mlopsctl will not load: {listing}"
-    return [doc.problem(("artifact", "sha256"), message)]
