@@ -24,7 +24,15 @@ from mlopsctl import __version__
 from mlopsctl.build import closure as closure_mod
 from mlopsctl.build.context import APP, DEFAULT_PORT, MODEL_DIR, BuildContext, ImagePlan, render_dockerfile
 from mlopsctl.build.engine import BuildFailed, Engine, Event
-from mlopsctl.build.images import LOCAL_FILE, ImageEntry, images_for, pushed_path, record_local, record_pushed
+from mlopsctl.build.images import (
+    LOCAL_FILE,
+    ImageEntry,
+    images_for,
+    pushed_path,
+    read_pushed,
+    record_local,
+    record_pushed,
+)
 from mlopsctl.build.pins import Pin, TargetPython, distributions_of_imports, recorded_versions, serving_pins
 from mlopsctl.build.references import image_references
 from mlopsctl.build.wheelhouse import Wheelhouse, prepare_wheelhouse
@@ -359,4 +367,5 @@ __all__ = [
     "images_for",
     "installed_service",
     "pushed_path",
+    "read_pushed",
 ]

@@ -242,6 +242,7 @@ def _desired_targets(repo: Repo, env: str) -> set[str]:
 
 
 __all__ = [
+    "DEFAULT_READY_TIMEOUT",
     "ApplyFailed",
     "ApplyResult",
     "DownResult",

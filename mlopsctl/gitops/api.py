@@ -14,6 +14,7 @@ modals render it.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -247,3 +248,29 @@ def unified_diff(path: str, before: str, after: str) -> str:
 
 def _publish(repo: Repo, op: Operation, direct: bool, push: bool, plan: PlanProvider | None) -> Outcome:
     return publish(repo.root, repo.settings.git, op, direct=direct, push=push, plan=plan)
+
+
+def commit_files(root: Path, paths: Sequence[str], message: str) -> str:
+    """Stage exactly ``paths`` (relative to ``root``) and commit them on the current branch; the new commit."""
+    return Git(root).commit(paths, message)
+
+
+__all__ = [
+    "DEFAULT_CANARY_WEIGHT",
+    "DIRECT",
+    "GateCheck",
+    "HistoryEntry",
+    "Outcome",
+    "Preview",
+    "archive",
+    "commit_files",
+    "history",
+    "model_spec",
+    "plan_provider",
+    "preview_promote",
+    "preview_rollback",
+    "promote",
+    "resolve_strategy",
+    "rollback",
+    "unified_diff",
+]

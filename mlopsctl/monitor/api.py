@@ -5,7 +5,9 @@
 * :func:`drift`: per-feature drift of one model, live from the metrics of its deployments or,
   given two data files, offline with the same methods and the spec's thresholds;
 * :func:`render_monitoring`: Prometheus scrape config, rules and a Grafana dashboard per
-  environment, checked with promtool.
+  environment, checked with promtool;
+* :func:`health_fetcher`: the dashboard's refresh, every environment through one kept source;
+* :func:`start_traffic_replay`: bounded replayed traffic in the background, as the demo makes it.
 
 Offline drift reads data files with pandas; it is imported only when offline drift runs, so the
 live commands stay light.
@@ -14,12 +16,15 @@ live commands stay light.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlopsctl.errors import NotFound, UsageError
+from mlopsctl.fsio import atomic_write_text
 from mlopsctl.monitor.cache import open_for_health
 from mlopsctl.monitor.health import DeploymentHealth, FeatureDrift, HealthReport, collect_health
 from mlopsctl.monitor.judge import State
@@ -29,6 +34,7 @@ from mlopsctl.monitor.targets import Endpoint, deployment_endpoints
 from mlopsctl.registry.records import read_record
 from mlopsctl.spec.loader import Repo, open_repo
 from mlopsctl.spec.models import DURATION_PATTERN, ModelSpec
+from mlopsctl.state_links import refuse_state_links
 
 if TYPE_CHECKING:
     from mlopsctl.monitor.offline import OfflineFeature, OfflineReport
@@ -62,6 +68,78 @@ def health_probe(root: Path, env: str) -> Callable[[], HealthReport]:
 def endpoints(root: Path, env: str) -> list[Endpoint]:
     """Where each deployment of ``env`` answers, as the metrics source scrapes it."""
     return deployment_endpoints(open_repo(root), env)
+
+
+def health_fetcher() -> Callable[[Repo], HealthReport]:
+    """Health of every environment of the repository handed in, once per call (the dashboard's refresh).
+
+    A direct-scrape source keeps history between refreshes, so the source is kept while the
+    Prometheus URL and the endpoints stay the same.
+    """
+    sources: dict[tuple[Any, ...], Any] = {}
+
+    def fetch(repo: Repo) -> HealthReport:
+        found = [e for env in sorted(repo.environments) for e in deployment_endpoints(repo, env)]
+        key = (repo.settings.prometheus.url, tuple(found))
+        if key not in sources:
+            sources.clear()
+            sources[key] = metrics_source(repo.settings.prometheus, found)
+        return collect_health(repo, source=sources[key])
+
+    return fetch
+
+
+# --------------------------------------------------------------------------- replayed traffic
+
+
+@dataclass(frozen=True)
+class TrafficReplay:
+    """A replay of data rows running in the background, its output in ``log`` and its pid in ``pid_file``."""
+
+    pid: int
+    url: str
+    log: Path
+    pid_file: Path
+
+
+@dataclass(frozen=True)
+class TrafficLoad:
+    """What :func:`start_traffic_replay` sends: rows of ``data``, ``shift`` applied, bounded in time."""
+
+    data: Path
+    shift: str
+    rate: int
+    batch: int
+    seconds: int
+
+
+def start_traffic_replay(root: Path, env: str, load: TrafficLoad, *, name: str) -> TrafficReplay:
+    """Replay ``load`` against the first deployment of ``env`` (``python -m mlopsctl.traffic``), detached.
+
+    Output goes to ``<name>.log`` and the pid to ``<name>.pid`` in the state directory (never through a
+    symlink).
+    """
+    repo = open_repo(root)
+    url = f"http://{endpoints(root, env)[0].instance}"
+    log = refuse_state_links(repo.root, repo.state_dir / f"{name}.log")
+    pid_file = refuse_state_links(repo.root, repo.state_dir / f"{name}.pid")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            _traffic_command(url, load), stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    atomic_write_text(pid_file, str(process.pid))
+    return TrafficReplay(process.pid, url, log, pid_file)
+
+
+def _traffic_command(url: str, load: TrafficLoad) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mlopsctl.traffic",
+        *("--url", url, "--data", str(load.data), "--shift", load.shift),
+        *("--rate", str(load.rate), "--batch", str(load.batch), "--seconds", str(load.seconds)),
+    ]
 
 
 # --------------------------------------------------------------------------- drift
@@ -166,11 +244,15 @@ __all__ = [
     "OfflineFiles",
     "OfflineReport",
     "State",
+    "TrafficLoad",
+    "TrafficReplay",
     "checked_window",
     "deployment_drift_state",
     "drift",
     "endpoints",
+    "health_fetcher",
     "health_probe",
     "render_monitoring",
+    "start_traffic_replay",
     "status",
 ]

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.registry.artifacts import ArtifactRefused
 from mlopsctl.registry.index import ModelFolder, VersionSummary, scan_registry, summaries
-from mlopsctl.registry.records import VersionRecord, archived_versions, read_record, record_path
+from mlopsctl.registry.records import VersionRecord, archived_versions, parse_ref, read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, latest_version
 from mlopsctl.spec.loader import PROJECT_FILE, Repo, find_repo_root, load_settings
 from mlopsctl.spec.models import NAME_PATTERN, Deployment, Environment, ProjectSettings
@@ -210,3 +210,19 @@ def _environment(file: Path) -> Environment | None:
         return Environment.model_validate(data)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError):
         return None
+
+
+__all__ = [
+    "ModelRow",
+    "VersionDetails",
+    "VersionRecord",
+    "VersionRow",
+    "archived_versions",
+    "model_rows",
+    "open_registry",
+    "parse_ref",
+    "read_record",
+    "stages",
+    "version_details",
+    "version_rows",
+]

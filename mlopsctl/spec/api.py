@@ -4,14 +4,18 @@ The CLI, the dashboard and the demo call these rather than the loader, the valid
 schema writer, so how a repository is read can change behind one seam. Opening a repository is
 cheap and imported when the CLI starts; validation (which imports the registry's artifact policy)
 and the JSON Schemas load only when asked for.
+
+Text read from the repository (names, descriptions, commit subjects) goes to a terminal only
+through :func:`terminal_safe` (from :mod:`mlopsctl.textsafe`, re-exported here for the faces).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mlopsctl.spec.loader import Repo, find_repo_root, open_repo, scan_repo
+from mlopsctl.spec.loader import Repo, find_repo_root, load_settings, open_repo, scan_repo
 from mlopsctl.spec.problems import Problem
+from mlopsctl.textsafe import UNSAFE, terminal_safe
 
 
 def validate(root: Path) -> tuple[Repo, list[Problem]]:
@@ -28,4 +32,15 @@ def schema_text(kind: str) -> str:
     return schema.schema_text(kind)
 
 
-__all__ = ["Problem", "Repo", "find_repo_root", "open_repo", "scan_repo", "schema_text", "validate"]
+__all__ = [
+    "UNSAFE",
+    "Problem",
+    "Repo",
+    "find_repo_root",
+    "load_settings",
+    "open_repo",
+    "scan_repo",
+    "schema_text",
+    "terminal_safe",
+    "validate",
+]

@@ -32,9 +32,14 @@ def show_run(root: Path, ref: str) -> Run:
 
 def compare(root: Path, refs: list[str]) -> Comparison:
     """The runs named by ``refs`` (ids or unique prefixes) side by side: only what differs."""
-    with RunStore(runs_database(root)) as store:
+    return compare_in(runs_database(root), refs)
+
+
+def compare_in(database: Path, refs: list[str]) -> Comparison:
+    """:func:`compare` on the runs database at ``database`` (a face that already opened the repository)."""
+    with RunStore(database) as store:
         runs = [store.get(ref) for ref in refs]
     return compare_runs(runs)
 
 
-__all__ = ["FAILED", "FINISHED", "Comparison", "Run", "compare", "list_runs", "runs_database", "show_run"]
+__all__ = ["FAILED", "FINISHED", "Comparison", "Run", "compare", "compare_in", "list_runs", "runs_database", "show_run"]

@@ -30,6 +30,7 @@ from mlopsctl.tracking.store import FAILED, FINISHED, RUNNING, Run, RunStore, ne
 from mlopsctl.train.evaluate import check_gates
 from mlopsctl.train.fit import Fitted, fit_and_evaluate, seeded_params
 from mlopsctl.train.progress import ProgressFn, no_progress
+from mlopsctl.train.reproduce import ReproduceResult, reproduce_version
 from mlopsctl.train.spec import RunSpec, run_spec
 
 
@@ -273,4 +274,4 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-__all__ = ["FAILED", "TrainResult", "load_checked", "train_model"]
+__all__ = ["FAILED", "ReproduceResult", "TrainResult", "load_checked", "reproduce_version", "train_model"]

@@ -1,5 +1,7 @@
 """What the dashboard shows, gathered without Textual: models, where their versions run, health.
 
+The faces reach it through :mod:`mlopsctl.overview.api`.
+
 The first screen must be quick on large repositories (200 models, 2,000 versions), so
 :func:`read_overview` touches only what the models table needs: model folder names, registry
 file names and the environment files. Specs, records, runs and health are read on demand or by
