@@ -105,7 +105,7 @@ def _free_staging_port(state: DemoState, opts: Options) -> None:
     """Staging listens on base_port 8100; on a machine where it is taken, move staging (a visible commit)."""
     import socket
 
-    from mlopsctl.ports.git import Git
+    from mlopsctl.gitops.api import commit_files
 
     environment = open_repo(state.root).environment("staging")
     port = environment.base_port
@@ -117,7 +117,7 @@ def _free_staging_port(state: DemoState, opts: Options) -> None:
         free = int(sock.getsockname()[1])
     path = state.root / "environments" / "staging.yaml"
     path.write_text(path.read_text().replace(f"base_port: {port}", f"base_port: {free}"))
-    Git(state.root).commit(["environments/staging.yaml"], f"Demo: staging on port {free} ({port} is in use here)")
+    commit_files(state.root, ["environments/staging.yaml"], f"Demo: staging on port {free} ({port} is in use here)")
     opts.say(f"  port {port} is in use on this machine: staging moves to port {free} (committed)")
 
 
@@ -145,44 +145,14 @@ SHIFT = "monthly_charges=+60"
 
 def _step_traffic(state: DemoState, opts: Options) -> None:
     """Replay the sample rows against staging, with one feature shifted, in the background (bounded)."""
-    import subprocess
-    import sys
+    from mlopsctl.monitor.api import TrafficLoad, start_traffic_replay
 
-    from mlopsctl.fsio import atomic_write_text
-    from mlopsctl.monitor.api import endpoints
-    from mlopsctl.state_links import refuse_state_links
-
-    repo = open_repo(state.root)
-    endpoint = endpoints(state.root, "staging")[0]
-    log = refuse_state_links(repo.root, repo.state_dir / "demo-traffic.log")
-    pid_file = refuse_state_links(repo.root, repo.state_dir / "demo-traffic.pid")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "mlopsctl.traffic",
-        "--url",
-        f"http://{endpoint.instance}",
-        "--data",
-        str(state.root / "data" / "churn.csv"),
-        "--shift",
-        SHIFT,
-        "--rate",
-        "10",
-        "--batch",
-        "20",
-        "--seconds",
-        str(TRAFFIC_SECONDS),
-    ]
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
-    atomic_write_text(pid_file, str(process.pid))
+    load = TrafficLoad(state.root / "data" / "churn.csv", SHIFT, rate=10, batch=20, seconds=TRAFFIC_SECONDS)
+    replay = start_traffic_replay(state.root, "staging", load, name="demo-traffic")
     state.notes.append(
-        f"  traffic replays for {TRAFFIC_SECONDS // 60} min (pid {process.pid}; stop it: kill {process.pid})"
+        f"  traffic replays for {TRAFFIC_SECONDS // 60} min (pid {replay.pid}; stop it: kill {replay.pid})"
     )
-    opts.say(
-        f"  200 rows/s to http://{escape(endpoint.instance)}/predict with {SHIFT}, for {TRAFFIC_SECONDS // 60} min"
-    )
+    opts.say(f"  200 rows/s to {escape(replay.url)}/predict with {SHIFT}, for {TRAFFIC_SECONDS // 60} min")
 
 
 def _step_drift_alarm(state: DemoState, opts: Options) -> None:

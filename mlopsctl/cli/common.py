@@ -22,8 +22,7 @@ import click
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
 
-from mlopsctl.spec.api import Repo, find_repo_root, open_repo
-from mlopsctl.textsafe import terminal_safe
+from mlopsctl.spec.api import Repo, find_repo_root, open_repo, terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 OUTPUT_FORMATS = ("table", "json")

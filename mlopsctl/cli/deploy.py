@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from mlopsctl.cli.common import _store, global_options, options
 from mlopsctl.deploy.api import (
+    DEFAULT_READY_TIMEOUT,
     ApplyFailed,
     ApplyResult,
     Plan,
@@ -19,9 +20,8 @@ from mlopsctl.deploy.api import (
     light_repo,
     plan_environment,
 )
-from mlopsctl.deploy.apply import DEFAULT_READY_TIMEOUT  # pending: deploy.api to export it
 from mlopsctl.errors import ExitCode
-from mlopsctl.textsafe import terminal_safe
+from mlopsctl.spec.api import terminal_safe
 
 _ENV = click.option("--env", "env", required=True, help="Environment (environments/ENV.yaml).")
 _REF = click.option(

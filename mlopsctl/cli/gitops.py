@@ -16,8 +16,6 @@ from rich.table import Table
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import ExitCode
 from mlopsctl.gitops import api
-from mlopsctl.gitops.history import HistoryEntry
-from mlopsctl.gitops.publish import Outcome
 
 _MESSAGE = click.option("--message", "-m", help="Why: added to the commit message (and the archive entry).")
 _DIRECT = click.option(
@@ -164,7 +162,7 @@ def _diff_style(line: str) -> str:
     return "cyan" if line.startswith("@@") else ""
 
 
-def _render_outcome(outcome: Outcome) -> Callable[[Console], None]:
+def _render_outcome(outcome: api.Outcome) -> Callable[[Console], None]:
     def render(console: Console) -> None:
         change = outcome.change
         where = "on" if outcome.direct else "on the new branch"
@@ -180,7 +178,7 @@ def _render_outcome(outcome: Outcome) -> Callable[[Console], None]:
     return render
 
 
-def _render_history(console: Console, entries: list[HistoryEntry]) -> None:
+def _render_history(console: Console, entries: list[api.HistoryEntry]) -> None:
     if not entries:
         console.print("no promotions, rollbacks or archives in the history yet")
         return
@@ -204,26 +202,26 @@ def _render_history(console: Console, entries: list[HistoryEntry]) -> None:
     _print_notes(console, entries)
 
 
-def _version(entry: HistoryEntry) -> str:
+def _version(entry: api.HistoryEntry) -> str:
     """``v3``; ``?`` marks a row with a trailer that could not be read (said under the table)."""
     shown = "" if entry.version is None else f"v{entry.version}"
     return f"{shown} ?".lstrip() if entry.note else shown
 
 
-def _print_notes(console: Console, entries: list[HistoryEntry]) -> None:
+def _print_notes(console: Console, entries: list[api.HistoryEntry]) -> None:
     """One line per commit whose trailers could not all be read: long, so not squeezed into a cell."""
     for entry in entries:
         if entry.note:
             console.print(f"? {entry.commit[:10]}: ({escape(entry.note)})", soft_wrap=True)
 
 
-def _strategy(entry: HistoryEntry) -> str:
+def _strategy(entry: api.HistoryEntry) -> str:
     if entry.strategy == "canary" and entry.weight is not None:
         return f"canary {entry.weight}%"
     return entry.strategy or ""
 
 
-def _gates(entry: HistoryEntry) -> str:
+def _gates(entry: api.HistoryEntry) -> str:
     if entry.gates_passed is None:
         return "[dim]unknown[/]"
     if entry.gates_passed:

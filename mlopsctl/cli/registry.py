@@ -15,10 +15,17 @@ from rich.table import Table
 from rich.text import Text
 
 from mlopsctl.cli.common import global_options, options
-from mlopsctl.registry.api import ModelRow, VersionDetails, VersionRow, model_rows, open_registry, version_details
+from mlopsctl.registry.api import (
+    ModelRow,
+    VersionDetails,
+    VersionRow,
+    model_rows,
+    open_registry,
+    parse_ref,
+    version_details,
+)
 from mlopsctl.registry.api import version_rows as list_version_rows
-from mlopsctl.registry.records import parse_ref  # pending: registry.api to export parse_ref
-from mlopsctl.textsafe import UNSAFE, terminal_safe
+from mlopsctl.spec.api import UNSAFE, terminal_safe
 
 MAX_METRICS_SHOWN = 3
 DIGEST_SHOWN = 10

@@ -16,8 +16,7 @@ from mlopsctl.cli.common import Options, global_options, options
 from mlopsctl.errors import ExitCode
 
 if TYPE_CHECKING:  # the core (scikit-learn, pandas) is imported when a command runs, not when the CLI starts
-    from mlopsctl.train.api import TrainResult
-    from mlopsctl.train.reproduce import ReproduceResult  # pending: train.api to export it
+    from mlopsctl.train.api import ReproduceResult, TrainResult
 
 DIGITS = 4
 
@@ -105,7 +104,7 @@ def train(model: str, overrides: tuple[str, ...], grid: bool, no_register: bool,
 @global_options
 def reproduce(ref: str, data_path: Path | None) -> int:
     """Train MODEL@VERSION again from its recorded spec, params and data; report whether it matches."""
-    from mlopsctl.train.reproduce import reproduce_version  # pending: train.api to export it
+    from mlopsctl.train.api import reproduce_version
 
     opts = options()
     repo = opts.open()

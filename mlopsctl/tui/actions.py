@@ -17,7 +17,7 @@ from rich.text import Text
 from textual.app import App
 
 from mlopsctl.errors import MlopsError
-from mlopsctl.spec.loader import Repo, scan_repo
+from mlopsctl.spec.api import Repo, scan_repo
 from mlopsctl.tui import present
 from mlopsctl.tui.messages import ActionDone, ActionFailed, Loaded
 from mlopsctl.tui.modals import ConfirmModal, ErrorModal, ProgressModal, PromoteChoice, PromoteModal, ShownPreview
@@ -228,16 +228,13 @@ class Actions:
         if len(marked) < 2:
             self.app.notify("mark two or more runs with space first", severity="warning")
             return
-        from mlopsctl.tracking.compare import compare_runs
-        from mlopsctl.tracking.store import RunStore
+        from mlopsctl.tracking.api import compare_in
 
-        with RunStore(self._specs().metadata_db) as store:
-            runs = [store.get(run_id) for run_id in marked]
-        table = present.comparison_table(compare_runs(runs).to_dict())
+        table = present.comparison_table(compare_in(self._specs().metadata_db, marked).to_dict())
         self.app.push_screen(ConfirmModal("Compare runs", table, "Close"))
 
     def show_version(self, model: str, version: int) -> None:
-        from mlopsctl.registry.records import read_record
+        from mlopsctl.registry.api import read_record
 
         try:
             record = read_record(self.state.root, model, version)

@@ -1,6 +1,6 @@
 """The Textual app: k9s for models. This module is about lifecycle and navigation.
 
-The first screen draws from :func:`mlopsctl.overview.read_overview` (file names and environment
+The first screen draws from :func:`mlopsctl.overview.api.read_overview` (file names and environment
 files only), so it is quick on large repositories. Everything slower runs in thread workers that
 post messages back: the full spec scan, health from the metrics source (polled at
 ``ui.refresh_seconds``, pausable), history and runs. State down, messages up: the app owns one
@@ -26,12 +26,11 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
-from mlopsctl import oplog
 from mlopsctl.errors import MlopsError, UnreachableError
-from mlopsctl.overview import read_overview
-from mlopsctl.spec.loader import Repo, load_settings, scan_repo
+from mlopsctl.overview.api import read_overview
+from mlopsctl.ports.api import record, subscribe
+from mlopsctl.spec.api import Repo, load_settings, scan_repo, terminal_safe
 from mlopsctl.spec.models import ProjectSettings
-from mlopsctl.textsafe import terminal_safe
 from mlopsctl.tui import present
 from mlopsctl.tui.actions import Actions
 from mlopsctl.tui.commands import COMMANDS, MUTATING_ACTIONS, bindings, visible
@@ -58,7 +57,7 @@ from mlopsctl.tui.views import (
 )
 
 if TYPE_CHECKING:
-    from mlopsctl.monitor.health import HealthReport
+    from mlopsctl.monitor.api import HealthReport
 
 HealthFetcher = Callable[[Repo], "HealthReport"]
 
@@ -119,7 +118,7 @@ class MlopsApp(App[None]):
         self.fetch_health = fetch_health or _default_fetcher()
         self.live = live
         self.actions = Actions(self, self.state, lambda: self.current_view().selection(), self._specs)
-        self._unsubscribe = oplog.subscribe(self.state.operations.append)
+        self._unsubscribe = subscribe(self.state.operations.append)
         self._refreshing = False
         self._frozen = False
         self._collecting = gc.isenabled()
@@ -275,7 +274,7 @@ class MlopsApp(App[None]):
         """A worker that died (a bug, or an error the core did not wrap) must not fail silently."""
         if event.state is WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
-            oplog.record("dashboard", f"{event.worker.name or 'worker'} failed: {type(error).__name__}: {error}", False)
+            record("dashboard", f"{event.worker.name or 'worker'} failed: {type(error).__name__}: {error}", False)
             self.post_message(ActionFailed(error))
 
     def on_loaded(self, message: Loaded) -> None:
@@ -443,21 +442,9 @@ class MlopsApp(App[None]):
 
 
 def _default_fetcher() -> HealthFetcher:
-    from mlopsctl.monitor.health import collect_health
-    from mlopsctl.monitor.sources import metrics_source
-    from mlopsctl.monitor.targets import deployment_endpoints
+    from mlopsctl.monitor.api import health_fetcher
 
-    sources: dict[tuple[Any, ...], Any] = {}
-
-    def fetch(repo: Repo) -> HealthReport:
-        endpoints = [e for env in sorted(repo.environments) for e in deployment_endpoints(repo, env)]
-        key = (repo.settings.prometheus.url, tuple(endpoints))
-        if key not in sources:  # a direct-scrape source keeps history between refreshes: reuse it
-            sources.clear()
-            sources[key] = metrics_source(repo.settings.prometheus, endpoints)
-        return collect_health(repo, source=sources[key])
-
-    return fetch
+    return health_fetcher()
 
 
 def _spec_signature(root: Path) -> tuple[tuple[str, int], ...]:

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from mlopsctl.overview import Overview
+from mlopsctl.overview.api import Overview
 
 if TYPE_CHECKING:
-    from mlopsctl.monitor.health import HealthReport
+    from mlopsctl.monitor.api import HealthReport
 
 
 class HealthUpdated(Message):

@@ -15,14 +15,14 @@ from rich.table import Table
 from rich.text import Text
 
 from mlopsctl.errors import MlopsError
-from mlopsctl.overview import Overview, Placement
+from mlopsctl.overview.api import Overview, Placement
 from mlopsctl.tui import render
 from mlopsctl.tui.safe import safe_cell
 from mlopsctl.tui.state import DashboardState
 
 if TYPE_CHECKING:
     from mlopsctl.gitops.api import Preview
-    from mlopsctl.monitor.health import HealthReport
+    from mlopsctl.monitor.api import HealthReport
 
 LIVE_SERIES = (
     ("request_rate", "req/s"),
@@ -119,7 +119,7 @@ def _env_state(report: HealthReport | None, env: str, model: str) -> str:
 
 def model_details(root: Path, model: str, overview: Overview) -> dict[str, Any]:
     """Versions and runs of one model, as table cells (read in a worker)."""
-    from mlopsctl.registry.records import archived_versions, read_record
+    from mlopsctl.registry.api import archived_versions, read_record
 
     row = overview.models.get(model)
     archived = archived_versions(root, model)
@@ -145,19 +145,18 @@ def model_details(root: Path, model: str, overview: Overview) -> dict[str, Any]:
 
 
 def _run_rows(root: Path, model: str) -> list[dict[str, Any]]:
-    from mlopsctl.spec.loader import scan_repo
-    from mlopsctl.tracking.store import RunStore
+    from mlopsctl.tracking.api import list_runs
 
-    runs = []
     try:
-        with RunStore(scan_repo(root).metadata_db) as store:
-            for run in store.list_runs(model, limit=50):
-                started = run.started_iso[:16].replace("T", " ")
-                summary = render.metrics_summary(run.metrics, limit=1)
-                cells = [run.id, started, run.status, summary, f"v{run.version}" if run.version else "-"]
-                runs.append({"id": run.id, "cells": cells})
+        found = list_runs(root, model, limit=50)
     except MlopsError:
-        pass
+        return []
+    runs = []
+    for run in found:
+        started = run.started_iso[:16].replace("T", " ")
+        summary = render.metrics_summary(run.metrics, limit=1)
+        cells = [run.id, started, run.status, summary, f"v{run.version}" if run.version else "-"]
+        runs.append({"id": run.id, "cells": cells})
     return runs
 
 
@@ -171,7 +170,7 @@ def _role_in(placement: Placement, version: int) -> str:
 
 def _pushed_images(root: Path, model: str) -> dict[int, str]:
     """The last image pushed for each version; a bad committed images.yaml is a CheckFailed naming it."""
-    from mlopsctl.build.images import read_pushed
+    from mlopsctl.build.api import read_pushed
 
     return {entry.version: entry.reference for entry in read_pushed(root, model)}
 

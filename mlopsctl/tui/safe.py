@@ -1,7 +1,7 @@
 """Where repository text enters the dashboard: table cells and static panels, shown as typed.
 
 Model names, run ids, commit subjects and authors, feature names and error messages come from the
-model repository; :func:`mlopsctl.textsafe.terminal_safe` drops the control characters in them, and
+model repository; :func:`mlopsctl.spec.api.terminal_safe` drops the control characters in them, and
 plain strings become :class:`~rich.text.Text` so a ``[`` is text, not Textual markup. The views put
 every table row through :func:`safe_cell` and every panel through :class:`SafeStatic`.
 """
@@ -14,7 +14,7 @@ from rich.text import Span, Text
 from textual.visual import VisualType
 from textual.widgets import Static
 
-from mlopsctl.textsafe import UNSAFE, terminal_safe
+from mlopsctl.spec.api import UNSAFE, terminal_safe
 
 
 def safe_text(text: Text) -> Text:

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlopsctl import oplog
-from mlopsctl.overview import Overview
-from mlopsctl.spec.loader import Repo
+from mlopsctl.overview.api import Overview
+from mlopsctl.ports.api import Operation
+from mlopsctl.spec.api import Repo
 
 if TYPE_CHECKING:
-    from mlopsctl.monitor.health import HealthReport
+    from mlopsctl.monitor.api import HealthReport
 
 LIVE_POINTS = 40
 LIVE_METRICS = ("p95_latency_ms", "error_rate", "cpu_cores", "memory_bytes", "request_rate")
@@ -57,7 +57,7 @@ class DashboardState:
     history: list[dict[str, Any]] = field(default_factory=list)
     plan_text: dict[str, str] = field(default_factory=dict)
     """The last plan computed per environment, as text."""
-    operations: deque[oplog.Operation] = field(default_factory=lambda: deque(maxlen=2000))
+    operations: deque[Operation] = field(default_factory=lambda: deque(maxlen=2000))
     live_history: dict[LiveKey, LiveSeries] = field(default_factory=lambda: defaultdict(_live_series))
 
     def record_live(self, report: HealthReport) -> None:
