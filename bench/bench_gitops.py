@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlopsctl.gitops.desired import read_environments  # noqa: E402
+from mlopsctl.deploy.desired import read_environments  # noqa: E402
 from mlopsctl.gitops.history import read_history  # noqa: E402
 
 GTO = ROOT / "bench" / ".venv-gto" / "bin" / "gto"

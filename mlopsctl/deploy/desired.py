@@ -19,16 +19,42 @@ from pathlib import Path
 from typing import Any
 
 from mlopsctl.deploy.model import ServiceSpec
-from mlopsctl.errors import MlopsError
-from mlopsctl.gitops.desired import read_environments
+from mlopsctl.errors import MlopsError, NotFound
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.records import archived_versions, record_path
 from mlopsctl.registry.store import parse_record_file
+from mlopsctl.spec.environments import check_environment_name, env_path, parse_environment
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import Environment
 
 RUNNABLE_TARGETS = ("local", "docker")
 _GATES_LINE = re.compile(r"^gates_passed:[ \t]*(true|false)[ \t]*$", re.MULTILINE)
+
+
+def read_environments(root: Path, ref: str = "HEAD", names: list[str] | None = None) -> dict[str, Environment]:
+    """Environment name to its validated desired state, as committed in ``ref``.
+
+    Reading a commit (``HEAD``, or ``origin/main`` in CI) rather than the working tree means an
+    uncommitted edit is never applied by accident. All files come through one ``git ls-tree`` and
+    one ``git cat-file --batch`` process, whatever their number and size.
+    """
+    for name in names or []:
+        check_environment_name(name)
+    git = Git(root)
+    commit = git.resolve(ref)
+    if commit is None:
+        raise NotFound(f"no commit '{ref}' in {root}", hint="commit the environment files first")
+    listing = git.out("ls-tree", "--name-only", commit, "environments/").splitlines()
+    found = sorted(Path(line).stem for line in listing if line.endswith(".yaml"))
+    wanted = found if names is None else names
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise NotFound(
+            f"no environment {', '.join(missing)} in environments/ at {commit[:12]}",
+            hint=f"environments there: {', '.join(found) or 'none'}",
+        )
+    texts = git.read_blobs([f"{commit}:{env_path(name)}" for name in wanted])
+    return {name: parse_environment(name, text or "") for name, text in zip(wanted, texts, strict=True)}
 
 
 @dataclass

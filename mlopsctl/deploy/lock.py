@@ -21,7 +21,7 @@ from typing import IO
 from mlopsctl.deploy.state import now
 from mlopsctl.errors import CheckFailed, ConflictError
 from mlopsctl.fsio import UNSAFE_STATE, refuse_links
-from mlopsctl.gitops.desired import check_environment_name
+from mlopsctl.spec.environments import check_environment_name
 from mlopsctl.spec.loader import Repo
 
 

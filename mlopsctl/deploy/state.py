@@ -32,8 +32,8 @@ from typing import Any
 from mlopsctl.deploy.model import LOCAL_HOST, SERVICE, TIME_FORMAT, Instance
 from mlopsctl.errors import CheckFailed
 from mlopsctl.fsio import atomic_write_text, refuse_links
-from mlopsctl.gitops.desired import check_environment_name
 from mlopsctl.monitor.targets import state_file as endpoints_file
+from mlopsctl.spec.environments import check_environment_name
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import NAME_PATTERN
 

@@ -11,6 +11,5 @@ Where things live::
     publish      commit on a branch or directly, push with retries, open the pull request
     forge        GitHub and GitLab REST APIs, compare URLs and manual commands
     history      the audit log from commit trailers (one git log process)
-    desired      every environment file at a commit, for plan and apply
     git          the git command-line port
 """

@@ -25,7 +25,6 @@ from typing import Any, Protocol
 
 from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
 from mlopsctl.gitops import envfile, policy, transitions
-from mlopsctl.gitops.desired import env_path
 from mlopsctl.gitops.snapshot import (
     Snapshot,
     archived_relpath,
@@ -34,6 +33,7 @@ from mlopsctl.gitops.snapshot import (
     ran_in,
 )
 from mlopsctl.registry.records import VersionRecord
+from mlopsctl.spec.environments import env_path
 from mlopsctl.spec.locations import shown
 from mlopsctl.spec.models import NAME_PATTERN, Environment, ModelSpec
 

@@ -160,7 +160,7 @@ def _environment(name: str, text: str, problems: list[str]) -> Environment | Non
         except (yaml.YAMLError, ValueError):
             pass
     from mlopsctl.errors import MlopsError
-    from mlopsctl.gitops.desired import parse_environment  # positions: only for a file that fails
+    from mlopsctl.spec.environments import parse_environment  # positions: only for a file that fails
 
     try:
         return parse_environment(name, text)

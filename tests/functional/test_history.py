@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mlopsctl.gitops.desired import read_environments
+from mlopsctl.deploy.desired import read_environments
 from mlopsctl.gitops.history import read_history
 from tests.support.gitops_repo import GitopsRepo, git, make_gitops_repo
 
