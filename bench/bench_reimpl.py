@@ -401,7 +401,7 @@ def metrics_pages(count: int, features: int = 20) -> list[str]:
     """/metrics pages of ``count`` services, each a model with ``features`` numeric features after traffic."""
     import pandas as pd
 
-    from mlopsctl.monitor.reference import categorical_reference, numeric_reference
+    from mlopsctl.contract.binning import categorical_reference, numeric_reference
     from mlopsctl.registry.records import (
         ArtifactRef,
         DataFingerprint,

@@ -52,7 +52,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from mlopsctl.monitor.reference import categorical_reference, numeric_reference  # noqa: E402
+from mlopsctl.contract.binning import categorical_reference, numeric_reference  # noqa: E402
 from mlopsctl.registry.artifacts import dump_pipeline, sha256_hex  # noqa: E402
 from mlopsctl.registry.records import (  # noqa: E402
     ArtifactRef,

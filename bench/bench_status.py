@@ -34,8 +34,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlopsctl import metrics_contract as mc  # noqa: E402
-from mlopsctl.monitor.reference import bin_labels  # noqa: E402
+from mlopsctl.contract import metrics as mc  # noqa: E402
+from mlopsctl.contract.binning import bin_labels  # noqa: E402
 from mlopsctl.registry.records import Reference  # noqa: E402
 from mlopsctl.scaffold.init import init_repo  # noqa: E402
 from tests.support.services import PrometheusServer  # noqa: E402

@@ -30,8 +30,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
 
+from mlopsctl.contract.binning import categorical_reference, numeric_reference
 from mlopsctl.errors import CheckFailed
-from mlopsctl.monitor.reference import categorical_reference, numeric_reference
 from mlopsctl.registry.records import BinnedReference, InputColumn, Reference, Signature
 from mlopsctl.spec.models import FeatureSpec, ModelSpec
 from mlopsctl.spec.validate import load_estimator_class

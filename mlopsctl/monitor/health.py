@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from mlopsctl import metrics_contract as mc
+from mlopsctl.contract import metrics as mc
+from mlopsctl.contract.binning import bin_labels
 from mlopsctl.monitor import stats
 from mlopsctl.monitor.cache import HealthCache
 from mlopsctl.monitor.judge import Check, State, level, past, psi_check
-from mlopsctl.monitor.reference import bin_labels
 from mlopsctl.monitor.sources import MetricsSource, Query, Result, metrics_source, scrape_errors
 from mlopsctl.monitor.targets import Endpoint, deployment_endpoints
 from mlopsctl.registry.records import BinnedReference, Reference

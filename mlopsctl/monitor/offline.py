@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlopsctl.contract.binning import categorical_reference, numeric_edges
 from mlopsctl.errors import CheckFailed, NotFound, UsageError
 from mlopsctl.monitor import stats
 from mlopsctl.monitor.judge import State, psi_check
-from mlopsctl.monitor.reference import categorical_reference, numeric_edges
 from mlopsctl.registry.records import BinnedReference
 from mlopsctl.spec.models import FeatureSpec, MonitoringSpec
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from mlopsctl import metrics_contract as mc
+from mlopsctl.contract import metrics as mc
 from mlopsctl.errors import CheckFailed
 from mlopsctl.fsio import atomic_write_text
 from mlopsctl.monitor.health import NON_PREDICTION_ROUTES

@@ -7,7 +7,7 @@ Modules, from the wire inwards:
 - :mod:`~mlopsctl.serve.inputs`: request shapes and validation against the version's signature;
 - :mod:`~mlopsctl.serve.service`: the stable version, an optional canary or shadow candidate;
 - :mod:`~mlopsctl.serve.predictor`: the fitted pipeline compiled to a fast numpy path (or the pipeline);
-- :mod:`~mlopsctl.serve.metrics`: Prometheus series named by :mod:`mlopsctl.metrics_contract`;
+- :mod:`~mlopsctl.serve.metrics`: Prometheus series named by :mod:`mlopsctl.contract.metrics`;
 - :mod:`~mlopsctl.serve.runner`: running it (foreground with signals, or a background thread);
 - :mod:`~mlopsctl.serve.local`: ``mlopsctl serve MODEL@VERSION`` through the registry;
 - ``python -m mlopsctl.serve``: the process images run, importing serving dependencies only

@@ -1,6 +1,6 @@
 """The service's Prometheus metrics, in the text exposition format 0.0.4.
 
-Names and labels come from :mod:`mlopsctl.metrics_contract`. Every model series carries ``model``,
+Names and labels come from :mod:`mlopsctl.contract.metrics`. Every model series carries ``model``,
 ``version`` and ``role``. Each served version owns a :class:`ModelMetrics` whose counters are plain
 integers and lists, updated on the event loop thread (no locks on the hot path), and rendered
 on scrape. All drift series exist from start-up: every bin of every feature and of the
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from mlopsctl import metrics_contract as mc
-from mlopsctl.monitor.reference import OTHER, bin_index, bin_labels, category_index
+from mlopsctl.contract import metrics as mc
+from mlopsctl.contract.binning import OTHER, bin_index, bin_labels, category_index
 from mlopsctl.registry.records import BinnedReference, VersionRecord
 from mlopsctl.serve.batch import Batch, Prediction
 

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlopsctl.contract.binning import numeric_reference
 from mlopsctl.monitor import stats
-from mlopsctl.monitor.reference import numeric_reference
 from tests.support.status_repo import (
     ContractExporter,
     make_reference,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlopsctl import metrics_contract as mc
+from mlopsctl.contract import metrics as mc
 from mlopsctl.registry.records import InputColumn
 from mlopsctl.serve.app import OFFLOAD_ROWS
 from mlopsctl.serve.batch import Batch, Prediction

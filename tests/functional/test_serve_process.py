@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from mlopsctl import metrics_contract as mc
+from mlopsctl.contract import metrics as mc
 from tests.support.services import promtool_check_metrics, require_prometheus
 from tests.support.serving import (
     Client,

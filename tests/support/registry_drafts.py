@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlopsctl.monitor.reference import numeric_reference
+from mlopsctl.contract.binning import numeric_reference
 from mlopsctl.registry.artifacts import dump_pipeline
 from mlopsctl.registry.records import DataFingerprint, GateResult, InputColumn, Reference, Signature
 from mlopsctl.registry.store import VersionDraft

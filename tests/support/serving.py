@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
 
-from mlopsctl.monitor.reference import categorical_reference, numeric_reference
+from mlopsctl.contract.binning import categorical_reference, numeric_reference
 from mlopsctl.registry.records import (
     ArtifactRef,
     BinnedReference,

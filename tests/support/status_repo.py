@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mlopsctl import metrics_contract as mc
-from mlopsctl.monitor.reference import (
+from mlopsctl.contract import metrics as mc
+from mlopsctl.contract.binning import (
     bin_index,
     bin_labels,
     categorical_reference,
@@ -122,7 +122,7 @@ def shifted(rows: pd.DataFrame, feature: str, by: float) -> pd.DataFrame:
 
 
 class ContractExporter:
-    """The metrics of one prediction service, as ``mlopsctl/metrics_contract.py`` names them."""
+    """The metrics of one prediction service, as ``mlopsctl/contract/metrics.py`` names them."""
 
     def __init__(self, model: str, versions: dict[tuple[int, str], Reference]) -> None:
         self.model = model

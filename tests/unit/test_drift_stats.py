@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from mlopsctl.contract.binning import bin_index, numeric_edges
 from mlopsctl.monitor import stats
-from mlopsctl.monitor.reference import bin_index, numeric_edges
 
 TOLERANCE = 1e-9
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from mlopsctl import metrics_contract as mc
-from mlopsctl.monitor.reference import bin_labels
+from mlopsctl.contract import metrics as mc
+from mlopsctl.contract.binning import bin_labels
 from mlopsctl.registry.records import BinnedReference
 from mlopsctl.serve.batch import Batch
 from mlopsctl.serve.metrics import BinCounter, ModelMetrics, render
