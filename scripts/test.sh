@@ -13,9 +13,8 @@ echo "==> ruff"
 echo "==> mypy"
 .venv/bin/mypy mlopsctl || failed+=(mypy)
 echo "==> import contracts (lint-imports)"
-# Contracts are in pyproject.toml. Those listed here fail the run; the others are written down and
-# wait for issue 12's moves (faces through *.api, no package cycles): run `.venv/bin/lint-imports`
-# to see what still breaks them, and add each one here as soon as it holds.
+# Contracts are in pyproject.toml (faces through *.api, no textual/rich/click in the core, no
+# package cycles); every one listed here fails the run when broken.
 enforced_contracts=(core-without-terminal-ui faces-through-api no-package-cycles)
 contract_args=()
 for contract in "${enforced_contracts[@]}"; do contract_args+=(--contract "$contract"); done

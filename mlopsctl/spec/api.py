@@ -1,9 +1,9 @@
-"""What the faces ask of the specs: find and open a model repository, validate it, print a schema.
+"""What the faces ask of the specs: find and open a model repository, read settings, print a schema.
 
-The CLI, the dashboard and the demo call these rather than the loader, the validator or the
-schema writer, so how a repository is read can change behind one seam. Opening a repository is
-cheap and imported when the CLI starts; validation (which imports the registry's artifact policy)
-and the JSON Schemas load only when asked for.
+The CLI, the dashboard and the demo call these rather than the loader or the schema writer, so how
+a repository is read can change behind one seam. Opening a repository is cheap and imported when
+the CLI starts; the JSON Schemas load only when asked for. Validating a repository (the specs and
+the registry records they name) is :func:`mlopsctl.project.api.validate`, above both packages.
 
 Text read from the repository (names, descriptions, commit subjects) goes to a terminal only
 through :func:`terminal_safe` (from :mod:`mlopsctl.textsafe`, re-exported here for the faces).
@@ -11,18 +11,9 @@ through :func:`terminal_safe` (from :mod:`mlopsctl.textsafe`, re-exported here f
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from mlopsctl.spec.loader import Repo, find_repo_root, load_settings, open_repo, scan_repo
 from mlopsctl.spec.problems import Problem
 from mlopsctl.textsafe import UNSAFE, terminal_safe
-
-
-def validate(root: Path) -> tuple[Repo, list[Problem]]:
-    """Schema plus semantic checks over the repository at ``root``: the repo and every problem."""
-    from mlopsctl.spec.validate import validate_specs as validate_repo  # the specs only: not the registry
-
-    return validate_repo(root)
 
 
 def schema_text(kind: str) -> str:
@@ -42,5 +33,4 @@ __all__ = [
     "scan_repo",
     "schema_text",
     "terminal_safe",
-    "validate",
 ]
