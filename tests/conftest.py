@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from mlopsctl.oplog import Operation, subscribe
 from mlopsctl.scaffold.init import init_repo
 
 GITCONFIG = """[user]
@@ -48,6 +49,17 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         monkeypatch.delenv(name)
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)  # the user config is read from the test's HOME
     return home
+
+
+@pytest.fixture
+def operations() -> Iterator[list[Operation]]:
+    """Every operation the ports record while the test runs (the dashboard's Log view sees the same)."""
+    seen: list[Operation] = []
+    unsubscribe = subscribe(seen.append)
+    try:
+        yield seen
+    finally:
+        unsubscribe()
 
 
 @pytest.fixture

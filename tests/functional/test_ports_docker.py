@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,6 @@ from mlopsctl import oplog
 from mlopsctl.errors import DockerUnreachable
 from mlopsctl.ports.docker import DockerEngine, NoSuchObject
 from tests.support.services import BASE_IMAGE, require_base_image
-
-
-@pytest.fixture
-def operations() -> Iterator[list[oplog.Operation]]:
-    seen: list[oplog.Operation] = []
-    unsubscribe = oplog.subscribe(seen.append)
-    try:
-        yield seen
-    finally:
-        unsubscribe()
 
 
 def test_an_engine_that_does_not_answer_is_recorded(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,16 +10,6 @@ from mlopsctl import oplog
 from mlopsctl.errors import PrometheusUnreachable
 from mlopsctl.ports.prometheus import PrometheusConnection
 from tests.support.services import PrometheusServer, free_port, require_prometheus
-
-
-@pytest.fixture
-def operations() -> Iterator[list[oplog.Operation]]:
-    seen: list[oplog.Operation] = []
-    unsubscribe = oplog.subscribe(seen.append)
-    try:
-        yield seen
-    finally:
-        unsubscribe()
 
 
 def test_a_query_is_answered_and_recorded(operations: list[oplog.Operation]) -> None:

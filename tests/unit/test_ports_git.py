@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,6 @@ from mlopsctl.gitops.git import Git as ReExportedGit
 from mlopsctl.ports.git import Git
 
 BINARY = b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary"
-
-
-@pytest.fixture
-def operations() -> Iterator[list[oplog.Operation]]:
-    recorded: list[oplog.Operation] = []
-    unsubscribe = oplog.subscribe(recorded.append)
-    yield recorded
-    unsubscribe()
 
 
 @pytest.fixture

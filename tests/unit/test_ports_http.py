@@ -50,16 +50,6 @@ def server() -> Iterator[str]:
         httpd.server_close()
 
 
-@pytest.fixture
-def operations() -> Iterator[list[oplog.Operation]]:
-    seen: list[oplog.Operation] = []
-    unsubscribe = oplog.subscribe(seen.append)
-    try:
-        yield seen
-    finally:
-        unsubscribe()
-
-
 def test_a_request_is_answered_and_recorded(server: str, operations: list[oplog.Operation]) -> None:
     response = http.request("GET", f"{server}/answer", timeout=5)
     assert (response.status, response.json()) == (200, {"path": "/answer"})
