@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, RichLog, Static
 
+from mlopsctl.ports.api import Operation
 from mlopsctl.tui import present, render
 from mlopsctl.tui.messages import CommandEntered, DetailsWanted, HistoryWanted, ModelOpened, VersionOpened
 from mlopsctl.tui.safe import SafeStatic, safe_cell, safe_text
@@ -508,9 +509,16 @@ class HistoryView(View):
 
 
 class LogView(View):
+    """Every outside operation, newest last. The live refresh repeats the same scrape every few
+    seconds: consecutive identical entries fold into one "repeated N times" line, so git, docker
+    and process operations stay readable between them."""
+
     view_id = "log"
-    shown = 0
-    """How many log entries are already written (refresh_view can run before on_mount)."""
+    last: Operation | None = None
+    """The newest entry already handled (the operation deque drops old ones, so no index is kept)."""
+    repeats = 0
+    """How many identical entries followed the last line written, not yet written."""
+    FOLD_AT = 100
 
     def body(self) -> ComposeResult:
         yield RichLog(id="log", wrap=True, highlight=False, markup=False)
@@ -519,20 +527,45 @@ class LogView(View):
         super().refresh_view()
         log = self.query_one("#log", RichLog)
         entries = list(self.state.operations)
-        if self.filter_text or len(entries) < self.shown:
+        if self.filter_text:
             log.clear()
-            self.shown = 0
-        for entry in entries[self.shown :]:
+            self.last, self.repeats = None, 0
+        for entry in self._new_entries(entries):
             if self.filter_text.lower() in entry.command.lower():
-                stamp = time.strftime("%H:%M:%S", time.localtime(entry.at))
-                mark = Text("✓ ", style="green") if entry.ok else Text("✗ ", style="bold red")
-                kind = (f"{entry.kind:<11}", "cyan")  # "prometheus", the longest kind, still gets a space
-                line = Text.assemble((stamp + " ", "dim"), mark, kind, entry.command)
-                log.write(safe_text(line))
-        self.shown = len(entries)
+                self._write(log, entry)
+            self.last = entry
+
+    def _new_entries(self, entries: list[Operation]) -> list[Operation]:
+        if self.last is None:
+            return entries
+        for index in range(len(entries) - 1, -1, -1):
+            if entries[index] is self.last:
+                return entries[index + 1 :]
+        return entries  # the last one written has left the deque: everything there is new
+
+    def _write(self, log: RichLog, entry: Operation) -> None:
+        previous = self.last
+        if previous is not None and _same_operation(previous, entry) and self.repeats < self.FOLD_AT:
+            self.repeats += 1
+            return
+        self._flush_repeats(log, previous)
+        stamp = time.strftime("%H:%M:%S", time.localtime(entry.at))
+        mark = Text("✓ ", style="green") if entry.ok else Text("✗ ", style="bold red")
+        kind = (f"{entry.kind:<11}", "cyan")  # "prometheus", the longest kind, still gets a space
+        log.write(safe_text(Text.assemble((stamp + " ", "dim"), mark, kind, entry.command)))
+
+    def _flush_repeats(self, log: RichLog, previous: Operation | None) -> None:
+        if self.repeats and previous is not None:
+            stamp = time.strftime("%H:%M:%S", time.localtime(previous.at))
+            log.write(Text(f"         … repeated {self.repeats} more times, last at {stamp}", style="dim"))
+        self.repeats = 0
 
     def focus_main(self) -> None:
         self.query_one("#log", RichLog).focus()
+
+
+def _same_operation(one: Operation, other: Operation) -> bool:
+    return (one.kind, one.command, one.ok) == (other.kind, other.command, other.ok)
 
 
 def fmt_metric(value: float | None) -> str:

@@ -82,3 +82,30 @@ async def test_train_promote_apply_from_the_dashboard_fill_the_log_view(repo: Pa
     assert any(command.startswith("git commit-tree") for command in commands)  # the promotion's commit
     assert any(kind == "process" and "-m mlopsctl.serve" in command for kind, command in entries)  # apply
     assert any(kind == "http" and command.endswith("/health/ready") for kind, command in entries)  # its probe
+
+
+async def test_repeated_scrapes_fold_and_new_entries_show_past_the_logs_capacity(tmp_path: Path) -> None:
+    from mlopsctl import oplog
+
+    app = make_app(init_repo(tmp_path / "repo", "logfold").root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for _ in range(50):
+            oplog.record("http", "GET http://127.0.0.1:9/metrics", True)
+        oplog.record("git", "git commit -q -m Promote", True)
+        await pilot.press("colon", *"log", "enter")
+        await pilot.pause()
+        log = app.screen.query_one("#log", RichLog)
+        lines = log_lines(log)
+        assert [line[9:] for line in lines[-3:]] == [
+            "✓ http       GET http://127.0.0.1:9/metrics",
+            f"… repeated 49 more times, last at {lines[-3][:8]}",
+            "✓ git        git commit -q -m Promote",
+        ]
+        maxlen = app.state.operations.maxlen
+        assert maxlen is not None
+        for n in range(maxlen + 10):  # the deque drops the oldest: the view must still see the newest
+            oplog.record("process", f"start {n}", True)
+        await pilot.press("r")
+        await pilot.pause()
+        assert log_lines(log)[-1].endswith(f"start {maxlen + 9}")
