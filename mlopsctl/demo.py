@@ -230,7 +230,7 @@ def run_demo(opts: Options, path: Path | None, *, open_ui: bool) -> int:
         opts.say("\nOpening the dashboard (q quits, ? shows every key)…")
         from mlopsctl.tui.app import run_dashboard
 
-        run_dashboard(root)
+        return run_dashboard(root)
     else:
         opts.say(f"\nOpen the dashboard: cd {escape(str(root))} && mlopsctl")
     return int(ExitCode.OK)

@@ -90,8 +90,7 @@ def cli(ctx: click.Context) -> None:
     if sys.stdin.isatty() and sys.stdout.isatty() and options().output == "table":
         from mlopsctl.cli.ui import open_dashboard
 
-        open_dashboard()
-        return
+        ctx.exit(open_dashboard())
     click.echo(ctx.get_help())
 
 

@@ -14,15 +14,16 @@ from mlopsctl.cli.common import global_options, options
 )
 @click.option("--theme", help="Textual theme, e.g. textual-dark or textual-light.")
 @global_options
-def ui(readonly: bool, refresh: float | None, theme: str | None) -> None:
+def ui(readonly: bool, refresh: float | None, theme: str | None) -> int:
     """Open the terminal dashboard on the repository."""
-    open_dashboard(readonly=readonly, refresh=refresh, theme=theme)
+    return open_dashboard(readonly=readonly, refresh=refresh, theme=theme)
 
 
-def open_dashboard(*, readonly: bool = False, refresh: float | None = None, theme: str | None = None) -> None:
+def open_dashboard(*, readonly: bool = False, refresh: float | None = None, theme: str | None = None) -> int:
+    """Run the dashboard; its exit code (1 when it stopped on an internal error, after Textual's report)."""
     from mlopsctl.tui.app import run_dashboard
 
-    run_dashboard(options().repo_root(), readonly=readonly, refresh_seconds=refresh, theme=theme)
+    return run_dashboard(options().repo_root(), readonly=readonly, refresh_seconds=refresh, theme=theme)
 
 
 COMMANDS = [ui]

@@ -453,6 +453,14 @@ def _spec_signature(root: Path) -> tuple[tuple[str, int], ...]:
 
 
 def run_dashboard(
-    root: Path, *, readonly: bool = False, refresh_seconds: float | None = None, theme: str | None = None
-) -> None:
-    MlopsApp(root, readonly=readonly, refresh_seconds=refresh_seconds, theme=theme).run()
+    root: Path,
+    *,
+    readonly: bool = False,
+    refresh_seconds: float | None = None,
+    theme: str | None = None,
+    headless: bool = False,
+) -> int:
+    """Run the dashboard until it quits; the process exit code (non-zero when it stopped on an error)."""
+    app = MlopsApp(root, readonly=readonly, refresh_seconds=refresh_seconds, theme=theme)
+    app.run(headless=headless)
+    return app.return_code or 0

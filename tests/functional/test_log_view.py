@@ -109,3 +109,16 @@ async def test_repeated_scrapes_fold_and_new_entries_show_past_the_logs_capacity
         await pilot.press("r")
         await pilot.pause()
         assert log_lines(log)[-1].endswith(f"start {maxlen + 9}")
+
+
+def test_a_dashboard_that_stops_on_an_internal_error_exits_non_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`:log` used to crash the dashboard and the process still exited 0 (issue 13): a crash is 1."""
+    from mlopsctl.tui.app import MlopsApp, run_dashboard
+
+    def broken(self: MlopsApp) -> None:
+        raise RuntimeError("a view that crashes on mount")
+
+    monkeypatch.setattr(MlopsApp, "on_mount", broken)
+    assert run_dashboard(init_repo(tmp_path / "repo", "crash").root, headless=True) == 1
