@@ -30,8 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlopsctl.registry.index import INDEX_NAME  # noqa: E402
-from mlopsctl.registry.records import (  # noqa: E402
+from mlopsctl.contract.records import (  # noqa: E402
     ArtifactRef,
     BinnedReference,
     DataFingerprint,
@@ -41,6 +40,7 @@ from mlopsctl.registry.records import (  # noqa: E402
     Signature,
     VersionRecord,
 )
+from mlopsctl.registry.index import INDEX_NAME  # noqa: E402
 from mlopsctl.registry.store import VersionDraft, record_yaml, register_version  # noqa: E402
 from mlopsctl.scaffold.init import init_repo  # noqa: E402
 from mlopsctl.spec.loader import open_repo  # noqa: E402

@@ -401,17 +401,10 @@ def metrics_pages(count: int, features: int = 20) -> list[str]:
     """/metrics pages of ``count`` services, each a model with ``features`` numeric features after traffic."""
     import pandas as pd
 
+    from mlopsctl.contract.batch import Batch, Prediction
     from mlopsctl.contract.binning import categorical_reference, numeric_reference
-    from mlopsctl.registry.records import (
-        ArtifactRef,
-        DataFingerprint,
-        InputColumn,
-        Reference,
-        Signature,
-        VersionRecord,
-    )
+    from mlopsctl.contract.records import ArtifactRef, DataFingerprint, InputColumn, Reference, Signature, VersionRecord
     from mlopsctl.serve import metrics
-    from mlopsctl.serve.batch import Batch, Prediction
 
     rng = np.random.default_rng(3)
     names = [f"feature_{i:02d}" for i in range(features)]

@@ -53,15 +53,8 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from mlopsctl.contract.binning import categorical_reference, numeric_reference  # noqa: E402
+from mlopsctl.contract.records import ArtifactRef, DataFingerprint, InputColumn, Reference, Signature, VersionRecord  # noqa: E402
 from mlopsctl.registry.artifacts import dump_pipeline, sha256_hex  # noqa: E402
-from mlopsctl.registry.records import (  # noqa: E402
-    ArtifactRef,
-    DataFingerprint,
-    InputColumn,
-    Reference,
-    Signature,
-    VersionRecord,
-)
 
 MLFLOW_VENV = ROOT / "bench" / ".venv-mlflow"
 OUT = ROOT / "bench" / "out" / "serve"

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from mlopsctl.contract import metrics as mc  # noqa: E402
 from mlopsctl.contract.binning import bin_labels  # noqa: E402
-from mlopsctl.registry.records import Reference  # noqa: E402
+from mlopsctl.contract.records import Reference  # noqa: E402
 from mlopsctl.scaffold.init import init_repo  # noqa: E402
 from tests.support.services import PrometheusServer  # noqa: E402
 from tests.support.status_repo import (  # noqa: E402

@@ -36,10 +36,12 @@ from mlopsctl.build.images import (
 from mlopsctl.build.pins import Pin, TargetPython, distributions_of_imports, recorded_versions, serving_pins
 from mlopsctl.build.references import image_references
 from mlopsctl.build.wheelhouse import Wheelhouse, prepare_wheelhouse
+from mlopsctl.contract.records import VersionRecord
+from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.fsio import atomic_write_text
 from mlopsctl.ports.git import Git
-from mlopsctl.registry.records import VersionRecord, parse_ref, read_record, record_path
+from mlopsctl.registry.records import read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, git_lock, latest_version
 from mlopsctl.spec.loader import Repo
 from mlopsctl.state_links import refuse_state_links

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlopsctl.registry.records import BinnedReference
+from mlopsctl.contract.records import BinnedReference
 
 if TYPE_CHECKING:  # pandas is imported where it is used: reading bins (status) does not need it
     import pandas as pd

@@ -33,10 +33,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from mlopsctl.contract.records import DataFingerprint
 from mlopsctl.data import wording
 from mlopsctl.data.types import coerce
 from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
-from mlopsctl.registry.records import DataFingerprint
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.locations import OPT_IN, escapes_repository, outside_allowed, resolved_outside
 from mlopsctl.spec.locations import shown as quoted_location

@@ -31,8 +31,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
 
 from mlopsctl.contract.binning import categorical_reference, numeric_reference
+from mlopsctl.contract.records import BinnedReference, InputColumn, Reference, Signature
 from mlopsctl.errors import CheckFailed
-from mlopsctl.registry.records import BinnedReference, InputColumn, Reference, Signature
 from mlopsctl.spec.models import FeatureSpec, ModelSpec
 from mlopsctl.spec.validate import load_estimator_class
 

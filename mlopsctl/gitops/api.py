@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
 from mlopsctl.gitops.history import HistoryEntry, read_history
 from mlopsctl.gitops.operations import Archive, Operation, Promote, Rollback
 from mlopsctl.gitops.publish import Outcome, PlanProvider, publish
 from mlopsctl.gitops.snapshot import Snapshot
 from mlopsctl.ports.git import Git
-from mlopsctl.registry.records import parse_ref, version_numbers
+from mlopsctl.registry.records import version_numbers
 from mlopsctl.spec.loader import Repo, scan_repo
 from mlopsctl.spec.models import Environment, ModelSpec
 

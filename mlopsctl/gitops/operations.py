@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from mlopsctl.contract.records import VersionRecord
 from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
 from mlopsctl.gitops import envfile, policy, transitions
 from mlopsctl.gitops.snapshot import (
@@ -32,7 +33,6 @@ from mlopsctl.gitops.snapshot import (
     previous_stable,
     ran_in,
 )
-from mlopsctl.registry.records import VersionRecord
 from mlopsctl.spec.environments import env_path
 from mlopsctl.spec.locations import shown
 from mlopsctl.spec.models import NAME_PATTERN, Environment, ModelSpec

@@ -12,9 +12,9 @@ archived version is caught on the pull request as well.
 
 from __future__ import annotations
 
+from mlopsctl.contract.records import VersionRecord
 from mlopsctl.errors import PolicyRefused
 from mlopsctl.gitops.snapshot import Snapshot, ran_in
-from mlopsctl.registry.records import VersionRecord
 from mlopsctl.spec.models import ModelSpec
 
 

@@ -20,11 +20,11 @@ from typing import Any, TypeGuard
 import yaml
 from pydantic import ValidationError
 
+from mlopsctl.contract.records import VersionRecord
+from mlopsctl.contract.versions import MAX_VERSION
 from mlopsctl.errors import CheckFailed, NotFound
 from mlopsctl.gitops import envfile
 from mlopsctl.ports.git import Git
-from mlopsctl.registry.paths import MAX_VERSION
-from mlopsctl.registry.records import VersionRecord
 from mlopsctl.spec.environments import check_environment_name, env_path, parse_environment
 from mlopsctl.spec.models import Environment
 from mlopsctl.spec.yamlpos import LocatedDoc, parse_yaml

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlopsctl.contract.versions import MAX_VERSION
 from mlopsctl.errors import CheckFailed, MlopsError, PolicyRefused
-from mlopsctl.registry.paths import MAX_VERSION
 
 Fields = dict[str, Any]
 ROLES = ("version", "candidate")

@@ -19,9 +19,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mlopsctl.contract.records import Reference, VersionRecord
 from mlopsctl.errors import CheckFailed
 from mlopsctl.fsio import atomic_write_text
-from mlopsctl.registry.records import Reference, VersionRecord, record_path
+from mlopsctl.registry.records import record_path
 from mlopsctl.spec.loader import PROJECT_FILE, Repo, find_repo_root, load_settings, open_repo
 from mlopsctl.spec.models import Environment, ModelSpec, MonitoringSpec
 from mlopsctl.spec.yamlpos import load_yaml_fast

@@ -21,12 +21,12 @@ import numpy as np
 
 from mlopsctl.contract import metrics as mc
 from mlopsctl.contract.binning import bin_labels
+from mlopsctl.contract.records import BinnedReference, Reference
 from mlopsctl.monitor import stats
 from mlopsctl.monitor.cache import HealthCache
 from mlopsctl.monitor.judge import Check, State, level, past, psi_check
 from mlopsctl.monitor.sources import MetricsSource, Query, Result, metrics_source, scrape_errors
 from mlopsctl.monitor.targets import Endpoint, deployment_endpoints
-from mlopsctl.registry.records import BinnedReference, Reference
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import MonitoringSpec, duration_seconds
 

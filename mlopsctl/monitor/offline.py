@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from mlopsctl.contract.binning import categorical_reference, numeric_edges
+from mlopsctl.contract.records import BinnedReference
 from mlopsctl.errors import CheckFailed, NotFound, UsageError
 from mlopsctl.monitor import stats
 from mlopsctl.monitor.judge import State, psi_check
-from mlopsctl.registry.records import BinnedReference
 from mlopsctl.spec.models import FeatureSpec, MonitoringSpec
 
 WORKERS = 2

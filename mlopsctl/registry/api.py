@@ -15,10 +15,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from mlopsctl.contract.records import VersionRecord
+from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.registry.artifacts import ArtifactRefused
 from mlopsctl.registry.index import ModelFolder, VersionSummary, scan_registry, summaries
-from mlopsctl.registry.records import VersionRecord, archived_versions, parse_ref, read_record, record_path
+from mlopsctl.registry.records import archived_versions, read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, latest_version
 from mlopsctl.spec.loader import PROJECT_FILE, Repo, find_repo_root, load_settings
 from mlopsctl.spec.models import NAME_PATTERN, Deployment, Environment, ProjectSettings

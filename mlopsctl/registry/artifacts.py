@@ -33,10 +33,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from mlopsctl.contract.records import ArtifactRef
 from mlopsctl.errors import MlopsError, NotFound, UsageError
 from mlopsctl.fsio import atomic_write_bytes
 from mlopsctl.registry import artifact_policy
-from mlopsctl.registry.records import ArtifactRef
 from mlopsctl.state_links import refuse_state_links
 
 SUFFIX = ".skops"

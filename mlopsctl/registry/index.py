@@ -27,8 +27,9 @@ from typing import Any
 
 import yaml
 
+from mlopsctl.contract.versions import MAX_VERSION
 from mlopsctl.errors import CheckFailed
-from mlopsctl.registry.paths import MAX_VERSION, RECORD_NAME, refuse_links
+from mlopsctl.registry.paths import RECORD_NAME, refuse_links
 from mlopsctl.registry.store import parse_record_file
 from mlopsctl.state_links import refuse_database_links
 

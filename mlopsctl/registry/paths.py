@@ -3,8 +3,9 @@
 A commit can add a symbolic link as easily as a file: ``registry/churn -> /etc`` would make
 ``train`` write, and ``registry show`` read, outside the repository. Every registry path is
 built here and refused when any part of it below the repository root is a link. Version numbers
-are capped (:data:`MAX_VERSION`), so a file name or reference with thousands of digits is
-refused instead of turned into a huge integer. Kept free of heavy imports: ``history`` uses it.
+are capped (:data:`mlopsctl.contract.versions.MAX_VERSION`), so a file name with thousands of
+digits is refused instead of turned into a huge integer. Kept free of heavy imports: ``history``
+uses it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,9 @@ import os
 import re
 from pathlib import Path
 
+from mlopsctl.contract.versions import VERSION_TEXT
 from mlopsctl.errors import PolicyRefused
 
-VERSION_DIGITS = 9
-MAX_VERSION = 10**VERSION_DIGITS - 1
-"""The highest version number mlopsctl reads or writes."""
-VERSION_TEXT = rf"[1-9][0-9]{{0,{VERSION_DIGITS - 1}}}"
 RECORD_NAME = re.compile(rf"^v({VERSION_TEXT})\.yaml$")
 MODEL_FOLDER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 

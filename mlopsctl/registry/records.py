@@ -1,165 +1,25 @@
-"""Version records: one immutable YAML file per registered model version.
+"""Version record files: one immutable YAML file per registered model version.
 
-A record lives at ``registry/<model>/v<N>.yaml`` and is committed, so every version is reviewable
-in a pull request and the git history is the registry's audit log. Records are never rewritten;
-archiving a version adds ``registry/<model>/archived.yaml`` entries instead.
+The record's shape is :class:`mlopsctl.contract.records.VersionRecord`; reading the files is the
+registry's job, done here. A record lives at ``registry/<model>/v<N>.yaml`` and is committed, so
+every version is reviewable in a pull request and the git history is the registry's audit log.
+Records are never rewritten; archiving a version adds ``registry/<model>/archived.yaml`` entries.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from mlopsctl.errors import CheckFailed, NotFound, UsageError
+from mlopsctl.contract.records import VersionRecord
+from mlopsctl.contract.versions import MAX_VERSION
+from mlopsctl.errors import CheckFailed, NotFound
 from mlopsctl.registry.packages import listed_pins, pin_problem
-from mlopsctl.registry.paths import (
-    MAX_VERSION,
-    RECORD_NAME,
-    VERSION_TEXT,
-    archive_path,
-    record_path,
-    refuse_links,
-    registry_dir,
-)
+from mlopsctl.registry.paths import RECORD_NAME, archive_path, record_path, refuse_links, registry_dir
 from mlopsctl.spec.yamlpos import LocatedDoc, load_yaml
-
-REF_PATTERN = re.compile(rf"^(?P<model>[a-z][a-z0-9-]{{0,62}})@v?(?P<version>{VERSION_TEXT}|latest)$")
-MAX_REF_SHOWN = 80
-
-
-class Record(BaseModel):
-    """Base of registry files: unknown keys are kept, so newer writers do not break older readers."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class GateResult(Record):
-    gate: str
-    """The gate as written in the spec, e.g. roc_auc >= 0.85."""
-    value: float | None
-    """The measured value, or empty when the metric was not measured."""
-    passed: bool
-    """Whether the gate held."""
-
-
-class DataFingerprint(Record):
-    uri: str
-    """Where the data was read from, relative to the repo root when inside it."""
-    sha256: str
-    """Content hash of the file's bytes."""
-    rows: int
-    """Number of rows."""
-    columns: int
-    """Number of columns."""
-    schema_sha256: str
-    """Hash of the column names and types."""
-
-
-class ArtifactRef(Record):
-    uri: str
-    """Location of the artifact in the artifact store."""
-    sha256: str
-    """Digest checked before the artifact is ever loaded."""
-    size: int
-    """Size in bytes."""
-    format: str = "skops"
-    """Serialisation format."""
-
-
-class InputColumn(Record):
-    name: str
-    """Column name as requests must send it."""
-    type: str
-    """Declared type: integer, float, category, string, datetime or boolean."""
-    nullable: bool = False
-    """Whether a missing value (null/NaN) is accepted."""
-    categories: list[str] | None = None
-    """For categorical features, the categories seen in training (others are still accepted)."""
-
-
-class Signature(Record):
-    """What the prediction service accepts and returns."""
-
-    inputs: list[InputColumn]
-    """Feature columns, in the order the pipeline expects them."""
-    task: str
-    """classification or regression."""
-    target: str
-    """Name of the label column (the prediction's name)."""
-    classes: list[Any] | None = None
-    """Class labels in predict_proba column order (classification)."""
-
-
-class BinnedReference(Record):
-    """Training distribution of one feature (or of the predictions), for drift.
-
-    numeric: ``edges`` are the interior bin edges (training quantiles, deduplicated); bin ``i``
-    holds ``edges[i-1] < x <= edges[i]``, with open ends, so there are ``len(edges) + 1`` bins.
-    categorical: ``categories`` name the bins, plus a last ``__other__`` bin for unseen values.
-    ``shares`` sum to 1 over the bins and exclude missing values, whose share is ``missing_share``.
-    """
-
-    kind: str
-    """numeric or categorical."""
-    edges: list[float] = Field(default_factory=list)
-    categories: list[str] = Field(default_factory=list)
-    shares: list[float]
-    missing_share: float = 0.0
-    count: int = 0
-    """Observations the shares were computed from."""
-
-
-class Reference(Record):
-    features: dict[str, BinnedReference] = Field(default_factory=dict)
-    prediction: BinnedReference | None = None
-
-
-class VersionRecord(Record):
-    """registry/<model>/v<N>.yaml"""
-
-    apiVersion: str = "mlopsctl/v1"
-    kind: str = "ModelVersion"
-    model: str
-    version: int = Field(ge=1, le=MAX_VERSION)
-    created_at: str
-    run_id: str
-    spec_commit: str
-    spec_dirty: bool = False
-    spec_sha256: str
-    task: str
-    estimator: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict)
-    gates: list[GateResult] = Field(default_factory=list)
-    gates_passed: bool
-    data: DataFingerprint
-    environment: dict[str, Any] = Field(default_factory=dict)
-    artifact: ArtifactRef
-    signature: Signature
-    """Inputs and outputs of the prediction service."""
-    reference: Reference = Field(default_factory=Reference)
-    """Training-data distributions (bins and shares per feature, and of predictions) for drift."""
-
-    @property
-    def ref(self) -> str:
-        return f"{self.model}@{self.version}"
-
-
-def parse_ref(text: str) -> tuple[str, int | None]:
-    """``churn@3`` / ``churn@v3`` -> ("churn", 3); ``churn@latest`` -> ("churn", None)."""
-    match = REF_PATTERN.fullmatch(text.strip())
-    if match is None:
-        shown = text if len(text) <= MAX_REF_SHOWN else text[: MAX_REF_SHOWN - 3] + "..."
-        raise UsageError(
-            f"'{shown}' is not a model version reference",
-            hint="write MODEL@VERSION, e.g. churn@3, churn@v3 or churn@latest",
-        )
-    version = match["version"]
-    return match["model"], None if version == "latest" else int(version)
 
 
 def version_numbers(root: Path, model: str) -> list[int]:
@@ -250,10 +110,8 @@ def _invalid_archive(path: Path, reason: str) -> CheckFailed:
 
 
 __all__ = [
-    "MAX_VERSION",
     "RECORD_NAME",
     "archived_versions",
-    "parse_ref",
     "read_record",
     "record_path",
     "refuse_links",

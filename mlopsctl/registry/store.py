@@ -34,21 +34,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from mlopsctl.contract.records import DataFingerprint, GateResult, Reference, Signature, VersionRecord
 from mlopsctl.errors import CheckFailed, MlopsError, NotFound, UsageError
 from mlopsctl.fsio import create_exclusive, fsync_dir
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import ArtifactStore, safe_loads, short_digest
-from mlopsctl.registry.records import (
-    DataFingerprint,
-    GateResult,
-    Reference,
-    Signature,
-    VersionRecord,
-    read_record,
-    record_path,
-    registry_dir,
-    version_numbers,
-)
+from mlopsctl.registry.records import read_record, record_path, registry_dir, version_numbers
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import NAME_PATTERN
 from mlopsctl.spec.yamlpos import safe_load

@@ -6,7 +6,8 @@ Modules, from the wire inwards:
 - :mod:`~mlopsctl.serve.app`: the routes (predict, Open Inference Protocol V2, health, metadata, metrics);
 - :mod:`~mlopsctl.serve.inputs`: request shapes and validation against the version's signature;
 - :mod:`~mlopsctl.serve.service`: the stable version, an optional canary or shadow candidate;
-- :mod:`~mlopsctl.serve.predictor`: the fitted pipeline compiled to a fast numpy path (or the pipeline);
+- :mod:`~mlopsctl.contract.predictor`: the fitted pipeline compiled to a fast numpy path (or the pipeline),
+  shared with training, which times it for the latency gate;
 - :mod:`~mlopsctl.serve.metrics`: Prometheus series named by :mod:`mlopsctl.contract.metrics`;
 - :mod:`~mlopsctl.serve.runner`: running it (foreground with signals, or a background thread);
 - :mod:`~mlopsctl.serve.local`: ``mlopsctl serve MODEL@VERSION`` through the registry;

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import UsageError
-from mlopsctl.registry.records import parse_ref
 from mlopsctl.serve.httpserver import Limits
 from mlopsctl.serve.local import Listening, ServeRequest, prepare, run
 from mlopsctl.serve.service import Service, Strategy

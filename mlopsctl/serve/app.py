@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from mlopsctl import __version__
+from mlopsctl.contract.batch import Batch, Prediction, is_numeric_type
 from mlopsctl.serve import metrics
-from mlopsctl.serve.batch import Batch, Prediction, is_numeric_type
 from mlopsctl.serve.httpserver import Application, Limits, Request, Response, Result, error_response
 from mlopsctl.serve.inputs import RequestError, parse_json
 from mlopsctl.serve.service import PredictionFailed, ServedModel, Service

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mlopsctl.registry.records import InputColumn, Signature
-from mlopsctl.serve.batch import Batch
+from mlopsctl.contract.batch import Batch
+from mlopsctl.contract.records import InputColumn, Signature
 
 MAX_PROBLEMS = 20
 RECORD_KEYS = ("records", "dataframe_records", "instances")

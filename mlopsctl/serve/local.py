@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mlopsctl.contract.batch import is_numeric_type
+from mlopsctl.contract.records import InputColumn, Reference, VersionRecord
 from mlopsctl.errors import UsageError
-from mlopsctl.registry.records import InputColumn, Reference, VersionRecord
-from mlopsctl.serve.batch import is_numeric_type
 from mlopsctl.serve.httpserver import Limits
 from mlopsctl.serve.runner import serve_async
 from mlopsctl.serve.service import LoadedVersion, Service, Strategy, build_service

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from mlopsctl.contract import metrics as mc
+from mlopsctl.contract.batch import Batch, Prediction
 from mlopsctl.contract.binning import OTHER, bin_index, bin_labels, category_index
-from mlopsctl.registry.records import BinnedReference, VersionRecord
-from mlopsctl.serve.batch import Batch, Prediction
+from mlopsctl.contract.records import BinnedReference, VersionRecord
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _IMPORTED_AT = time.time()

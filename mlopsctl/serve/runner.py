@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlopsctl.contract.records import VersionRecord
 from mlopsctl.errors import MlopsError, NotFound, UsageError
-from mlopsctl.registry.records import VersionRecord
 from mlopsctl.serve.app import ServiceApp
 from mlopsctl.serve.httpserver import Application, HttpServer, Limits
 from mlopsctl.serve.service import LoadedVersion, Service

@@ -15,11 +15,11 @@ import random
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mlopsctl.registry.records import VersionRecord
-from mlopsctl.serve.batch import Batch, Prediction
+from mlopsctl.contract.batch import Batch, Prediction
+from mlopsctl.contract.predictor import InputRejected, Predictor, build_predictor
+from mlopsctl.contract.records import VersionRecord
 from mlopsctl.serve.inputs import RequestError, Schema
 from mlopsctl.serve.metrics import ModelMetrics
-from mlopsctl.serve.predictor import InputRejected, Predictor, build_predictor
 
 log = logging.getLogger("mlopsctl.serve")
 

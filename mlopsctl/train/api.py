@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlopsctl.contract.records import DataFingerprint, GateResult
 from mlopsctl.data.load import Dataset, load_dataset
 from mlopsctl.data.quality import check_or_raise, run_quality_checks
 from mlopsctl.errors import MlopsError, UsageError
 from mlopsctl.registry.artifacts import dump_pipeline
-from mlopsctl.registry.records import DataFingerprint, GateResult
 from mlopsctl.registry.store import Registration, VersionDraft, register
 from mlopsctl.spec.loader import Repo
 from mlopsctl.tracking.environment import capture_environment

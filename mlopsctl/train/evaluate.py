@@ -6,7 +6,8 @@ multiclass: macro averages), ``log_loss`` and ``balanced_accuracy``. Regression:
 ``mae``, ``r2`` and ``mape``.
 
 Latency is measured the way the prediction service will answer: the service's own predictor
-(:func:`mlopsctl.serve.predictor.build_predictor`: the pipeline compiled to its numpy fast path
+(:func:`mlopsctl.contract.predictor.build_predictor`, which serving uses too, so train does not
+import serve: the pipeline compiled to its numpy fast path
 when that path agrees with the pipeline, else the pipeline itself) predicting one held-out row at
 a time, for up to :data:`LATENCY_ROWS` rows, stopping early once :data:`LATENCY_BUDGET_SECONDS`
 have been spent and at least :data:`LATENCY_MIN_ROWS` were timed (a slow model on a busy machine
@@ -27,8 +28,10 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
+from mlopsctl.contract.batch import Batch, is_numeric_type
+from mlopsctl.contract.predictor import ModelUnusable, build_predictor
+from mlopsctl.contract.records import GateResult, Reference, Signature
 from mlopsctl.errors import CheckFailed
-from mlopsctl.registry.records import GateResult, Reference, Signature
 from mlopsctl.spec.models import GATE_PATTERN, SERVING_METRICS
 from mlopsctl.train.progress import ProgressFn, no_progress
 
@@ -150,8 +153,6 @@ def _service_calls(
     pipeline: Pipeline, features: pd.DataFrame, signature: Signature, reference: Reference | None, count: int
 ) -> tuple[Callable[[Any], Any], list[Any], str]:
     """The service's predict function, one-row inputs for it, and its description."""
-    from mlopsctl.serve.predictor import ModelUnusable, build_predictor
-
     try:
         predictor = build_predictor(pipeline, signature, reference)
     except ModelUnusable as exc:
@@ -164,8 +165,6 @@ def _service_calls(
 
 def _single_rows(features: pd.DataFrame, signature: Signature) -> list[Any]:
     """Each row as the service receives it: floats (nan when missing) and str (None when missing)."""
-    from mlopsctl.serve.batch import Batch, is_numeric_type
-
     columns: dict[str, list[Any]] = {}
     for column in signature.inputs:
         values = features[column.name].to_numpy(dtype=object)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from mlopsctl.contract.records import Reference, Signature
 from mlopsctl.errors import CheckFailed
 from mlopsctl.features.compile import (
     build_pipeline,
@@ -25,7 +26,6 @@ from mlopsctl.features.compile import (
     transformed_width,
 )
 from mlopsctl.registry.artifacts import dump_pipeline
-from mlopsctl.registry.records import Reference, Signature
 from mlopsctl.spec.models import ModelSpec
 from mlopsctl.train.evaluate import (
     Latency,

@@ -20,11 +20,13 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from mlopsctl.contract.records import VersionRecord
+from mlopsctl.contract.versions import parse_ref
 from mlopsctl.data.load import OUTSIDE, display_path, load_dataset
 from mlopsctl.errors import CheckFailed, MlopsError, PolicyRefused
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import dump_pipeline, sha256_hex
-from mlopsctl.registry.records import VersionRecord, parse_ref, record_path
+from mlopsctl.registry.records import record_path
 from mlopsctl.registry.store import load_version
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.locations import OPT_IN, escapes_repository, outside_allowed, resolved_outside, shown

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from mlopsctl.registry.records import VersionRecord, read_record
+from mlopsctl.contract.records import VersionRecord
+from mlopsctl.registry.records import read_record
 from mlopsctl.registry.store import artifact_store_for, register_version
 from mlopsctl.spec.loader import open_repo
 from tests.conftest import run_cli_process

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlopsctl.contract import metrics as mc
-from mlopsctl.registry.records import InputColumn
+from mlopsctl.contract.batch import Batch, Prediction
+from mlopsctl.contract.records import InputColumn
 from mlopsctl.serve.app import OFFLOAD_ROWS
-from mlopsctl.serve.batch import Batch, Prediction
 from mlopsctl.serve.runner import ServerThread, make_app
 from mlopsctl.serve.service import LoadedVersion, ServedModel, Service
 from tests.support.serve_process import read_json_object, register, start_serve

@@ -19,8 +19,8 @@ import pytest
 import yaml
 from sklearn.ensemble import RandomForestClassifier
 
+from mlopsctl.contract.records import GateResult
 from mlopsctl.registry.artifacts import dump_pipeline
-from mlopsctl.registry.records import GateResult
 from mlopsctl.registry.store import VersionDraft, register_version
 from mlopsctl.spec.loader import open_repo
 from tests.support.apply_repo import git, make_repo, marked_pids, stop_everything, write_env

@@ -21,7 +21,7 @@ def test_validate_names_an_odd_environment_file(cli: Any, model_repo: Path, stem
 
 
 def test_a_version_past_the_registry_cap_is_a_problem(cli: Any, model_repo: Path) -> None:
-    from mlopsctl.registry.paths import MAX_VERSION
+    from mlopsctl.contract.versions import MAX_VERSION
     from mlopsctl.spec.models import MAX_VERSION as SPEC_MAX_VERSION
 
     assert SPEC_MAX_VERSION == MAX_VERSION

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from mlopsctl.registry.records import GateResult
+from mlopsctl.contract.records import GateResult
 from mlopsctl.registry.store import register_version
 from mlopsctl.scaffold.init import init_repo
 from mlopsctl.spec.loader import open_repo

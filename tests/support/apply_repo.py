@@ -20,11 +20,11 @@ from typing import Any
 import yaml
 from sklearn.ensemble import RandomForestClassifier
 
+from mlopsctl.contract.records import GateResult, VersionRecord
 from mlopsctl.deploy.api import down_environment, light_repo
 from mlopsctl.deploy.processes import LocalRuntime
 from mlopsctl.errors import MlopsError
 from mlopsctl.registry.artifacts import dump_pipeline
-from mlopsctl.registry.records import GateResult, VersionRecord
 from mlopsctl.registry.store import VersionDraft, artifact_store_for, register_version
 from mlopsctl.scaffold.init import init_repo
 from mlopsctl.spec.loader import open_repo

@@ -16,8 +16,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlopsctl.contract.binning import numeric_reference
+from mlopsctl.contract.records import DataFingerprint, GateResult, InputColumn, Reference, Signature
 from mlopsctl.registry.artifacts import dump_pipeline
-from mlopsctl.registry.records import DataFingerprint, GateResult, InputColumn, Reference, Signature
 from mlopsctl.registry.store import VersionDraft
 
 FEATURES = ["mean radius", "mean texture", "mean smoothness", "worst area", "worst concavity"]

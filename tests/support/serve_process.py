@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlopsctl.contract.records import DataFingerprint
 from mlopsctl.registry.artifacts import dump_pipeline
-from mlopsctl.registry.records import DataFingerprint
 from mlopsctl.registry.store import VersionDraft, register_version
 from mlopsctl.spec.loader import scan_repo
 from tests.support.serving import Fitted

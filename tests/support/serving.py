@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
 
 from mlopsctl.contract.binning import categorical_reference, numeric_reference
-from mlopsctl.registry.records import (
+from mlopsctl.contract.records import (
     ArtifactRef,
     BinnedReference,
     DataFingerprint,
@@ -210,7 +210,7 @@ def frame_of(batch_rows: list[dict[str, Any]], record: VersionRecord) -> pd.Data
 
 def batch_of(batch_rows: list[dict[str, Any]], record: VersionRecord) -> Any:
     """The same rows as the service's validated batch (floats with nan, strings with None)."""
-    from mlopsctl.serve.batch import Batch
+    from mlopsctl.contract.batch import Batch
 
     columns: dict[str, list[Any]] = {}
     for column in record.signature.inputs:

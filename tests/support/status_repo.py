@@ -30,7 +30,7 @@ from mlopsctl.contract.binning import (
     category_index,
     numeric_reference,
 )
-from mlopsctl.registry.records import (
+from mlopsctl.contract.records import (
     ArtifactRef,
     BinnedReference,
     DataFingerprint,
@@ -38,8 +38,8 @@ from mlopsctl.registry.records import (
     Reference,
     Signature,
     VersionRecord,
-    record_path,
 )
+from mlopsctl.registry.records import record_path
 
 FEATURES = {
     "tenure_months": "numeric",

@@ -6,14 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from mlopsctl.registry.records import (
-    ArtifactRef,
-    DataFingerprint,
-    GateResult,
-    InputColumn,
-    Signature,
-    VersionRecord,
-)
+from mlopsctl.contract.records import ArtifactRef, DataFingerprint, GateResult, InputColumn, Signature, VersionRecord
 from mlopsctl.registry.store import record_yaml
 from mlopsctl.scaffold.init import init_repo
 

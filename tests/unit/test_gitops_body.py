@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
+from mlopsctl.contract.records import VersionRecord
 from mlopsctl.gitops.operations import Change
 from mlopsctl.gitops.publish import pull_request_body
-from mlopsctl.registry.records import VersionRecord
 from tests.support.gitops_repo import write_record
 
 

@@ -16,6 +16,7 @@ from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from mlopsctl.contract.records import ArtifactRef
 from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.registry.artifacts import (
     ArtifactRefused,
@@ -25,7 +26,6 @@ from mlopsctl.registry.artifacts import (
     load_pipeline_bytes,
     refused_types,
 )
-from mlopsctl.registry.records import ArtifactRef
 from tests.support.registry_drafts import FEATURES, artifact_bytes, breast_cancer, fitted
 
 

@@ -11,8 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlopsctl.contract.records import ArtifactRef, VersionRecord
 from mlopsctl.registry.index import read_summary, scan_summary_fields, summary_from
-from mlopsctl.registry.records import ArtifactRef, VersionRecord
 from mlopsctl.registry.store import record_yaml
 from tests.support.registry_drafts import make_draft
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlopsctl.registry.records import InputColumn, Signature
+from mlopsctl.contract.records import InputColumn, Signature
 from mlopsctl.serve.inputs import RequestError, Schema, parse_json
 
 SIGNATURE = Signature(

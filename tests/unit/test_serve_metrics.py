@@ -8,9 +8,9 @@ import re
 import pytest
 
 from mlopsctl.contract import metrics as mc
+from mlopsctl.contract.batch import Batch
 from mlopsctl.contract.binning import bin_labels
-from mlopsctl.registry.records import BinnedReference
-from mlopsctl.serve.batch import Batch
+from mlopsctl.contract.records import BinnedReference
 from mlopsctl.serve.metrics import BinCounter, ModelMetrics, render
 from mlopsctl.serve.service import LoadedVersion, build_service
 from tests.support.services import promtool_check_metrics, require_prometheus

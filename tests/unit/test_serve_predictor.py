@@ -14,8 +14,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures
 from sklearn.tree import DecisionTreeClassifier
 
-from mlopsctl.serve.batch import Batch
-from mlopsctl.serve.predictor import (
+from mlopsctl.contract.batch import Batch
+from mlopsctl.contract.predictor import (
     FastPredictor,
     InputRejected,
     SklearnPredictor,

@@ -1,8 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
+from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import UsageError
-from mlopsctl.registry.records import parse_ref
 from mlopsctl.spec.models import Deployment, duration_seconds
 
 

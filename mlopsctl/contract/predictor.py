@@ -12,7 +12,8 @@ Anything the compiler does not recognise keeps the real pipeline (:class:`Sklear
 And before a fast path is used, it must agree with the real pipeline on probe rows built from the
 version's signature and reference bins (missing values and unseen categories included); if they
 differ, the service uses the pipeline. Property-based tests check the same equivalence on random
-rows.
+rows. It lives in the contract because serving predicts with it and training times it for the
+latency gate: both depend on it, neither on the other.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from mlopsctl.registry.records import Reference, Signature
-from mlopsctl.serve.batch import Batch, Prediction, is_numeric_type
+from mlopsctl.contract.batch import Batch, Prediction, is_numeric_type
+from mlopsctl.contract.records import Reference, Signature
 
 Array = np.ndarray[Any, Any]
 FLOAT32_MAX = float(np.finfo(np.float32).max)
