@@ -137,17 +137,10 @@ def _render_preview(console: Console, preview: api.Preview) -> None:
         if preview.hint:
             console.print(f"[red]hint: {escape(preview.hint)}[/]", soft_wrap=True)
         return
-    where = _destination(preview)
-    console.print(f"\n[bold]{escape(preview.title)}\nCommit {escape(where)}[/]\n", soft_wrap=True)
+    console.print(f"\n[bold]{escape(preview.title)}\nCommit {escape(preview.destination)}[/]\n", soft_wrap=True)
     for line in preview.diff.splitlines():
         console.print(f"[{_diff_style(line)}]{escape(line)}[/]" if _diff_style(line) else escape(line), soft_wrap=True)
     console.print("[dim]dry run: nothing was written[/]")
-
-
-def _destination(preview: api.Preview) -> str:
-    if preview.branch == api.DIRECT:
-        return "directly on the current branch"
-    return f"on branch {preview.branch}, as a pull request"
 
 
 def _measured(value: float | None) -> str:

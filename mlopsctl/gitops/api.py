@@ -70,6 +70,13 @@ class Preview:
     def allowed(self) -> bool:
         return self.refused is None
 
+    @property
+    def destination(self) -> str:
+        """Where the commit would go, in words both faces show."""
+        if self.branch == DIRECT:
+            return "directly on the current branch"
+        return f"on branch {self.branch}, as a pull request"
+
     def to_dict(self) -> dict[str, object]:
         return {"allowed": self.allowed, **asdict(self)}
 

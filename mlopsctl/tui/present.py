@@ -199,8 +199,6 @@ def history_row(entry: Any) -> dict[str, Any]:
 
 def preview_text(preview: Preview) -> Text:
     """What the promote and rollback modals show: the same content as ``--dry-run``."""
-    from mlopsctl.gitops.api import DIRECT
-
     text = Text()
     if preview.gates:
         text.append("Gate checks\n", style="bold")
@@ -210,12 +208,7 @@ def preview_text(preview: Preview) -> Text:
     if preview.refused is not None:
         text.append_text(refusal_text(preview.refused, preview.hint))
         return text
-    where = (
-        "directly on the current branch"
-        if preview.branch == DIRECT
-        else f"on branch {preview.branch}, as a pull request"
-    )
-    text.append(f"\n{preview.title}\nCommit {where}\n\n", style="bold")
+    text.append(f"\n{preview.title}\nCommit {preview.destination}\n\n", style="bold")
     for line in preview.diff.splitlines():
         text.append(line + "\n", style=_diff_style(line))
     return text
