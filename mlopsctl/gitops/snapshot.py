@@ -15,19 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from mlopsctl.contract.records import VersionRecord
-from mlopsctl.contract.versions import MAX_VERSION
-from mlopsctl.errors import CheckFailed, NotFound
+from mlopsctl.errors import NotFound
 from mlopsctl.gitops import envfile
 from mlopsctl.ports.git import Git
+from mlopsctl.registry.records import archived_from_doc, is_version, record_from_doc
 from mlopsctl.spec.environments import check_environment_name, env_path, parse_environment
 from mlopsctl.spec.models import Environment
-from mlopsctl.spec.yamlpos import LocatedDoc, parse_yaml
+from mlopsctl.spec.yamlpos import parse_yaml
 
 HISTORY_BATCH = 200
 
@@ -86,7 +85,7 @@ class Snapshot:
                 + ("not committed)" if local else "missing)"),
                 hint=f"commit {path} first" if local else f"see the versions with: mlopsctl registry list {model}",
             )
-        return _parsed_record(parse_yaml(text, Path(path)))
+        return record_from_doc(parse_yaml(text, Path(path)), restore=_who_changed(path))
 
     def archived(self, model: str) -> set[int]:
         """Version numbers in the committed ``registry/<model>/archived.yaml``; a malformed list stops the action."""
@@ -94,63 +93,12 @@ class Snapshot:
         text = self.read(path)
         if text is None:
             return set()
-        doc = parse_yaml(text, Path(path))
-        if doc.problems:
-            raise _invalid_archive(path, str(doc.problems[0]))
-        entries = doc.data.get("archived", []) if isinstance(doc.data, dict) else None
-        if not isinstance(entries, list):
-            expected = doc.problem(("archived",), "expected a list of entries such as - version: 3")
-            raise _invalid_archive(path, str(expected))
-        return {_archived_number(doc, index, entry) for index, entry in enumerate(entries)}
+        return archived_from_doc(parse_yaml(text, Path(path)), restore=_who_changed(path))
 
 
-def _parsed_record(doc: LocatedDoc) -> VersionRecord:
-    if doc.problems or not isinstance(doc.data, dict):
-        reason = str(doc.problems[0]) if doc.problems else f"{doc.file}: not a mapping of fields"
-        raise _invalid_record(doc.file, reason)
-    try:
-        return VersionRecord.model_validate(doc.data)
-    except ValidationError as exc:
-        raise _invalid_record(doc.file, _first_schema_error(doc, exc)) from None
-
-
-def _first_schema_error(doc: LocatedDoc, exc: ValidationError) -> str:
-    """The first schema error as ``file:line:column: field: message (got ...)``."""
-    error = exc.errors()[0]
-    where = tuple(part for part in error["loc"] if isinstance(part, str | int))
-    got = error.get("input")
-    shown = "" if isinstance(got, dict | list) else f" (got {str(got)[:40]!r})"
-    return str(doc.problem(where, f"{error['msg']}{shown}"))
-
-
-def _archived_number(doc: LocatedDoc, index: int, entry: Any) -> int:
-    number = entry.get("version") if isinstance(entry, dict) else None
-    if _is_version(number):
-        return number
-    reason = doc.problem(("archived", index, "version"), f"expected a version number from 1 to {MAX_VERSION}")
-    raise _invalid_archive(str(doc.file), str(reason))
-
-
-def _is_version(value: Any) -> TypeGuard[int]:
-    """A version number as records hold it: an int (never a bool) from 1 to MAX_VERSION."""
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_VERSION
-
-
-def _invalid_record(path: Path | str, reason: str) -> CheckFailed:
+def _who_changed(path: str) -> str:
     # The bad file is committed, so the way back is an earlier commit, not the working tree.
-    return CheckFailed(
-        f"registry record {reason}",
-        title="Invalid record",
-        hint=f"records are written by mlopsctl and never edited; see who changed it with: git log -p -- {path}",
-    )
-
-
-def _invalid_archive(path: Path | str, reason: str) -> CheckFailed:
-    return CheckFailed(
-        f"archive list {reason}",
-        title="Invalid archive list",
-        hint=f"archived.yaml is written by mlopsctl archive; see who changed it with: git log -p -- {path}",
-    )
+    return f"see who changed it with: git log -p -- {path}"
 
 
 def deployment_in(data: Any, model: str) -> dict[str, Any] | None:
@@ -186,7 +134,7 @@ def previous_stable(snap: Snapshot, env: str, model: str, current: int) -> int |
     """The stable version that ran in ``env`` before ``current``, from the file's history."""
     for fields in deployment_history(snap, env, model):
         version = fields.get("version") if fields else None
-        if _is_version(version) and version != current:  # a hand-edited past revision may hold anything
+        if is_version(version) and version != current:  # a hand-edited past revision may hold anything
             return version
     return None
 

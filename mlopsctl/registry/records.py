@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import ValidationError
 
@@ -39,15 +39,20 @@ def read_record(root: Path, model: str, version: int) -> VersionRecord:
         hint = f"versions of {model}: {', '.join(map(str, known))}" if known else f"{model} has no versions yet"
         raise NotFound(f"no version {model}@{version} in {path.parent}", hint=hint)
     doc = load_yaml(path)
-    if doc.problems or not isinstance(doc.data, dict):
-        reason = str(doc.problems[0]) if doc.problems else f"{path}: not a mapping of fields"
-        raise _invalid_record(path, reason)
-    try:
-        record = VersionRecord.model_validate(doc.data)
-    except ValidationError as exc:
-        raise _invalid_record(path, _first_error(doc, exc)) from None
+    record = record_from_doc(doc, restore=f"restore it with: git checkout -- {path}")
     _check_packages(doc, record)
     return record
+
+
+def record_from_doc(doc: LocatedDoc, *, restore: str) -> VersionRecord:
+    """The record in a parsed file; else a CheckFailed at file:line:column whose hint ends with ``restore``."""
+    if doc.problems or not isinstance(doc.data, dict):
+        reason = str(doc.problems[0]) if doc.problems else f"{doc.file}: not a mapping of fields"
+        raise _invalid_record(reason, restore)
+    try:
+        return VersionRecord.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _invalid_record(_first_error(doc, exc), restore) from None
 
 
 def _check_packages(doc: LocatedDoc, record: VersionRecord) -> None:
@@ -57,7 +62,7 @@ def _check_packages(doc: LocatedDoc, record: VersionRecord) -> None:
         problem = pin_problem(name, version)
         if problem is not None:
             where = ("environment", "packages", name if isinstance(packages, dict) else index)
-            raise _invalid_record(doc.file, str(doc.problem(where, problem)))
+            raise _invalid_record(str(doc.problem(where, problem)), f"restore it with: git checkout -- {doc.file}")
 
 
 def _first_error(doc: LocatedDoc, exc: ValidationError) -> str:
@@ -69,11 +74,11 @@ def _first_error(doc: LocatedDoc, exc: ValidationError) -> str:
     return str(doc.problem(path, f"{error['msg']}{shown}"))
 
 
-def _invalid_record(path: Path, reason: str) -> CheckFailed:
+def _invalid_record(reason: str, restore: str) -> CheckFailed:
     return CheckFailed(
         f"registry record {reason}",
         title="Invalid record",
-        hint=f"records are written by mlopsctl and never edited; restore it with: git checkout -- {path}",
+        hint=f"records are written by mlopsctl and never edited; {restore}",
     )
 
 
@@ -84,35 +89,48 @@ def archived_versions(root: Path, model: str) -> set[int]:
     path = archive_path(root, model)
     if not path.is_file():
         return set()
-    doc = load_yaml(path)
+    return archived_from_doc(load_yaml(path), restore=f"restore it with: git checkout -- {path}")
+
+
+def archived_from_doc(doc: LocatedDoc, *, restore: str) -> set[int]:
+    """The version numbers in a parsed archive list; else a CheckFailed at file:line:column."""
     if doc.problems:
-        raise _invalid_archive(path, str(doc.problems[0]))
+        raise _invalid_archive(str(doc.problems[0]), restore)
     entries = doc.data.get("archived", []) if isinstance(doc.data, dict) else None
-    if entries is None or not isinstance(entries, list):
-        raise _invalid_archive(path, str(doc.problem(("archived",), "expected a list of entries such as - version: 3")))
-    return {_archived_number(doc, index, entry) for index, entry in enumerate(entries)}
+    if not isinstance(entries, list):
+        expected = doc.problem(("archived",), "expected a list of entries such as - version: 3")
+        raise _invalid_archive(str(expected), restore)
+    return {_archived_number(doc, index, entry, restore) for index, entry in enumerate(entries)}
 
 
-def _archived_number(doc: LocatedDoc, index: int, entry: Any) -> int:
+def is_version(value: Any) -> TypeGuard[int]:
+    """A version number as records hold it: an int (never a bool) from 1 to MAX_VERSION."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_VERSION
+
+
+def _archived_number(doc: LocatedDoc, index: int, entry: Any, restore: str) -> int:
     number = entry.get("version") if isinstance(entry, dict) else None
-    if isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= MAX_VERSION:
+    if is_version(number):
         return number
     reason = doc.problem(("archived", index, "version"), f"expected a version number from 1 to {MAX_VERSION}")
-    raise _invalid_archive(doc.file, str(reason))
+    raise _invalid_archive(str(reason), restore)
 
 
-def _invalid_archive(path: Path, reason: str) -> CheckFailed:
+def _invalid_archive(reason: str, restore: str) -> CheckFailed:
     return CheckFailed(
         f"archive list {reason}",
         title="Invalid archive list",
-        hint=f"archived.yaml is written by mlopsctl archive; restore it with: git checkout -- {path}",
+        hint=f"archived.yaml is written by mlopsctl archive; {restore}",
     )
 
 
 __all__ = [
     "RECORD_NAME",
+    "archived_from_doc",
     "archived_versions",
+    "is_version",
     "read_record",
+    "record_from_doc",
     "record_path",
     "refuse_links",
     "registry_dir",
