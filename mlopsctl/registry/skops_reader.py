@@ -304,18 +304,17 @@ def _reduce_args(builder: _Builder, node: dict[str, Any], depth: int) -> tuple[A
 
 def _tree(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
     _exactly(node, TREE)  # skops builds a Tree whatever the node names; only a Tree is called here
-    cls = _called(node)
-    instance = cls(*_reduce_args(builder, node, depth))
-    attrs = builder.content(node, depth)
-    if attrs:
-        instance.__setstate__(attrs)
-    return instance
+    return _called_with_state(builder, node, depth)
 
 
 def _loss(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
     """A gradient boosting loss (one of scikit-learn's Cython losses), as skops rebuilds it."""
-    cls = _called(node)
-    instance = cls(*_reduce_args(builder, node, depth))
+    return _called_with_state(builder, node, depth)
+
+
+def _called_with_state(builder: _Builder, node: dict[str, Any], depth: int) -> Any:
+    """The allowed class called with the node's arguments, then given its state (a Cython type's restore)."""
+    instance = _called(node)(*_reduce_args(builder, node, depth))
     attrs = builder.content(node, depth)
     if attrs:
         instance.__setstate__(attrs)
