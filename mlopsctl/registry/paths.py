@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlopsctl.contract.versions import VERSION_TEXT
 from mlopsctl.errors import PolicyRefused
+from mlopsctl.fsio import first_link
 
 RECORD_NAME = re.compile(rf"^v({VERSION_TEXT})\.yaml$")
 MODEL_FOLDER = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -44,18 +45,15 @@ def archive_path(root: Path, model: str) -> Path:
 def refuse_links(root: Path, path: Path) -> None:
     """Refuse ``path`` when a part of it below ``root`` is a symbolic link or it leaves ``root``.
 
-    Plain strings and one ``lstat`` per part: ``plan`` checks hundreds of records this way.
+    One ``lstat`` per part (:func:`mlopsctl.fsio.first_link`): ``plan`` checks hundreds of records this way.
     """
-    base, target = os.fspath(root), os.fspath(path)
-    if not target.startswith(base.rstrip(os.sep) + os.sep):
+    base, target = os.fspath(root).rstrip(os.sep), os.fspath(path)
+    parts = target[len(base) + 1 :].split(os.sep)
+    if not target.startswith(base + os.sep) or any(part in ("", ".", "..") for part in parts):
         raise _outside(root, path)
-    current = base.rstrip(os.sep)
-    for part in target[len(current) + 1 :].split(os.sep):
-        if part in ("", ".", ".."):
-            raise _outside(root, path)
-        current = f"{current}{os.sep}{part}"
-        if os.path.islink(current):
-            raise _link(root, Path(current))
+    link = first_link(root, path)
+    if link is not None:
+        raise _link(root, link)
 
 
 def _link(root: Path, link: Path) -> PolicyRefused:
