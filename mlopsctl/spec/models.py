@@ -328,6 +328,11 @@ class EvaluationSpec(Spec):
     """Metrics computed on the held-out set; the first is the primary one (used to rank a grid)."""
     gates: list[Annotated[str, Field(pattern=GATE_PATTERN)]] = Field(default_factory=list)
     """Conditions a version must meet to be registered, e.g. "roc_auc >= 0.85", "p95_latency_ms <= 50"."""
+    champion: Name | None = None
+    """Environment whose running version a new version must not be worse than on the primary metric
+    (e.g. production); empty: train only prints the comparison."""
+    champion_margin: float = Field(default=0.0, ge=0.0)
+    """How much worse than the champion the primary metric may be before the version is refused."""
 
 
 class ServingSpec(Spec):
@@ -337,6 +342,8 @@ class ServingSpec(Spec):
     """Most rows one request may carry."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """Port to listen on when served locally. Empty: chosen by the environment."""
+    unknown_fields: Literal["reject", "ignore"] = "reject"
+    """Request fields the spec never declared: reject (HTTP 422 naming them) or ignore (counted)."""
 
 
 class Thresholds(Spec):
@@ -370,6 +377,10 @@ class MonitoringSpec(Spec):
     """95th percentile latency thresholds in milliseconds."""
     error_rate: Thresholds = Field(default_factory=lambda: Thresholds(warn=0.01, crit=0.05))
     """Share of requests answered with a 5xx."""
+    cpu_cores: Thresholds = Field(default_factory=lambda: Thresholds(warn=0.8, crit=0.95))
+    """CPU used by one instance, in cores (1.0 is one core fully busy)."""
+    memory_bytes: Thresholds = Field(default_factory=lambda: Thresholds(warn=1_073_741_824, crit=2_147_483_648))
+    """Resident memory of one instance, in bytes."""
     performance: PerformanceMonitoring | None = None
     """Live performance from ground-truth labels, when they flow back."""
 
