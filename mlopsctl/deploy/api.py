@@ -23,7 +23,7 @@ from mlopsctl.deploy.desired import Desired, port_clashes, read_desired, refusal
 from mlopsctl.deploy.health import probe_all
 from mlopsctl.deploy.lock import deploy_locks
 from mlopsctl.deploy.model import PREFLIGHT, Health, Instance
-from mlopsctl.deploy.plan import Plan, diff, needs_start
+from mlopsctl.deploy.plan import ModelSync, Plan, diff, needs_start
 from mlopsctl.deploy.processes import LocalRuntime
 from mlopsctl.deploy.runtime import Runtime
 from mlopsctl.deploy.state import DeployState, check_state_folders, clear_state, read_state, write_endpoints
@@ -69,6 +69,18 @@ def plan_environment(repo: Repo, env: str, *, ref: str = "HEAD") -> Plan:
     state = read_state(repo, env)
     runtimes = _runtimes(repo, _targets(desired, state))
     return _plan(repo, desired, state, _observe(runtimes, env))
+
+
+def plan_each(root: Path, envs: list[str]) -> dict[str, Plan | MlopsError]:
+    """The plan of each of ``envs`` (the dashboard's sync verdicts); an environment whose plan fails gives its error."""
+    repo = light_repo(root)
+    found: dict[str, Plan | MlopsError] = {}
+    for env in envs:
+        try:
+            found[env] = plan_environment(repo, env)
+        except MlopsError as exc:
+            found[env] = exc
+    return found
 
 
 def plan_for(repo: Repo, env: str, environment: Environment) -> Plan:
@@ -246,8 +258,11 @@ __all__ = [
     "ApplyFailed",
     "ApplyResult",
     "DownResult",
+    "ModelSync",
     "Plan",
     "apply_environment",
     "down_environment",
+    "light_repo",
+    "plan_each",
     "plan_environment",
 ]

@@ -25,6 +25,27 @@ from mlopsctl.deploy.model import PREFLIGHT, SERVICE, Change, ChangeAction, Inst
 
 SYMBOLS = {"start": "+", "update": "~", "restart": "!", "stop": "-"}
 ORDER = ("start", "update", "restart", "stop")
+IN_SYNC = "= in sync"
+
+
+@dataclass(frozen=True)
+class ModelSync:
+    """One model of the environment file as the plan sees it: what Git wants, what runs, the verdict.
+
+    The dashboard's Environments view shows these, so it says "in sync" exactly when ``plan`` does.
+    """
+
+    model: str
+    desired: str
+    """The spec's label (``v1 + v2 canary 20%``), or ``-`` when Git no longer names the model."""
+    observed: str
+    """What runs (the same words), or ``-`` when nothing does."""
+    verdict: str
+    """``= in sync``, or the change as ``plan`` words it: ``~ update (weight 20% -> 30%)``."""
+
+    @property
+    def in_sync(self) -> bool:
+        return self.verdict == IN_SYNC
 
 
 @dataclass
@@ -58,6 +79,14 @@ class Plan:
         parts = [f"{counts[action]} to {action}" for action in ORDER if counts[action]]
         return ", ".join(parts) + f", {len(self.in_sync)} in sync."
 
+    def by_model(self) -> dict[str, ModelSync]:
+        """Each model the plan touches or finds in sync, with the plan's verdict on it."""
+        found = {instance.spec.model: _synced(instance.spec) for instance in self.in_sync}
+        for change in self.changes:
+            if change.model not in found or found[change.model].in_sync or change.after is not None:
+                found[change.model] = _changed(change)
+        return found
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "env": self.env,
@@ -77,7 +106,7 @@ class Plan:
         """Plain text for people: one line per change and per service in sync."""
         lines = [self._heading()]
         lines += [f"  {_text_row(change)}" for change in self.changes]
-        lines += [f"  = in sync  {_spec_column(instance.spec)}  ({instance.where})" for instance in self.in_sync]
+        lines += [f"  {IN_SYNC}  {_spec_column(instance.spec)}  ({instance.where})" for instance in self.in_sync]
         lines.append(self.summary())
         if self.problems:
             lines.append("Refused: apply would stop before touching anything:")
@@ -188,6 +217,17 @@ def service_instances(instances: list[Instance]) -> list[Instance]:
 
 def _spec_column(spec: ServiceSpec) -> str:
     return f"{spec.model:<16} {spec.label()} on {spec.target} :{spec.port}"
+
+
+def _synced(spec: ServiceSpec) -> ModelSync:
+    return ModelSync(spec.model, spec.label(), spec.label(), IN_SYNC)
+
+
+def _changed(change: Change) -> ModelSync:
+    desired = change.after.label() if change.after is not None else "-"
+    observed = change.before.label() if change.before is not None and change.instances else "-"
+    why = f" ({'; '.join(change.reasons)})" if change.reasons else ""
+    return ModelSync(change.model, desired, observed, f"{SYMBOLS[change.action]} {change.action}{why}")
 
 
 def _text_row(change: Change) -> str:

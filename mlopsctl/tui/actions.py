@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import App
@@ -22,6 +22,9 @@ from mlopsctl.tui import present
 from mlopsctl.tui.messages import ActionDone, ActionFailed, Loaded
 from mlopsctl.tui.modals import ConfirmModal, ErrorModal, ProgressModal, PromoteChoice, PromoteModal, ShownPreview
 from mlopsctl.tui.state import DashboardState, Selection
+
+if TYPE_CHECKING:
+    from mlopsctl.deploy.api import Plan
 
 
 class Actions:
@@ -196,24 +199,23 @@ class Actions:
         return env
 
     def _plan(self, env: str, apply_after: bool) -> None:
-        from mlopsctl.deploy.api import plan_environment
+        from mlopsctl.deploy.api import light_repo, plan_environment
 
         try:
-            plan = plan_environment(scan_repo(self.state.root), env)
+            plan = plan_environment(light_repo(self.state.root), env)
         except MlopsError as exc:
             self.app.post_message(ActionFailed(exc))
             return
-        text = plan.to_text()
-        self.app.post_message(Loaded(lambda: self._show_plan(env, text, bool(plan.changes), apply_after)))
+        self.app.post_message(Loaded(lambda: self._show_plan(env, plan, apply_after)))
 
-    def _show_plan(self, env: str, text: str, changes: bool, apply_after: bool) -> None:
-        self.state.plan_text[env] = text
+    def _show_plan(self, env: str, plan: Plan, apply_after: bool) -> None:
+        present.store_plans(self.state, {env: plan})
         if not apply_after:
             return
-        if not changes:
+        if not plan.changes:
             self.app.notify(f"{env} already matches Git: nothing to apply", timeout=4)
             return
-        modal = ConfirmModal(f"Apply {env}", Text(text), "Apply")
+        modal = ConfirmModal(f"Apply {env}", Text(self.state.plan_text[env]), "Apply")
         self.app.push_screen(modal, partial(_when, self._start_apply, env))
 
     def _start_apply(self, env: str) -> None:

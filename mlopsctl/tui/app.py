@@ -43,6 +43,7 @@ from mlopsctl.tui.messages import (
     HistoryWanted,
     Loaded,
     ModelOpened,
+    PlansWanted,
     VersionOpened,
 )
 from mlopsctl.tui.modals import ErrorModal, HelpModal
@@ -251,6 +252,20 @@ class MlopsApp(App[None]):
         entries = [present.history_row(entry) for entry in gitops.history(self.root, limit=500)]
         self.post_message(Loaded(lambda: setattr(self.state, "history", entries)))
 
+    @work(thread=True, exclusive=True, group="plans", exit_on_error=False)
+    def load_plans(self) -> None:
+        """Every environment's plan, the one source of the Environments view's sync verdicts."""
+        from mlopsctl.deploy.api import plan_each
+
+        plans = plan_each(self.root, list(self.state.overview.environments))
+        self.post_message(Loaded(lambda: present.store_plans(self.state, plans)))
+
+    def _plans_shown(self) -> bool:
+        try:
+            return isinstance(self.current_view(), EnvironmentsView)
+        except LookupError:
+            return False
+
     # ------------------------------------------------------------------ messages from workers and views
 
     def on_health_updated(self, message: HealthUpdated) -> None:
@@ -261,6 +276,8 @@ class MlopsApp(App[None]):
         if message.report is not None:
             state.report = message.report
             self._announce_crit()
+        if self._plans_shown():
+            self.load_plans()
         self.refresh_views()
 
     def _announce_crit(self) -> None:
@@ -302,6 +319,8 @@ class MlopsApp(App[None]):
         view = self.current_view()
         if isinstance(view, ModelView):
             self.load_model_details(view.model)
+        if isinstance(view, EnvironmentsView):
+            self.load_plans()
 
     def on_model_opened(self, message: ModelOpened) -> None:
         self.open_model(message.model)
@@ -317,6 +336,9 @@ class MlopsApp(App[None]):
 
     def on_history_wanted(self, _message: HistoryWanted) -> None:
         self.load_history()
+
+    def on_plans_wanted(self, _message: PlansWanted) -> None:
+        self.load_plans()
 
     # ------------------------------------------------------------------ navigation and modes
 
@@ -347,6 +369,8 @@ class MlopsApp(App[None]):
     def action_refresh(self) -> None:
         self.load_repo()
         self.refresh_health()
+        if self._plans_shown():
+            self.load_plans()
         self.notify("refreshing", timeout=1)
 
     def action_toggle_pause(self) -> None:

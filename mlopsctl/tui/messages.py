@@ -79,3 +79,7 @@ class DetailsWanted(Message):
 
 class HistoryWanted(Message):
     """A view needs the audit log loaded."""
+
+
+class PlansWanted(Message):
+    """A view shows sync verdicts: the environments' plans should be computed (again)."""

@@ -21,6 +21,7 @@ from mlopsctl.tui.safe import safe_cell
 from mlopsctl.tui.state import DashboardState
 
 if TYPE_CHECKING:
+    from mlopsctl.deploy.api import Plan
     from mlopsctl.gitops.api import Preview
     from mlopsctl.monitor.api import HealthReport
 
@@ -36,23 +37,73 @@ LIVE_SERIES = (
 # ---------------------------------------------------------------------- environments, drift, live
 
 
+PLANNING = "planning…"
+PLAN_FAILED = "plan failed (see below)"
+NOT_COMMITTED = "not committed: plan reads the committed file"
+Synced = tuple[str, str, str]
+"""(desired, observed, verdict) of one model in one environment."""
+
+
 def environment_rows(state: DashboardState, only: str | None, needle: str) -> list[tuple[str, list[Any]]]:
-    """One row per (environment, model) that Git places somewhere: desired, observed, health, sync."""
+    """One row per (environment, model) that Git places somewhere: desired, observed, health, sync.
+
+    The plan is the one source of "in sync": once it is computed (in a worker), DESIRED, OBSERVED
+    and SYNC are the plan's words for the model, as ``mlopsctl plan`` prints them. Until then, the
+    environment file and the health report stand in and SYNC says the plan is coming.
+    """
     observed = _observed(state.report)
     rows: list[tuple[str, list[Any]]] = []
     for env in state.overview.environments:
         if only and env != only:
             continue
+        planned = _planned(state, env)
         for name, row in sorted(state.overview.models.items()):
             placement = row.placements.get(env)
             if placement is None:
                 continue
-            seen = observed.get((env, name), "-")
-            in_sync = "synced" if seen == placement.label() else "out of sync" if seen != "-" else "unknown"
-            cells = [env, name, placement.label(), seen, render.state(_env_state(state.report, env, name)), in_sync]
+            fallback = (placement.label(), observed.get((env, name), "-"))
+            desired, seen, verdict = _synced(state, env, planned, name, fallback)
+            cells = [env, name, desired, seen, render.state(_env_state(state.report, env, name)), _sync_cell(verdict)]
             if needle.lower() in " ".join(map(str, cells)).lower():
                 rows.append((f"{env}/{name}", cells))
     return rows
+
+
+def store_plans(state: DashboardState, plans: dict[str, Plan | MlopsError]) -> None:
+    """Keep each environment's new plan (its text for the plan panel), or why it failed."""
+    for env, plan in plans.items():
+        if isinstance(plan, MlopsError):
+            state.plans.pop(env, None)
+            state.plan_failed[env] = f"{plan.title}: {plan.message}"
+            state.plan_text[env] = state.plan_failed[env]
+        else:
+            state.plan_failed.pop(env, None)
+            state.plans[env] = plan
+            state.plan_text[env] = plan.to_text()
+
+
+def _planned(state: DashboardState, env: str) -> dict[str, Synced] | None:
+    """Per model, the environment's last plan's words; None while no plan was computed."""
+    plan = state.plans.get(env)
+    if plan is None:
+        return None
+    return {name: (sync.desired, sync.observed, sync.verdict) for name, sync in plan.by_model().items()}
+
+
+def _synced(
+    state: DashboardState, env: str, planned: dict[str, Synced] | None, name: str, fallback: tuple[str, str]
+) -> Synced:
+    if env in state.plan_failed:
+        return (*fallback, PLAN_FAILED)
+    if planned is None:
+        return (*fallback, PLANNING)
+    return planned.get(name) or (*fallback, NOT_COMMITTED)
+
+
+def _sync_cell(verdict: str) -> Text:
+    if verdict == PLANNING:
+        return Text(verdict, style="dim")
+    return Text(verdict, style="green" if verdict.startswith("=") else "yellow")
 
 
 def drift_text(state: DashboardState, model: str) -> Text:

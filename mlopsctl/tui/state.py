@@ -16,6 +16,7 @@ from mlopsctl.ports.api import Operation
 from mlopsctl.spec.api import Repo
 
 if TYPE_CHECKING:
+    from mlopsctl.deploy.api import Plan
     from mlopsctl.monitor.api import HealthReport
 
 LIVE_POINTS = 40
@@ -56,7 +57,11 @@ class DashboardState:
     """Per model: ``versions`` and ``runs`` as table rows (see :func:`mlopsctl.tui.present.model_details`)."""
     history: list[dict[str, Any]] = field(default_factory=list)
     plan_text: dict[str, str] = field(default_factory=dict)
-    """The last plan computed per environment, as text."""
+    """The last plan computed per environment, as text (or why it could not be computed)."""
+    plans: dict[str, Plan] = field(default_factory=dict)
+    """The last plan computed per environment: the one source of the Environments view's SYNC column."""
+    plan_failed: dict[str, str] = field(default_factory=dict)
+    """Per environment whose last plan failed: the error, as the CLI would print it."""
     operations: deque[Operation] = field(default_factory=lambda: deque(maxlen=2000))
     live_history: dict[LiveKey, LiveSeries] = field(default_factory=lambda: defaultdict(_live_series))
 

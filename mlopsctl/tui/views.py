@@ -23,7 +23,14 @@ from textual.widgets import DataTable, Footer, Input, RichLog, Static
 
 from mlopsctl.ports.api import Operation
 from mlopsctl.tui import present, render
-from mlopsctl.tui.messages import CommandEntered, DetailsWanted, HistoryWanted, ModelOpened, VersionOpened
+from mlopsctl.tui.messages import (
+    CommandEntered,
+    DetailsWanted,
+    HistoryWanted,
+    ModelOpened,
+    PlansWanted,
+    VersionOpened,
+)
 from mlopsctl.tui.safe import SafeStatic, safe_cell, safe_text
 from mlopsctl.tui.state import DashboardState, Selection
 
@@ -447,10 +454,11 @@ class EnvironmentsView(View):
 
     def on_mount(self) -> None:
         self.query_one("#environments", DataTable).add_columns(
-            "ENV", "MODEL", "DESIRED (GIT)", "OBSERVED", "HEALTH", "SYNC"
+            "ENV", "MODEL", "DESIRED (GIT)", "OBSERVED", "HEALTH", "SYNC (PLAN)"
         )
         super().on_mount()
         self.query_one("#environments", DataTable).focus()
+        self.post_message(PlansWanted())
 
     def refresh_view(self) -> None:
         super().refresh_view()
