@@ -16,7 +16,7 @@ from mlopsctl.cli.common import Options, global_options, options
 from mlopsctl.errors import ExitCode
 
 if TYPE_CHECKING:  # the core (scikit-learn, pandas) is imported when a command runs, not when the CLI starts
-    from mlopsctl.train.api import ReproduceResult, TrainResult
+    from mlopsctl.train.api import Comparison, ReproduceResult, TrainResult
 
 DIGITS = 4
 
@@ -95,7 +95,7 @@ def train(model: str, overrides: tuple[str, ...], grid: bool, no_register: bool,
             progress=bars,
         )
     opts.emit(result.to_dict(), lambda console: _render_train(console, result))
-    return int(ExitCode.OK if result.gates_passed else ExitCode.PROBLEMS)
+    return int(ExitCode.OK if result.accepted else ExitCode.PROBLEMS)
 
 
 @click.command()
@@ -133,6 +133,8 @@ def _render_train(console: Console, result: TrainResult) -> None:
         f"  data      {escape(data.uri)}  {data.rows} rows  sha256 {data.sha256[:12]}"
         f"  (held out {result.split['test_rows']}, {result.split['method']} split, seed {result.split['seed']})"
     )
+    for warning in result.warnings:
+        console.print(f"  [yellow]WARN[/]      {escape(warning.summary())} (training goes on)")
     console.print(f"  estimator {escape(result.estimator)}")
     console.print(f"  params    {escape(_params_text(result.params))}")
     if result.grid:
@@ -151,6 +153,8 @@ def _render_train(console: Console, result: TrainResult) -> None:
         mark = "[green]pass[/]" if gate.passed else "[red]FAIL[/]"
         console.print(f"  {mark}  {escape(gate.gate)}  [dim](measured {number(gate.value)})[/]")
     console.print()
+    if result.comparison is not None:
+        _render_comparison(console, result.comparison)
     _render_outcome(console, result)
 
 
@@ -166,9 +170,60 @@ def _render_outcome(console: Console, result: TrainResult) -> None:
         failed = ", ".join(gate.gate for gate in result.gates if not gate.passed)
         console.print(f"[red]Not registered:[/] gates failed ({escape(failed)})")
         console.print(f"  compare with earlier runs: mlopsctl runs list {escape(result.model)}")
+    elif result.refused is not None:
+        console.print(f"[red]Not registered:[/] {escape(result.refused)}")
+        console.print(f"  the run is tracked as refused: mlopsctl runs show {result.run_id}")
+        spec_file = f"models/{escape(result.model)}/model.yaml"
+        console.print(f"  to allow a smaller regression, raise evaluation.champion_margin in {spec_file}")
     else:
         console.print(f"[yellow]Not registered[/] (--no-register); the run is tracked as {result.run_id}")
         console.print(f"  mlopsctl runs show {result.run_id}")
+
+
+def _render_comparison(console: Console, comparison: Comparison) -> None:
+    """The new metrics against each environment's stable version, then the champion's verdict."""
+    better = "higher" if comparison.higher_is_better else "lower"
+    if comparison.note is not None:
+        console.print(f"  [dim]{escape(comparison.note)}[/]")
+    elif not comparison.placements:
+        console.print(f"  no environment runs {escape(comparison.model)} yet: nothing to compare with")
+    else:
+        console.print(
+            f"Against what each environment runs (primary metric {escape(comparison.primary)}, {better} is better)"
+        )
+        console.print(_comparison_table(comparison))
+        for placement in comparison.placements:
+            if placement.problem is not None:
+                where = f"{placement.env} {comparison.model}@{placement.version}"
+                console.print(f"  [dim]{escape(where)}: {escape(placement.problem)}[/]")
+    champion = comparison.champion
+    if champion is not None and not champion.refused:  # a refusal is the outcome, printed below
+        console.print(f"  champion {escape(champion.env)}: {escape(champion.message)}")
+    console.print()
+
+
+def _comparison_table(comparison: Comparison) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 2))
+    table.add_column("metric")
+    table.add_column(f"new ({escape(comparison.new_ref)})", justify="right")
+    for placement in comparison.placements:
+        candidate = f", {placement.candidate} not compared" if placement.candidate else ""
+        table.add_column(
+            f"{escape(placement.env)} {escape(comparison.model)}@{placement.version}{escape(candidate)}",
+            justify="right",
+        )
+        table.add_column("difference", justify="right")
+    for name, value in comparison.new_metrics.items():
+        cells = [escape(name), number(value)]
+        for placement in comparison.placements:
+            running = (placement.metrics or {}).get(name)
+            cells += [number(running), _signed(comparison.differences[placement.env].get(name))]
+        table.add_row(*cells)
+    return table
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.{DIGITS}f}" if abs(value) < 1e6 else f"{value:+.4g}"
 
 
 def _metrics_table(metrics: dict[str, float]) -> Table:

@@ -8,7 +8,8 @@ time they look (only for runs started on this host, where the process can be che
 
 The database uses WAL journaling and a busy timeout, so two runs (or a run and a reader) can
 work at the same time, and carries a schema version (``PRAGMA user_version``) so later releases
-can migrate it. It is created on first use inside the repository's git-ignored state folder.
+can migrate it (version 2 adds each run's data-check warnings and its comparison with what the
+environments run). It is created on first use inside the repository's git-ignored state folder.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ RUNNING = "RUNNING"
 FINISHED = "FINISHED"
 FAILED = "FAILED"
 INTERRUPTED = "interrupted"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_SECONDS = 30.0
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -69,8 +70,23 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX runs_by_model ON runs (model, started)",
         "CREATE INDEX runs_by_status ON runs (status)",
     ),
+    2: (
+        "ALTER TABLE runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE runs ADD COLUMN comparison TEXT",
+    ),
 }
-_JSON_COLUMNS = ("params", "overrides", "metrics", "gates", "data", "environment", "grid", "artifacts")
+_JSON_COLUMNS = (
+    "params",
+    "overrides",
+    "metrics",
+    "gates",
+    "data",
+    "environment",
+    "grid",
+    "artifacts",
+    "warnings",
+    "comparison",
+)
 _BOOL_COLUMNS = ("git_dirty", "gates_passed")
 
 
@@ -104,6 +120,10 @@ class Run:
     error: str | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
     pid_started: str | None = None
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    """Data checks that passed with a warning (e.g. a feature with one value in every row)."""
+    comparison: dict[str, Any] | None = None
+    """The new metrics against the version each environment runs, and the champion's verdict."""
 
     @property
     def started_iso(self) -> str:
@@ -325,6 +345,7 @@ def _from_row(row: sqlite3.Row) -> Run:
             value = bool(value)
         values[name] = value
     values["overrides"] = values.get("overrides") or []
+    values["warnings"] = values.get("warnings") or []
     return Run(**values)
 
 

@@ -1,11 +1,14 @@
 """``mlopsctl train``: one call from a spec and a data set to a checked, tracked, registered version.
 
 Steps: the spec (with ``--set`` overrides) is checked; a run is opened in the tracking store;
-the data is loaded, fingerprinted and checked (a failed check ends the run as FAILED and writes
-nothing else); the pipeline is fitted (or the grid run and its best refit), evaluated on the
-held-out rows and timed on single rows; the gates are judged; and when they pass (and unless
-``register`` is False) the version is registered and committed. The run row is updated at the
-end either way, so every attempt leaves a trace and only a passing one leaves a version.
+what each environment runs is read from Git (:mod:`mlopsctl.train.champion`); the data is loaded,
+fingerprinted and checked (a failed check ends the run as FAILED and writes nothing else; checks
+that pass with a warning, such as a feature with one value in every row, are recorded on the run);
+the pipeline is fitted (or the grid run and its best refit), evaluated on the held-out rows and
+timed on single rows; the gates are judged and the metrics compared with each environment's
+version; and when the gates pass, the champion rule (``evaluation.champion``) does not refuse it,
+and ``register`` is not False, the version is registered and committed. The run row is updated at
+the end either way, so every attempt leaves a trace and only an accepted one leaves a version.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from typing import Any
 
 from mlopsctl.contract.records import DataFingerprint, GateResult
 from mlopsctl.data.load import Dataset, load_dataset
-from mlopsctl.data.quality import check_or_raise, run_quality_checks
+from mlopsctl.data.quality import CheckResult, check_or_raise, run_quality_checks
 from mlopsctl.errors import MlopsError, UsageError
 from mlopsctl.registry.artifacts import dump_pipeline
-from mlopsctl.registry.store import Registration, VersionDraft, register
+from mlopsctl.registry.store import Registration, VersionDraft, latest_version, register
 from mlopsctl.spec.loader import Repo
 from mlopsctl.tracking.environment import capture_environment
 from mlopsctl.tracking.store import FAILED, FINISHED, RUNNING, Run, RunStore, new_run_id, now, this_process
+from mlopsctl.train.champion import ChampionVerdict, Comparison, Placement, compare, read_placements
 from mlopsctl.train.evaluate import check_gates
 from mlopsctl.train.fit import Fitted, fit_and_evaluate, seeded_params
 from mlopsctl.train.progress import ProgressFn, no_progress
@@ -57,10 +61,24 @@ class TrainResult:
     """Why no version was registered (gates failed, --no-register), when none was."""
     latency: dict[str, Any] | None = None
     """How latency was measured: rows timed and the predictor (the service's fast path or the pipeline)."""
+    warnings: list[CheckResult] = field(default_factory=list)
+    """Data checks that passed with a warning (a feature with one value in every row, ...)."""
+    comparison: Comparison | None = None
+    """The metrics against the version each environment runs, and the champion's verdict."""
 
     @property
     def ref(self) -> str | None:
         return f"{self.model}@{self.version}" if self.version is not None else None
+
+    @property
+    def refused(self) -> str | None:
+        """Why the champion rule refused this version (then nothing was registered), or None."""
+        return self.comparison.refused if self.comparison is not None else None
+
+    @property
+    def accepted(self) -> bool:
+        """The gates passed and the champion rule did not refuse: the exit code's question."""
+        return self.gates_passed and self.refused is None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +95,9 @@ class TrainResult:
             "metrics": self.metrics,
             "gates": [gate.model_dump() for gate in self.gates],
             "gates_passed": self.gates_passed,
+            "refused": self.refused,
+            "warnings": [warning.to_dict() for warning in self.warnings],
+            "comparison": self.comparison.to_dict() if self.comparison is not None else None,
             "data": self.data.model_dump(),
             "split": self.split,
             "grid": self.grid,
@@ -126,7 +147,8 @@ def _train(
 ) -> TrainResult:
     started = time.perf_counter()
     spec = prepared.spec
-    dataset = load_checked(repo, prepared, data_path, store, run.id, progress)
+    placements = read_placements(repo, spec)
+    dataset, warnings = load_checked(repo, prepared, data_path, store, run.id, progress)
     fitted = fit_and_evaluate(
         spec,
         dataset.frame,
@@ -138,8 +160,9 @@ def _train(
     )
     gates = check_gates(spec.evaluation.gates, fitted.metrics)
     passed = all(gate.passed for gate in gates)
+    comparison = compare(spec, placements, fitted.metrics, (latest_version(repo, spec.name) or 0) + 1)
     registration = None
-    if passed and register_version:
+    if passed and comparison.refused is None and register_version:
         progress("Registering", 0, None)
         registration = register(repo, _draft(prepared, run, fitted, gates, dataset))
     result = TrainResult(
@@ -157,8 +180,10 @@ def _train(
         grid=fitted.grid.candidates if fitted.grid is not None else None,
         version=registration.record.version if registration else None,
         commit=registration.commit if registration else None,
-        not_registered=None if registration else _why_not(passed, register_version),
+        not_registered=None if registration else _why_not(passed, comparison.refused, register_version),
         latency={"rows": fitted.latency.rows, "predictor": fitted.latency.predictor} if fitted.latency else None,
+        warnings=warnings,
+        comparison=comparison,
     )
     store.update(run.id, **_finished_fields(result, registration))
     return result
@@ -166,15 +191,20 @@ def _train(
 
 def load_checked(
     repo: Repo, prepared: RunSpec, data_path: Path | None, store: RunStore, run_id: str, progress: ProgressFn
-) -> Dataset:
-    """Load and fingerprint the data, record the fingerprint on the run, and run the data checks."""
+) -> tuple[Dataset, list[CheckResult]]:
+    """Load and fingerprint the data, run the data checks, and record both on the run.
+
+    Failed checks raise; checks that passed with a warning are returned (and recorded), and training goes on.
+    """
     progress("Loading data", 0, None)
     dataset = load_dataset(repo, prepared.spec, data_path)
     store.update(run_id, data=dataset.fingerprint.model_dump())
     progress("Checking data", 0, None)
     report = run_quality_checks(prepared.spec, dataset.frame)
+    warnings = report.warnings()
+    store.update(run_id, warnings=[warning.to_dict() for warning in warnings])
     check_or_raise(report, model=prepared.spec.name, source=dataset.fingerprint.uri)
-    return dataset
+    return dataset, warnings
 
 
 def _warm_serializer() -> None:
@@ -257,12 +287,15 @@ def _finished_fields(result: TrainResult, registration: Registration | None) -> 
         "grid": result.grid,
         "version": result.version,
         "artifacts": {**artifacts, "latency": result.latency},
+        "comparison": result.comparison.to_dict() if result.comparison is not None else None,
     }
 
 
-def _why_not(passed: bool, register_version: bool) -> str:
+def _why_not(passed: bool, refused: str | None, register_version: bool) -> str:
     if not passed:
         return "gates failed"
+    if refused is not None:
+        return f"refused by evaluation.champion: {refused}"
     return "--no-register" if not register_version else "not registered"
 
 
@@ -274,4 +307,15 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-__all__ = ["FAILED", "ReproduceResult", "TrainResult", "load_checked", "reproduce_version", "train_model"]
+__all__ = [
+    "FAILED",
+    "ChampionVerdict",
+    "CheckResult",
+    "Comparison",
+    "Placement",
+    "ReproduceResult",
+    "TrainResult",
+    "load_checked",
+    "reproduce_version",
+    "train_model",
+]

@@ -35,7 +35,7 @@ from mlopsctl.train.evaluate import (
     single_row_latency,
 )
 from mlopsctl.train.grid import GridOutcome, run_grid
-from mlopsctl.train.preflight import check_features_vary, target_values
+from mlopsctl.train.preflight import check_features_have_values, target_values
 from mlopsctl.train.progress import ProgressFn, no_progress
 from mlopsctl.train.split import Split, split_rows
 
@@ -105,7 +105,7 @@ def fit_and_evaluate(
     """
     y = target_values(spec, frame, source)
     features = feature_frame(spec, frame)
-    check_features_vary(spec, features, source)
+    check_features_have_values(spec, features, source)
     split = split_rows(spec, frame, y)
     train_x, train_y = features.iloc[split.train], y[split.train]
     width = transformed_width(spec, train_x) if spec.feature_selection is not None else None

@@ -1,8 +1,14 @@
-"""Checks on the data that only training cares about: a usable label and features that vary.
+"""Checks on the data that only training cares about: a usable label and features that hold values.
 
 The data checks (``mlopsctl data check``) say whether the data meets the spec's expectations;
 these say whether a model can learn from it at all. Each failure names the column, the file and
 what to do.
+
+A feature with the same value in every row is *not* refused here: scikit-learn fits around it
+(real data sets have such columns; 8x8 digits have three blank pixels), and the data checks
+report it as a ``consistency/constant`` warning that the run records. A feature with no value at
+all is refused: imputers drop such a column while fitting, so the fitted pipeline would no longer
+take the inputs the version's signature promises, and the drift reference would have nothing to bin.
 """
 
 from __future__ import annotations
@@ -67,31 +73,21 @@ def _class_labels(series: pd.Series, spec: ModelSpec, source: str) -> np.ndarray
     return labels
 
 
-def check_features_vary(spec: ModelSpec, features: pd.DataFrame, source: str) -> None:
-    """Refuse features that are empty or hold one value in every row: they cannot help the model."""
-    found = [(name, problem) for name in features.columns if (problem := _constant(features[name])) is not None]
-    if not found:
+def check_features_have_values(spec: ModelSpec, features: pd.DataFrame, source: str) -> None:
+    """Refuse features with no value in any row: nothing to learn from, and imputers would drop them."""
+    empty = [str(name) for name in features.columns if _empty(features[name])]
+    if not empty:
         return
-    listing = "; ".join(f"feature '{name}' {problem}" for name, problem in found)
+    listing = ", ".join(f"'{name}'" for name in empty)
+    one = len(empty) == 1
     raise CheckFailed(
-        f"in {source}, {listing}, so {'it' if len(found) == 1 else 'they'} cannot help the model",
+        f"in {source}, {'feature' if one else 'features'} {listing} {'has' if one else 'have'} no values, "
+        f"so {'it' if one else 'they'} cannot help the model",
         title="Unusable features",
-        hint=f"remove {'it' if len(found) == 1 else 'them'} from features in models/{spec.name}/model.yaml",
+        hint=f"fill {'it' if one else 'them'}, or remove {'it' if one else 'them'} from features in "
+        f"models/{spec.name}/model.yaml",
     )
 
 
-def _constant(column: pd.Series) -> str | None:
-    values = column.to_numpy()
-    if values.dtype == object:
-        present = values[~pd.isna(values)]
-        if present.size == 0:
-            return "has no values"
-        return f"has the same value ({present[0]!r}) in every row" if bool(np.all(present == present[0])) else None
-    if values.size == 0 or bool(np.isnan(values).all()):
-        return "has no values"
-    low, high = np.nanmin(values), np.nanmax(values)
-    return f"has the same value ({_number(low)}) in every row" if low == high else None
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+def _empty(column: pd.Series) -> bool:
+    return bool(column.isna().all())

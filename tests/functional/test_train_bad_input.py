@@ -60,12 +60,6 @@ def _not_utf8(root: Path) -> None:
     path.write_bytes(path.read_bytes().replace(b"mean_texture", b"mean_t\xe9xture", 1))
 
 
-def _constant(root: Path) -> None:
-    frame = cancer_frame()
-    frame["mean_radius"] = 1.0
-    write_csv(root, frame)
-
-
 def _one_class(root: Path) -> None:
     frame = cancer_frame()
     frame["benign"] = 1
@@ -92,11 +86,6 @@ DATA_CASES = {
         _not_utf8,
         "error: Unreadable data: data/cancer.csv is not UTF-8: byte 0xe9 at offset 18 (line 1, column 19)\n"
         "hint: save the file as UTF-8, e.g. iconv -f latin1 -t utf-8 IN > OUT\n",
-    ),
-    "constant column": (
-        _constant,
-        "error: Unusable features: in data/cancer.csv, feature 'mean_radius' has the same value (1) in every row, "
-        "so it cannot help the model\nhint: remove it from features in models/cancer/model.yaml\n",
     ),
     "one class": (
         _one_class,
