@@ -26,6 +26,9 @@ class Batch:
 
     rows: int
     columns: dict[str, list[Any]]
+    ignored: int = 0
+    """Field names the spec never declared that came with the request and were ignored
+    (``serving.unknown_fields: ignore``), counted once per request."""
 
     def row(self, index: int) -> dict[str, Any]:
         return {name: values[index] for name, values in self.columns.items()}

@@ -33,6 +33,9 @@ BATCH_ROWS: Final = "mlops_batch_rows"
 """Histogram: rows per prediction request."""
 PREDICTION_ERRORS_TOTAL: Final = "mlops_prediction_errors_total"
 """Counter: requests that failed inside the model (5xx), by model, version and role."""
+IGNORED_FIELDS_TOTAL: Final = "mlops_ignored_fields_total"
+"""Counter: request fields the spec never declared, ignored under ``serving.unknown_fields: ignore``
+(each name once per answered request), by model, version and role; no label per field name."""
 
 # Statistical health
 FEATURE_BIN_TOTAL: Final = "mlops_feature_bin_total"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mlopsctl.errors import ExitCode, MlopsError
 from mlopsctl.serve.httpserver import Limits
+from mlopsctl.serve.inputs import FieldPolicy
 from mlopsctl.serve.runner import load_files, make_app, serve_async
 from mlopsctl.serve.service import STRATEGIES, Service, build_service
 
@@ -37,6 +38,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY, help="larger bodies get 413")
     p.add_argument("--max-batch-rows", type=int, default=DEFAULT_MAX_ROWS, help="more rows get 413")
+    p.add_argument(
+        "--declared-columns",
+        default="",
+        help="comma-separated data columns the spec declares: accepted in requests, ignored when not features",
+    )
+    p.add_argument(
+        "--unknown-fields",
+        choices=["reject", "ignore"],
+        default="reject",
+        help="fields the spec never declared: reject (422) or ignore (counted in mlops_ignored_fields_total)",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -61,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             weight=args.weight,
             max_rows=args.max_batch_rows,
             seed=args.seed,
+            fields=FieldPolicy(tuple(n for n in args.declared_columns.split(",") if n), args.unknown_fields),
         )
         for model in service.models:
             log.info("ready: %s@%s as %s (%s)", model.name, model.version, model.role, model.predictor.description)

@@ -11,7 +11,12 @@ The Open Inference Protocol (V2) body carries named tensors: one tensor per colu
 pandas codec) or one ``[rows, columns]`` tensor in the signature's column order.
 
 Every value is checked against its column's declared type; every problem names the field and the
-row. A body that is not JSON is a 400, a body of the wrong shape or with wrong values a 422, and
+row. A field that is not a feature but a column the spec declares (``data.columns``: ids, the time
+column, the target, pixels the model dropped) is accepted and ignored, so a row can be sent as it is
+stored. A name the spec never declared is refused with a did-you-mean, unless the spec says
+``serving.unknown_fields: ignore``: then it is ignored too and counted (:attr:`Batch.ignored`).
+
+A body that is not JSON is a 400, a body of the wrong shape or with wrong values a 422, and
 more rows than ``max_batch_rows`` a 413 (the batch is too large, whatever its bytes).
 """
 
@@ -22,7 +27,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from mlopsctl.contract.batch import Batch
 from mlopsctl.contract.records import InputColumn, Signature
@@ -94,6 +99,26 @@ def parse_json(body: bytes) -> Any:
         raise RequestError.one(400, "malformed JSON: a number has too many digits") from None
 
 
+UnknownFields = Literal["reject", "ignore"]
+
+
+@dataclass(frozen=True)
+class FieldPolicy:
+    """Which request fields besides the features a version accepts, and what becomes of the others."""
+
+    declared: tuple[str, ...] = ()
+    """The spec's data columns (``data.columns``, in order): accepted, and ignored when not features."""
+    unknown_fields: UnknownFields = "reject"
+    """Names the spec never declared: reject (422 with a did-you-mean) or ignore (counted)."""
+
+    def with_record(self, signature: Signature) -> FieldPolicy:
+        """This policy plus the data columns the version's record carries (``signature.data_columns``)."""
+        recorded = (signature.model_extra or {}).get("data_columns")
+        if not isinstance(recorded, list) or not all(isinstance(n, str) for n in recorded):
+            return self
+        return FieldPolicy((*recorded, *(n for n in self.declared if n not in recorded)), self.unknown_fields)
+
+
 class Problems:
     """Problems found so far; stops the check once enough are collected to be useful."""
 
@@ -116,12 +141,15 @@ Checker = Callable[[str, list[Any], Problems], list[Any]]
 class Schema:
     """The signature's columns, and the conversion of each accepted body shape into a :class:`Batch`."""
 
-    def __init__(self, signature: Signature, max_rows: int) -> None:
+    def __init__(self, signature: Signature, max_rows: int, policy: FieldPolicy | None = None) -> None:
         self.columns = list(signature.inputs)
         self.names = [c.name for c in self.columns]
         self.name_set = frozenset(self.names)
         self.max_rows = max_rows
         self.checkers: dict[str, Checker] = {c.name: _checker(c) for c in self.columns}
+        self.policy = (policy or FieldPolicy()).with_record(signature)
+        self.accepted = self.name_set | frozenset(self.policy.declared)
+        self.ignore_unknown = self.policy.unknown_fields == "ignore"
 
     # --- /predict ---------------------------------------------------------------------------
 
@@ -151,32 +179,36 @@ class Schema:
             raise RequestError.one(422, f"'{key}' must be a list of objects")
         self._check_rows(len(rows))
         problems = Problems()
-        names = self.name_set
+        ignored: set[str] = set()
+        names: Any = self.name_set
         for index, row in enumerate(rows):
             if type(row) is not dict:
                 problems.add(f"expected an object of field values, got {_describe(row)}", row=index)
-            elif row.keys() != names:
-                self._key_problems(row.keys(), problems, index)
+            elif row.keys() != names and not self._key_problems(row.keys(), problems, index, ignored):
+                names = row.keys()  # the next rows likely carry the same extra fields: one comparison
         problems.raise_any()
-        return self._batch(len(rows), {name: [row[name] for row in rows] for name in self.names}, problems)
+        raw = {name: [row[name] for row in rows] for name in self.names}
+        return self._batch(len(rows), raw, problems, len(ignored))
 
     def from_columns(self, columns: Any) -> Batch:
         if not isinstance(columns, dict):
             raise RequestError.one(422, "'columns' must be an object of column name to list of values")
         problems = Problems()
+        ignored: set[str] = set()
         if columns.keys() != self.name_set:
-            self._key_problems(columns.keys(), problems, None)
-        for name, values in columns.items():
+            self._key_problems(columns.keys(), problems, None, ignored)
+        features = {name: values for name, values in columns.items() if name in self.name_set}
+        for name, values in features.items():
             if not isinstance(values, list):
                 problems.add(f"expected a list of values, got {_describe(values)}", field=name)
         problems.raise_any()
-        lengths = {len(v) for v in columns.values()}
+        lengths = {len(v) for v in features.values()}
         if len(lengths) > 1:
-            shown = ", ".join(f"{n}: {len(v)}" for n, v in columns.items())
+            shown = ", ".join(f"{n}: {len(v)}" for n, v in features.items())
             raise RequestError.one(422, f"columns have different lengths ({shown})")
         rows = lengths.pop() if lengths else 0
         self._check_rows(rows)
-        return self._batch(rows, {name: columns[name] for name in self.names}, problems)
+        return self._batch(rows, {name: columns[name] for name in self.names}, problems, len(ignored))
 
     def from_split(self, split: Any) -> Batch:
         if not isinstance(split, dict) or not isinstance(split.get("columns"), list):
@@ -188,14 +220,16 @@ class Schema:
             raise RequestError.one(422, "'dataframe_split.columns' must be distinct field names")
         self._check_rows(len(data))
         problems = Problems()
+        ignored: set[str] = set()
         if set(names) != self.name_set:
-            self._key_problems(names, problems, None)
+            self._key_problems(names, problems, None, ignored)
         for index, row in enumerate(data):
             if not isinstance(row, list) or len(row) != len(names):
                 problems.add(f"expected a list of {len(names)} values, got {_describe(row)}", row=index)
         problems.raise_any()
         position = {n: i for i, n in enumerate(names)}
-        return self._batch(len(data), {n: [row[position[n]] for row in data] for n in self.names}, problems)
+        raw = {n: [row[position[n]] for row in data] for n in self.names}
+        return self._batch(len(data), raw, problems, len(ignored))
 
     # --- Open Inference Protocol -------------------------------------------------------------
 
@@ -206,17 +240,19 @@ class Schema:
         checked = [_v2_tensor(t, i, problems) for i, t in enumerate(tensors)]
         problems.raise_any()
         parsed = [t for t in checked if t is not None]
-        if len(parsed) == 1 and parsed[0].name not in self.name_set:
+        if len(parsed) == 1 and parsed[0].name not in self.accepted:
             return self._v2_matrix(parsed[0])
         return self._v2_columns(parsed)
 
     def _v2_columns(self, tensors: list[Tensor]) -> Batch:
         problems = Problems()
+        ignored: set[str] = set()
         names = [t.name for t in tensors]
         if len(set(names)) != len(names):
             raise RequestError.one(422, "input tensor names must be distinct")
         if set(names) != self.name_set:
-            self._key_problems(names, problems, None, noun="input tensor")
+            self._key_problems(names, problems, None, ignored, noun="input tensor")
+        tensors = [t for t in tensors if t.name in self.name_set]
         for tensor in tensors:
             if len(tensor.shape) > 2 or (len(tensor.shape) == 2 and tensor.shape[1] != 1):
                 problems.add(f"shape {tensor.shape} is not one column: use [rows] or [rows, 1]", field=tensor.name)
@@ -227,7 +263,7 @@ class Schema:
             raise RequestError.one(422, "input tensors have different numbers of rows")
         count = rows.pop()
         self._check_rows(count)
-        return self._batch(count, {t.name: t.data for t in tensors}, problems)
+        return self._batch(count, {t.name: t.data for t in tensors}, problems, len(ignored))
 
     def _v2_matrix(self, tensor: Tensor) -> Batch:
         width = len(self.names)
@@ -263,20 +299,29 @@ class Schema:
         if rows == 0:
             raise RequestError.one(422, "no rows to predict")
 
-    def _key_problems(self, keys: Any, problems: Problems, row: int | None, noun: str = "field") -> None:
+    def _key_problems(
+        self, keys: Any, problems: Problems, row: int | None, ignored: set[str], noun: str = "field"
+    ) -> bool:
+        """Missing features and undeclared names as problems (or into ``ignored``); True if any problem."""
         given = set(keys)
+        before = len(problems.found)
         for name in self.names:
             if name not in given:
                 problems.add(f"missing {noun} '{name}'", field=name, row=row)
-        for name in sorted(str(k) for k in given - self.name_set):
+        unknown = given - self.accepted
+        if unknown and self.ignore_unknown:
+            ignored.update(str(k) for k in unknown)
+            unknown = set()
+        for name in sorted(str(k) for k in unknown):
             close = difflib.get_close_matches(name, self.names, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; {noun}s are: {', '.join(self.names)}"
             problems.add(f"unknown {noun} '{name}'{hint}", field=name, row=row)
+        return len(problems.found) > before
 
-    def _batch(self, rows: int, raw: dict[str, list[Any]], problems: Problems) -> Batch:
+    def _batch(self, rows: int, raw: dict[str, list[Any]], problems: Problems, ignored: int = 0) -> Batch:
         columns = {name: self.checkers[name](name, raw[name], problems) for name in self.names}
         problems.raise_any()
-        return Batch(rows, columns)
+        return Batch(rows, columns, ignored)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from mlopsctl.contract.batch import is_numeric_type
 from mlopsctl.contract.records import InputColumn, Reference, VersionRecord
 from mlopsctl.errors import UsageError
 from mlopsctl.serve.httpserver import Limits
+from mlopsctl.serve.inputs import FieldPolicy
 from mlopsctl.serve.runner import serve_async
 from mlopsctl.serve.service import LoadedVersion, Service, Strategy, build_service
 from mlopsctl.spec.loader import Repo
@@ -61,6 +62,16 @@ def serving_spec(repo: Repo, model: str) -> ServingSpec:
     return spec.serving if spec is not None else ServingSpec()
 
 
+def field_policy(repo: Repo, model: str) -> FieldPolicy:
+    """The spec's declared data columns (accepted, ignored when not features) and its unknown-field policy."""
+    spec = repo.models.get(model) or repo.partial_models.get(model)
+    if spec is None:
+        return FieldPolicy()
+    data = getattr(spec, "data", None)
+    declared = tuple(data.columns) if data is not None else ()
+    return FieldPolicy(declared, spec.serving.unknown_fields)
+
+
 def prepare(repo: Repo, request: ServeRequest) -> tuple[Service, Limits, int]:
     """Load and verify the versions, compile them; returns the service, its limits and the port."""
     from mlopsctl.registry.store import load_version
@@ -83,6 +94,7 @@ def prepare(repo: Repo, request: ServeRequest) -> tuple[Service, Limits, int]:
         weight=request.weight,
         max_rows=spec.max_batch_rows,
         seed=request.seed,
+        fields=field_policy(repo, request.model),
     )
     port = request.port if request.port is not None else (spec.port or DEFAULT_PORT)
     return service, Limits(max_body_bytes=spec.max_body_bytes), port

@@ -135,6 +135,7 @@ class ModelMetrics:
         self.latency: dict[str, Histogram] = {}
         self.batch_rows = Histogram(tuple(float(b) for b in mc.BATCH_BUCKETS))
         self.prediction_errors = 0
+        self.ignored_fields = 0
         self.features = {name: BinCounter(ref) for name, ref in record.reference.features.items()}
         self.prediction = self._prediction_counter(record)
 
@@ -162,8 +163,9 @@ class ModelMetrics:
         self.requests[key] = self.requests.get(key, 0) + 1
 
     def observe(self, batch: Batch, prediction: Prediction) -> None:
-        """Drift counters for one answered batch."""
+        """Drift counters for one answered batch, and the undeclared fields it came with."""
         self.batch_rows.observe(batch.rows)
+        self.ignored_fields += batch.ignored
         for name, counter in self.features.items():
             values = batch.columns.get(name)
             if values is not None:
@@ -201,6 +203,7 @@ def _model_families(models: list[ModelMetrics]) -> list[Family]:
     latency = Family(mc.REQUEST_DURATION, "histogram", "Request latency in seconds, by route.")
     rows = Family(mc.BATCH_ROWS, "histogram", "Rows per prediction request.")
     errors = Family(mc.PREDICTION_ERRORS_TOTAL, "counter", "Requests that failed inside the model.")
+    ignored = Family(mc.IGNORED_FIELDS_TOTAL, "counter", "Undeclared request fields ignored, once per request.")
     bins = Family(mc.FEATURE_BIN_TOTAL, "counter", "Observed values per feature and reference bin.")
     shares = Family(mc.FEATURE_REFERENCE_SHARE, "gauge", "Training data share of each feature bin.")
     missing = Family(mc.FEATURE_MISSING_TOTAL, "counter", "Missing (null or NaN) values per feature.")
@@ -215,6 +218,7 @@ def _model_families(models: list[ModelMetrics]) -> list[Family]:
             latency.samples.extend(histogram.lines(mc.REQUEST_DURATION, f'{base},route="{route}"'))
         rows.samples.extend(m.batch_rows.lines(mc.BATCH_ROWS, base))
         errors.samples.append(f"{mc.PREDICTION_ERRORS_TOTAL}{{{base}}} {m.prediction_errors}")
+        ignored.samples.append(f"{mc.IGNORED_FIELDS_TOTAL}{{{base}}} {m.ignored_fields}")
         for feature, counter in m.features.items():
             _bin_lines(bins, shares, f'{base},feature="{escape(feature)}"', counter)
             missing.samples.append(
@@ -223,7 +227,7 @@ def _model_families(models: list[ModelMetrics]) -> list[Family]:
         if m.prediction is not None:
             _bin_lines(pred_bins, pred_shares, base, m.prediction)
         info.samples.append(f"{mc.MODEL_INFO}{{{base},{_info_labels(m.record)}}} 1")
-    return [requests, latency, rows, errors, bins, shares, missing, pred_bins, pred_shares, info]
+    return [requests, latency, rows, errors, ignored, bins, shares, missing, pred_bins, pred_shares, info]
 
 
 def _bin_lines(counts: Family, shares: Family, label_text: str, counter: BinCounter) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from mlopsctl.contract.batch import Batch, Prediction
 from mlopsctl.contract.predictor import InputRejected, Predictor, build_predictor
 from mlopsctl.contract.records import VersionRecord
-from mlopsctl.serve.inputs import RequestError, Schema
+from mlopsctl.serve.inputs import FieldPolicy, RequestError, Schema
 from mlopsctl.serve.metrics import ModelMetrics
 
 log = logging.getLogger("mlopsctl.serve")
@@ -40,13 +40,20 @@ class LoadedVersion:
 
 
 class ServedModel:
-    def __init__(self, loaded: LoadedVersion, role: str, max_rows: int, predictor: Predictor | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedVersion,
+        role: str,
+        max_rows: int,
+        predictor: Predictor | None = None,
+        fields: FieldPolicy | None = None,
+    ) -> None:
         record = loaded.record
         self.record = record
         self.role = role
         self.name = record.model
         self.version = str(record.version)
-        self.schema = Schema(record.signature, max_rows)
+        self.schema = Schema(record.signature, max_rows, fields)
         self.predictor = predictor or build_predictor(loaded.pipeline, record.signature, record.reference)
         self.metrics = ModelMetrics(record, role)
         self.classes = record.signature.classes
@@ -147,11 +154,15 @@ def build_service(
     weight: float = 0.0,
     max_rows: int = 10_000,
     seed: int | None = None,
+    fields: FieldPolicy | None = None,
 ) -> Service:
-    """Verified versions -> a service (compiles each pipeline and checks its fast path)."""
-    served_stable = ServedModel(stable, "stable", max_rows)
+    """Verified versions -> a service (compiles each pipeline and checks its fast path).
+
+    ``fields``: the spec's declared data columns and its ``serving.unknown_fields`` policy.
+    """
+    served_stable = ServedModel(stable, "stable", max_rows, fields=fields)
     served_candidate = None
     if candidate is not None:
         role = "shadow" if strategy == "shadow" else "canary"
-        served_candidate = ServedModel(candidate, role, max_rows)
+        served_candidate = ServedModel(candidate, role, max_rows, fields=fields)
     return Service(served_stable, served_candidate, strategy, weight, seed)
