@@ -107,7 +107,7 @@ def archive(ref: str, direct: bool, no_push: bool, message: str | None) -> int:
 @click.option("--limit", "-n", type=click.IntRange(min=0), default=50, show_default=True, help="Newest N; 0 for all.")
 @global_options
 def history(model: str | None, env: str | None, limit: int) -> int:
-    """The audit log: who promoted, rolled back or archived what, when, with its gate results."""
+    """The audit log: who promoted, rolled back, archived, retired, reverted or edited what, when, with gate results."""
     opts = options()
     entries = api.history(opts.repo_root(), env=env, model=model, limit=limit or None)
     opts.emit({"entries": [entry.to_dict() for entry in entries]}, lambda console: _render_history(console, entries))
@@ -173,7 +173,7 @@ def _render_outcome(outcome: api.Outcome) -> Callable[[Console], None]:
 
 def _render_history(console: Console, entries: list[api.HistoryEntry]) -> None:
     if not entries:
-        console.print("no promotions, rollbacks or archives in the history yet")
+        console.print("no promotions, rollbacks or archives in the history yet")  # nor edits of environments/
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("when", "who", "action", "model", "version", "env", "strategy", "before", "gates", "commit"):
@@ -196,13 +196,23 @@ def _render_history(console: Console, entries: list[api.HistoryEntry]) -> None:
 
 
 def _version(entry: api.HistoryEntry) -> str:
-    """``v3``; ``?`` marks a row with a trailer that could not be read (said under the table)."""
+    """``v3``; ``removed`` when an edit took the model out; ``?`` marks a row that could not all be read."""
     shown = "" if entry.version is None else f"v{entry.version}"
+    if entry.change in ("removed", "file"):
+        shown = entry.change
+    elif entry.action == "retire" and entry.version is None:
+        shown = "all"
     return f"{shown} ?".lstrip() if entry.note else shown
 
 
 def _print_notes(console: Console, entries: list[api.HistoryEntry]) -> None:
-    """One line per commit whose trailers could not all be read: long, so not squeezed into a cell."""
+    """One line per revert (what it reverts) and per commit that could not all be read: long, so not in a cell."""
+    reverts = {entry.commit: entry for entry in entries if entry.reverts}
+    for entry in reverts.values():
+        named = f' "{entry.reverted}"' if entry.reverted else " (not in this repository)"
+        console.print(
+            f"{entry.commit[:10]} reverts {escape((entry.reverts or '')[:10])}{escape(named)}", soft_wrap=True
+        )
     for entry in entries:
         if entry.note:
             console.print(f"? {entry.commit[:10]}: ({escape(entry.note)})", soft_wrap=True)

@@ -1,4 +1,5 @@
-"""The audit log: promotions, rollbacks and archives read back from commit trailers.
+"""The audit log: promotions, rollbacks, archives and retirements from commit trailers, and every
+other change of ``environments/`` (a ``git revert``, a hand edit) from its diff.
 
 Every commit mlopsctl makes for an action ends with trailers (``Action:``, ``Model:``,
 ``Version:``, ``Env:``, ``Strategy:``, ``Weight:``, ``Previous:``). One ``git log`` process reads
@@ -6,6 +7,12 @@ them all with ``%(trailers:key=...)`` placeholders; git itself filters by model 
 (``--grep`` on the trailer lines) and stops at the limit, so the cost follows the number of
 entries shown, not the size of the history. Gate results come from the versions' registry records,
 each read once.
+
+Commits without those trailers that change an environment file are found by a second ``git log``
+limited to ``environments/`` (:mod:`mlopsctl.gitops.edit_history` says what each did). When the
+first log filled the limit, the second stops at the oldest commit shown (``--max-age``), so in a
+history made by mlopsctl it walks only as far as the first. Both lists are merged newest first
+by commit time (commits of the same second in topological order).
 """
 
 from __future__ import annotations
@@ -18,15 +25,22 @@ from typing import Any
 import yaml
 
 from mlopsctl.errors import MlopsError
+from mlopsctl.gitops import edit_history
+from mlopsctl.gitops.edit_history import Edit, Revert
 from mlopsctl.gitops.trailers import TRAILER_KEYS, trailer_number, unreadable_numbers
-from mlopsctl.ports.git import Git
+from mlopsctl.gitops.transitions import describe
+from mlopsctl.ports.git import Git, git_error
 from mlopsctl.registry.paths import MODEL_FOLDER, record_path
+from mlopsctl.spec.models import NAME_PATTERN
 from mlopsctl.spec.yamlpos import safe_load
 
-ACTIONS = ("promote", "rollback", "archive")
+ACTIONS = ("promote", "rollback", "archive", "retire")
+"""Actions read from trailers; entries read from a diff are ``edit`` or ``revert``."""
+_ACTION_GREP = f"--grep=^Action: ({'|'.join(ACTIONS)})$"
+_HEADER = ["%H", "%ct", "%P", "%an", "%ae", "%aI", "%s"]
 _FIELD, _RECORD = "\x1f", "\x1e"
 _FORMAT = (
-    _FIELD.join(["%H", "%an", "%ae", "%aI", "%s"])
+    _FIELD.join(_HEADER)
     + "".join(f"%x1f%(trailers:key={key},valueonly,separator=%x2C)" for key in TRAILER_KEYS)
     + "%x1e"
 )
@@ -57,6 +71,14 @@ class HistoryEntry:
     gates: tuple[Gate, ...] = ()
     note: str | None = None
     """Set when a trailer could not be read (a ``Version:`` that is not a number): shown, never fatal."""
+    origin: str = "trailers"
+    """``trailers`` (an mlopsctl action) or ``diff`` (a commit without trailers, read from what it changed)."""
+    change: str | None = None
+    """For ``diff`` entries: added, removed, version, role, weight, settings, or file (no placement moved)."""
+    reverts: str | None = None
+    """The commit a ``git revert`` names (``This reverts commit X``)."""
+    reverted: str | None = None
+    """That commit's subject, when it is in this repository (e.g. ``Promote churn@2 to staging``)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -73,30 +95,143 @@ def read_history(
     ref: str = "HEAD",
     gates: bool = True,
 ) -> list[HistoryEntry]:
-    """Newest first: the actions recorded in the history of ``ref``, filtered by environment and model."""
+    """Newest first: what changed in the history of ``ref``, filtered by environment and model."""
     git = Git(root)
-    if git.resolve(ref) is None:
+    actions = _actions(git, ref, env, model, limit)
+    if actions is None:
         return []
-    args = ["log", f"--format={_FORMAT}", "-E", "--all-match", f"--grep=^Action: ({'|'.join(ACTIONS)})$"]
+    listed, oldest = actions
+    listed += _edits(git, ref, env, model, limit, oldest)
+    found = [entry for commit in newest_first(git, ref, listed) for entry in commit.entries]
+    found = found[:limit] if limit else found
+    return _with_gates(root, found) if gates else found
+
+
+@dataclass
+class Listed:
+    """A commit's entries, with what is needed to merge the two logs newest first."""
+
+    time: int
+    commit: str
+    parents: tuple[str, ...]
+    entries: list[HistoryEntry]
+
+
+def newest_first(git: Git, ref: str, listed: list[Listed]) -> list[Listed]:
+    """By commit time, newest first, each log in git's order; commits of one second from both logs (scripts
+    commit faster than clocks tick) in ``git rev-list --topo-order``'s order, a child before its parent."""
+    ordered = sorted(listed, key=lambda commit: -commit.time)  # stable
+    mixed = _mixed_seconds(ordered)
+    if not mixed:
+        return ordered
+    walked = git.run("rev-list", "--topo-order", f"--max-age={min(mixed)}", ref).stdout.split()
+    position = {commit: index for index, commit in enumerate(walked)}
+    return sorted(ordered, key=lambda commit: (-commit.time, position.get(commit.commit, len(position))))
+
+
+def _mixed_seconds(listed: list[Listed]) -> set[int]:
+    """The commit times shared by a commit with trailers and one without."""
+    origins: dict[int, set[str]] = {}
+    for commit in listed:
+        origins.setdefault(commit.time, set()).add(commit.entries[0].origin)
+    return {time for time, seen in origins.items() if len(seen) > 1}
+
+
+def _actions(
+    git: Git, ref: str, env: str | None, model: str | None, limit: int | None
+) -> tuple[list[Listed], int | None] | None:
+    """The trailer entries, and the oldest commit time when git stopped at the limit; None when ``ref`` names
+    no commit."""
+    args = ["log", f"--format={_FORMAT}", "-E", "--all-match", _ACTION_GREP]
     if model:
         args.append(f"--grep=^Model: {re.escape(model)}$")
     if env:
         args.append(f"--grep=^Env: {re.escape(env)}$")
     if limit:
         args.append(f"--max-count={limit}")
-    # not git.out(): str.strip() counts the \x1e and \x1f separators as white space
-    output = git.run(*args, ref).stdout
-    entries = [entry for entry in map(_parse, output.split(_RECORD)) if entry is not None]
-    entries = [e for e in entries if (model is None or e.model == model) and (env is None or e.env == env)]
-    return _with_gates(root, entries) if gates else entries
+    result = git.run(*args, ref, check=False)
+    if result.returncode != 0:
+        if git.resolve(ref) is None:
+            return None  # no commit yet: an empty history, not an error
+        raise git_error(result)
+    # not str.strip(): it counts the \x1e and \x1f separators as white space
+    chunks = [chunk.lstrip("\n").split(_FIELD) for chunk in result.stdout.split(_RECORD)]
+    records = [parts for parts in chunks if len(parts) == len(_HEADER) + len(TRAILER_KEYS) and parts[1].isdigit()]
+    listed = [
+        Listed(int(parts[1]), entry.commit, tuple(parts[2].split()), [entry])
+        for parts in records
+        if (entry := _parse(parts)) is not None and (model is None or entry.model == model) and _in_env(entry, env)
+    ]
+    filled = bool(limit) and len(records) == limit
+    return listed, min(int(parts[1]) for parts in records) if filled else None
 
 
-def _parse(chunk: str) -> HistoryEntry | None:
-    parts = chunk.lstrip("\n").split(_FIELD)
-    if len(parts) != 5 + len(TRAILER_KEYS):
-        return None
-    commit, author, email, date, subject = parts[:5]
-    trailers = dict(zip(TRAILER_KEYS, (_last(value) for value in parts[5:]), strict=True))
+def _in_env(entry: HistoryEntry, env: str | None) -> bool:
+    return env is None or env in (entry.env or "").split(", ")
+
+
+def _edits(
+    git: Git, ref: str, env: str | None, model: str | None, limit: int | None, since: int | None
+) -> list[Listed]:
+    """Entries of the commits without trailers that changed environment files, newer than ``since``."""
+    if env is not None and re.fullmatch(NAME_PATTERN, env) is None:
+        return []  # no file can be named so: nothing changed it
+    args = ["log", *edit_history.log_arguments(), "-E", "--invert-grep", _ACTION_GREP]
+    if since is not None:
+        args.append(f"--max-age={since}")
+    output = git.run(*args, ref, "--", edit_history.pathspec(env)).stdout
+    commits = edit_history.parse_log(output)
+    if not commits:
+        return []
+    found, reverts = edit_history.edits(git, commits)
+    listed = [
+        Listed(commit.time, commit.commit, tuple(commit.parents), entries)
+        for commit in commits
+        if (entries := [_edit_entry(e, reverts.get(commit.commit)) for e in found[commit.commit] if _about(e, model)])
+    ]
+    return listed
+
+
+def _about(edit: Edit, model: str | None) -> bool:
+    return model is None or edit.model == model
+
+
+def _edit_entry(edit: Edit, revert: Revert | None) -> HistoryEntry:
+    commit, after = edit.commit, edit.after or {}
+    weight = after.get("weight")
+    return HistoryEntry(
+        commit=commit.commit,
+        author=commit.author,
+        email=commit.email,
+        date=commit.date,
+        subject=commit.subject,
+        action="revert" if revert else "edit",
+        model=edit.model,
+        version=edit_history.version_of(edit),
+        env=edit.env,
+        strategy=str(after.get("strategy", "replace"))[:20] if edit.after else None,
+        weight=weight if isinstance(weight, int) and not isinstance(weight, bool) and 0 <= weight <= 100 else None,
+        previous=_described(edit.before) if edit.model else None,
+        note=edit.note,
+        origin="diff",
+        change=edit.change,
+        reverts=revert.commit if revert else None,
+        reverted=revert.subject if revert else None,
+    )
+
+
+def _described(fields: dict[str, Any] | None) -> str:
+    """The placement before, in ``describe``'s words; a hand-written one may lack a version."""
+    if fields is not None and "version" not in fields:
+        return "no version"
+    text = describe(fields)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _parse(parts: list[str]) -> HistoryEntry | None:
+    commit, _time, _parents, author, email, date, subject = parts[: len(_HEADER)]
+    values = dict(zip(TRAILER_KEYS, parts[len(_HEADER) :], strict=True))
+    trailers = {key: _last(value) for key, value in values.items()}
     if trailers["Action"] not in ACTIONS or not trailers["Model"]:
         return None
     return HistoryEntry(
@@ -108,12 +243,18 @@ def _parse(chunk: str) -> HistoryEntry | None:
         action=trailers["Action"] or "",
         model=trailers["Model"] or "",
         version=trailer_number(trailers["Version"]),
-        env=trailers["Env"],
+        env=_all(values["Env"]) if trailers["Action"] == "retire" else trailers["Env"],
         strategy=trailers["Strategy"],
         weight=trailer_number(trailers["Weight"]),
         previous=trailers["Previous"],
         note=_note(trailers),
     )
+
+
+def _all(value: str) -> str | None:
+    """Every value of a trailer given once per environment (a retirement), in order, once each."""
+    values = [part.strip() for part in value.split(",") if part.strip()]
+    return ", ".join(dict.fromkeys(values)) or None
 
 
 def _note(trailers: dict[str, str | None]) -> str | None:
