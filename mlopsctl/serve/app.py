@@ -11,6 +11,10 @@
 ``GET  /metrics``                      Prometheus text format 0.0.4
 =====================================  =======================================================
 
+V2 inference also speaks the binary tensor data extension (``Inference-Header-Content-Length``,
+:mod:`mlopsctl.serve.binary`), listed in ``GET /v2``'s ``extensions``; V2 features it does not
+implement are refused by name.
+
 Answers from a model carry its version in the body and in an ``X-Model-Version`` header (also
 ``X-Model-Role``). Bad input is a 4xx with a JSON body naming the field and row; only a model
 that raises on valid input gives a 500 (counted in ``mlops_prediction_errors_total``).
@@ -33,7 +37,7 @@ import numpy as np
 
 from mlopsctl import __version__
 from mlopsctl.contract.batch import Batch, Prediction, is_numeric_type
-from mlopsctl.serve import metrics
+from mlopsctl.serve import binary, metrics
 from mlopsctl.serve.httpserver import Application, Limits, Request, Response, Result, error_response
 from mlopsctl.serve.inputs import RequestError, parse_json
 from mlopsctl.serve.service import PredictionFailed, ServedModel, Service
@@ -46,6 +50,7 @@ OTHER_ROUTE = "other"
 READY, LOADING, FAILED, DRAINING = "ready", "loading", "failed", "draining"
 
 Answer = tuple[Response, ServedModel | None]
+Read = Callable[[Request], Any]
 Parse = Callable[[ServedModel, Any], Batch]
 Render = Callable[[ServedModel, Batch, Prediction, Any], Response]
 
@@ -194,21 +199,24 @@ class ServiceApp(Application):
     # --- prediction -------------------------------------------------------------------------
 
     def predict(self, request: Request, params: dict[str, str]) -> Answer | Any:
-        return self._predict(request, "/predict", None, _parse_predict, _render_predict)
+        return self._predict(request, "/predict", None, (_read_predict, _parse_predict), _render_predict)
 
     def v2_infer(self, request: Request, params: dict[str, str]) -> Answer | Any:
         refused = self._v2_target(params)
         if isinstance(refused, Response):
             return refused, None
-        return self._predict(request, "/v2/models/{name}/infer", refused, _parse_v2, _render_v2)
+        return self._predict(request, "/v2/models/{name}/infer", refused, (binary.read_document, _parse_v2), _render_v2)
 
-    def _predict(self, request: Request, route: str, fixed: ServedModel | None, parse: Parse, render: Render) -> Any:
+    def _predict(
+        self, request: Request, route: str, fixed: ServedModel | None, steps: tuple[Read, Parse], render: Render
+    ) -> Any:
         service = self._service()
         if isinstance(service, Response):
             return service, None
         model = fixed or service.choose()
+        read, parse = steps
         try:
-            document = parse_json(request.body)
+            document = read(request)
             batch = parse(model, document)
             if batch.rows > OFFLOAD_ROWS:
                 return self._predict_off_loop(service, model, batch, document, route, parse, render)
@@ -282,7 +290,8 @@ class ServiceApp(Application):
         return found
 
     def v2_server(self, request: Request, params: dict[str, str]) -> Answer:
-        return Response.json(200, {"name": "mlopsctl", "version": __version__, "extensions": []}), None
+        document = {"name": "mlopsctl", "version": __version__, "extensions": [binary.EXTENSION]}
+        return Response.json(200, document), None
 
     def v2_model(self, request: Request, params: dict[str, str]) -> Answer:
         target = self._v2_target(params)
@@ -325,6 +334,16 @@ def run_shadow(
 # --- request and response shapes --------------------------------------------------------------
 
 
+def _read_predict(request: Request) -> Any:
+    binary.refuse_encoding(request)
+    if binary.HEADER in request.headers:
+        raise RequestError.one(
+            400,
+            f"{binary.HEADER_NAME} (binary tensor data) is a V2 extension: send it to /v2/models/{{name}}/infer",
+        )
+    return parse_json(request.body)
+
+
 def _parse_predict(model: ServedModel, document: Any) -> Batch:
     return model.schema.predict_batch(document)
 
@@ -334,6 +353,7 @@ def _parse_v2(model: ServedModel, document: Any) -> Batch:
         raise RequestError.one(422, "expected a JSON object with 'inputs'")
     if "inputs" not in document:
         raise RequestError.one(422, "missing 'inputs': a list of tensors with name, shape, datatype and data")
+    binary.refuse_unsupported(document)
     _requested_outputs(model, document)
     return model.schema.v2_batch(document["inputs"])
 
@@ -352,18 +372,29 @@ def _render_predict(model: ServedModel, batch: Batch, prediction: Prediction, do
 
 
 def _render_v2(model: ServedModel, batch: Batch, prediction: Prediction, document: Any) -> Response:
-    outputs = [_tensor("predict", prediction.labels, [batch.rows])]
+    arrays = [("predict", prediction.labels, [batch.rows])]
     if prediction.probabilities is not None:
         proba = prediction.probabilities
-        outputs.append(_tensor("predict_proba", proba.reshape(-1), list(proba.shape)))
+        arrays.append(("predict_proba", proba.reshape(-1), list(proba.shape)))
     wanted = {o["name"] for o in document.get("outputs") or []}
     if wanted:
-        outputs = [o for o in outputs if o["name"] in wanted]
+        arrays = [a for a in arrays if a[0] in wanted]
+    as_binary = binary.binary_outputs(document, [name for name, _, _ in arrays])
+    outputs: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for name, values, shape in arrays:
+        if name in as_binary:
+            datatype = v2_datatype(values.dtype)
+            blobs.append(binary.encode(values, datatype))
+            outputs.append({"name": name, "shape": shape, "datatype": datatype})
+            outputs[-1]["parameters"] = {"binary_data_size": len(blobs[-1])}
+        else:
+            outputs.append(_tensor(name, values, shape))
     body: dict[str, Any] = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
     if isinstance(document.get("id"), str):
         body["id"] = document["id"]
     body["parameters"] = {"role": model.role}
-    return Response.json(200, body)
+    return binary.response(body, blobs) if blobs else Response.json(200, body)
 
 
 def _tensor(name: str, values: np.ndarray[Any, Any], shape: list[int]) -> dict[str, Any]:
