@@ -20,8 +20,6 @@ import os
 import posixpath
 from pathlib import Path
 
-from mlopsctl.spec.userconfig import load_user_config
-
 FILE_URI = "file://"
 OPT_IN = (
     "set 'data: {allow_outside_repo: true}' in ~/.config/mlopsctl/config.yaml, "
@@ -56,6 +54,10 @@ def resolved_outside(root: Path, path: Path) -> bool:
 
 def outside_allowed() -> bool:
     """The user's opt-in to data outside the repository (user config or MLOPS_DATA_ALLOW_OUTSIDE_REPO)."""
+    # Imported here: its pydantic models cost ~15 ms to build, and every command imports this module
+    # (through the spec models) while only a location outside the repository asks.
+    from mlopsctl.spec.userconfig import load_user_config
+
     return load_user_config().data.allow_outside_repo
 
 
