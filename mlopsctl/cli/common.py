@@ -3,9 +3,11 @@
 ``--repo``, ``--output`` and the hidden ``--traceback`` are accepted both before the command
 (``mlopsctl --repo X validate``) and after it (``mlopsctl validate --repo X``).
 
-Everything the CLI prints to people goes through a :class:`SafeConsole`, so a string from the model
-repository (a commit subject, a run id, a column name) never reaches the terminal with its control
-characters; ``--output json`` is escaped by ``json.dumps`` instead.
+Everything the CLI prints to people goes through a :class:`~mlopsctl.cli.console.SafeConsole`, so
+a string from the model repository (a commit subject, a run id, a column name) never reaches the
+terminal with its control characters; ``--output json`` is escaped by ``json.dumps`` instead.
+Importing this module loads click and nothing heavier (``mlopsctl --help`` stays fast): rich and
+the spec loader load when a console or the repository is first asked for.
 """
 
 from __future__ import annotations
@@ -13,41 +15,34 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console, ConsoleOptions, RenderableType
-from rich.segment import Segment
 
-from mlopsctl.spec.api import Repo, find_repo_root, open_repo, terminal_safe
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mlopsctl.spec.api import Repo
 
 F = TypeVar("F", bound=Callable[..., Any])
 OUTPUT_FORMATS = ("table", "json")
 
 
-class SafeConsole(Console):
-    """A rich Console that writes no control character but its own styles and cursor moves.
-
-    Cleaning the rendered segments, not the strings handed to ``print``, covers every table, cell,
-    progress bar and error message at one place. It runs after layout, and rich measures control
-    characters as zero cells wide, so columns stay aligned. Control segments are rich's own.
-    """
-
-    def render(self, renderable: RenderableType, options: ConsoleOptions | None = None) -> Iterable[Segment]:
-        for segment in super().render(renderable, options):
-            if segment.control is None:
-                text = terminal_safe(segment.text)
-                if text is not segment.text:
-                    segment = Segment(text, segment.style)
-            yield segment
-
-
-def stderr_console() -> SafeConsole:
+def stderr_console() -> Console:
     """Where errors, hints and progress go."""
+    from mlopsctl.cli.console import SafeConsole  # rich: only once something is printed
+
     return SafeConsole(stderr=True, highlight=False)
+
+
+def stdout_console() -> Console:
+    """Where tables and results for people go."""
+    from mlopsctl.cli.console import SafeConsole
+
+    return SafeConsole(highlight=False, soft_wrap=False)
 
 
 @dataclass
@@ -57,7 +52,7 @@ class Options:
     repo: Path | None = None
     output: str = "table"
     traceback: bool = False
-    console: Console = field(default_factory=lambda: SafeConsole(highlight=False, soft_wrap=False))
+    console: Console = field(default_factory=stdout_console)
     err: Console = field(default_factory=stderr_console)
 
     @property
@@ -65,9 +60,13 @@ class Options:
         return self.output == "json"
 
     def repo_root(self) -> Path:
+        from mlopsctl.spec.api import find_repo_root
+
         return find_repo_root(self.repo)
 
     def open(self) -> Repo:
+        from mlopsctl.spec.api import open_repo
+
         return open_repo(self.repo_root())
 
     def emit(self, payload: Any, render: Callable[[Console], None]) -> None:
@@ -92,8 +91,8 @@ def options() -> Options:
 
 def _store(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
     def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
-        opts = ctx.find_object(Options) or ctx.ensure_object(Options)
         if value is not None and value is not False:
+            opts = ctx.find_object(Options) or ctx.ensure_object(Options)
             setattr(opts, name, Path(value) if name == "repo" else value)
         return value
 

@@ -3,6 +3,9 @@
 Commands are thin: they parse arguments, call one function of the core, and render its result.
 Every :class:`~mlopsctl.errors.MlopsError` becomes one clear message on stderr and its documented
 exit code; anything unexpected becomes an "internal error" line (``--traceback`` shows the stack).
+
+Start-up loads click and the error tree only: ``mlopsctl --help`` and ``--version`` answer without
+rich, pydantic or the spec loader (a test checks ``sys.modules`` in a subprocess).
 """
 
 from __future__ import annotations
@@ -11,14 +14,16 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from mlopsctl import __version__
 from mlopsctl.cli.common import global_options, options, stderr_console
 from mlopsctl.errors import ExitCode, MlopsError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class LazyGroup(click.Group):
@@ -95,6 +100,8 @@ def cli(ctx: click.Context) -> None:
 
 
 def print_error(error: MlopsError, console: Console | None = None) -> None:
+    from rich.markup import escape
+
     err = console or stderr_console()
     err.print(f"[bold red]error:[/] [bold]{escape(error.title)}:[/] {escape(error.message)}", soft_wrap=True)
     if error.hint:
@@ -129,6 +136,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if show_traceback:
             raise
+        from rich.markup import escape
+
         stderr_console().print(
             f"[bold red]error:[/] [bold]Internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}\n"
             "[yellow]hint:[/] this is a bug in mlopsctl; run again with --traceback and report it"
