@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from mlopsctl.cli.common import global_options, options
+from mlopsctl.cli.fitted_table import FitColumn, print_fitted
 from mlopsctl.errors import ExitCode
 from mlopsctl.monitor.api import (
     DeploymentHealth,
+    FeatureDrift,
     HealthReport,
     LiveDrift,
     OfflineFiles,
@@ -58,7 +59,16 @@ def _render_status(console: Console, report: HealthReport) -> None:
     for deployment in report.deployments:
         state = deployment.state
         line = f"[{COLOURS[state]}]{state!s:<7}[/] {escape(_name(deployment)):<{width}}  {escape(deployment.summary())}"
-        console.print(line, soft_wrap=True)
+        console.print(line + _traffic(deployment), soft_wrap=True)
+
+
+def _traffic(d: DeploymentHealth) -> str:
+    """The request rate and the span it is measured over: "  4.3 req/s over 2m of 1h"."""
+    rate = d.values.get("request_rate")
+    if rate is None or math.isnan(rate):
+        return ""
+    figure = f"{rate:.1f}" if rate >= 1 else f"{rate:.2f}"
+    return f"  [dim]{figure} req/s {escape(d.over)}[/]"
 
 
 def _name(d: DeploymentHealth) -> str:
@@ -75,6 +85,11 @@ def _name(d: DeploymentHealth) -> str:
 @click.option("--reference", type=click.Path(path_type=Path), help="Offline: reference data (CSV or Parquet).")
 @click.option("--current", type=click.Path(path_type=Path), help="Offline: current data (CSV or Parquet).")
 @click.option("--version", type=int, help="Offline: use this registered version's bins.")
+@click.option(
+    "--min-observations",
+    type=click.IntRange(min=1),
+    help="Judge drift from this many observations per feature, for this run. Default: monitoring.min_observations.",
+)
 @global_options
 def drift(
     model: str,
@@ -83,49 +98,80 @@ def drift(
     reference: Path | None,
     current: Path | None,
     version: int | None,
+    min_observations: int | None,
 ) -> int:
-    """Per-feature drift of MODEL: live from metrics, or offline with --reference and --current."""
+    """Per-feature drift of MODEL: live from metrics, or offline with --reference and --current.
+
+    Exit 1 when a feature is CRIT; UNKNOWN (fewer observations than the floor) exits 0.
+    """
     opts = options()
     files = OfflineFiles(reference, current, version)
-    result = model_drift(opts.repo_root(), model, env=env, window=window, files=files)
+    result = model_drift(
+        opts.repo_root(), model, env=env, window=window, files=files, min_observations=min_observations
+    )
     if isinstance(result, LiveDrift):
-        report = result.report
-        opts.emit(result.to_dict(), lambda console: _render_live(console, report))
+        live = result
+        opts.emit(result.to_dict(), lambda console: _render_live(console, live))
     else:
         offline = result
         opts.emit(offline.to_dict(), lambda console: _render_offline(console, offline))
     return _exit(result.state)
 
 
-def _render_live(console: Console, report: HealthReport) -> None:
+LIVE_COLUMNS = (
+    FitColumn("feature", essential=True, flexible=True),
+    FitColumn("kind", rank=2),
+    FitColumn("observations", essential=True, justify="right"),
+    FitColumn("missing", rank=1, justify="right"),
+    FitColumn("PSI", essential=True, justify="right"),
+    FitColumn("chi² p", rank=3),
+    FitColumn("state", essential=True),
+    FitColumn("reason", essential=True, flexible=True, min_width=24),
+)
+OFFLINE_COLUMNS = (
+    FitColumn("feature", essential=True, flexible=True),
+    FitColumn("kind", rank=3),
+    FitColumn("bins", rank=6),
+    FitColumn("PSI", essential=True, justify="right"),
+    FitColumn("KS", rank=5, justify="right"),
+    FitColumn("KS p", rank=1, justify="right"),
+    FitColumn("chi² p", rank=4, justify="right"),
+    FitColumn("missing ref/cur", rank=2, justify="right"),
+    FitColumn("state", essential=True),
+)
+
+
+def _render_live(console: Console, drift: LiveDrift) -> None:
+    report = drift.report
     console.print(f"[dim]source: {escape(report.source)}[/]")
     for d in report.deployments:
-        table = Table(title=f"{_name(d)} over {d.window}", title_justify="left")
-        for column in ("feature", "kind", "observations", "missing", "PSI", "chi² p", "state", "reason"):
-            table.add_column(column, justify="right" if column in ("observations", "missing", "PSI") else "left")
-        for f in d.features:
-            table.add_row(
+        if not d.features:
+            console.print(f"{escape(_name(d))}: {escape(d.summary())}")
+            continue
+        rows = [
+            [
                 escape(f.feature),
                 f.kind,
                 f"{f.observations:.0f}",
                 f"{f.missing:.0f}",
                 _num(f.psi),
                 _num(f.chi2_pvalue, ".3g"),
-                f"[{COLOURS[f.state]}]{f.state}[/]",
+                _state(f.state),
                 escape(f.reason),
-            )
-        if not d.features:
-            console.print(f"{escape(_name(d))}: {escape(d.summary())}")
-        else:
-            console.print(table)
+            ]
+            for f in d.features
+        ]
+        print_fitted(console, f"{_name(d)} over {d.window}", LIVE_COLUMNS, rows)
+    _floor_hint(console, drift.min_observations, [f.observations for d in report.deployments for f in _short(d)])
+
+
+def _short(d: DeploymentHealth) -> list[FeatureDrift]:
+    return [f for f in d.features if f.state is State.UNKNOWN]
 
 
 def _render_offline(console: Console, report: OfflineReport) -> None:
-    table = Table(title=f"{report.model}: offline drift ({report.bins_from})", title_justify="left")
-    for column in ("feature", "kind", "bins", "PSI", "KS", "KS p", "chi² p", "missing ref/cur", "state"):
-        table.add_column(column)
-    for f in report.features:
-        table.add_row(
+    rows = [
+        [
             escape(f.feature),
             f.kind,
             str(f.bins),
@@ -134,12 +180,32 @@ def _render_offline(console: Console, report: OfflineReport) -> None:
             _num(f.ks_pvalue, ".3g"),
             _num(f.chi2_pvalue, ".3g"),
             f"{f.reference_missing:.1%}/{f.current_missing:.1%}",
-            f"[{COLOURS[f.state]}]{f.state}[/]",
-        )
-    console.print(table)
+            _state(f.state),
+        ]
+        for f in report.features
+    ]
+    print_fitted(console, f"{report.model}: offline drift ({report.bins_from})", OFFLINE_COLUMNS, rows)
     for f in report.features:
         if f.state is not State.OK:
-            console.print(f"[{COLOURS[f.state]}]{f.state}[/] {escape(f.reason)}", soft_wrap=True)
+            console.print(f"{_state(f.state)} {escape(f.reason)}", soft_wrap=True)
+    unknown = [f.observations for f in report.features if f.state is State.UNKNOWN]
+    _floor_hint(console, report.min_observations, unknown)
+
+
+def _state(state: State) -> str:
+    return f"[{COLOURS[state]}]{state}[/]"
+
+
+def _floor_hint(console: Console, floor: int, short: list[float]) -> None:
+    """Why a verdict is UNKNOWN, and how to judge anyway, once under the table."""
+    if not short:
+        return
+    fewest = int(min((n for n in short if n >= 1), default=1))
+    console.print(
+        f"UNKNOWN: fewer observations than monitoring.min_observations ({floor}), so drift is not judged; "
+        f"to judge anyway, lower it for this run: --min-observations {fewest}",
+        soft_wrap=True,
+    )
 
 
 def _num(value: float | None, fmt: str = ".3f") -> str:

@@ -163,6 +163,8 @@ class LiveDrift:
     """Per-feature drift of a model's live deployments, as the metrics source reports it."""
 
     report: HealthReport
+    min_observations: int
+    """The floor below which a feature's verdict is UNKNOWN (the spec's, or --min-observations)."""
 
     @property
     def state(self) -> State:
@@ -170,7 +172,7 @@ class LiveDrift:
         return max(deployment_drift_state(d) for d in self.report.deployments)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.report.to_dict()
+        return {**self.report.to_dict(), "min_observations": self.min_observations}
 
 
 def deployment_drift_state(deployment: DeploymentHealth) -> State:
@@ -179,17 +181,36 @@ def deployment_drift_state(deployment: DeploymentHealth) -> State:
 
 
 def drift(
-    root: Path, model: str, *, env: str | None = None, window: str | None = None, files: OfflineFiles | None = None
+    root: Path,
+    model: str,
+    *,
+    env: str | None = None,
+    window: str | None = None,
+    files: OfflineFiles | None = None,
+    min_observations: int | None = None,
 ) -> LiveDrift | OfflineReport:
-    """Drift of ``model``: offline between ``files`` when given, else live from its deployments."""
+    """Drift of ``model``: offline between ``files`` when given, else live from its deployments.
+
+    ``min_observations`` replaces the spec's ``monitoring.min_observations`` for this call.
+    """
     files = files or OfflineFiles()
     repo = open_repo(root)
     spec = repo.model(model)
+    if min_observations is not None:
+        spec = _with_floor(spec, min_observations)
+        repo.models[model] = spec
     if files.wanted:
         return _offline(repo, model, spec, files)
     if files.version is not None:
         raise UsageError("--version applies to offline drift", hint="add --reference and --current, or drop --version")
-    return _live(repo, model, env, window)
+    return _live(repo, model, env, window, spec.monitoring.min_observations)
+
+
+def _with_floor(spec: ModelSpec, min_observations: int) -> ModelSpec:
+    if min_observations < 1:
+        raise UsageError(f"--min-observations {min_observations} is below 1", hint="give a count of 1 or more")
+    monitoring = spec.monitoring.model_copy(update={"min_observations": min_observations})
+    return spec.model_copy(update={"monitoring": monitoring})
 
 
 def _offline(repo: Repo, model: str, spec: ModelSpec, files: OfflineFiles) -> OfflineReport:
@@ -204,14 +225,14 @@ def _offline(repo: Repo, model: str, spec: ModelSpec, files: OfflineFiles) -> Of
     return offline_drift(model, spec.features, reference, current, spec.monitoring, bins)
 
 
-def _live(repo: Repo, model: str, env: str | None, window: str | None) -> LiveDrift:
+def _live(repo: Repo, model: str, env: str | None, window: str | None, floor: int) -> LiveDrift:
     if env is not None:
         repo.environment(env)
     report = collect_health(repo, env, window=checked_window(window), models=[model])
     if not report.deployments:
         where = f"environment '{env}'" if env else "any environment"
         raise NotFound(f"{model} is not deployed in {where}", hint="offline: pass --reference and --current")
-    return LiveDrift(report)
+    return LiveDrift(report, floor)
 
 
 # --------------------------------------------------------------------------- monitoring render

@@ -3,10 +3,17 @@
 ``collect_health`` asks the metrics source a fixed set of batched queries (one per metric and
 window, for all deployments), then judges each deployment (model, version, role, environment):
 
-* infrastructure: up, restarts, CPU, memory, request rate, error rate, p50/p95/p99 latency;
+* infrastructure: up, restarts, CPU and memory per instance (against ``monitoring.cpu_cores``
+  and ``monitoring.memory_bytes``), request rate, error rate, p50/p95/p99 latency;
 * statistics: PSI per feature and of the predictions, from the bin counters' increase over the
   window against the reference shares stored with the version; live performance once labels
   flow back.
+
+Rates (requests and CPU per second) divide an increase by the span actually observed inside the
+window (the source's ``span`` query), not by the whole window: a service that ran for 2 minutes
+of a 1 h window is judged on those 2 minutes, and says so ("CPU 0.05 cores over 2m of 1h";
+``observed_seconds`` and ``over`` in ``status -o json``). Counts, error ratios, latency quantiles
+and PSI need no span: they are ratios of increases over what the window holds.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ MODEL_LABELS = (mc.ENV, mc.MODEL, mc.VERSION, mc.ROLE)
 INSTANCE_LABELS = (mc.ENV, "instance")
 NON_PREDICTION_ROUTES = ("route", "!~", "/metrics|/health.*|/metadata.*")
 """Scrapes, probes and metadata calls are not predictions: they stay out of errors and latency."""
+SHORT_SPAN = 0.95
+"""A span observed below this share of the window is named with its rates ("over 2m of 1h")."""
 
 
 @dataclass
@@ -70,6 +79,9 @@ class DeploymentHealth:
     role: str
     instance: str
     window: str
+    window_seconds: float = 0.0
+    observed_seconds: float | None = None
+    """How much of the window the metrics cover (None when unknown); rates are per this span."""
     checks: list[Check] = field(default_factory=list)
     features: list[FeatureDrift] = field(default_factory=list)
     values: dict[str, float | None] = field(default_factory=dict)
@@ -87,6 +99,11 @@ class DeploymentHealth:
     def summary(self) -> str:
         return "; ".join(self.reasons) or f"all {len(self.checks)} checks ok"
 
+    @property
+    def over(self) -> str:
+        """The span the figures cover, as the reasons say it: "over 1h", or "over 2m of 1h"."""
+        return over_text(self.window, self.window_seconds, self.observed_seconds)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "env": self.env,
@@ -95,6 +112,9 @@ class DeploymentHealth:
             "role": self.role,
             "instance": self.instance,
             "window": self.window,
+            "window_seconds": self.window_seconds,
+            "observed_seconds": _finite(self.observed_seconds),
+            "over": self.over,
             "state": str(self.state),
             "reasons": self.reasons,
             "values": {k: _finite(v) for k, v in self.values.items()},
@@ -130,7 +150,8 @@ def window_queries(window: float) -> dict[str, Query]:
         "up": Query("last", "up", INSTANCE_LABELS),
         "memory": Query("last", mc.PROCESS_RESIDENT_MEMORY, INSTANCE_LABELS),
         "starts": Query("changes", mc.PROCESS_START_TIME, INSTANCE_LABELS, window),
-        "cpu": Query("rate", mc.PROCESS_CPU_SECONDS, INSTANCE_LABELS, window),
+        "span": Query("span", "up", INSTANCE_LABELS, window),
+        "cpu": Query("increase", mc.PROCESS_CPU_SECONDS, INSTANCE_LABELS, window),
         "requests": Query("increase", mc.REQUESTS_TOTAL, (*model_by, mc.CODE), window, (NON_PREDICTION_ROUTES,)),
         "latency": Query(
             "increase", f"{mc.REQUEST_DURATION}_bucket", (*model_by, "le"), window, (NON_PREDICTION_ROUTES,)
@@ -230,12 +251,40 @@ def _context(repo: Repo, endpoint: Endpoint, window: str | None, cache: HealthCa
 
 def judge_deployment(ctx: _Context, answers: _Answers, scrape_errors: dict[tuple[str, str], str]) -> DeploymentHealth:
     e = ctx.endpoint
-    health = DeploymentHealth(e.env, e.model, e.version, e.role, e.instance, ctx.window_text)
-    over = f"over {ctx.window_text}"
+    health = DeploymentHealth(e.env, e.model, e.version, e.role, e.instance, ctx.window_text, ctx.window)
+    health.observed_seconds = _observed(answers.value("span", _instance_key(e)))
+    over = f"over {ctx.window_text}"  # counts, ratios and quantiles: everything the window holds
     _infrastructure(health, ctx, answers, scrape_errors.get((e.env, e.instance)), over)
     _traffic(health, ctx, answers, over)
     _statistics(health, ctx, answers, over)
     return health
+
+
+def over_text(window_text: str, window: float, observed: float | None) -> str:
+    """ "over 1h", or "over 2m of 1h" when the metrics cover clearly less than the window."""
+    if observed is None or observed >= window * SHORT_SPAN:
+        return f"over {window_text}"
+    return f"over {span_text(observed)} of {window_text}"
+
+
+def span_text(seconds: float) -> str:
+    """A span in the window's units, rounded down: 45s, 2m, 90m, 3h."""
+    if seconds < 120:
+        return f"{int(seconds)}s"
+    if seconds < 3 * 3600:
+        return f"{int(seconds // 60)}m"
+    return f"{int(seconds // 3600)}h"
+
+
+def _observed(span: float | None) -> float | None:
+    return span if span is not None and math.isfinite(span) and span > 0 else None
+
+
+def per_second(increase: float | None, observed: float | None) -> float | None:
+    """An increase over the observed span, per second; None when either is unknown."""
+    if increase is None or observed is None or math.isnan(increase):
+        return None
+    return increase / observed
 
 
 def _model_key(e: Endpoint) -> dict[str, str]:
@@ -254,9 +303,11 @@ def _infrastructure(health: DeploymentHealth, ctx: _Context, answers: _Answers, 
     up = answers.value("up", key)
     health.values["up"] = up
     health.values["restarts"] = answers.value("starts", key)
-    health.values["cpu_cores"] = answers.value("cpu", key)
+    health.values["cpu_cores"] = per_second(answers.value("cpu", key), health.observed_seconds)
     health.values["memory_bytes"] = answers.value("memory", key)
     health.checks.append(_up_check(up, ctx.endpoint, error))
+    health.checks.append(_cpu_check(health.values["cpu_cores"], ctx.monitoring, health.over))
+    health.checks.append(_memory_check(health.values["memory_bytes"], ctx.monitoring))
     restarts = health.values["restarts"]
     if restarts:
         state = State.WARN
@@ -273,13 +324,39 @@ def _up_check(up: float | None, e: Endpoint, error: str | None) -> Check:
     return Check("up", "infrastructure", State.OK, up, f"up at {e.instance}")
 
 
+def _cpu_check(cores: float | None, monitoring: MonitoringSpec, over: str) -> Check:
+    if cores is None or math.isnan(cores):
+        return Check("cpu", "infrastructure", State.OK, None, f"no CPU samples {over}")
+    state = level(cores, monitoring.cpu_cores)
+    bound = f" {past(cores, monitoring.cpu_cores)} cores" if state is not State.OK else " cores"
+    return Check("cpu", "infrastructure", state, cores, f"CPU {cores:.2f}{bound} {over}")
+
+
+def _memory_check(resident: float | None, monitoring: MonitoringSpec) -> Check:
+    if resident is None or math.isnan(resident):
+        return Check("memory", "infrastructure", State.OK, None, "no memory sample")
+    state = level(resident, monitoring.memory_bytes)
+    text = f"memory {mebibytes(resident)}"
+    if state is not State.OK:
+        bound = monitoring.memory_bytes.crit if state is State.CRIT else monitoring.memory_bytes.warn
+        text += f" {'>' if resident > bound else '>='} {mebibytes(bound)}"
+    return Check("memory", "infrastructure", state, resident, f"{text} resident")
+
+
+def mebibytes(size: float) -> str:
+    """Bytes as people read memory: 52.4 MiB, 1.5 GiB."""
+    if size >= 2**30:
+        return f"{size / 2**30:.1f} GiB"
+    return f"{size / 2**20:.1f} MiB"
+
+
 def _traffic(health: DeploymentHealth, ctx: _Context, answers: _Answers, over: str) -> None:
     key = _model_key(ctx.endpoint)
     by_code = answers.rows("requests", key)
     total = sum(r.value for r in by_code)
     errors = sum(r.value for r in by_code if r.labels.get(mc.CODE, "").startswith("5"))
     health.values["requests"] = total
-    health.values["request_rate"] = total / ctx.window
+    health.values["request_rate"] = per_second(total, health.observed_seconds)
     rate = errors / total if total > 0 else None
     health.values["error_rate"] = rate
     health.checks.append(_error_check(rate, ctx.monitoring, over))

@@ -47,6 +47,8 @@ class OfflineFeature:
     chi2_pvalue: float
     state: State
     reason: str
+    observations: float = 0.0
+    """Current values counted into bins (missing ones are not): what ``min_observations`` is compared with."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "state"}
@@ -60,6 +62,8 @@ class OfflineReport:
     model: str
     bins_from: str
     features: list[OfflineFeature]
+    min_observations: int
+    """The floor below which a feature's verdict is UNKNOWN (the spec's, or --min-observations)."""
 
     @property
     def state(self) -> State:
@@ -69,6 +73,7 @@ class OfflineReport:
         return {
             "model": self.model,
             "bins_from": self.bins_from,
+            "min_observations": self.min_observations,
             "state": str(self.state),
             "features": [f.to_dict() for f in self.features],
         }
@@ -115,7 +120,7 @@ def offline_drift(
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         rows = list(pool.map(one, features))
     bins_from = "the version's bins" if version_bins else f"{monitoring.bins} bins from the reference data"
-    return OfflineReport(model, bins_from, rows)
+    return OfflineReport(model, bins_from, rows, monitoring.min_observations)
 
 
 def _feature(
@@ -229,4 +234,5 @@ def _judged(
         chi2_pvalue=chi2.pvalue,
         state=state,
         reason=reason,
+        observations=observations,
     )

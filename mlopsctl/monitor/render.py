@@ -10,6 +10,10 @@ Python code (``clamp_min(share, EPS)``), so alerts, Grafana and ``mlopsctl statu
 
 The same three series exist for the predictions (``mlops:prediction_*``). Every recorded series
 carries a ``window`` label with the model's ``monitoring.window``.
+
+Alerts per model, each at the spec's warn and crit: error rate, p95 latency, feature and
+prediction drift, and per instance CPU (``monitoring.cpu_cores``) and resident memory
+(``monitoring.memory_bytes``), the process series every service exports.
 """
 
 from __future__ import annotations
@@ -182,7 +186,44 @@ def _model_alerts(env: str, model: str, monitoring: MonitoringSpec) -> list[dict
         alerts.append(_drift_alert("feature", getattr(monitoring.drift_psi, level), severity, selector, monitoring))
         psi = getattr(monitoring.prediction_drift_psi, level)
         alerts.append(_drift_alert("prediction", psi, severity, selector, monitoring))
+        alerts.extend(_resource_alerts(env, model, monitoring, severity, level))
     return alerts
+
+
+def _resource_alerts(
+    env: str, model: str, monitoring: MonitoringSpec, severity: str, level: str
+) -> list[dict[str, Any]]:
+    """CPU and resident memory of each instance serving ``model`` (the scrape config's ``service`` label)."""
+    instance = f'{mc.ENV}="{env}",service="{model}"'
+    cores = getattr(monitoring.cpu_cores, level)
+    memory = getattr(monitoring.memory_bytes, level)
+    cpu = f"max by ({mc.ENV}, instance) (rate({mc.PROCESS_CPU_SECONDS}{{{instance}}}[{ALERT_WINDOW}]))"
+    resident = f"max by ({mc.ENV}, instance) ({mc.PROCESS_RESIDENT_MEMORY}{{{instance}}})"
+    where = f"{model} at {{{{ $labels.instance }}}} in {env}"
+    return [
+        _instance_alert(
+            "MlopsHighCpu",
+            f"{cpu} >= {cores!r}",
+            severity,
+            f'CPU of {where}: {{{{ $value | printf "%.2f" }}}} cores >= {cores:g}',
+        ),
+        _instance_alert(
+            "MlopsHighMemory",
+            f"{resident} >= {memory!r}",
+            severity,
+            f"resident memory of {where}: {{{{ $value | humanize1024 }}}}B >= {memory:.0f} bytes",
+        ),
+    ]
+
+
+def _instance_alert(name: str, expr: str, severity: str, summary: str) -> dict[str, Any]:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": "5m",
+        "labels": {"severity": severity},
+        "annotations": {"summary": summary},
+    }
 
 
 def _alert(name: str, expr: str, severity: str, for_: str, model: str, env: str) -> dict[str, Any]:

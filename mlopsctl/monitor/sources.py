@@ -11,6 +11,13 @@ A Prometheus URL (the user config's ``prometheus.url`` or ``MLOPS_PROMETHEUS_URL
 :class:`ScrapeSource`, which scrapes every endpoint directly and keeps a short in-memory history of
 samples to compute increases over a window.
 
+Rates are increases divided by the span actually observed, not by the whole window: a service
+that has existed for 2 minutes of a 1 h window did its requests in 2 minutes. The ``span`` query
+answers that span per instance: for Prometheus, the age of the first ``up`` sample inside the
+window (``time() - min_over_time(timestamp(up)[w:step])``, at most the window); for the direct
+scrape, the time since the baseline its increases count from (the last scrape before the window,
+else the service's ``process_start_time_seconds``).
+
 Credentials and TLS settings come only from the user config (``~/.config/mlopsctl/config.yaml``,
 ``MLOPS_PROMETHEUS_*``) and go only to a URL that came from there too: a committed ``mlops.yaml``
 may name a Prometheus to read, never one that receives a password or token. The outside world is
@@ -30,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from mlopsctl.contract.metrics import PROCESS_START_TIME
 from mlopsctl.errors import UsageError
 from mlopsctl.monitor import promtext
 from mlopsctl.monitor.targets import Endpoint
@@ -38,7 +46,7 @@ from mlopsctl.ports.prometheus import USER_CONFIG, PrometheusConnection
 from mlopsctl.spec.models import PrometheusSettings
 from mlopsctl.spec.userconfig import UserPrometheus, load_user_config
 
-Kind = Literal["increase", "rate", "last", "changes"]
+Kind = Literal["increase", "rate", "last", "changes", "span"]
 Matcher = tuple[str, str, str]
 """(label, operator, value) with the PromQL operators =, !=, =~ and !~."""
 
@@ -47,6 +55,9 @@ HISTORY_SECONDS = 6 * 3600
 JOB_PREFIX = "mlopsctl-"
 QUERY_CONCURRENCY = 4
 """Queries in flight at once against Prometheus."""
+SPAN_STEPS = 3600
+"""Subquery steps per window when Prometheus finds the first sample (the span's error is one step:
+1 s for a 1 h window)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,17 @@ class Query:
         window = f"[{_duration(self.window_seconds)}]"
         if self.kind == "changes":
             return f"max by ({by}) (changes({series}{window}))"
+        if self.kind == "span":
+            return self._span_promql(series, by)
         return f"sum by ({by}) ({self.kind}({series}{window}))"
+
+    def _span_promql(self, series: str, by: str) -> str:
+        """Seconds since the first sample of ``series`` inside the window (at most the window)."""
+        window = _duration(self.window_seconds)
+        step = _duration(max(1.0, self.window_seconds / SPAN_STEPS))
+        first = f"max by ({by}) (time() - min_over_time(timestamp({series})[{window}:{step}]))"
+        newest = f"max by ({by}) (time() - timestamp({series}))"  # a series younger than one step
+        return f"clamp_max({first} or {newest}, {window.removesuffix('s')})"
 
 
 @dataclass(frozen=True)
@@ -209,6 +230,9 @@ class ScrapeSource:
         return [Result(dict(zip(query.by, key, strict=True)), value) for key, value in totals.items()]
 
     def _series(self, target: _Target, query: Query, now: float) -> Iterable[tuple[dict[str, str], float]]:
+        if query.kind == "span":
+            yield from self._span(target, query, now)
+            return
         if query.metric == "up":
             yield from self._up(target, query)
             return
@@ -226,6 +250,12 @@ class ScrapeSource:
         labels = target.base_labels
         if target.history and _matches(labels, query.match):
             yield labels, 0.0 if target.history[-1].samples is None else 1.0
+
+    def _span(self, target: _Target, query: Query, now: float) -> Iterable[tuple[dict[str, str], float]]:
+        labels = target.base_labels
+        since = counting_since(target, now - query.window_seconds)
+        if since is not None and _matches(labels, query.match):
+            yield labels, max(0.0, now - since)
 
     def _evaluate(
         self, target: _Target, query: Query, key: tuple[str, promtext.Labels], value: float, now: float
@@ -270,6 +300,22 @@ def _window_points(
     if baseline is None and from_start:
         baseline = _process_start(target)
     return [baseline, *points] if baseline is not None else points
+
+
+def counting_since(target: _Target, start: float) -> float | None:
+    """When the increases of a window starting at ``start`` count from (see :func:`_window_points`).
+
+    The last answered scrape before the window, else the service's start (its counters were 0
+    then); None when neither is known (no answered scrape, or no ``process_start_time_seconds``).
+    """
+    answered = [scrape for scrape in target.history if scrape.samples is not None]
+    before = [scrape.at for scrape in answered if scrape.at < start]
+    if before:
+        return before[-1]
+    if not answered or answered[-1].samples is None:
+        return None
+    started = answered[-1].samples.get((PROCESS_START_TIME, ()))
+    return None if started is None else min(started, answered[0].at)
 
 
 def _process_start(target: _Target) -> tuple[float, float] | None:

@@ -63,6 +63,8 @@ class ModelRow:
     worst_drift: str = ""
     worst_psi: float | None = None
     request_rate: float | None = None
+    rate_over: str = ""
+    """The span the request rate is measured over: "over 1h", or "over 2m of 1h" for a young service."""
     rate_history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
 
     @property
@@ -88,6 +90,7 @@ class Overview:
         """Fold per-deployment health into per-model state, worst drift and request rate."""
         for row in self.models.values():
             row.state, row.reasons, row.worst_drift, row.worst_psi, row.request_rate = "-", [], "", None, None
+            row.rate_over = ""
         for deployment in report.deployments:
             target = self.models.get(deployment.model)
             if target is not None:
@@ -104,6 +107,7 @@ def _fold(row: ModelRow, deployment: Any) -> None:
     rate = deployment.values.get("request_rate")
     if rate is not None and not math.isnan(rate) and deployment.role != "shadow":
         row.request_rate = (row.request_rate or 0.0) + rate
+        row.rate_over = deployment.over
     for feature in deployment.features:
         if math.isnan(feature.psi) or (row.worst_psi is not None and feature.psi <= row.worst_psi):
             continue
