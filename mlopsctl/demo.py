@@ -36,6 +36,10 @@ class DemoState:
     notes: list[str] = field(default_factory=list)
     serving: list[str] = field(default_factory=list)
     """How to try the services the demo left running (from apply's next steps)."""
+    applied: list[str] = field(default_factory=list)
+    """The environments whose services the demo started."""
+    replay_pid: int | None = None
+    """The traffic replay the demo started, while it may still run."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,8 @@ def _step_apply(state: DemoState, opts: Options) -> None:
     for action in result.actions:
         opts.say(f"  [green]{escape(action)}[/]")
     state.serving = [f"  {escape(step)}" for step in result.next_steps[1:]]
+    if "staging" not in state.applied:
+        state.applied.append("staging")
 
 
 def _step_plan_canary(state: DemoState, opts: Options) -> None:
@@ -149,6 +155,7 @@ def _step_traffic(state: DemoState, opts: Options) -> None:
 
     load = TrafficLoad(state.root / "data" / "churn.csv", SHIFT, rate=10, batch=20, seconds=TRAFFIC_SECONDS)
     replay = start_traffic_replay(state.root, "staging", load, name="demo-traffic")
+    state.replay_pid = replay.pid
     state.notes.append(
         f"  traffic replays for {TRAFFIC_SECONDS // 60} min (pid {replay.pid}; stop it: kill {replay.pid})"
     )
@@ -204,17 +211,36 @@ STEPS: list[Step] = [
 ]
 
 
-def run_demo(opts: Options, path: Path | None, *, open_ui: bool) -> int:
+def run_demo(opts: Options, path: Path | None, *, open_ui: bool, keep: bool = False) -> int:
+    """Walk the steps, then open the dashboard; quitting it stops what the demo started unless ``keep``."""
     root = (path or Path(tempfile.mkdtemp(prefix="mlopsctl-demo-")) / "repo").resolve()
     state = DemoState(root=root)
     for number, step in enumerate(STEPS, start=1):
         opts.say(f"\n[bold cyan]{number}. {escape(step.title)}[/]  [dim]$ {escape(step.command.format(root=root))}[/]")
         step.run(state, opts)
+    dashboard = open_ui and sys.stdin.isatty() and sys.stdout.isatty()
+    _say_try_it(state, opts, stops_on_quit=dashboard and not keep)
+    if not dashboard:
+        opts.say(f"\nOpen the dashboard: cd {escape(str(root))} && mlopsctl")
+        return int(ExitCode.OK)
+    opts.say("\nOpening the dashboard (q quits, ? shows every key)…")
+    from mlopsctl.tui.app import run_dashboard
+
+    try:
+        return run_dashboard(root)
+    finally:
+        if keep:
+            _say_left_running(state, opts)
+        else:
+            stop_demo(state, opts)
+
+
+def _say_try_it(state: DemoState, opts: Options, *, stops_on_quit: bool) -> None:
     opts.say("\n[bold green]Demo repository ready.[/] Try it yourself:")
     hint = path_hint()
     if hint:
         opts.say(f"  [dim]{escape(hint)}[/]")
-    opts.say(f"  cd {escape(str(root))}")
+    opts.say(f"  cd {escape(str(state.root))}")
     opts.say("  mlopsctl validate")
     opts.say("  mlopsctl runs list churn          # the tracked training runs")
     opts.say("  mlopsctl registry list churn      # the registered versions")
@@ -222,18 +248,37 @@ def run_demo(opts: Options, path: Path | None, *, open_ui: bool) -> int:
     opts.say("  mlopsctl schema model > /tmp/model.schema.json   # the JSON Schema editors use")
     for note in state.notes:
         opts.say(note)
-    if state.serving:
+    if state.serving and stops_on_quit:
+        opts.say("\nStaging serves the canary until you quit the dashboard (mlopsctl demo --keep leaves it running):")
+    elif state.serving:
         opts.say("\nStaging serves the canary (it keeps running; stop it with: mlopsctl down --env staging):")
     for line in state.serving:
         opts.say(line)
-    if open_ui and sys.stdin.isatty() and sys.stdout.isatty():
-        opts.say("\nOpening the dashboard (q quits, ? shows every key)…")
-        from mlopsctl.tui.app import run_dashboard
 
-        return run_dashboard(root)
-    else:
-        opts.say(f"\nOpen the dashboard: cd {escape(str(root))} && mlopsctl")
-    return int(ExitCode.OK)
+
+def stop_demo(state: DemoState, opts: Options) -> None:
+    """Stop the traffic replay and the services the demo started, saying each one it stops."""
+    from mlopsctl.deploy.api import down_environment, light_repo, stop_started_process
+
+    if state.replay_pid is None and not state.applied:
+        return
+    opts.say("\nStopping what the demo started (mlopsctl demo --keep leaves it running):")
+    if state.replay_pid is not None:
+        pid, state.replay_pid = state.replay_pid, None
+        if stop_started_process(pid, "the demo's traffic replay"):
+            opts.say(f"  stopped the traffic replay (process {pid})")
+    for env in state.applied:
+        for instance in down_environment(light_repo(state.root), env).stopped:
+            opts.say(f"  stopped {escape(instance.spec.describe())} ({instance.where})")
+    state.applied = []
+    opts.say(f"The repository stays in {escape(str(state.root))}; to serve again: mlopsctl apply --env staging")
+
+
+def _say_left_running(state: DemoState, opts: Options) -> None:
+    stops = [f"kill {state.replay_pid}"] if state.replay_pid is not None else []
+    stops += [f"mlopsctl down --env {env}" for env in state.applied]
+    if stops:
+        opts.say(f"\nLeft running (--keep). To stop it: cd {escape(str(state.root))} && {' && '.join(stops)}")
 
 
 def path_hint() -> str | None:

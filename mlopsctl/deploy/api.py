@@ -24,7 +24,7 @@ from mlopsctl.deploy.health import probe_all
 from mlopsctl.deploy.lock import deploy_locks
 from mlopsctl.deploy.model import PREFLIGHT, Health, Instance
 from mlopsctl.deploy.plan import ModelSync, Plan, diff, needs_start
-from mlopsctl.deploy.processes import LocalRuntime
+from mlopsctl.deploy.processes import LocalRuntime, stop_child
 from mlopsctl.deploy.runtime import Runtime
 from mlopsctl.deploy.state import DeployState, check_state_folders, clear_state, read_state, write_endpoints
 from mlopsctl.errors import MlopsError
@@ -246,6 +246,12 @@ def down_environment(repo: Repo, env: str, *, wait: bool = False) -> DownResult:
     return result
 
 
+def stop_started_process(pid: int, what: str) -> bool:
+    """Stop a background process this session started, such as the demo's traffic replay (SIGTERM, then
+    SIGKILL after a grace period); True when it was running and is gone now, False when it had exited."""
+    return stop_child(pid, f"stop process {pid} ({what})")
+
+
 def _desired_targets(repo: Repo, env: str) -> set[str]:
     try:
         return read_desired(repo, env).targets()
@@ -265,4 +271,5 @@ __all__ = [
     "light_repo",
     "plan_each",
     "plan_environment",
+    "stop_started_process",
 ]

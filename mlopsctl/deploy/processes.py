@@ -207,3 +207,21 @@ def tail(path: Path, lines: int) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_child(pid: int, what: str) -> bool:
+    """Stop a background process this one started (the demo's traffic replay) and collect its exit status.
+
+    Our own unreaped child cannot have handed its pid to another process, so the pid alone is
+    enough. SIGTERM, then SIGKILL after the grace period. True when it was running and is gone
+    now, False when it had already exited.
+    """
+    if _exited(pid):
+        return False
+    return processes.stop(pid, what, lambda: _exited(pid), GRACE_SECONDS, KILL_WAIT_SECONDS)
+
+
+def _exited(pid: int) -> bool:
+    reap(pid)
+    stat = proc_stat(pid)
+    return stat is None or stat.state in ("Z", "X")
