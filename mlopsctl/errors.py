@@ -99,3 +99,7 @@ class PrometheusUnreachable(UnreachableError):
 
 class GitRemoteUnreachable(UnreachableError):
     title = "Git remote unreachable"
+
+
+class StoreUnreachable(UnreachableError):
+    title = "Store unreachable"

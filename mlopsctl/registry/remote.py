@@ -1,0 +1,111 @@
+"""Artifact stores that travel: an OCI registry or an S3 bucket behind the local content-addressed cache.
+
+``artifact_store: oci://HOST/NAMESPACE`` or ``s3://BUCKET/PREFIX`` in mlops.yaml (or
+``MLOPS_ARTIFACT_STORE`` on a runner) makes every artifact available to whoever clones the
+repository: a teammate, a CI runner. The local folder store (``<state_dir>/artifacts``) stays the
+cache: what is read comes from it once fetched, what is written goes there first.
+
+Order is what keeps the stores consistent (issue 14): :meth:`RemoteArtifactStore.put` writes the
+local file, uploads it, then checks the remote holds it; only then does the registry write and
+commit the version record. A kill at any point leaves at worst an unnamed blob (content-addressed,
+harmless, reused by the next identical upload), never a record naming a blob that is not there.
+Downloads are checked against the record's size and sha256 before they reach the cache, so a
+tampered blob in the store is refused and never cached.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from mlopsctl.contract.records import ArtifactRef
+from mlopsctl.errors import NotFound, UsageError
+from mlopsctl.ports.oci import OciLocation, OciRegistry
+from mlopsctl.ports.s3 import S3Bucket, S3Location
+from mlopsctl.registry.artifacts import ArtifactRefused, ArtifactStore, sha256_hex, short_digest
+
+KIND = "artifacts"
+MEDIA_TYPE = "application/vnd.mlopsctl.model.skops.v1+zip"
+REMOTE_SCHEMES = ("oci", "s3")
+
+
+class BlobStore(Protocol):
+    """What a remote store offers (ports/oci.py, ports/s3.py)."""
+
+    def has(self, kind: str, sha256: str) -> bool: ...
+
+    def push(self, kind: str, path: Path, sha256: str, media_type: str) -> None: ...
+
+    def pull(self, kind: str, sha256: str) -> bytes: ...
+
+
+def remote_scheme(uri: str | None) -> str | None:
+    """``oci`` or ``s3`` when ``uri`` names a remote store, else None (a folder or file:// URI)."""
+    if not uri or "://" not in uri:
+        return None
+    scheme = uri.split("://", 1)[0].lower()
+    return scheme if scheme in REMOTE_SCHEMES else None
+
+
+def open_blob_store(uri: str) -> BlobStore:
+    """The port for a remote store URI."""
+    scheme = remote_scheme(uri)
+    if scheme == "oci":
+        return OciRegistry(OciLocation.parse(uri))
+    if scheme == "s3":
+        return S3Bucket(S3Location.parse(uri))
+    raise UsageError(f"'{uri}' is not a remote store", hint="use oci://HOST/NAMESPACE or s3://BUCKET/PREFIX")
+
+
+class RemoteArtifactStore(ArtifactStore):
+    """The local cache folder in front of a remote blob store."""
+
+    def __init__(
+        self, cache: Path, uri: str, *, repo_root: Path | None = None, remote: BlobStore | None = None
+    ) -> None:
+        super().__init__(cache, repo_root=repo_root)
+        self.uri = uri
+        self.remote = remote if remote is not None else open_blob_store(uri)
+
+    def put(self, data: bytes) -> ArtifactRef:
+        """Cache the bytes, upload them unless the store has them, and confirm the store holds them."""
+        ref = super().put(data)
+        if not self.remote.has(KIND, ref.sha256):
+            self.remote.push(KIND, self.path_for(ref.sha256), ref.sha256, MEDIA_TYPE)
+            if not self.remote.has(KIND, ref.sha256):
+                raise NotFound(
+                    f"the artifact sha256:{short_digest(ref.sha256)} was uploaded to {self.uri} but the store "
+                    "does not list it",
+                    hint="nothing was registered; check the store and run the command again",
+                )
+        return ref
+
+    def get(self, ref: ArtifactRef) -> bytes:
+        """From the cache, or fetched from the store, checked, then cached."""
+        self.fetch(ref)
+        return super().get(ref)
+
+    def has(self, ref: ArtifactRef) -> bool:
+        return super().has(ref) or self.remote.has(KIND, ref.sha256)
+
+    def fetch(self, ref: ArtifactRef) -> Path:
+        """The cached file of ``ref``, downloaded first when missing (size and sha256 checked)."""
+        path = self.path_for(ref.sha256)
+        if super().has(ref):
+            return path
+        if not self.remote.has(KIND, ref.sha256):
+            raise NotFound(
+                f"artifact sha256:{short_digest(ref.sha256)} is not in the artifact store {self.uri}",
+                hint="push it from the machine that trained it (mlopsctl registry push MODEL@VERSION), "
+                "or rebuild it: mlopsctl reproduce MODEL@VERSION",
+            )
+        data = self.remote.pull(KIND, ref.sha256)
+        got = sha256_hex(data)
+        if got != ref.sha256 or len(data) != ref.size:
+            raise ArtifactRefused(
+                f"the artifact store {self.uri} returned other bytes for sha256:{ref.sha256}: "
+                f"sha256:{got} ({len(data)} bytes, expected {ref.size})",
+                hint="the stored blob was tampered with or corrupted; it was not cached or loaded",
+            )
+        super().put(data)
+        return path
