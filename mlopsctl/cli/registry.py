@@ -1,4 +1,5 @@
-"""``mlopsctl registry list`` and ``registry show``: the registered model versions, where they run."""
+"""``mlopsctl registry list`` and ``registry show``: the registered model versions, who registered
+them, and per environment what Git wants against what runs."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from rich.text import Text
 
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.registry.api import (
+    NOT_COMMITTED,
     ModelRow,
+    Registrar,
     VersionDetails,
     VersionRow,
     model_rows,
@@ -29,8 +32,8 @@ from mlopsctl.spec.api import UNSAFE, terminal_safe
 
 MAX_METRICS_SHOWN = 3
 DIGEST_SHOWN = 10
-SHRINKABLE = "metrics"
-"""The column cut short (with an ellipsis) when a row is wider than the terminal."""
+SHRINKABLE = ("metrics", "environments", "wanted", "running")
+"""The columns that wrap, in this order, when a row is wider than the terminal."""
 Cell = tuple[str, str | None]
 """Plain text of a table cell and its rich style (None: unstyled)."""
 Painter = Callable[[str, str | None], str]
@@ -83,17 +86,28 @@ def _render_models(console: Console, rows: list[ModelRow]) -> None:
     if not rows:
         console.print("no registered versions yet; register one with: mlopsctl train MODEL")
         return
-    columns = ["model", "latest", "versions", "created", "metrics", "gates", "artifact", "stages"]
+    columns = [
+        "model",
+        "latest",
+        "versions",
+        "created",
+        "registered by",
+        "metrics",
+        "gates",
+        "artifact",
+        "environments",
+    ]
     cells = [
         [
             (row.latest.summary.model, None),
             (f"v{row.latest.summary.version}", None),
             (str(row.versions), None),
             (row.latest.summary.created_at[:10], None),
+            _registrar(row.latest.registered_by),
             (_metrics(row.latest.summary.metrics), None),
             _gates(row.latest.summary.gates_passed),
             (row.latest.summary.artifact_sha256[:DIGEST_SHOWN], None),
-            (row.stage_text(), None) if row.deployments else ("-", "dim"),
+            (row.stage_text(), None) if row.placements else ("-", "dim"),
         ]
         for row in rows
     ]
@@ -106,17 +120,30 @@ def _render_versions(console: Console, rows: list[VersionRow]) -> None:
     if not rows:
         console.print("no registered versions yet; register one with: mlopsctl train MODEL")
         return
-    columns = ["model", "version", "created", "metrics", "gates", "rows", "artifact", "stage"]
+    columns = [
+        "model",
+        "version",
+        "created",
+        "registered by",
+        "metrics",
+        "gates",
+        "rows",
+        "artifact",
+        "wanted",
+        "running",
+    ]
     cells = [
         [
             (row.summary.model, None),
             (f"v{row.summary.version}", None),
             (row.summary.created_at.replace("T", " ")[:16], None),
+            _registrar(row.registered_by),
             (_metrics(row.summary.metrics), None),
             _gates(row.summary.gates_passed),
             (f"{row.summary.data_rows:,}" if row.summary.data_rows is not None else "-", None),
             (row.summary.artifact_sha256[:DIGEST_SHOWN], None),
             _stage(row.stages, row.archived),
+            (", ".join(row.running), None) if row.running else ("-", "dim"),
         ]
         for row in rows
     ]
@@ -128,7 +155,8 @@ def print_table(console: Console, columns: list[str], rows: list[list[Cell]]) ->
 
     rich's Table measures and wraps every cell, which takes seconds for thousands of rows; a
     registry listing must stay well under a second at 20,000 versions, so rows are laid out here.
-    When a row is wider than the terminal, the metrics column wraps between metrics.
+    When a row is wider than the terminal, the metrics column wraps between metrics, then the
+    environments (or wanted and running) columns between words.
     """
     header: list[Cell] = [(name, "bold") for name in columns]
     table = _without_controls([header, *rows])
@@ -137,7 +165,7 @@ def print_table(console: Console, columns: list[str], rows: list[list[Cell]]) ->
     widths = [max(measure(line[i][0]) for line in table) for i in range(len(columns))]
     wrap_at = _fit(widths, columns, console.width, table)
     paint = _painter(console)
-    if wrap_at is None and ascii_only:
+    if not wrap_at and ascii_only:
         lines = _plain_lines(table, widths, paint)
     else:
         lines = [text for line in table for text in _row_lines(line, widths, wrap_at, paint)]
@@ -179,21 +207,25 @@ def _plain_lines(table: list[list[Cell]], widths: list[int], paint: Painter) -> 
     ]
 
 
-def _fit(widths: list[int], columns: list[str], available: int, table: list[list[Cell]]) -> int | None:
-    """Narrow the metrics column to fit ``available`` (never below one metric); its index when it must wrap."""
-    if SHRINKABLE not in columns:
-        return None
-    index = columns.index(SHRINKABLE)
-    excess = sum(widths) + len(widths) - 1 - available
-    if excess <= 0:
-        return None
-    longest = max(cell_len(word) for line in table for word in line[index][0].split() or [""])
-    widths[index] = max(longest, widths[index] - excess)
-    return index
+def _fit(widths: list[int], columns: list[str], available: int, table: list[list[Cell]]) -> set[int]:
+    """Narrow the shrinkable columns, in turn, to fit ``available`` (never below their longest word).
+
+    Returns the indices of the columns that must wrap.
+    """
+    wrapped: set[int] = set()
+    for name in SHRINKABLE:
+        excess = sum(widths) + len(widths) - 1 - available
+        if excess <= 0 or name not in columns:
+            continue
+        index = columns.index(name)
+        longest = max(cell_len(word) for line in table for word in line[index][0].split() or [""])
+        widths[index] = max(longest, widths[index] - excess)
+        wrapped.add(index)
+    return wrapped
 
 
-def _row_lines(line: list[Cell], widths: list[int], wrap_at: int | None, paint: Painter) -> list[str]:
-    parts = [_cell_lines(text, widths[i], wrap=i == wrap_at) for i, (text, _) in enumerate(line)]
+def _row_lines(line: list[Cell], widths: list[int], wrap_at: set[int], paint: Painter) -> list[str]:
+    parts = [_cell_lines(text, widths[i], wrap=i in wrap_at) for i, (text, _) in enumerate(line)]
     last = len(line) - 1
     return [
         " ".join(
@@ -205,7 +237,12 @@ def _row_lines(line: list[Cell], widths: list[int], wrap_at: int | None, paint: 
 
 
 def _cell_lines(text: str, width: int, *, wrap: bool) -> list[str]:
-    return (textwrap.wrap(text, width, break_long_words=False) or [""]) if wrap else [text]
+    """The cell's lines; a wrapped cell starts each environment (``a: ...; b: ...``) on a line of its own."""
+    if not wrap:
+        return [text]
+    parts = [part + ";" for part in text.split("; ")]
+    parts[-1] = parts[-1][:-1]
+    return [line for part in parts for line in textwrap.wrap(part, width, break_long_words=False)] or [""]
 
 
 def _pad(text: str, width: int, *, pad: bool) -> str:
@@ -243,6 +280,10 @@ def _gates(passed: bool) -> Cell:
     return ("passed", "green") if passed else ("failed", "red")
 
 
+def _registrar(registrar: Registrar | None) -> Cell:
+    return (registrar.name, None) if registrar is not None else (NOT_COMMITTED, "yellow")
+
+
 def _stage(stages: list[str], archived: bool) -> Cell:
     if stages:
         return (", ".join(stages), None)
@@ -260,6 +301,7 @@ def _render_details(console: Console, details: VersionDetails) -> None:
     console.print(f"[dim]{escape(str(details.path))}[/]\n")
     sections = [
         ("Lineage", _lineage(details)),
+        ("Environments", _environments(details)),
         ("Metrics", _pairs({name: f"{value:.6g}" for name, value in record.metrics.items()})),
         ("Gates", _gate_table(details)),
         ("Params", _pairs({name: repr(value) for name, value in sorted(record.params.items())})),
@@ -291,6 +333,7 @@ def _lineage(details: VersionDetails) -> RenderableType:
     return _pairs(
         {
             "registered": record.created_at,
+            "registered by": _registered_by(details.registered_by),
             "run": record.run_id,
             "spec commit": f"{record.spec_commit}{dirty}",
             "spec sha256": record.spec_sha256,
@@ -300,6 +343,21 @@ def _lineage(details: VersionDetails) -> RenderableType:
             "schema sha256": data.schema_sha256,
         }
     )
+
+
+def _registered_by(registrar: Registrar | None) -> str:
+    """``Ada Lovelace <ada@example.com>, 2024-06-11T10:00:00+02:00, commit 1a2b3c4d5e6f``."""
+    if registrar is None:
+        return NOT_COMMITTED
+    return terminal_safe(f"{registrar.label()}, {registrar.date}, commit {registrar.commit[:12]}")
+
+
+def _environments(details: VersionDetails) -> RenderableType:
+    """Each environment's committed wish for this model against what was last seen running there."""
+    if not details.placements:
+        return Text("  (no environment wants or runs this model)", style="dim")
+    rows = {env: placement.text() for env, placement in details.placements.items()}
+    return _pairs(rows)
 
 
 def _gate_table(details: VersionDetails) -> RenderableType:

@@ -1,8 +1,12 @@
 """What the registry commands (and the dashboard) ask: which versions exist, where they run, and one in full.
 
-Listing reads ``mlops.yaml`` and ``environments/*.yaml`` only, never the model specs: a registry
+Listing reads ``mlops.yaml`` and the environment files only, never the model specs: a registry
 listing must not slow down with (or fail because of) a thousand ``model.yaml`` files. Summaries
 come from the derived index (:mod:`mlopsctl.registry.index`); ``show`` reads and validates the record.
+
+Each version also says who registered it (:mod:`mlopsctl.registry.provenance`: the author of the
+commit that added its record) and, per environment, what Git wants and what was last seen running
+(:mod:`mlopsctl.registry.placements`), kept apart: ``production: wants v2, running v1``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from mlopsctl.contract.records import VersionRecord
 from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.registry.artifacts import ArtifactRefused
-from mlopsctl.registry.index import ModelFolder, VersionSummary, scan_registry, summaries
+from mlopsctl.registry.index import ModelFolder, VersionSummary, record_key, scan_registry, summaries
+from mlopsctl.registry.placements import Placement, Placements, placements
+from mlopsctl.registry.provenance import NOT_COMMITTED, Registrar, Registrars, registrars
 from mlopsctl.registry.records import archived_versions, read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, latest_version
 from mlopsctl.spec.loader import PROJECT_FILE, Repo, find_repo_root, load_settings
@@ -27,19 +33,33 @@ from mlopsctl.spec.models import NAME_PATTERN, Deployment, Environment, ProjectS
 from mlopsctl.spec.yamlpos import safe_load
 
 Stages = dict[str, dict[int, list[str]]]
-"""model -> version -> where it runs, e.g. ``{"churn": {3: ["production"], 4: ["staging (canary 10%)"]}}``."""
+"""model -> version -> where Git wants it, e.g. ``{"churn": {3: ["production"], 4: ["staging (canary 10%)"]}}``."""
 
 
 @dataclass
 class VersionRow:
-    """One version as listings show it: its summary, where it runs, and whether it is archived."""
+    """One version as listings show it: its summary, who registered it, where it is wanted and runs."""
 
     summary: VersionSummary
     stages: list[str] = field(default_factory=list)
+    """Environments whose committed file names this version (``staging (canary 10%)`` for a candidate)."""
     archived: bool = False
+    running: list[str] = field(default_factory=list)
+    """Environments where apply last left this version running (``staging (canary)`` for a candidate)."""
+    registered_by: Registrar | None = None
+    """None: the record is not committed yet."""
+
+    def registrar_text(self) -> str:
+        return self.registered_by.name if self.registered_by is not None else NOT_COMMITTED
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.summary.to_dict(), "stages": self.stages, "archived": self.archived}
+        return {
+            **self.summary.to_dict(),
+            "registered_by": self.registered_by.to_dict() if self.registered_by is not None else None,
+            "stages": self.stages,
+            "running": self.running,
+            "archived": self.archived,
+        }
 
 
 @dataclass
@@ -49,11 +69,13 @@ class ModelRow:
     latest: VersionRow
     versions: int
     deployments: dict[str, Deployment] = field(default_factory=dict)
-    """Environment name -> what it runs of this model."""
+    """Environment name -> what its committed file deploys of this model."""
+    placements: dict[str, Placement] = field(default_factory=dict)
+    """Environment name -> what Git wants and what runs, for every environment doing either."""
 
     def stage_text(self) -> str:
-        """``production v3, staging v3 + v4 canary 10%``."""
-        return ", ".join(f"{env} {_deployment_text(d)}" for env, d in self.deployments.items())
+        """``production: wants v2, running v1; staging: wants v1 + v2 (canary 10%), running -``."""
+        return "; ".join(f"{env}: {placement.text()}" for env, placement in self.placements.items())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +83,7 @@ class ModelRow:
             "versions": self.versions,
             "latest": self.latest.to_dict(),
             "deployments": {env: d.model_dump(exclude_defaults=True) for env, d in self.deployments.items()},
+            "environments": {env: placement.to_dict() for env, placement in self.placements.items()},
         }
 
 
@@ -75,12 +98,20 @@ class VersionDetails:
     artifact_path: Path
     artifact_state: str
     """verified, missing, or a digest mismatch description."""
+    registered_by: Registrar | None = None
+    """The author of the commit that added the record; None: not committed yet."""
+    placements: dict[str, Placement] = field(default_factory=dict)
+    """The model in each environment: what Git wants and what runs (whichever version that is)."""
+    running: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ref": self.record.ref,
             "path": str(self.path),
+            "registered_by": self.registered_by.to_dict() if self.registered_by is not None else None,
             "stages": self.stages,
+            "running": self.running,
+            "environments": {env: placement.to_dict() for env, placement in self.placements.items()},
             "archived": self.archived,
             "artifact_path": str(self.artifact_path),
             "artifact_state": self.artifact_state,
@@ -100,59 +131,81 @@ def open_registry(start: Path | None = None) -> Repo:
     return repo
 
 
+def where_placed(repo: Repo) -> Placements:
+    """Every model's placement per environment: committed at ``HEAD`` against what apply left running."""
+    return placements(repo.root, repo.state_dir, repo.environments)
+
+
 def stages(repo: Repo) -> Stages:
-    """Which environment runs which version of each model, read from the environment files."""
+    """Which environment's committed file names which version of each model."""
     found: Stages = {}
-    for env_name, environment in sorted(repo.environments.items()):
-        for model, deployment in environment.deployments.items():
-            where = found.setdefault(model, {})
-            where.setdefault(deployment.version, []).append(env_name)
-            if deployment.candidate is not None:
-                share = f" {deployment.weight}%" if deployment.weight is not None else ""
-                label = f"{env_name} ({deployment.strategy}{share})"
-                where.setdefault(deployment.candidate, []).append(label)
+    for model, by_env in where_placed(repo).items():
+        for version in {v for placement in by_env.values() if placement.wants for v in placement.wants.versions()}:
+            found.setdefault(model, {})[version] = wanted_in(by_env, version)
     return found
+
+
+def wanted_in(by_env: dict[str, Placement], version: int) -> list[str]:
+    """``["production", "staging (canary 10%)"]``: environments whose committed file names ``version``."""
+    found = []
+    for env, placement in by_env.items():
+        wants = placement.wants
+        if wants is not None and wants.version == version:
+            found.append(env)
+        elif wants is not None and wants.candidate == version:
+            share = f" {wants.weight}%" if wants.weight is not None else ""
+            found.append(f"{env} ({wants.strategy}{share})")
+    return found
+
+
+def running_in(by_env: dict[str, Placement], version: int) -> list[str]:
+    """``["production", "staging (canary)"]``: environments where apply left ``version`` running."""
+    return [
+        env if served.role == "stable" else f"{env} ({served.role})"
+        for env, placement in by_env.items()
+        for served in placement.running or []
+        if served.version == version
+    ]
 
 
 def version_rows(repo: Repo, model: str | None = None) -> list[VersionRow]:
     """Every version (of ``model``, or of all models), oldest first within each model."""
     folders = _folders(repo, model)
-    placed = stages(repo)
+    placed = where_placed(repo)
+    authors = registrars(repo.root, repo.state_dir, None if model is None else _record_keys(folders))
     archived = {folder.model: _archived(repo, folder) for folder in folders}
     return [
-        VersionRow(
-            summary=summary,
-            stages=placed.get(summary.model, {}).get(summary.version, []),
-            archived=summary.version in archived[summary.model],
-        )
+        _version_row(summary, placed.get(summary.model, {}), authors, archived[summary.model])
         for summary in summaries(repo.root, repo.state_dir, folders, complete=model is None)
     ]
 
 
+def _version_row(
+    summary: VersionSummary, by_env: dict[str, Placement], authors: Registrars, archived: set[int]
+) -> VersionRow:
+    version = summary.version
+    return VersionRow(
+        summary=summary,
+        stages=wanted_in(by_env, version) if by_env else [],
+        archived=version in archived,
+        running=running_in(by_env, version) if by_env else [],
+        registered_by=authors.get(record_key(summary.model, version)),
+    )
+
+
 def model_rows(repo: Repo) -> list[ModelRow]:
-    """One row per model: its latest version, how many it has, and which version each environment runs."""
+    """One row per model: its latest version, how many it has, what each environment wants and runs."""
     folders = _folders(repo, None)
     latest = [ModelFolder(f.model, f.versions[-1:], f.has_archive) for f in folders]
-    placed = stages(repo)
+    placed = where_placed(repo)
+    authors = registrars(repo.root, repo.state_dir, _record_keys(latest))
     rows = []
     for folder, summary in zip(folders, summaries(repo.root, repo.state_dir, latest, complete=False), strict=True):
-        where = placed.get(folder.model, {})
-        row = VersionRow(summary, where.get(summary.version, []), summary.version in _archived(repo, folder))
-        deployments = {
-            env: environment.deployments[folder.model]
-            for env, environment in sorted(repo.environments.items())
-            if folder.model in environment.deployments
-        }
-        rows.append(ModelRow(latest=row, versions=len(folder.versions), deployments=deployments))
+        by_env = placed.get(folder.model, {})
+        row = _version_row(summary, by_env, authors, _archived(repo, folder))
+        deployments = {env: p.wants.deployment for env, p in by_env.items() if p.wants is not None}
+        rows.append(ModelRow(latest=row, versions=len(folder.versions), deployments=deployments, placements=by_env))
     return rows
-
-
-def _deployment_text(deployment: Deployment) -> str:
-    text = f"v{deployment.version}"
-    if deployment.candidate is not None:
-        share = f" {deployment.weight}%" if deployment.weight is not None else ""
-        text += f" + v{deployment.candidate} {deployment.strategy}{share}"
-    return text
 
 
 def version_details(repo: Repo, model: str, version: int | None, *, verify: bool = True) -> VersionDetails:
@@ -163,13 +216,17 @@ def version_details(repo: Repo, model: str, version: int | None, *, verify: bool
             raise NotFound(f"{model} has no registered versions", hint=f"register one with: mlopsctl train {model}")
     record = read_record(repo.root, model, version)  # a record that does not fit is a CheckFailed naming it
     store = artifact_store_for(repo)
+    by_env = where_placed(repo).get(model, {})
     return VersionDetails(
         record=record,
         path=record_path(repo.root, model, version),
-        stages=stages(repo).get(model, {}).get(version, []),
+        stages=wanted_in(by_env, version),
         archived=version in archived_versions(repo.root, model),
         artifact_path=store.path_for(record.artifact.sha256),
         artifact_state=_artifact_state(repo, record) if verify else "not checked",
+        registered_by=registrars(repo.root, repo.state_dir, [key := record_key(model, version)]).get(key),
+        placements=by_env,
+        running=running_in(by_env, version),
     )
 
 
@@ -197,6 +254,10 @@ def _folders(repo: Repo, model: str | None) -> list[ModelFolder]:
     return folders
 
 
+def _record_keys(folders: list[ModelFolder]) -> list[str]:
+    return [record_key(folder.model, version) for folder in folders for version in folder.versions]
+
+
 def _archived(repo: Repo, folder: ModelFolder) -> set[int]:
     return archived_versions(repo.root, folder.model) if folder.has_archive else set()
 
@@ -215,7 +276,10 @@ def _environment(file: Path) -> Environment | None:
 
 
 __all__ = [
+    "NOT_COMMITTED",
     "ModelRow",
+    "Placement",
+    "Registrar",
     "VersionDetails",
     "VersionRecord",
     "VersionRow",

@@ -36,7 +36,8 @@ from mlopsctl.state_links import refuse_database_links
 MAX_STORED = 2**63 - 1
 """The largest integer SQLite stores."""
 INDEX_NAME = "registry-index.sqlite"
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
+"""2: the authors tables of :mod:`mlopsctl.registry.provenance` (who registered each version)."""
 QUERY_CHUNK = 500
 COLUMNS = (
     "key, model, version, size, mtime_ns, created_at, run_id, estimator, task, metrics, gates_passed, "
@@ -134,12 +135,12 @@ def summaries(root: Path, state_dir: Path, folders: list[ModelFolder], *, comple
     """
     keys = [(folder.model, number) for folder in folders for number in folder.versions]
     registry = os.path.join(root, "registry")
-    with _open_index(refuse_database_links(root, state_dir / INDEX_NAME)) as index:
-        cached = _read_rows(index, None if complete else [_key(m, v) for m, v in keys])
+    with open_index(root, state_dir) as index:
+        cached = _read_rows(index, None if complete else [record_key(m, v) for m, v in keys])
         out: list[VersionSummary] = []
         changed: list[tuple[Any, ...]] = []
         for model, version in keys:
-            key = _key(model, version)
+            key = record_key(model, version)
             try:
                 stat = os.stat(os.path.join(registry, key))
             except FileNotFoundError:
@@ -155,7 +156,8 @@ def summaries(root: Path, state_dir: Path, folders: list[ModelFolder], *, comple
     return out
 
 
-def _key(model: str, version: int) -> str:
+def record_key(model: str, version: int) -> str:
+    """``churn/v3.yaml``: how the index names a record (its path below ``registry/``)."""
     return f"{model}/v{version}.yaml"
 
 
@@ -336,9 +338,9 @@ def _number(value: Any) -> float:
 
 
 @contextlib.contextmanager
-def _open_index(path: Path) -> Iterator[sqlite3.Connection | None]:
+def open_index(root: Path, state_dir: Path) -> Iterator[sqlite3.Connection | None]:
     """The index database, or None when it cannot be used (listing then reads every file)."""
-    connection = _connect(path)
+    connection = _connect(refuse_database_links(root, state_dir / INDEX_NAME))
     try:
         yield connection
     finally:
@@ -368,12 +370,16 @@ def _connect(path: Path, *, retry: bool = True) -> sqlite3.Connection | None:
 
 def _create(connection: sqlite3.Connection) -> None:
     with connection:
-        connection.execute("DROP TABLE IF EXISTS summaries")
+        for table in ("summaries", "authors", "commits", "authors_head"):
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
         connection.execute(
             "CREATE TABLE summaries (key TEXT PRIMARY KEY, model TEXT, version INTEGER, size INTEGER, "
             "mtime_ns INTEGER, created_at TEXT, run_id TEXT, estimator TEXT, task TEXT, metrics TEXT, "
             "gates_passed INTEGER, data_rows INTEGER, data_sha256 TEXT, artifact_sha256 TEXT, artifact_size INTEGER)"
         )
+        connection.execute("CREATE TABLE authors (key TEXT PRIMARY KEY, commit_sha TEXT)")
+        connection.execute("CREATE TABLE commits (commit_sha TEXT PRIMARY KEY, name TEXT, email TEXT, date TEXT)")
+        connection.execute("CREATE TABLE authors_head (head TEXT)")
         connection.execute(f"PRAGMA user_version = {INDEX_FORMAT}")
 
 

@@ -13,6 +13,7 @@ from mlopsctl.registry.records import read_record
 from mlopsctl.registry.store import artifact_store_for, register_version
 from mlopsctl.spec.loader import open_repo
 from tests.conftest import run_cli_process
+from tests.support.registry_authors import addition, git
 from tests.support.registry_drafts import artifact_bytes, make_draft
 
 STAGING = """apiVersion: mlopsctl/v1
@@ -44,6 +45,8 @@ def registered(model_repo: Path) -> list[VersionRecord]:
     (model_repo / "registry" / "churn" / "archived.yaml").write_text(
         "archived:\n- version: 3\n  reason: gates failed\n"
     )
+    git(model_repo, "add", "environments", "registry/churn/archived.yaml")
+    git(model_repo, "commit", "-q", "-m", "Deploy churn, archive churn@3")
     return records
 
 
@@ -70,23 +73,27 @@ def test_list_shows_one_row_per_model_with_where_its_versions_run(
     assert result.code == 0, result.stderr
     churn3, fraud1 = registered[2], registered[3]
     assert words(result.stdout) == [
-        ["model", "latest", "versions", "created", "metrics", "gates", "artifact", "stages"],
+        ["model", "latest", "versions", "created", "registered", "by", "metrics", "gates", "artifact", "environments"],
         [
             "churn",
             "v3",
             "3",
             churn3.created_at[:10],
+            "Test",
+            "User",
             f"roc_auc={churn3.metrics['roc_auc']:.4g}",
             f"accuracy={churn3.metrics['accuracy']:.4g}",
             "failed",
             churn3.artifact.sha256[:10],
-            *tokens("production v1, staging v1 + v2 canary 10%"),
+            *tokens("production: wants v1, running -; staging: wants v1 + v2 (canary 10%), running -"),
         ],
         [
             "fraud",
             "v1",
             "1",
             fraud1.created_at[:10],
+            "Test",
+            "User",
             f"roc_auc={fraud1.metrics['roc_auc']:.4g}",
             f"accuracy={fraud1.metrics['accuracy']:.4g}",
             "passed",
@@ -103,7 +110,9 @@ def test_list_of_one_model_shows_every_version_and_its_stage(
     result = cli("registry", "list", "churn", "--repo", str(model_repo))
     assert result.code == 0, result.stderr
     rows = words(result.stdout)
-    assert rows[0] == ["model", "version", "created", "metrics", "gates", "rows", "artifact", "stage"]
+    assert rows[0] == [
+        "model", "version", "created", "registered", "by", "metrics", "gates", "rows", "artifact", "wanted", "running",
+    ]  # fmt: skip
     stages = [["production,", "staging"], ["staging", "(canary", "10%)"], ["archived"]]
     gates = ["passed", "passed", "failed"]
     assert rows[1:] == [
@@ -111,12 +120,15 @@ def test_list_of_one_model_shows_every_version_and_its_stage(
             "churn",
             f"v{record.version}",
             *record.created_at.replace("T", " ")[:16].split(),
+            "Test",
+            "User",
             f"roc_auc={record.metrics['roc_auc']:.4g}",
             f"accuracy={record.metrics['accuracy']:.4g}",
             gate,
             "569",
             record.artifact.sha256[:10],
             *stage,
+            "-",
         ]
         for record, gate, stage in zip(registered[:3], gates, stages, strict=True)
     ]
@@ -128,6 +140,7 @@ def test_list_json_has_every_field_scripts_need(cli: Any, model_repo: Path, regi
     versions = json.loads(result.stdout)["versions"]
     assert [v["ref"] for v in versions] == ["churn@1", "churn@2", "churn@3", "fraud@1"]
     first = registered[0]
+    commit, date = addition(model_repo, "registry/churn/v1.yaml")
     assert versions[0] == {
         "model": "churn",
         "version": 1,
@@ -142,7 +155,9 @@ def test_list_json_has_every_field_scripts_need(cli: Any, model_repo: Path, regi
         "data_sha256": first.data.sha256,
         "artifact_sha256": first.artifact.sha256,
         "artifact_size": first.artifact.size,
+        "registered_by": {"name": "Test User", "email": "test@example.com", "date": date, "commit": commit},
         "stages": ["production", "staging"],
+        "running": [],
         "archived": False,
     }
     assert versions[2]["archived"] is True
