@@ -32,54 +32,83 @@ from mlopsctl.spec.yamlpos import PathKey, load_yaml
 def registry_problems(repo: Repo) -> list[Problem]:
     """Every deployed version the registry refuses, then every refused artifact, in no particular order."""
     problems: list[Problem] = []
+    verdicts = DeployVerdicts(repo.root)
     for stem, env in repo.environments.items():
         doc = repo.doc_for(repo.environment_file(stem))
         if doc is not None:
-            problems.extend(collect_problems(doc, partial(check_deployed_versions, repo, env)))
+            problems.extend(collect_problems(doc, partial(check_deployed_versions, repo, env, verdicts)))
     problems.extend(refused_artifacts(repo))
     return problems
 
 
-def check_deployed_versions(repo: Repo, env: Environment, report: Report) -> None:
+class DeployVerdicts:
+    """Why the registry refuses to deploy each version, read once per validation.
+
+    Environments deploy the same versions (staging and production often run the same one), so
+    each record, version list and archive list is read once, not once per environment.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._known: dict[tuple[str, int], list[str]] = {}
+
+    def refusals(self, model: str, version: int) -> list[str]:
+        """The reasons ``model@version`` cannot be deployed, empty when it can."""
+        key = (model, version)
+        if key not in self._known:
+            self._known[key] = self._read(model, version)
+        return self._known[key]
+
+    def _read(self, model: str, version: int) -> list[str]:
+        known = version_numbers(self.root, model)
+        if version not in known:
+            listing = ", ".join(map(str, known)) if known else "none registered yet"
+            return [f"{model}@{version} is not in the registry (versions: {listing})"]
+        reasons = []
+        if version in archived_versions(self.root, model):
+            reasons.append(f"{model}@{version} is archived and cannot be deployed")
+        record = read_record(self.root, model, version)
+        if not record.gates_passed:
+            failed = ", ".join(g.gate for g in record.gates if not g.passed)
+            reasons.append(f"{model}@{version} failed its gates ({failed}) and cannot be deployed")
+        return reasons
+
+
+def check_deployed_versions(repo: Repo, env: Environment, verdicts: DeployVerdicts, report: Report) -> None:
     """Each deployment's version and candidate, for the models the repository declares."""
     for model, deployment in env.deployments.items():
         if model not in repo.models:
             continue  # the specs' check reports the unknown model
         where: PathKey = ("deployments", model)
-        _check_version(repo, model, deployment.version, (*where, "version"), report)
-        if deployment.candidate is not None:
-            _check_version(repo, model, deployment.candidate, (*where, "candidate"), report)
-
-
-def _check_version(repo: Repo, model: str, version: int, where: PathKey, report: Report) -> None:
-    known = version_numbers(repo.root, model)
-    if version not in known:
-        listing = ", ".join(map(str, known)) if known else "none registered yet"
-        report(where, f"{model}@{version} is not in the registry (versions: {listing})")
-        return
-    if version in archived_versions(repo.root, model):
-        report(where, f"{model}@{version} is archived and cannot be deployed")
-    record = read_record(repo.root, model, version)
-    if not record.gates_passed:
-        failed = ", ".join(g.gate for g in record.gates if not g.passed)
-        report(where, f"{model}@{version} failed its gates ({failed}) and cannot be deployed")
+        for field, version in (("version", deployment.version), ("candidate", deployment.candidate)):
+            if version is not None:
+                for reason in verdicts.refusals(model, version):
+                    report((*where, field), reason)
 
 
 def refused_artifacts(repo: Repo) -> list[Problem]:
     """Records whose artifact, when the local store holds it, names types the artifact policy refuses.
 
     Only each artifact's ``schema.json`` is read (nothing is built), so CI says a contributed
-    version can never load before any service tries to load it.
+    version can never load before any service tries to load it. A store that holds no artifact
+    cannot hold a refused one: then no record is read at all.
     """
     try:
         store = artifact_store_for(repo)
     except MlopsError:
         return []  # an unusable artifact_store setting is mlops.yaml's problem, reported on its own
+    if not _holds_artifacts(store):
+        return []
     problems: list[Problem] = []
     for record in sorted((repo.root / "registry").glob("*/v*.yaml")):
         if RECORD_NAME.match(record.name):
             problems.extend(_refused_artifact(record, store))
     return problems
+
+
+def _holds_artifacts(store: ArtifactStore) -> bool:
+    folder = store.root / "sha256"
+    return folder.is_dir() and any(folder.iterdir())
 
 
 def _refused_artifact(record: Path, store: ArtifactStore) -> list[Problem]:

@@ -7,15 +7,15 @@ first) and located at the file, line and column of the offending field.
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import inspect
 import re
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from mlopsctl.spec.estimators import accepted_params, estimator_kind, known_estimator
+from mlopsctl.spec.estimators import did_you_mean as _did_you_mean
+from mlopsctl.spec.estimators import load_estimator_class as load_estimator_class  # train and features use it
 from mlopsctl.spec.loader import Repo, scan_repo
 from mlopsctl.spec.locations import OPT_IN, escapes_repository, outside_allowed, resolved_outside, shown
 from mlopsctl.spec.models import (
@@ -180,26 +180,57 @@ def _check_split(spec: ModelSpec, report: Report) -> None:
 
 
 def _check_estimator(spec: ModelSpec, report: Report) -> None:
+    """The estimator, its parameter names, its kind and its parameter values.
+
+    The cached table (:mod:`mlopsctl.spec.estimators`) answers when it knows the estimator and
+    vouches for every value; otherwise scikit-learn is imported and asked, as it always was.
+    """
+    known = known_estimator(spec.training.estimator)
+    if known is None:
+        _check_imported_estimator(spec, report)
+        return
+    accepted = set(known.params)
+    _check_param_names(spec, known.name, accepted, report)
+    _check_kind(spec, known.name, known.kind, report)
+    if spec.training.params and not known.vouches_for(spec.training.params):
+        estimator = load_estimator_class(spec.training.estimator)
+        if isinstance(estimator, type):
+            _check_param_values(spec, estimator, accepted, report)
+
+
+def _check_imported_estimator(spec: ModelSpec, report: Report) -> None:
     estimator = load_estimator_class(spec.training.estimator)
     if isinstance(estimator, str):
         report(("training", "estimator"), estimator)
         return
-    accepted = set(inspect.signature(estimator).parameters) - {"args", "kwargs"}
+    accepted = accepted_params(estimator)
+    _check_param_names(spec, estimator.__name__, accepted, report)
+    _check_kind(spec, estimator.__name__, estimator_kind(estimator), report)
+    _check_param_values(spec, estimator, accepted, report)
+
+
+def _check_param_names(spec: ModelSpec, estimator: str, accepted: set[str], report: Report) -> None:
     for name in spec.training.params:
         if name not in accepted:
-            report(("training", "params", name), _unknown_param(name, estimator.__name__, accepted))
+            report(("training", "params", name), _unknown_param(name, estimator, accepted))
     for name in spec.training.grid or {}:
         if name not in accepted:
-            report(("training", "grid", name), _unknown_param(name, estimator.__name__, accepted))
-    kind = getattr(estimator, "_estimator_type", None) or _estimator_type(estimator)
+            report(("training", "grid", name), _unknown_param(name, estimator, accepted))
+
+
+def _check_kind(spec: ModelSpec, estimator: str, kind: str | None, report: Report) -> None:
     wanted = "classifier" if spec.training.task == "classification" else "regressor"
     if kind not in (None, wanted):
-        report(("training", "estimator"), f"{estimator.__name__} is a {kind} but training.task is {spec.training.task}")
+        report(("training", "estimator"), f"{estimator} is a {kind} but training.task is {spec.training.task}")
+
+
+def _check_param_values(spec: ModelSpec, estimator: type, accepted: set[str], report: Report) -> None:
+    """scikit-learn's own constraints on the values (``_validate_params``), on an instance built from them."""
     if not spec.training.params:
         return
     try:
         instance = estimator(**{k: v for k, v in spec.training.params.items() if k in accepted})
-        check = getattr(instance, "_validate_params", None)  # scikit-learn's own parameter constraints
+        check = getattr(instance, "_validate_params", None)
         if callable(check):
             check()
     except (TypeError, ValueError) as exc:
@@ -215,45 +246,8 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def _estimator_type(estimator: type) -> str | None:
-    try:
-        tags = estimator().__sklearn_tags__()
-    except Exception:
-        return None
-    kind = getattr(tags, "estimator_type", None)
-    return str(kind) if kind else None
-
-
 def _unknown_param(name: str, estimator: str, accepted: Iterable[str]) -> str:
     return f"{estimator} has no parameter '{name}'{_did_you_mean(name, accepted)}"
-
-
-def load_estimator_class(path: str) -> type | str:
-    """Import ``package.module.Class``; on failure return the reason as a message.
-
-    The package must be one of :data:`ESTIMATOR_PACKAGES` exactly (``sklearnpwn`` is not
-    ``sklearn``), checked before anything is imported, and so must the package the class is
-    defined in: importing a module runs its code, and a spec is contributed input.
-    """
-    module_name, _, class_name = path.rpartition(".")
-    if module_name.split(".")[0] not in ESTIMATOR_PACKAGES:
-        return f"estimator '{path}' is outside scikit-learn; allowed packages: {', '.join(ESTIMATOR_PACKAGES)}"
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        return f"cannot import module '{module_name}': {exc}"
-    found = getattr(module, class_name, None)
-    if not isinstance(found, type):
-        return f"'{class_name}' is not a class in {module_name}{_did_you_mean(class_name, dir(module))}"
-    if found.__module__.split(".")[0] not in ESTIMATOR_PACKAGES:
-        return f"estimator '{path}' is defined in {found.__module__}, outside {', '.join(ESTIMATOR_PACKAGES)}"
-    if not hasattr(found, "fit") or not hasattr(found, "get_params"):
-        return f"{path} is not a scikit-learn estimator (it has no fit/get_params)"
-    return found
-
-
-ESTIMATOR_PACKAGES = ("sklearn", "xgboost", "lightgbm")
-"""Top-level packages an estimator may come from, matched exactly."""
 
 
 def _check_metrics(spec: ModelSpec, report: Report) -> None:
@@ -298,8 +292,3 @@ def check_environment(repo: Repo, stem: str, env: Environment, report: Report) -
             if deployment.port in ports:
                 report((*where, "port"), f"port {deployment.port} is also used by '{ports[deployment.port]}'")
             ports[deployment.port] = model
-
-
-def _did_you_mean(word: str, choices: Iterable[Any]) -> str:
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
