@@ -37,7 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_gitops import build_mlopsctl_repo  # noqa: E402
 
-DATA_HEADER = "customer_id,signup_date,tenure_months,monthly_charges,contract,payment_method,support_calls,age,churned\n"
+DATA_HEADER = (
+    "customer_id,signup_date,tenure_months,monthly_charges,contract,payment_method,support_calls,age,churned\n"
+)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,9 @@ def main() -> None:
         cases = [anchor, *cases_for("this tree", None, scratch, repos)]
         if args.before:
             cases += cases_for(args.before, export_tree(args.before, scratch / "before"), scratch, repos)
-        cold = {f"{case.label}, cold cache (once)": run_once(case) for case in cases if "validate, 1 model" in case.label}
+        cold = {
+            f"{case.label}, cold cache (once)": run_once(case) for case in cases if "validate, 1 model" in case.label
+        }
         samples = measure(cases, args.repeat)
         print_table(samples, anchor.label, cold, args.repeat)
 
