@@ -23,7 +23,7 @@ from mlopsctl.scaffold.init import init_repo
 from mlopsctl.spec.loader import scan_repo
 from tests.conftest import isolate_git_home, run_cli_process
 from tests.support.serve_process import read_json_object, start_serve
-from tests.support.serving import Client
+from tests.support.serving import Client, ServiceProcess, churn_fitted, records_of, write_version
 from tests.support.serving_declared import FEATURES, add_digits_model, stored_rows, write_spec
 
 pytestmark = pytest.mark.slow
@@ -153,3 +153,40 @@ def test_unknown_fields_ignore_answers_and_counts_without_a_label_per_name(
     missing = {name: value for name, value in rows[0].items() if name != "pixel_7"}
     status, _, answer = served_ignoring.client.post("/predict", {"record": missing})
     assert (status, answer["error"]) == (422, "row 0: field 'pixel_7': missing field 'pixel_7'")
+
+
+# --- the service process as deploy and the images run it ---------------------------------------
+
+
+def test_the_service_process_takes_the_declared_columns_and_the_policy(tmp_path: Path) -> None:
+    churn = churn_fitted(version=1)
+    record, artifact, _ = write_version(tmp_path, churn)
+    rows = [
+        {**row, "customer_id": "c-1", "signup_date": "2024-01-01", "churned": 0}
+        for row in records_of(churn.frame.iloc[:5])
+    ]
+    files = (
+        "--record",
+        str(record),
+        "--artifact",
+        str(artifact),
+        "--declared-columns",
+        "customer_id,signup_date,churned",
+    )
+    with ServiceProcess(*files) as service:
+        client = Client(service.url)
+        status, _, answer = client.post("/predict", {"records": rows})
+        assert (status, len(answer["predictions"])) == (200, 5)
+        status, _, answer = client.post("/predict", {"record": {**rows[0], "coupon": "x"}})
+        assert (status, answer["error"]) == (
+            422,
+            "row 0: field 'coupon': unknown field 'coupon'; fields are: tenure_months, monthly_charges, support_calls, age, contract, payment_method",
+        )
+        client.close()
+    with ServiceProcess(*files, "--unknown-fields", "ignore") as service:
+        client = Client(service.url)
+        status, _, answer = client.post("/predict", {"record": {**rows[0], "coupon": "x"}})
+        metrics = client.get("/metrics")[2].decode()
+        client.close()
+    assert (status, len(answer["predictions"])) == (200, 1)
+    assert 'mlops_ignored_fields_total{model="churn",version="1",role="stable"} 1\n' in metrics
