@@ -10,7 +10,9 @@ and what is checked again on download.
 The connection is https, except to a loopback host, where a plain local registry speaks http.
 Credentials (``MLOPS_OCI_USERNAME`` / ``MLOPS_OCI_PASSWORD``, from the runner's environment, never
 from the repository) go only over https, or over loopback http when the user allowed it with
-``MLOPS_ALLOW_INSECURE_LOOPBACK=1``. Every call is recorded in the operation log (kind ``oci``).
+``MLOPS_ALLOW_INSECURE_LOOPBACK=1``, and only to a host the runner chose (``MLOPS_ARTIFACT_STORE``):
+a host named by ``mlops.yaml`` alone is reached anonymously, so a hostile commit that points the
+store elsewhere gets no password. Every call is recorded in the operation log (kind ``oci``).
 """
 
 from __future__ import annotations
@@ -74,8 +76,9 @@ class OciLocation:
 class OciRegistry:
     """Push, find and pull blobs by sha256 in one registry namespace."""
 
-    def __init__(self, location: OciLocation) -> None:
+    def __init__(self, location: OciLocation, *, send_credentials: bool = True) -> None:
         self.location = location
+        self.send_credentials = send_credentials  # False when a repository file chose the host
         self._client: Any = None
 
     def client(self) -> Any:
@@ -87,7 +90,7 @@ class OciRegistry:
             self._check_answers()
             client = oras.client.OrasClient(hostname=self.location.host, insecure=self.location.insecure)
             username, password = os.environ.get(USERNAME_VARIABLE), os.environ.get(PASSWORD_VARIABLE)
-            if username and password:
+            if username and password and self.send_credentials:
                 scheme = "http" if self.location.insecure else "https"
                 check_credential_url(f"{scheme}://{self.location.host}/v2/", what=f"the OCI store {self.location}")
                 self._call("login", lambda: client.login(username, password, hostname=self.location.host))

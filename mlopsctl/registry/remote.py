@@ -47,11 +47,11 @@ def remote_scheme(uri: str | None) -> str | None:
     return scheme if scheme in REMOTE_SCHEMES else None
 
 
-def open_blob_store(uri: str) -> BlobStore:
-    """The port for a remote store URI."""
+def open_blob_store(uri: str, *, chosen_by_runner: bool) -> BlobStore:
+    """The port for a remote store URI; credentials go only to a store the runner chose (not the repo)."""
     scheme = remote_scheme(uri)
     if scheme == "oci":
-        return OciRegistry(OciLocation.parse(uri))
+        return OciRegistry(OciLocation.parse(uri), send_credentials=chosen_by_runner)
     if scheme == "s3":
         return S3Bucket(S3Location.parse(uri))
     raise UsageError(f"'{uri}' is not a remote store", hint="use oci://HOST/NAMESPACE or s3://BUCKET/PREFIX")
@@ -61,11 +61,17 @@ class RemoteArtifactStore(ArtifactStore):
     """The local cache folder in front of a remote blob store."""
 
     def __init__(
-        self, cache: Path, uri: str, *, repo_root: Path | None = None, remote: BlobStore | None = None
+        self,
+        cache: Path,
+        uri: str,
+        *,
+        repo_root: Path | None = None,
+        chosen_by_runner: bool = True,
+        remote: BlobStore | None = None,
     ) -> None:
         super().__init__(cache, repo_root=repo_root)
         self.uri = uri
-        self.remote = remote if remote is not None else open_blob_store(uri)
+        self.remote = remote if remote is not None else open_blob_store(uri, chosen_by_runner=chosen_by_runner)
 
     def put(self, data: bytes) -> ArtifactRef:
         """Cache the bytes, upload them unless the store has them, and confirm the store holds them."""
