@@ -20,7 +20,8 @@ from pathlib import Path
 
 from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
-from mlopsctl.gitops.history import HistoryEntry, read_history
+from mlopsctl.gitops.entries import HistoryEntry
+from mlopsctl.gitops.history import read_history
 from mlopsctl.gitops.operations import Archive, Operation, Promote, Rollback
 from mlopsctl.gitops.publish import Outcome, PlanProvider, publish
 from mlopsctl.gitops.snapshot import Snapshot

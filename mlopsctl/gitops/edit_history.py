@@ -100,6 +100,8 @@ def parse_log(output: str) -> list[EditCommit]:
         if len(parts) != 7 or not parts[2].isdigit():
             continue
         commit, parents, when, author, email, date, subject = parts
+        if not parents:
+            continue  # the repository's first commit: the state history starts from, not a change of it
         found = EditCommit(commit, parents.split(), int(when), author, email, date, subject)
         found.files = [change for line in raw.splitlines() if (change := _file_change(line)) is not None]
         commits.append(found)

@@ -18,7 +18,7 @@ by commit time (commits of the same second in topological order).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,9 @@ import yaml
 
 from mlopsctl.errors import MlopsError
 from mlopsctl.gitops import edit_history
-from mlopsctl.gitops.edit_history import Edit, Revert
+from mlopsctl.gitops.edit_cache import EditScan
+from mlopsctl.gitops.entries import Gate, HistoryEntry, Listed
 from mlopsctl.gitops.trailers import TRAILER_KEYS, trailer_number, unreadable_numbers
-from mlopsctl.gitops.transitions import describe
 from mlopsctl.ports.git import Git, git_error
 from mlopsctl.registry.paths import MODEL_FOLDER, record_path
 from mlopsctl.spec.models import NAME_PATTERN
@@ -46,46 +46,6 @@ _FORMAT = (
 )
 
 
-@dataclass(frozen=True)
-class Gate:
-    gate: str
-    value: float | None
-    passed: bool
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    commit: str
-    author: str
-    email: str
-    date: str
-    subject: str
-    action: str
-    model: str
-    version: int | None
-    env: str | None
-    strategy: str | None
-    weight: int | None
-    previous: str | None
-    gates_passed: bool | None = None
-    gates: tuple[Gate, ...] = ()
-    note: str | None = None
-    """Set when a trailer could not be read (a ``Version:`` that is not a number): shown, never fatal."""
-    origin: str = "trailers"
-    """``trailers`` (an mlopsctl action) or ``diff`` (a commit without trailers, read from what it changed)."""
-    change: str | None = None
-    """For ``diff`` entries: added, removed, version, role, weight, settings, or file (no placement moved)."""
-    reverts: str | None = None
-    """The commit a ``git revert`` names (``This reverts commit X``)."""
-    reverted: str | None = None
-    """That commit's subject, when it is in this repository (e.g. ``Promote churn@2 to staging``)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["gates"] = [asdict(gate) for gate in self.gates]
-        return data
-
-
 def read_history(
     root: Path,
     *,
@@ -101,20 +61,10 @@ def read_history(
     if actions is None:
         return []
     listed, oldest = actions
-    listed += _edits(git, ref, env, model, limit, oldest)
+    listed += _edits(git, ref, env, model, oldest)
     found = [entry for commit in newest_first(git, ref, listed) for entry in commit.entries]
     found = found[:limit] if limit else found
     return _with_gates(root, found) if gates else found
-
-
-@dataclass
-class Listed:
-    """A commit's entries, with what is needed to merge the two logs newest first."""
-
-    time: int
-    commit: str
-    parents: tuple[str, ...]
-    entries: list[HistoryEntry]
 
 
 def newest_first(git: Git, ref: str, listed: list[Listed]) -> list[Listed]:
@@ -170,62 +120,15 @@ def _in_env(entry: HistoryEntry, env: str | None) -> bool:
     return env is None or env in (entry.env or "").split(", ")
 
 
-def _edits(
-    git: Git, ref: str, env: str | None, model: str | None, limit: int | None, since: int | None
-) -> list[Listed]:
-    """Entries of the commits without trailers that changed environment files, newer than ``since``."""
+def _edits(git: Git, ref: str, env: str | None, model: str | None, since: int | None) -> list[Listed]:
+    """Entries of the commits without trailers that changed environment files (of ``env``), about ``model``."""
     if env is not None and re.fullmatch(NAME_PATTERN, env) is None:
         return []  # no file can be named so: nothing changed it
-    args = ["log", *edit_history.log_arguments(), "-E", "--invert-grep", _ACTION_GREP]
-    if since is not None:
-        args.append(f"--max-age={since}")
-    output = git.run(*args, ref, "--", edit_history.pathspec(env)).stdout
-    commits = edit_history.parse_log(output)
-    if not commits:
-        return []
-    found, reverts = edit_history.edits(git, commits)
-    listed = [
-        Listed(commit.time, commit.commit, tuple(commit.parents), entries)
-        for commit in commits
-        if (entries := [_edit_entry(e, reverts.get(commit.commit)) for e in found[commit.commit] if _about(e, model)])
-    ]
-    return listed
-
-
-def _about(edit: Edit, model: str | None) -> bool:
-    return model is None or edit.model == model
-
-
-def _edit_entry(edit: Edit, revert: Revert | None) -> HistoryEntry:
-    commit, after = edit.commit, edit.after or {}
-    weight = after.get("weight")
-    return HistoryEntry(
-        commit=commit.commit,
-        author=commit.author,
-        email=commit.email,
-        date=commit.date,
-        subject=commit.subject,
-        action="revert" if revert else "edit",
-        model=edit.model,
-        version=edit_history.version_of(edit),
-        env=edit.env,
-        strategy=str(after.get("strategy", "replace"))[:20] if edit.after else None,
-        weight=weight if isinstance(weight, int) and not isinstance(weight, bool) and 0 <= weight <= 100 else None,
-        previous=_described(edit.before) if edit.model else None,
-        note=edit.note,
-        origin="diff",
-        change=edit.change,
-        reverts=revert.commit if revert else None,
-        reverted=revert.subject if revert else None,
-    )
-
-
-def _described(fields: dict[str, Any] | None) -> str:
-    """The placement before, in ``describe``'s words; a hand-written one may lack a version."""
-    if fields is not None and "version" not in fields:
-        return "no version"
-    text = describe(fields)
-    return text if len(text) <= 40 else text[:40] + "..."
+    listed = EditScan(git, ref, edit_history.pathspec(env), _ACTION_GREP).listed(since)
+    if model is None:
+        return listed
+    about = [Listed(c.time, c.commit, c.parents, [e for e in c.entries if e.model == model]) for c in listed]
+    return [commit for commit in about if commit.entries]
 
 
 def _parse(parts: list[str]) -> HistoryEntry | None:

@@ -86,3 +86,16 @@ def test_a_merged_branch_with_a_hand_edit_is_listed_once(cli: Any, repo: GitopsR
         ("edit", "Ada Lovelace", "churn 3 in staging by hand", 3, "1"),  # the merge itself added nothing
         ("edit", "Ada Lovelace", "Take fraud out of staging", None, "1"),
     ]
+
+
+def test_a_new_edit_and_a_rewritten_history_are_seen(cli: Any, repo: GitopsRepo) -> None:
+    # the walk over commits without trailers is kept in .git/mlopsctl/: it must never hide a change
+    assert entries(cli, repo)[0]["subject"] == "Take fraud out of staging"
+    assert (repo.root / ".git" / "mlopsctl" / "history-edits-all.json").is_file()
+    path = repo.root / STAGING
+    path.write_text(path.read_text().replace("version: 1", "version: 2"))
+    git(repo.root, "commit", "-q", "--author", ADA, "-am", "churn 2 again")
+    assert [(e["subject"], e["version"]) for e in entries(cli, repo, "--limit", "1")] == [("churn 2 again", 2)]
+    git(repo.root, "reset", "-q", "--hard", "HEAD~1")
+    assert entries(cli, repo, "--limit", "1")[0]["subject"] == "Take fraud out of staging"
+    assert entries(cli, repo)[0]["subject"] == "Take fraud out of staging"
