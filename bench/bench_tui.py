@@ -1,14 +1,19 @@
-"""Dashboard speed: time to first screen, and event-loop lag while refreshing.
+"""Dashboard speed: time to first screen, and event-loop lag at start and while refreshing.
 
-1. Time to first screen on a repository with 200 models and 2,000 versions (target < 1 s): a fresh
-   process imports mlopsctl's dashboard, starts it headless and stops as soon as the models table
-   holds all 200 rows. Measured from process start (imports included), median of 5.
+1. Time to first screen on a repository with 200 models and 2,000 versions (target < 1 s, with
+   margin: 0.8 s): a fresh process imports mlopsctl's dashboard, starts it headless as ``mlopsctl``
+   does (no live refresh) and stops as soon as the models table holds all 200 rows. Measured from
+   process start (imports included), median of 5, with Python's bytecode cache as an installed
+   mlopsctl has it (a private ``PYTHONPYCACHEPREFIX``, warmed by one run first). The anchor, in the
+   same run and the same way: a plain Textual app showing a 200-row DataTable with the same columns,
+   which is the floor for any Textual dashboard; the ratio is printed. For information, the same
+   first screen without a bytecode cache (``PYTHONDONTWRITEBYTECODE=1``: every module compiled).
 2. A refresh with 200 deployments never blocks key handling for more than 50 ms: while the app
    refreshes health every 0.2 s (each refresh: the worker thread reads the repository, builds a
    200-deployment report and merges it; the event loop swaps it in and updates the table), a 10 ms
    timer records how late it fires, over 10 s once start-up is over (the first 4 s, with the first
-   render and the initial spec scan, are reported separately). The worst lateness is the longest the
-   loop could not handle a key.
+   render and the initial spec scan, are measured separately, target 50 ms too). The worst lateness
+   is the longest the loop could not handle a key.
 
 Run: python3 bench/bench_tui.py [--models 200] [--versions 10]
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -33,12 +39,42 @@ import asyncio, sys, time
 started = time.perf_counter()
 from pathlib import Path
 from mlopsctl.tui.app import MlopsApp
-from mlopsctl.monitor.health import HealthReport
 
 async def main() -> None:
-    app = MlopsApp(Path(sys.argv[1]), live=False, fetch_health=lambda repo: HealthReport("none", []))
+    app = MlopsApp(Path(sys.argv[1]), live=False)
     async with app.run_test(size=(160, 50)) as pilot:
         while app.screen.query_one("#models").row_count < int(sys.argv[2]):
+            await pilot.pause(0.001)
+        print(time.perf_counter() - started)
+
+asyncio.run(main())
+"""
+
+
+ANCHOR = """
+import asyncio, sys, time
+started = time.perf_counter()
+from textual.app import App
+from textual.widgets import DataTable, Footer
+
+COLUMNS = ("MODEL", "LATEST", "VERSIONS", "STAGING", "PRODUCTION", "HEALTH", "DRIFT", "REQ/S", "TREND")
+
+
+class Plain(App[None]):
+    def compose(self):
+        yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(*COLUMNS)
+        table.add_rows([(f"model-{i:03d}", "v10", "10", "-", "v10", "-", "", "-", "") for i in range(int(sys.argv[2]))])
+
+
+async def main() -> None:
+    app = Plain()
+    async with app.run_test(size=(160, 50)) as pilot:
+        while app.query_one("#models").row_count < int(sys.argv[2]):
             await pilot.pause(0.001)
         print(time.perf_counter() - started)
 
@@ -69,18 +105,43 @@ def build_repo(where: Path, models: int, versions: int) -> Path:
     return root
 
 
-def first_screen(root: Path, rows: int, rounds: int = 5) -> list[float]:
+def python_env(cache: Path | None) -> dict[str, str]:
+    """The environment of a measured process: a private bytecode cache, or none at all."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    if cache is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env["PYTHONPYCACHEPREFIX"] = str(cache)
+    return env
+
+
+def timed_runs(script: str, root: Path, rows: int, env: dict[str, str], rounds: int = 5) -> list[float]:
     times = []
     for _ in range(rounds):
         out = subprocess.run(
-            [sys.executable, "-c", FIRST_SCREEN, str(root), str(rows)],
+            [sys.executable, "-c", script, str(root), str(rows)],
             capture_output=True,
             text=True,
             check=True,
             cwd=ROOT,
+            env=env,
         )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return times
+
+
+def first_screen(root: Path, rows: int, cache: Path | None, rounds: int = 5) -> tuple[list[float], list[float]]:
+    """The dashboard's samples and the anchor's, interleaved round by round so both see the same load."""
+    env = python_env(cache)
+    if cache is not None:
+        timed_runs(FIRST_SCREEN, root, rows, env, rounds=1)  # fills the bytecode cache
+        timed_runs(ANCHOR, root, rows, env, rounds=1)
+    ours: list[float] = []
+    anchor: list[float] = []
+    for _ in range(rounds):
+        ours += timed_runs(FIRST_SCREEN, root, rows, env, rounds=1)
+        anchor += timed_runs(ANCHOR, root, rows, env, rounds=1)
+    return ours, anchor
 
 
 def synthetic_report(models: int) -> Any:
@@ -127,7 +188,7 @@ async def refresh_lag(root: Path, models: int, seconds: float = 10.0, settle: fl
     return max(lateness) * 1000, statistics.quantiles(lateness, n=100)[98] * 1000, refreshed
 
 
-def start_lag(root: Path, models: int, rounds: int = 3) -> float:
+def start_lag(root: Path, models: int, cache: Path, rounds: int = 3) -> float:
     """The worst lag in the first 4 s of a fresh process (as a user starts it), worst of ``rounds``.
 
     Measured in a new process each time: in this one, building the 2,000-record repository has
@@ -141,6 +202,7 @@ def start_lag(root: Path, models: int, rounds: int = 3) -> float:
             text=True,
             check=True,
             cwd=ROOT,
+            env=python_env(cache),
         )
         worst = max(worst, float(out.stdout.strip().splitlines()[-1]))
     return worst
@@ -157,30 +219,57 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         root = build_repo(Path(tmp) / "repo", args.models, args.versions)
+        cache = Path(tmp) / "pycache"
         rows = args.models + 1  # plus the example model
-        times = first_screen(root, rows)
-        start_worst = start_lag(root, args.models)
+        before = loadavg()
+        times, anchor = first_screen(root, rows, cache)
+        cold, cold_anchor = first_screen(root, rows, None, rounds=3)
+        start_worst = start_lag(root, args.models, cache)
         worst, p99, refreshed = asyncio.run(refresh_lag(root, args.models, settle=4.0))
-    load = Path("/proc/loadavg").read_text().split()[0]
-    median = statistics.median(times)
-    print(f"repository: {args.models} models x {args.versions} versions; load average {load}")
+        after = loadavg()
+    report(args, times, anchor, (cold, cold_anchor), (start_worst, worst, p99, refreshed), (before, after))
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def report(
+    args: argparse.Namespace,
+    times: list[float],
+    anchor: list[float],
+    cold: tuple[list[float], list[float]],
+    lags: tuple[float, float, float, int],
+    loads: tuple[str, str],
+) -> None:
+    median, floor = statistics.median(times), statistics.median(anchor)
+    cold_median, cold_floor = statistics.median(cold[0]), statistics.median(cold[1])
+    start_worst, worst, p99, refreshed = lags
+    print(f"repository: {args.models} models x {args.versions} versions")
+    print(f"load average (1, 5, 15 min) before: {loads[0]}; after: {loads[1]}")
     print("| measure | value | target | verdict |")
     print("|---|---:|---:|---|")
     print(
-        f"| time to first screen (median of 5, imports included) | {median:.3f} s | < 1 s | "
-        f"{'met' if median < 1 else 'MISSED'} |"
+        f"| time to first screen (median of 5, imports included, bytecode cached) | {median:.3f} s | < 1 s "
+        f"(0.8 s with margin) | {'met' if median < 0.8 else 'met, without margin' if median < 1 else 'MISSED'} |"
+    )
+    print(f"| anchor: plain Textual app, 200-row DataTable, same way | {floor:.3f} s | | ratio {median / floor:.2f}x |")
+    print(
+        f"| for information: first screen without bytecode cache (median of 3) | {cold_median:.3f} s | | "
+        f"anchor {cold_floor:.3f} s, ratio {cold_median / cold_floor:.2f}x |"
+    )
+    print(
+        f"| event-loop lag in the first 4 s of a fresh process (first render, spec scan), worst of 3 | "
+        f"{start_worst:.1f} ms | <= 50 ms | {'met' if start_worst <= 50 else 'MISSED'} |"
     )
     print(
         f"| event-loop lag while refreshing {args.models} deployments every 0.2 s, worst | {worst:.1f} ms | "
         f"<= 50 ms | {'met' if worst <= 50 else 'MISSED'} |"
     )
     print(f"| event-loop lag, 99th percentile | {p99:.1f} ms | | |")
-    print(
-        f"| for information: lag in the first 4 s of a fresh process (first render, spec scan), worst of 3 | "
-        f"{start_worst:.1f} ms | | |"
-    )
     print(f"| models whose health was refreshed | {refreshed} | {args.models} | |")
     print(f"first-screen samples: {', '.join(f'{t:.3f}' for t in times)}")
+    print(f"anchor samples: {', '.join(f'{t:.3f}' for t in anchor)}")
 
 
 if __name__ == "__main__":

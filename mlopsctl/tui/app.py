@@ -12,7 +12,6 @@ source, Docker engine or git remote shows as a banner while the rest keeps worki
 
 from __future__ import annotations
 
-import difflib
 import gc
 import threading
 from collections.abc import Callable, Iterable
@@ -32,7 +31,6 @@ from mlopsctl.ports.api import record, subscribe
 from mlopsctl.spec.api import Repo, load_settings, scan_repo, terminal_safe
 from mlopsctl.spec.models import ProjectSettings
 from mlopsctl.tui import present
-from mlopsctl.tui.actions import Actions
 from mlopsctl.tui.commands import COMMANDS, MUTATING_ACTIONS, bindings, visible
 from mlopsctl.tui.messages import (
     ActionDone,
@@ -46,7 +44,6 @@ from mlopsctl.tui.messages import (
     PlansWanted,
     VersionOpened,
 )
-from mlopsctl.tui.modals import ErrorModal, HelpModal
 from mlopsctl.tui.state import DashboardState, carry_health
 from mlopsctl.tui.views import (
     EnvironmentsView,
@@ -59,6 +56,7 @@ from mlopsctl.tui.views import (
 
 if TYPE_CHECKING:
     from mlopsctl.monitor.api import HealthReport
+    from mlopsctl.tui.actions import Actions
 
 HealthFetcher = Callable[[Repo], "HealthReport"]
 
@@ -118,7 +116,7 @@ class MlopsApp(App[None]):
         self.requested_theme = theme or self.settings.ui.theme
         self.fetch_health = fetch_health or _default_fetcher()
         self.live = live
-        self.actions = Actions(self, self.state, lambda: self.current_view().selection(), self._specs)
+        self._actions: Actions | None = None
         self._unsubscribe = subscribe(self.state.operations.append)
         self._refreshing = False
         self._frozen = False
@@ -141,6 +139,15 @@ class MlopsApp(App[None]):
             terminal_safe(message), title=terminal_safe(title), severity=severity, timeout=timeout, markup=False
         )
 
+    @property
+    def actions(self) -> Actions:
+        """The dashboard's actions, with their modals: imported on the first action, not for the first screen."""
+        if self._actions is None:
+            from mlopsctl.tui.actions import Actions
+
+            self._actions = Actions(self, self.state, lambda: self.current_view().selection(), self._specs)
+        return self._actions
+
     # ------------------------------------------------------------------ lifecycle
 
     def on_mount(self) -> None:
@@ -153,7 +160,9 @@ class MlopsApp(App[None]):
         if self.requested_theme in self.available_themes:
             self.theme = self.requested_theme
         self.push_screen(ModelsView())
-        self.load_repo()
+        # The full spec scan is not needed to paint the first screen: it starts once that is drawn,
+        # so its thread does not compete with the first paint for the interpreter.
+        self.call_after_refresh(self.load_repo)
         if self.live:
             self.set_interval(self.state.refresh_seconds, self._tick, name="refresh")
             self.call_after_refresh(self._tick)
@@ -302,6 +311,8 @@ class MlopsApp(App[None]):
             self.call_after_refresh(self._settle_heap)
 
     def on_action_failed(self, message: ActionFailed) -> None:
+        from mlopsctl.tui.modals import ErrorModal
+
         error = message.error
         if isinstance(error, MlopsError):
             self.push_screen(ErrorModal(error.title, error.message, error.hint))
@@ -352,6 +363,8 @@ class MlopsApp(App[None]):
         self.current_view().open_prompt("/")
 
     def action_help(self) -> None:
+        from mlopsctl.tui.modals import HelpModal
+
         self.push_screen(HelpModal(visible(self.state.readonly), self._keymap_display()))
 
     def _keymap_display(self) -> dict[str, str]:
@@ -425,6 +438,8 @@ class MlopsApp(App[None]):
         return True
 
     def _unknown(self, kind: str, word: str, choices: Iterable[str]) -> None:
+        import difflib
+
         close = difflib.get_close_matches(word, list(choices), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         self.notify(f"unknown {kind} '{word}'{hint}", severity="error")
@@ -466,9 +481,23 @@ class MlopsApp(App[None]):
 
 
 def _default_fetcher() -> HealthFetcher:
-    from mlopsctl.monitor.api import health_fetcher
+    """The settings' metrics source, made on the first refresh, in its worker thread.
 
-    return health_fetcher()
+    Importing the monitor (numpy, the Prometheus client) costs a few hundred milliseconds: it is
+    kept off the way to the first screen and off the event loop.
+    """
+    made: list[HealthFetcher] = []
+    lock = threading.Lock()
+
+    def fetch(repo: Repo) -> HealthReport:
+        with lock:
+            if not made:
+                from mlopsctl.monitor.api import health_fetcher
+
+                made.append(health_fetcher())
+        return made[0](repo)
+
+    return fetch
 
 
 def _spec_signature(root: Path) -> tuple[tuple[str, int], ...]:

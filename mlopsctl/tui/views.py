@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -19,7 +20,7 @@ from textual.app import ComposeResult
 from textual.cache import LRUCache
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, RichLog, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from mlopsctl.ports.api import Operation
 from mlopsctl.tui import present, render
@@ -34,6 +35,9 @@ from mlopsctl.tui.messages import (
 from mlopsctl.tui.safe import SafeStatic, safe_cell, safe_text
 from mlopsctl.tui.state import DashboardState, Selection
 
+if TYPE_CHECKING:
+    from textual.widgets import RichLog
+
 __all__ = ["EnvironmentsView", "HistoryView", "LogView", "ModelView", "ModelsView", "Selection", "View"]
 
 
@@ -43,6 +47,7 @@ class View(Screen[None]):
     view_id: ClassVar[str] = "view"
     filter_text: str = ""
     _chrome: tuple[str, str, tuple[str, ...]] | None = None
+    _drawn_at_mount = False
 
     @property
     def state(self) -> DashboardState:
@@ -67,9 +72,13 @@ class View(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#prompt", Input).display = False
         self.refresh_view()
+        self._drawn_at_mount = True
 
     def on_screen_resume(self) -> None:
-        self.refresh_view()
+        # The resume that follows the mount finds the view just drawn (the first screen: 200 rows).
+        if not self._drawn_at_mount:
+            self.refresh_view()
+        self._drawn_at_mount = False
 
     def update_chrome(self) -> None:
         state = self.state
@@ -147,6 +156,17 @@ class LiveTable(DataTable[Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._cells_by_content: LRUCache[tuple[Any, ...], Any] = LRUCache(2000)
+        self.presized = False
+        """Set by :func:`_fill` once it sized the columns for the rows it added: none to measure again."""
+
+    def _update_dimensions(self, new_rows: Any) -> None:
+        """DataTable measures every cell of every new row on its next idle (200 rows: 40-140 ms on the
+        event loop, right after the first screen). :func:`_fill` sized the columns from the same cells
+        already, so only the scrollable size is recomputed then."""
+        if self.presized:
+            self.presized = False
+            new_rows = ()
+        super()._update_dimensions(new_rows)
 
     def on_mount(self) -> None:
         self.fit_caches()
@@ -235,7 +255,7 @@ def _fill(table: DataTable[Any], unsafe_rows: list[tuple[str, list[Any]]]) -> No
 
     Every table of the dashboard fills here, so this is where repository text is made safe.
     """
-    rows = [(key, [safe_cell(cell) for cell in cells]) for key, cells in unsafe_rows]
+    rows = [(key, [_plain(safe_cell(cell)) for cell in cells]) for key, cells in unsafe_rows]
     keep = _cursor_key(table)
     if [str(k.value) for k in table.rows] == [key for key, _ in rows]:
         for key, cells in rows:
@@ -253,9 +273,16 @@ def _fill(table: DataTable[Any], unsafe_rows: list[tuple[str, list[Any]]]) -> No
     for index, column in enumerate(table.ordered_columns):
         widest = max((_width(cells[index]) for _, cells in rows if index < len(cells)), default=0)
         column.content_width = max(column.content_width, widest)
+    if isinstance(table, LiveTable):
+        table.presized = True
     table.refresh()
     if keep is not None and keep in [key for key, _ in rows]:
         table.move_cursor(row=table.get_row_index(keep))
+
+
+def _plain(cell: Any) -> Any:
+    """A string cell as the Text DataTable would make of it, so it is not parsed as markup on every render."""
+    return Text(cell, end="", no_wrap=True) if isinstance(cell, str) else cell
 
 
 def _same(old: Any, new: Any) -> bool:
@@ -266,7 +293,7 @@ def _same(old: Any, new: Any) -> bool:
 
 
 def _width(cell: Any) -> int:
-    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
+    return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
 
 
 class ModelsView(View):
@@ -529,11 +556,13 @@ class LogView(View):
     FOLD_AT = 100
 
     def body(self) -> ComposeResult:
+        from textual.widgets import RichLog  # rich.pretty and attrs: only once the Log view opens
+
         yield RichLog(id="log", wrap=True, highlight=False, markup=False)
 
     def refresh_view(self) -> None:
         super().refresh_view()
-        log = self.query_one("#log", RichLog)
+        log = self._log()
         entries = list(self.state.operations)
         if self.filter_text:
             log.clear()
@@ -542,6 +571,11 @@ class LogView(View):
             if self.filter_text.lower() in entry.command.lower():
                 self._write(log, entry)
             self.last = entry
+
+    def _log(self) -> RichLog:
+        from textual.widgets import RichLog
+
+        return self.query_one("#log", RichLog)
 
     def _new_entries(self, entries: list[Operation]) -> list[Operation]:
         if self.last is None:
@@ -569,7 +603,7 @@ class LogView(View):
         self.repeats = 0
 
     def focus_main(self) -> None:
-        self.query_one("#log", RichLog).focus()
+        self._log().focus()
 
 
 def _same_operation(one: Operation, other: Operation) -> bool:
