@@ -1,4 +1,4 @@
-"""GitOps commands: promote, rollback, archive (commits and pull requests) and history (the audit log).
+"""GitOps commands: promote, rollback, archive, retire (commits and pull requests) and history (the audit log).
 
 ``promote --dry-run`` and ``rollback --dry-run`` print :class:`mlopsctl.gitops.api.Preview`, what the
 dashboard's modals show, and write nothing.
@@ -102,6 +102,29 @@ def archive(ref: str, direct: bool, no_push: bool, message: str | None) -> int:
 
 
 @click.command()
+@click.argument("ref", metavar="MODEL[@VERSION]")
+@click.option(
+    "--direct/--pr",
+    default=False,
+    help="Commit on the current branch, or (--pr, the default) on a new branch with a pull request.",
+)
+@_NO_PUSH
+@_MESSAGE
+@click.option("--dry-run", is_flag=True, help="Show every file's diff, write nothing; exit 1 when policy refuses.")
+@global_options
+def retire(ref: str, direct: bool, no_push: bool, message: str | None, dry_run: bool) -> int:
+    """Retire MODEL (every version) or MODEL@VERSION: out of every environment and archived, in one commit."""
+    opts = options()
+    root = opts.repo_root()
+    if dry_run:
+        return _emit_preview(api.preview_retire(root, ref, direct))
+    outcome = api.retire(root, ref, direct=direct, push=not no_push, message=message)
+    opts.emit(outcome.to_dict() | {"envs": list(outcome.change.envs), "archived": list(outcome.change.archived)},
+              _render_outcome(outcome))  # fmt: skip
+    return 0
+
+
+@click.command()
 @click.argument("model", required=False)
 @click.option("--env", "env", help="Only this environment.")
 @click.option("--limit", "-n", type=click.IntRange(min=0), default=50, show_default=True, help="Newest N; 0 for all.")
@@ -114,7 +137,7 @@ def history(model: str | None, env: str | None, limit: int) -> int:
     return 0
 
 
-COMMANDS = [promote, rollback, archive, history]
+COMMANDS = [promote, rollback, archive, retire, history]
 
 
 # --------------------------------------------------------------------------- rendering
@@ -160,7 +183,7 @@ def _render_outcome(outcome: api.Outcome) -> Callable[[Console], None]:
         change = outcome.change
         where = "on" if outcome.direct else "on the new branch"
         console.print(f"[green]{escape(change.title)}[/]", soft_wrap=True)
-        line = f"  commit {outcome.commit[:12]} {where} {escape(outcome.branch)} ({escape(change.path)})"
+        line = f"  commit {outcome.commit[:12]} {where} {escape(outcome.branch)} ({escape(', '.join(change.files))})"
         console.print(line, soft_wrap=True)
         if outcome.pushed:
             retried = f" after {outcome.attempts} attempts" if outcome.attempts > 1 else ""

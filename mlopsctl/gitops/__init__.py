@@ -2,14 +2,18 @@
 
 Where things live::
 
-    api          promote / rollback / archive in one call each (what the CLI, TUI and CI call)
+    api          promote / rollback / archive / retire in one call each (what the CLI, TUI and CI call)
     operations   each action as a Change computed from one commit: policy, file edit, trailers
+    retire       a model or version out of every environment and archived, in one commit
     policy       the rules (gates passed, not archived, canary weight, required environments)
     transitions  how a deployment changes (replace, canary, shadow, rollback), a pure table
     envfile      surgical YAML edits that keep comments and layout
     snapshot     files at a commit, and what ran where in the past (git history)
     publish      commit on a branch or directly, push with retries, open the pull request
     forge        GitHub and GitLab REST APIs, compare URLs and manual commands
-    history      the audit log from commit trailers (one git log process)
+    history      the audit log from commit trailers, merged with the edits below
+    edit_history what a commit without trailers (a git revert, a hand edit) did to environments/
+    edit_cache   finding those commits once: the walk kept in .git/mlopsctl/ by its tip
+    entries      the audit log's entries
     git          the git command-line port
 """

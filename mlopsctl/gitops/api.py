@@ -1,4 +1,4 @@
-"""promote, rollback and archive as one call each, and their previews: what the CLI, the dashboard and CI call.
+"""promote, rollback, archive and retire as one call each, and their previews: what the CLI, the dashboard and CI call.
 
 Each action loads the repository, resolves the arguments, builds the operation (policy and file
 edit in :mod:`mlopsctl.gitops.operations`) and publishes it (:mod:`mlopsctl.gitops.publish`).
@@ -22,8 +22,9 @@ from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
 from mlopsctl.gitops.entries import HistoryEntry
 from mlopsctl.gitops.history import read_history
-from mlopsctl.gitops.operations import Archive, Operation, Promote, Rollback
+from mlopsctl.gitops.operations import Archive, Operation, Promote, Rollback, check_model_name
 from mlopsctl.gitops.publish import Outcome, PlanProvider, publish
+from mlopsctl.gitops.retire import Retire, registered_versions
 from mlopsctl.gitops.snapshot import Snapshot
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.records import version_numbers
@@ -170,6 +171,64 @@ def archive(root: Path, ref: str, *, direct: bool = False, push: bool = True, me
     return _publish(repo, Archive(model=model, version=version, by=by, reason=message), direct, push, None)
 
 
+def retire(root: Path, ref: str, *, direct: bool = False, push: bool = True, message: str | None = None) -> Outcome:
+    """Take ``MODEL`` (every version) or ``MODEL@VERSION`` out of every environment and archive it, in one commit.
+
+    The environment edits and the archive entries go in the same commit (on a pull-request branch by
+    default), so merging it is the whole decommission: CI's apply stops what no environment names.
+    """
+    repo = scan_repo(root)
+    op = _retire_operation(repo, ref, message)
+    outcome = _publish(repo, op, direct, push, None)
+    outcome.next_steps += _retire_steps(outcome, repo.settings.git.main_branch)
+    return outcome
+
+
+def preview_retire(root: Path, ref: str, direct: bool = False, *, repo: Repo | None = None) -> Preview:
+    """What :func:`retire` would commit (every file's diff), or the policy's refusal; nothing is written."""
+    repo = repo or scan_repo(root)
+    op = _retire_operation(repo, ref, None)
+    preview = Preview(action="retire", model=op.model, env="", version=op.version)
+    snap = Snapshot(Git(repo.root), "HEAD")
+    try:
+        change = op.prepare(snap)
+    except PolicyRefused as exc:
+        preview.refused, preview.hint = exc.message, exc.hint
+        return preview
+    preview.env = ", ".join(change.envs)
+    preview.title, preview.path = change.title, change.path
+    preview.branch = DIRECT if direct else change.branch
+    preview.before, preview.after = snap.read(change.path) or "", change.text
+    preview.diff = "\n".join(unified_diff(path, snap.read(path) or "", text) for path, text in change.files.items())
+    return preview
+
+
+def _retire_operation(repo: Repo, ref: str, message: str | None) -> Retire:
+    """``MODEL`` (every version), ``MODEL@VERSION`` or ``MODEL@latest``, checked against what is registered."""
+    model, version = parse_ref(ref) if "@" in ref else (ref.strip(), None)
+    check_model_name(model)
+    snap = Snapshot(Git(repo.root), "HEAD")
+    registered = registered_versions(snap, model)
+    if not registered:
+        repo.model(model)  # an unknown model: not found, with the nearest name
+        raise NotFound(f"{model} has no registered versions at {snap.commit[:12]}", hint="there is nothing to retire")
+    if "@" in ref and version is None:
+        version = registered[-1]  # MODEL@latest
+    return Retire(model=model, version=version, by=Git(repo.root).user_identity(), reason=message)
+
+
+def _retire_steps(outcome: Outcome, main_branch: str) -> list[str]:
+    """What happens next: CI stops what the environments no longer name; the archive is already in the commit."""
+    change = outcome.change
+    applies = "; ".join(f"mlopsctl apply --env {env}" for env in change.envs)
+    numbers = ", ".join(map(str, change.archived))
+    steps = [f"Archived in the same commit: {change.model} {numbers}"] if change.archived else []
+    if applies:
+        when = "when it merges" if not outcome.direct else f"from {main_branch}"
+        steps.append(f"CI stops it {when} ({applies}).")
+    return steps
+
+
 def history(
     root: Path, *, env: str | None = None, model: str | None = None, limit: int | None = None
 ) -> list[HistoryEntry]:
@@ -277,9 +336,11 @@ __all__ = [
     "model_spec",
     "plan_provider",
     "preview_promote",
+    "preview_retire",
     "preview_rollback",
     "promote",
     "resolve_strategy",
+    "retire",
     "rollback",
     "unified_diff",
 ]

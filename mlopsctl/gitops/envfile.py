@@ -67,6 +67,22 @@ def set_deployment(text: str, model: str, fields: dict[str, Any]) -> str:
     return redump(text, expected)
 
 
+def remove_deployment(text: str, model: str) -> str:
+    """``text`` without ``deployments.<model>`` (its lines go; the last one leaves ``deployments: {}``)."""
+    data = load(text)
+    if not isinstance(data, dict) or not isinstance(data.get("deployments"), dict):
+        raise MlopsError("the environment file has no mapping of deployments", title="Cannot edit")
+    expected = dict(data)
+    expected["deployments"] = {k: v for k, v in data["deployments"].items() if k != model}
+    try:
+        edited = _apply(text, _removal_edits(text, model))
+        if load(edited) == expected:
+            return edited
+    except (_CannotEdit, yaml.YAMLError):
+        pass
+    return redump(text, expected)
+
+
 def append_list_item(text: str, key: str, item: dict[str, Any]) -> str:
     """``text`` with ``item`` appended to the top-level list under ``key`` (created when missing)."""
     data = load(text) if text.strip() else {}
@@ -127,6 +143,22 @@ def _deployment_edits(text: str, model: str, fields: dict[str, Any]) -> list[_Ed
         at = _line_after(text, _last_line(value.value[-1][1]))
         return [_Edit(at, at, _block_entry(model, fields, indent))]
     return _field_edits(text, entry[1], fields)
+
+
+def _removal_edits(text: str, model: str) -> list[_Edit]:
+    root = _compose(text)
+    found = _entry(root, "deployments") if isinstance(root, yaml.MappingNode) else None
+    deployments = found[1] if found is not None else None
+    if found is None or not isinstance(deployments, yaml.MappingNode) or deployments.flow_style:
+        raise _CannotEdit
+    key_node = found[0]
+    entry = _entry(deployments, model)
+    if entry is None:
+        return []
+    end = _line_after(text, _last_line(entry[1]))
+    if len(deployments.value) == 1:  # the mapping would be empty, which reads as null: say {}
+        return [_Edit(key_node.end_mark.index, end, ": {}\n")]
+    return [_Edit(_line_start(text, entry[0].start_mark.index), end, "")]
 
 
 def _field_edits(text: str, node: yaml.Node, fields: dict[str, Any]) -> list[_Edit]:

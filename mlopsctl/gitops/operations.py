@@ -61,12 +61,27 @@ class Change:
     reason: str | None = None
     desired: Environment | None = None
     """The environment as it will read after the change (for a plan of it)."""
+    more_files: tuple[tuple[str, str], ...] = ()
+    """Other files the same commit changes (path, new text): a retirement edits every environment."""
+    envs: tuple[str, ...] = ()
+    """Every environment a retirement changes (one ``Env:`` trailer each, so ``history --env`` finds it)."""
+    archived: tuple[int, ...] = ()
+    """The versions a retirement archives."""
+    every_version: bool = False
+    """A retirement of the whole model (no ``Version:`` trailer), not of one version."""
 
     @property
     def branch(self) -> str:
         if self.action == "archive":
             return f"archive/{self.model}-{self.version}"
+        if self.action == "retire":
+            return f"retire/{self.model}" + ("" if self.every_version else f"-{self.version}")
         return f"{self.action}/{self.model}-{self.version}-{self.env}"
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Every file the commit changes, path to new text."""
+        return {self.path: self.text, **dict(self.more_files)}
 
     def trailers(self) -> dict[str, str]:
         values: dict[str, Any] = {
@@ -78,11 +93,22 @@ class Change:
             "Weight": self.weight,
             "Previous": self.previous,
         }
+        if self.every_version:
+            values["Version"] = None
         return {key: str(value) for key, value in values.items() if value is not None}
+
+    def trailer_lines(self) -> list[str]:
+        """``Key: value`` lines; a retirement gives one ``Env:`` line per environment it changes."""
+        lines = [f"{key}: {value}" for key, value in self.trailers().items()]
+        if self.envs:
+            at = next((i for i, line in enumerate(lines) if line.startswith("Strategy:")), len(lines))
+            at = next((i for i, line in enumerate(lines) if line.startswith("Previous:")), at)
+            lines[at:at] = [f"Env: {env}" for env in self.envs]
+        return lines
 
     def message(self) -> str:
         body = f"\n\n{self.reason.strip()}" if self.reason and self.reason.strip() else ""
-        trailers = "\n".join(f"{key}: {value}" for key, value in self.trailers().items())
+        trailers = "\n".join(self.trailer_lines())
         return f"{self.title}{body}\n\n{trailers}\n"
 
 
@@ -189,7 +215,7 @@ class Archive:
                 )
         path = archived_relpath(self.model)
         existing = snap.read(path)
-        entry: dict[str, Any] = {"version": self.version, "archived_at": _now(), "by": self.by}
+        entry: dict[str, Any] = {"version": self.version, "archived_at": now(), "by": self.by}
         if self.reason:
             entry["reason"] = self.reason
         text = envfile.append_list_item(existing or ARCHIVE_HEADER.format(model=self.model), "archived", entry)
@@ -251,5 +277,5 @@ def _watched_deployment(snap: Snapshot, env: str, model: str) -> Any:
     return deployment_in(envfile.load(text), model) if text is not None else None
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -24,6 +24,7 @@ no commit on the remote can be lost.
 from __future__ import annotations
 
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,7 +126,7 @@ def _publish_branch(git: Git, settings: GitSettings, op: Operation, push: bool, 
     remote = forge.resolve_remote(settings, url, user) if url else None
     if remote is not None and push:
         _check_token_destination(remote, user)
-    commit = git.commit_file(snap.commit, change.path, change.text, change.message())
+    commit = commit_change(git, snap.commit, change)
     git.run("update-ref", f"refs/heads/{branch}", commit, "")
     outcome = Outcome(change=change, commit=commit, branch=branch, direct=False, remote=settings.remote)
     if remote is None or not push:
@@ -221,6 +222,8 @@ def _unpushed_steps(
 
 def pull_request_body(change: Change, plan: str | None) -> str:
     """Markdown for the pull request: what changes, the version's gate results and the plan."""
+    if change.action == "retire":
+        return _retire_body(change)
     record = change.record
     rows = [("Model", f"`{change.model}`"), ("Version", str(change.version))]
     if change.env:
@@ -249,6 +252,30 @@ def pull_request_body(change: Change, plan: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _retire_body(change: Change) -> str:
+    """Markdown for a retirement: where it stops running and what is archived, all in this one commit."""
+    retired = "every version" if change.every_version else str(change.version)
+    before = (change.previous or "").split("; ")
+    envs = "<br>".join(
+        f"{env}: was {was.removeprefix(env + ' ')}" for env, was in zip(change.envs, before, strict=False)
+    )
+    archived = ", ".join(map(str, change.archived)) or "already archived"
+    rows = [
+        ("Model", f"`{change.model}`"),
+        ("Retired", retired),
+        ("Out of", envs or "runs nowhere"),
+        ("Archived", archived),
+    ]
+    lines = [f"## {change.title}", "", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
+    lines += ["The environment files and `registry/" + change.model + "/archived.yaml` change in this one commit.", ""]
+    applies = ", ".join(f"`mlopsctl apply --env {env}`" for env in change.envs)
+    lines += [
+        "---",
+        f"Opened by mlopsctl. Merging applies it: CI runs {applies}." if applies else "Opened by mlopsctl.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _verdict(passed: bool) -> str:
     return "passed" if passed else "**failed**"
 
@@ -265,6 +292,25 @@ def _strategy_words(change: Change) -> str:
     return change.strategy or "replace"
 
 
+def _listed(paths: list[str]) -> str:
+    return f"{paths[0]} has" if len(paths) == 1 else f"{', '.join(paths)} have"
+
+
+def commit_change(git: Git, parent: str, change: Change) -> str:
+    """A commit on ``parent`` holding the change's files; no branch moves, the work tree is left alone."""
+    if len(change.files) == 1:
+        return git.commit_file(parent, change.path, change.text, change.message())
+    with tempfile.TemporaryDirectory(prefix="mlopsctl-index-") as scratch:
+        index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        git.run("read-tree", parent, env=index)
+        for path, text in change.files.items():
+            blob = git.run("hash-object", "-w", "--stdin", "--path", path, input=text).stdout.strip()
+            git.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index)
+        tree = git.run("write-tree", env=index).stdout.strip()
+    result = git.run("commit-tree", tree, "-p", parent, "-F", "-", input=change.message(), env=git.identity_env())
+    return result.stdout.strip()
+
+
 # --------------------------------------------------------------------------- direct
 
 
@@ -274,12 +320,12 @@ def _publish_direct(git: Git, settings: GitSettings, op: Operation, push: bool) 
         raise UsageError("HEAD is detached; --direct commits on the current branch", hint="check out a branch first")
     snap = Snapshot(git, "HEAD")
     change = op.prepare(snap)
-    if git.is_dirty([change.path]):
+    if git.is_dirty(list(change.files)):
         raise ConflictError(
-            f"{change.path} has uncommitted changes in {git.root}",
+            f"{_listed(list(change.files))} uncommitted changes in {git.root}",
             hint="commit or stash them first, so the promotion commit holds only the promotion",
         )
-    commit = git.commit_file(snap.commit, change.path, change.text, change.message())
+    commit = commit_change(git, snap.commit, change)
     git.run("merge", "--ff-only", "-q", commit)
     outcome = Outcome(change=change, commit=commit, branch=branch, direct=True, remote=settings.remote)
     url = git.remote_url(settings.remote)
@@ -350,7 +396,7 @@ def _catch_up(git: Git, remote: str, branch: str, op: Operation, change: Change)
             hint=f"look at the new state (git pull {remote} {branch}) and run the command again if it still applies",
         )
     change = op.prepare(Snapshot(git, upstream))
-    commit = git.commit_file(upstream, change.path, change.text, change.message())
+    commit = commit_change(git, upstream, change)
     git.run("reset", "-q", "--keep", commit)
     return change
 
