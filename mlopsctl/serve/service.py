@@ -85,6 +85,10 @@ class ServedModel:
             "classes": record.signature.classes,
             "estimator": record.estimator,
             "inputs": [c.model_dump(exclude_none=True) for c in record.signature.inputs],
+            "fields": {
+                "declared": list(self.schema.policy.declared),
+                "unknown_fields": self.schema.policy.unknown_fields,
+            },
             "predictor": self.predictor.description,
             "metrics": record.metrics,
             "lineage": lineage(record),

@@ -9,6 +9,7 @@ then it is answered, and counted in ``mlops_ignored_fields_total`` (no label per
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -119,6 +120,8 @@ def test_rows_as_stored_are_answered_in_every_shape(
     assert served.metric("mlops_ignored_fields_total") == (
         'mlops_ignored_fields_total{model="digits",version="1",role="stable"} 0'
     )
+    fields = json.loads(served.client.get("/metadata")[2])["fields"]
+    assert fields == {"declared": names, "unknown_fields": "reject"}
 
 
 def test_a_name_the_spec_never_declared_keeps_its_422(served: Served, digits: tuple[Path, pd.DataFrame]) -> None:
