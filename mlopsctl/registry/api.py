@@ -22,10 +22,11 @@ from pydantic import ValidationError
 from mlopsctl.contract.records import VersionRecord
 from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import NotFound, UsageError
+from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import ArtifactRefused
 from mlopsctl.registry.index import ModelFolder, VersionSummary, record_key, scan_registry, summaries
 from mlopsctl.registry.placements import Placement, Placements, placements
-from mlopsctl.registry.provenance import NOT_COMMITTED, Registrar, Registrars, registrars
+from mlopsctl.registry.provenance import NOT_COMMITTED, Registrar, Registrars, registrars_at
 from mlopsctl.registry.records import archived_versions, read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, latest_version
 from mlopsctl.spec.loader import PROJECT_FILE, Repo, find_repo_root, load_settings
@@ -133,7 +134,19 @@ def open_registry(start: Path | None = None) -> Repo:
 
 def where_placed(repo: Repo) -> Placements:
     """Every model's placement per environment: committed at ``HEAD`` against what apply left running."""
-    return placements(repo.root, repo.state_dir, repo.environments)
+    return placed_and_registered(repo, [])[0]
+
+
+def placed_and_registered(repo: Repo, keys: list[str] | None) -> tuple[Placements, Registrars]:
+    """Placements, and who registered the records ``keys`` (None: all), with one look at ``HEAD``."""
+    git = Git(repo.root)
+    try:
+        head = git.head()
+        placed = placements(git, head, repo.state_dir, repo.environments)
+        authors = registrars_at(git, head, repo.state_dir, keys) if keys != [] else {}
+        return placed, authors
+    finally:
+        git.close()
 
 
 def stages(repo: Repo) -> Stages:
@@ -171,8 +184,7 @@ def running_in(by_env: dict[str, Placement], version: int) -> list[str]:
 def version_rows(repo: Repo, model: str | None = None) -> list[VersionRow]:
     """Every version (of ``model``, or of all models), oldest first within each model."""
     folders = _folders(repo, model)
-    placed = where_placed(repo)
-    authors = registrars(repo.root, repo.state_dir, None if model is None else _record_keys(folders))
+    placed, authors = placed_and_registered(repo, None if model is None else _record_keys(folders))
     archived = {folder.model: _archived(repo, folder) for folder in folders}
     return [
         _version_row(summary, placed.get(summary.model, {}), authors, archived[summary.model])
@@ -197,8 +209,7 @@ def model_rows(repo: Repo) -> list[ModelRow]:
     """One row per model: its latest version, how many it has, what each environment wants and runs."""
     folders = _folders(repo, None)
     latest = [ModelFolder(f.model, f.versions[-1:], f.has_archive) for f in folders]
-    placed = where_placed(repo)
-    authors = registrars(repo.root, repo.state_dir, _record_keys(latest))
+    placed, authors = placed_and_registered(repo, _record_keys(latest))
     rows = []
     for folder, summary in zip(folders, summaries(repo.root, repo.state_dir, latest, complete=False), strict=True):
         by_env = placed.get(folder.model, {})
@@ -216,7 +227,9 @@ def version_details(repo: Repo, model: str, version: int | None, *, verify: bool
             raise NotFound(f"{model} has no registered versions", hint=f"register one with: mlopsctl train {model}")
     record = read_record(repo.root, model, version)  # a record that does not fit is a CheckFailed naming it
     store = artifact_store_for(repo)
-    by_env = where_placed(repo).get(model, {})
+    key = record_key(model, version)
+    placed, authors = placed_and_registered(repo, [key])
+    by_env = placed.get(model, {})
     return VersionDetails(
         record=record,
         path=record_path(repo.root, model, version),
@@ -224,7 +237,7 @@ def version_details(repo: Repo, model: str, version: int | None, *, verify: bool
         archived=version in archived_versions(repo.root, model),
         artifact_path=store.path_for(record.artifact.sha256),
         artifact_state=_artifact_state(repo, record) if verify else "not checked",
-        registered_by=registrars(repo.root, repo.state_dir, [key := record_key(model, version)]).get(key),
+        registered_by=authors.get(key),
         placements=by_env,
         running=running_in(by_env, version),
     )

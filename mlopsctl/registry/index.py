@@ -5,6 +5,8 @@ file in the git-ignored state folder holding, per record file, the summary ``reg
 and the file's size and modification time. A record that changed or appeared is read again, a
 deleted one drops out, a corrupt or unwritable index is ignored (and rebuilt when possible), and
 deleting it only costs one slower listing. Records are immutable, so in practice entries stay valid.
+The same file caches who registered each record (:mod:`mlopsctl.registry.provenance`), keyed by
+the commit its history was read at.
 
 Reading a record for its summary does not build the whole document: mlopsctl writes records in one
 known layout, so a line scanner picks the summary fields out of the head of the file. Anything it

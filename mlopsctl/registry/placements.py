@@ -130,15 +130,15 @@ Placements = dict[str, dict[str, Placement]]
 """model -> environment -> placement, for every environment that wants or runs the model."""
 
 
-def placements(root: Path, state_dir: Path, fallback: dict[str, Environment]) -> Placements:
-    """Every model's placement in every environment known at ``HEAD`` or on this machine.
+def placements(git: Git, head: str | None, state_dir: Path, fallback: dict[str, Environment]) -> Placements:
+    """Every model's placement in every environment known at ``head`` (``HEAD``) or on this machine.
 
     ``fallback`` (the working tree's environment files) is used only before the first commit.
     """
-    wanted = committed_environments(root)
+    wanted = committed_environments(git, head) if head is not None else None
     if wanted is None:
         wanted = fallback
-    observed = _observed(root, state_dir)
+    observed = _observed(git.root, state_dir)
     found: Placements = {}
     for env in sorted(set(wanted) | set(observed)):
         deployments = wanted[env].deployments if env in wanted else {}
@@ -158,22 +158,16 @@ def _placement(env: str, deployment: Deployment | None, seen: Observed | None, m
 # --------------------------------------------------------------------------- wanted: the files at HEAD
 
 
-def committed_environments(root: Path) -> dict[str, Environment] | None:
-    """Environment files as committed at ``HEAD`` (one that does not validate is left out), or None
-    when there is no commit yet. ``validate`` and ``plan`` report a broken file, with its line."""
-    git = Git(root)
+def committed_environments(git: Git, head: str) -> dict[str, Environment] | None:
+    """Environment files as committed at ``head`` (one that does not validate is left out), or None
+    when git cannot read them. ``validate`` and ``plan`` report a broken file, with its line."""
     try:
-        head = git.head()
-        if head is None:
-            return None
         listing = git.out("ls-tree", "--name-only", head, "environments/").splitlines()
         names = sorted(Path(line).stem for line in listing if line.endswith(".yaml"))
         names = [name for name in names if re.fullmatch(NAME_PATTERN, name)]
         texts = git.read_blobs([f"{head}:{env_path(name)}" for name in names])
     except MlopsError:
         return None
-    finally:
-        git.close()
     return {name: environment for name, text in zip(names, texts, strict=True) if (environment := _parsed(name, text))}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ class Registrar:
         return f"{self.name} <{self.email}>" if self.email else self.name
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"name": self.name, "email": self.email, "date": self.date, "commit": self.commit}
 
 
 Registrars = dict[str, Registrar]
@@ -59,17 +59,22 @@ def registrars(root: Path, state_dir: Path, keys: Sequence[str] | None = None) -
     """Who added each record file (of ``keys``, or all) in ``HEAD``'s history; empty before the first commit."""
     git = Git(root)
     try:
-        head = git.head()
-        if head is None:
-            return {}
-        with open_index(root, state_dir) as index:
+        return registrars_at(git, git.head(), state_dir, keys)
+    finally:
+        git.close()
+
+
+def registrars_at(git: Git, head: str | None, state_dir: Path, keys: Sequence[str] | None = None) -> Registrars:
+    """:func:`registrars` with the repository's git and ``HEAD`` already at hand (None: no commit yet)."""
+    if head is None:
+        return {}
+    try:
+        with open_index(git.root, state_dir) as index:
             if index is not None and _bring_up_to(git, index, head):
                 return _read(index, keys)
         return _only(added_records(git, head), keys)  # no usable index: read the history every time
     except MlopsError:
-        return {}  # not a repository, or git failed: the listing still shows everything else
-    finally:
-        git.close()
+        return {}  # git failed: the listing still shows everything else
 
 
 def _bring_up_to(git: Git, index: sqlite3.Connection, head: str) -> bool:
