@@ -5,8 +5,9 @@ for a commit never changes. So a complete walk is kept in the repository's git d
 (``.git/mlopsctl/history-edits-<env|all>.json``, like ``gitk.cache``: never committed, deleted
 at will), keyed by the commit it was made at. The next ``history`` reads it when ``HEAD`` has not
 moved (no git process at all), or walks only the new commits (``TIP..HEAD``) when it has moved
-forward. Otherwise (no cache, history rewritten) the walk is bounded by ``--max-age`` when the
-trailer log already filled the limit, and complete (then kept) when it did not.
+forward; otherwise (no cache yet, a rewritten history) it walks everything once and keeps it.
+Only when the tip cannot be read from the ref files is nothing kept: then the walk is bounded by
+``--max-age`` when the trailer log already filled the limit.
 
 The cache is only ever a shortcut: one that cannot be read or written is ignored.
 """
@@ -35,19 +36,18 @@ class EditScan:
         self.git, self.ref, self.pathspec, self.action_grep = git, ref, pathspec, action_grep
 
     def listed(self, since: int | None) -> list[Listed]:
-        """Newest first; ``since`` (a commit time) may bound the walk when nothing is cached."""
+        """Newest first; ``since`` (a commit time) bounds the walk when nothing can be kept (no tip)."""
         tip = self._tip()
-        cached = self._load(tip) if tip else None
+        if tip is None:
+            return self._walk(self.ref, since)
+        cached = self._load()
         if cached is not None and cached[0] == tip:
             return cached[1]
-        if cached is not None and tip and self.git.is_ancestor(cached[0], tip):
+        if cached is not None and self.git.is_ancestor(cached[0], tip):
             listed = self._walk(f"{cached[0]}..{tip}", None) + cached[1]
-        elif since is not None:
-            return self._walk(self.ref, since)
         else:
-            listed = self._walk(tip or self.ref, None)
-        if tip:
-            self._store(tip, listed)
+            listed = self._walk(tip, None)
+        self._store(tip, listed)
         return listed
 
     def _walk(self, revisions: str, since: int | None) -> list[Listed]:
@@ -83,7 +83,7 @@ class EditScan:
         except MlopsError:
             return None
 
-    def _load(self, tip: str) -> tuple[str, list[Listed]] | None:
+    def _load(self) -> tuple[str, list[Listed]] | None:
         path = self._path()
         try:
             data = json.loads(path.read_text(encoding="utf-8")) if path else None
