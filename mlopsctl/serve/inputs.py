@@ -113,7 +113,7 @@ class FieldPolicy:
 
     def with_record(self, signature: Signature) -> FieldPolicy:
         """This policy plus the data columns the version's record carries (``signature.data_columns``)."""
-        recorded = (signature.model_extra or {}).get("data_columns")
+        recorded = getattr(signature, "data_columns", None)  # a declared field, or kept as an extra key
         if not isinstance(recorded, list) or not all(isinstance(n, str) for n in recorded):
             return self
         return FieldPolicy((*recorded, *(n for n in self.declared if n not in recorded)), self.unknown_fields)
