@@ -255,7 +255,7 @@ def _fill(table: DataTable[Any], unsafe_rows: list[tuple[str, list[Any]]]) -> No
 
     Every table of the dashboard fills here, so this is where repository text is made safe.
     """
-    rows = [(key, [_plain(safe_cell(cell)) for cell in cells]) for key, cells in unsafe_rows]
+    rows = [(key, [safe_cell(cell) for cell in cells]) for key, cells in unsafe_rows]
     keep = _cursor_key(table)
     if [str(k.value) for k in table.rows] == [key for key, _ in rows]:
         for key, cells in rows:
@@ -264,11 +264,11 @@ def _fill(table: DataTable[Any], unsafe_rows: list[tuple[str, list[Any]]]) -> No
                 if not _same(old, cell):
                     # Re-measuring a column measures all its rows: only when the new cell is wider.
                     wider = _width(cell) > column.content_width
-                    table.update_cell(key, column.key, cell, update_width=wider)
+                    table.update_cell(key, column.key, _plain(cell), update_width=wider)
         return
     table.clear()
     for key, cells in rows:
-        table.add_row(*cells, key=key)
+        table.add_row(*map(_plain, cells), key=key)
     # Size the columns now rather than on the table's next idle, which a quick second update can skip.
     for index, column in enumerate(table.ordered_columns):
         widest = max((_width(cells[index]) for _, cells in rows if index < len(cells)), default=0)
@@ -287,6 +287,8 @@ def _plain(cell: Any) -> Any:
 
 def _same(old: Any, new: Any) -> bool:
     """Cell equality by content: rich Text compares by identity, which would redraw every Text cell."""
+    if isinstance(old, Text) and isinstance(new, str):  # a string cell is kept as plain Text (_plain)
+        return not old.spans and not old.style and old.plain == new
     if isinstance(old, Text) and isinstance(new, Text):
         return old.plain == new.plain and old.style == new.style and old.spans == new.spans
     return bool(old == new)
