@@ -65,11 +65,9 @@ def serving_spec(repo: Repo, model: str) -> ServingSpec:
 def field_policy(repo: Repo, model: str) -> FieldPolicy:
     """The spec's declared data columns (accepted, ignored when not features) and its unknown-field policy."""
     spec = repo.models.get(model) or repo.partial_models.get(model)
-    if spec is None:
-        return FieldPolicy()
-    data = getattr(spec, "data", None)
-    declared = tuple(data.columns) if data is not None else ()
-    return FieldPolicy(declared, spec.serving.unknown_fields)
+    data = getattr(spec, "data", None)  # a partial spec may lack a block that did not validate
+    declared = tuple(getattr(data, "columns", None) or ())
+    return FieldPolicy(declared, getattr(spec, "serving", ServingSpec()).unknown_fields)
 
 
 def prepare(repo: Repo, request: ServeRequest) -> tuple[Service, Limits, int]:
