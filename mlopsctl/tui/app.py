@@ -269,6 +269,9 @@ class MlopsApp(App[None]):
         plans = plan_each(self.root, list(self.state.overview.environments))
         self.post_message(Loaded(lambda: present.store_plans(self.state, plans)))
 
+    def _planning(self) -> bool:
+        return any(w.group == "plans" and w.state is WorkerState.RUNNING for w in self.workers)
+
     def _plans_shown(self) -> bool:
         try:
             return isinstance(self.current_view(), EnvironmentsView)
@@ -285,8 +288,8 @@ class MlopsApp(App[None]):
         if message.report is not None:
             state.report = message.report
             self._announce_crit()
-        if self._plans_shown():
-            self.load_plans()
+        if self._plans_shown() and not self._planning():
+            self.load_plans()  # a slow plan is not started again on every refresh
         self.refresh_views()
 
     def _announce_crit(self) -> None:
