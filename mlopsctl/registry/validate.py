@@ -10,23 +10,18 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlopsctl.errors import MlopsError
-from mlopsctl.registry.artifacts import (
-    SHA256_PATTERN,
-    ArtifactRefused,
-    ArtifactStore,
-    read_schema_file,
-    refused_types,
-    short_digest,
-)
-from mlopsctl.registry.records import RECORD_NAME, archived_versions, read_record, version_numbers
-from mlopsctl.registry.store import artifact_store_for
+from mlopsctl.registry.paths import RECORD_NAME
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import Environment
 from mlopsctl.spec.problems import Problem
 from mlopsctl.spec.validate import Report, collect_problems
 from mlopsctl.spec.yamlpos import PathKey, load_yaml
+
+if TYPE_CHECKING:
+    from mlopsctl.registry.artifacts import ArtifactStore
 
 
 def registry_problems(repo: Repo) -> list[Problem]:
@@ -60,6 +55,8 @@ class DeployVerdicts:
         return self._known[key]
 
     def _read(self, model: str, version: int) -> list[str]:
+        from mlopsctl.registry.records import archived_versions, read_record, version_numbers  # pydantic's records
+
         known = version_numbers(self.root, model)
         if version not in known:
             listing = ", ".join(map(str, known)) if known else "none registered yet"
@@ -93,12 +90,14 @@ def refused_artifacts(repo: Repo) -> list[Problem]:
     version can never load before any service tries to load it. A store that holds no artifact
     cannot hold a refused one: then no record is read at all.
     """
+    if not _holds_artifacts(repo.artifact_dir):
+        return []
+    from mlopsctl.registry.store import artifact_store_for  # GitPython and the artifact policy: only when needed
+
     try:
         store = artifact_store_for(repo)
     except MlopsError:
         return []  # an unusable artifact_store setting is mlops.yaml's problem, reported on its own
-    if not _holds_artifacts(store):
-        return []
     problems: list[Problem] = []
     for record in sorted((repo.root / "registry").glob("*/v*.yaml")):
         if RECORD_NAME.match(record.name):
@@ -106,12 +105,21 @@ def refused_artifacts(repo: Repo) -> list[Problem]:
     return problems
 
 
-def _holds_artifacts(store: ArtifactStore) -> bool:
-    folder = store.root / "sha256"
+def _holds_artifacts(store_root: Path) -> bool:
+    """Whether the store folder holds any artifact (the store is ``root/sha256/<ab>/<digest>``)."""
+    folder = store_root / "sha256"
     return folder.is_dir() and any(folder.iterdir())
 
 
 def _refused_artifact(record: Path, store: ArtifactStore) -> list[Problem]:
+    from mlopsctl.registry.artifacts import (
+        SHA256_PATTERN,
+        ArtifactRefused,
+        read_schema_file,
+        refused_types,
+        short_digest,
+    )
+
     doc = load_yaml(record)
     artifact = doc.data.get("artifact") if isinstance(doc.data, dict) else None
     sha256 = artifact.get("sha256") if isinstance(artifact, dict) else None
