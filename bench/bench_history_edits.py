@@ -3,8 +3,8 @@
 The repository is bench_gitops.py's: 500 models, 10 versions each, 3 environments, 5,000 promotion
 commits (with trailers). The anchor is `read_history` as it was before item 4 (trailers only),
 loaded from git (`git show BASE:mlopsctl/gitops/history.py`); it and today's `read_history` are
-timed alternately, so both see the same load. Today's runs twice: "cold" deletes the kept walk
-(.git/mlopsctl/) before every call, "warm" keeps it. Usage:
+timed alternately (each first in every other turn), so both see the same load. Today's is timed
+twice: "cold" right after deleting the kept walk (.git/mlopsctl/), "warm" with it. Usage:
 
     python3 bench/bench_history_edits.py                 # full size
     python3 bench/bench_history_edits.py --models 50 --commits 500 --repeat 5
@@ -77,11 +77,12 @@ def main() -> None:
             new: Callable[[], object] = partial(read_history, repo, **kwargs)
             assert len(new()) == len(old())  # type: ignore[arg-type]
             runs: dict[str, list[float]] = {"before": [], "cold": [], "warm": []}
-            for _ in range(args.repeat):
-                runs["before"].append(timed(old))
+            for turn in range(args.repeat):
                 shutil.rmtree(kept, ignore_errors=True)
                 runs["cold"].append(timed(new))
-                runs["warm"].append(timed(new))
+                pair = [("before", old), ("warm", new)]
+                for key, action in pair if turn % 2 else reversed(pair):  # neither always runs first
+                    runs[key].append(timed(action))
             b, c, w = (min(runs[key]) for key in ("before", "cold", "warm"))
             print(f"{name:<22} {b:>12.4f} {c:>12.4f} {w:>12.4f} {c / b:>11.2f}x {w / b:>11.2f}x")
     load = " ".join(f"{value:.1f}" for value in os.getloadavg())

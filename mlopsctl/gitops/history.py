@@ -61,8 +61,10 @@ def read_history(
     if actions is None:
         return []
     listed, oldest = actions
-    listed += _edits(git, ref, env, model, oldest)
-    found = [entry for commit in newest_first(git, ref, listed) for entry in commit.entries]
+    edits = _edits(git, ref, env, model, oldest)
+    if edits:  # a history made by mlopsctl alone has none: git's order stands
+        listed = newest_first(git, ref, listed + edits)
+    found = [entry for commit in listed for entry in commit.entries]
     found = found[:limit] if limit else found
     return _with_gates(root, found) if gates else found
 
