@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_cli_process
 from tests.support.gitops_repo import STAGING, GitopsRepo, git, make_gitops_repo, promote
 
 ADA = "Ada Lovelace <ada@example.com>"
@@ -99,3 +100,10 @@ def test_a_new_edit_and_a_rewritten_history_are_seen(cli: Any, repo: GitopsRepo)
     git(repo.root, "reset", "-q", "--hard", "HEAD~1")
     assert entries(cli, repo, "--limit", "1")[0]["subject"] == "Take fraud out of staging"
     assert entries(cli, repo)[0]["subject"] == "Take fraud out of staging"
+
+
+def test_through_the_installed_entry_point(repo: GitopsRepo) -> None:
+    result = run_cli_process("history", "--limit", "1", "-o", "json", "--repo", str(repo.root))
+    assert result.code == 0, result.stderr
+    [entry] = json.loads(result.stdout)["entries"]
+    assert (entry["action"], entry["author"], entry["change"]) == ("edit", "Ada Lovelace", "removed")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import run_cli_process
 from tests.support.gitops_repo import STAGING, GitopsRepo, git, make_gitops_repo, promote
 
 PRODUCTION = "environments/production.yaml"
@@ -176,3 +177,14 @@ def test_json_output(cli: Any, repo: GitopsRepo) -> None:
         [1, 2, 3, 4],
     )
     assert payload["branch"] == "main" and payload["direct"] is True
+
+
+def test_through_the_installed_entry_point(repo: GitopsRepo) -> None:
+    result = run_cli_process("retire", "fraud@1", "--direct", "--no-push", "--repo", str(repo.root))
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "Retire fraud@1: out of staging, archive version 1"
+    result = run_cli_process("retire", "fraud@1", "--repo", str(repo.root))
+    assert (result.code, result.stderr.strip()) == (
+        1,
+        "error: Nothing to change: fraud@1 runs in no environment and is already archived; nothing to retire",
+    )
