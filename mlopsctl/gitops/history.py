@@ -8,11 +8,11 @@ them all with ``%(trailers:key=...)`` placeholders; git itself filters by model 
 entries shown, not the size of the history. Gate results come from the versions' registry records,
 each read once.
 
-Commits without those trailers that change an environment file are found by a second ``git log``
-limited to ``environments/`` (:mod:`mlopsctl.gitops.edit_history` says what each did). When the
-first log filled the limit, the second stops at the oldest commit shown (``--max-age``), so in a
-history made by mlopsctl it walks only as far as the first. Both lists are merged newest first
-by commit time (commits of the same second in topological order).
+Commits without those trailers that change an environment file (a revert, a hand edit) are found
+by a second ``git log`` limited to ``environments/``, made once per commit and kept in the git
+directory (:mod:`mlopsctl.gitops.edit_cache`); :mod:`mlopsctl.gitops.edit_history` says what each
+did. Both lists are merged newest first by commit time (commits of the same second in
+topological order).
 """
 
 from __future__ import annotations
