@@ -150,7 +150,7 @@ def window_queries(window: float) -> dict[str, Query]:
         "up": Query("last", "up", INSTANCE_LABELS),
         "memory": Query("last", mc.PROCESS_RESIDENT_MEMORY, INSTANCE_LABELS),
         "starts": Query("changes", mc.PROCESS_START_TIME, INSTANCE_LABELS, window),
-        "span": Query("span", "up", INSTANCE_LABELS, window),
+        "span": Query("span", mc.PROCESS_START_TIME, INSTANCE_LABELS, window),
         "cpu": Query("increase", mc.PROCESS_CPU_SECONDS, INSTANCE_LABELS, window),
         "requests": Query("increase", mc.REQUESTS_TOTAL, (*model_by, mc.CODE), window, (NON_PREDICTION_ROUTES,)),
         "latency": Query(

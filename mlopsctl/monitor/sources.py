@@ -13,8 +13,10 @@ samples to compute increases over a window.
 
 Rates are increases divided by the span actually observed, not by the whole window: a service
 that has existed for 2 minutes of a 1 h window did its requests in 2 minutes. The ``span`` query
-answers that span per instance: for Prometheus, the age of the first ``up`` sample inside the
-window (``time() - min_over_time(timestamp(up)[w:step])``, at most the window); for the direct
+answers that span per instance: for Prometheus, the age of the oldest process start seen inside
+the window (``time() - min_over_time(process_start_time_seconds[w])``, at most the window: a plain
+range function over the samples, where a subquery finding the first ``up`` sample took over 5 s for
+200 deployments); for the direct
 scrape, the time since the baseline its increases count from (the last scrape before the window,
 else the service's ``process_start_time_seconds``).
 
@@ -55,9 +57,6 @@ HISTORY_SECONDS = 6 * 3600
 JOB_PREFIX = "mlopsctl-"
 QUERY_CONCURRENCY = 4
 """Queries in flight at once against Prometheus."""
-SPAN_STEPS = 3600
-"""Subquery steps per window when Prometheus finds the first sample (the span's error is one step:
-1 s for a 1 h window)."""
 
 
 @dataclass(frozen=True)
@@ -84,12 +83,11 @@ class Query:
         return f"sum by ({by}) ({self.kind}({series}{window}))"
 
     def _span_promql(self, series: str, by: str) -> str:
-        """Seconds since the first sample of ``series`` inside the window (at most the window)."""
+        """Seconds since the oldest start time ``series`` (a process start) shows inside the window,
+        at most the window: a restart inside the window still counts from the first start."""
         window = _duration(self.window_seconds)
-        step = _duration(max(1.0, self.window_seconds / SPAN_STEPS))
-        first = f"max by ({by}) (time() - min_over_time(timestamp({series})[{window}:{step}]))"
-        newest = f"max by ({by}) (time() - timestamp({series}))"  # a series younger than one step
-        return f"clamp_max({first} or {newest}, {window.removesuffix('s')})"
+        oldest = f"max by ({by}) (time() - min_over_time({series}[{window}]))"
+        return f"clamp_max({oldest}, {window.removesuffix('s')})"
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def test_training_traffic_is_ok(cli: Any, live: Live) -> None:
     assert result.code == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "source: direct scrape of 1 service(s)"
-    assert lines[1] == "OK      staging/churn@1 (stable)  all 10 checks ok"
+    assert lines[1].startswith("OK      staging/churn@1 (stable)  all 12 checks ok  ")
 
 
 def test_shifted_feature_is_crit_alone(cli: Any, live: Live) -> None:
@@ -85,7 +85,9 @@ def test_status_table_names_the_drifting_feature(cli: Any, live: Live) -> None:
     assert result.code == 1
     line = result.stdout.splitlines()[1]
     assert re.fullmatch(
-        r"CRIT    staging/churn@1 \(stable\)  feature `monthly_charges` PSI \d+\.\d\d > 0\.25 over 10m", line
+        r"CRIT    staging/churn@1 \(stable\)  feature `monthly_charges` PSI \d+\.\d\d > 0\.25 over 10m"
+        r"  \d+\.\d+ req/s over \d+[sm]( of 10m)?",
+        line,
     )
 
 
@@ -183,8 +185,12 @@ def test_canary_roles_are_judged_apart(cli: Any, live: Live) -> None:
         result = cli("status", "--repo", str(live.root), "--env", "staging")
     assert result.code == 1
     lines = result.stdout.splitlines()[1:]
-    assert lines[0] == "OK      staging/churn@1 (stable)  all 10 checks ok"
-    assert re.fullmatch(r"CRIT    staging/churn@2 \(canary\)  feature `age` PSI \d+\.\d\d > 0\.25 over 10m", lines[1])
+    assert lines[0].startswith("OK      staging/churn@1 (stable)  all 12 checks ok  ")
+    assert re.fullmatch(
+        r"CRIT    staging/churn@2 \(canary\)  feature `age` PSI \d+\.\d\d > 0\.25 over 10m"
+        r"  \d+\.\d+ req/s over \d+[sm]( of 10m)?",
+        lines[1],
+    )
 
 
 def test_unreachable_prometheus_exits_3(cli: Any, live: Live, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -125,7 +125,7 @@ def test_promtool_accepts_the_rendered_config_and_rules(rendered: Path) -> None:
     assert config.returncode == 0, config.stdout + config.stderr
     rules = promtool(rendered, "check", "rules", RULES_FILE)
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 15 rules found" in rules.stdout  # 2 x 3 recording rules, 9 alerts
+    assert "SUCCESS: 19 rules found" in rules.stdout  # 2 x 3 recording rules, 13 alerts
 
 
 def test_rendered_scrape_config_labels_targets_with_env(rendered: Path) -> None:
