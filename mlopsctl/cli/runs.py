@@ -104,6 +104,8 @@ def _render_list(console: Console, runs: list[Run], model: str | None) -> None:
 
 def _outcome(run: Run) -> str:
     """The primary metric of a finished run, or the first line of a failed run's error."""
+    if _champion(run).get("refused"):
+        return "refused by evaluation.champion"
     if run.metrics:
         name, value = next(iter(run.metrics.items()))
         return f"{name}={_value(value)}"
@@ -136,8 +138,26 @@ def _render_show(console: Console, run: Run) -> None:
     for gate in run.gates:
         mark = "[green]pass[/]" if gate.get("passed") else "[red]FAIL[/]"
         console.print(f"  {mark}  {escape(str(gate.get('gate')))}  [dim](measured {_value(gate.get('value'))})[/]")
+    _render_checks(console, run)
     if run.grid:
         _render_grid(console, run.grid)
+
+
+def _champion(run: Run) -> dict[str, Any]:
+    champion = (run.comparison or {}).get("champion")
+    return champion if isinstance(champion, dict) else {}
+
+
+def _render_checks(console: Console, run: Run) -> None:
+    """Data-check warnings recorded on the run, and the verdict against evaluation.champion."""
+    for warning in run.warnings:
+        where = f"{warning.get('dimension', '')}/{warning.get('check', '')} [{warning.get('column')}]"
+        console.print(f"  [yellow]WARN[/]  {escape(where)}: {escape(str(warning.get('observed')))}")
+    champion = _champion(run)
+    if champion:
+        style = "red" if champion.get("refused") else "dim"
+        verdict = f"champion {champion.get('env')}: {champion.get('message')}"
+        console.print(f"  [{style}]{escape(verdict)}[/]")
 
 
 def _pairs(console: Console, rows: list[tuple[str, str]]) -> None:

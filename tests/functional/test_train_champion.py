@@ -91,6 +91,10 @@ def test_a_regression_against_the_champion_is_refused(sk_repo: Path) -> None:
     assert champion["refused"] is True
     assert champion["message"] == message
     assert (champion["env"], champion["version"], champion["margin"]) == ("production", 1, 0.1)
+    table = run_cli_process("--repo", str(sk_repo), "runs", "show", run_id, env={"COLUMNS": "400"})
+    assert f"  champion production: {message}\n" in table.stdout
+    listed = run_cli_process("--repo", str(sk_repo), "runs", "list", "diabetes", env={"COLUMNS": "400"})
+    assert "refused by evaluation.champion" in listed.stdout
 
 
 def test_the_refusal_in_json_and_the_margin_that_allows_it(cli: Any, sk_repo: Path) -> None:

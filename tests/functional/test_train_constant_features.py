@@ -71,6 +71,10 @@ def test_the_warnings_are_recorded_on_the_run(cli: Any, digits_repo: Path) -> No
     assert run["status"] == "FINISHED"
     assert run["version"] == 1
     assert run["warnings"] == expected
+    table = cli("--repo", str(digits_repo), "runs", "show", payload["run_id"])
+    shown_lines = [line.strip() for line in table.stdout.splitlines()]
+    for pixel in BLANK_PIXELS:
+        assert f"WARN  consistency/constant [{pixel}]: only one value: 0" in shown_lines
 
 
 def test_a_constant_feature_of_the_cancer_data_no_longer_stops_training(cli: Any, sk_repo: Path) -> None:
