@@ -121,7 +121,7 @@ class EstimatorFacts(BaseModel):
     kind: str | None
     """classifier, regressor, ... or None when scikit-learn does not say."""
     required: bool
-    """Some parameter has no default: only building it says whether the spec's params do."""
+    """Only building it says whether the spec's params pass (a parameter without a default, say)."""
     constraints: dict[str, list[Constraint] | Literal["no_validation"]] | None
     """scikit-learn's ``_parameter_constraints``, or None when the class does not validate its parameters."""
 
@@ -150,7 +150,10 @@ def known_estimator(path: str) -> EstimatorFacts | None:
     if "sklearn" in sys.modules or path.split(".")[0] != "sklearn":
         return None
     version = installed_sklearn_version()
-    return None if version is None else facts_at(cache_file(version), version, path)
+    if version is None:
+        return None
+    file = cache_file(version)
+    return None if file is None else facts_at(file, version, path)
 
 
 @cache
@@ -162,9 +165,15 @@ def installed_sklearn_version() -> str | None:
         return None
 
 
-def cache_file(version: str) -> Path:
-    """``$XDG_CACHE_HOME/mlopsctl/sklearn-params-<version>.json`` (``~/.cache`` without XDG_CACHE_HOME)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+def cache_file(version: str) -> Path | None:
+    """``$XDG_CACHE_HOME/mlopsctl/sklearn-params-<version>.json`` (``~/.cache`` without XDG_CACHE_HOME).
+
+    None when there is no home folder to put it in: then scikit-learn is asked directly.
+    """
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except RuntimeError:
+        return None
     return Path(base) / "mlopsctl" / f"sklearn-params-{version}.json"
 
 
@@ -231,7 +240,10 @@ def _facts_by_path(cls: type) -> list[tuple[str, EstimatorFacts]]:
     for module in (_public_module(cls.__module__), cls.__module__):
         path = f"{module}.{cls.__name__}"
         if load_estimator_class(path) is cls:
-            return [(path, describe_estimator(cls))]
+            try:
+                return [(path, describe_estimator(cls))]
+            except (TypeError, ValueError):
+                return []  # no signature to inspect: left out, so scikit-learn itself is asked
     return []
 
 
@@ -247,13 +259,13 @@ def describe_estimator(cls: type) -> EstimatorFacts:
     accepted = [name for name in signature if name not in ("args", "kwargs")]
     required = any(p.default is inspect.Parameter.empty for n, p in signature.items() if n in accepted)
     validates = callable(getattr(cls, "_validate_params", None))
-    raw = getattr(cls, "_parameter_constraints", {}) if validates else None
+    raw = getattr(cls, "_parameter_constraints", None) if validates else None
     return EstimatorFacts(
         name=cls.__name__,
         params=accepted,
         kind=estimator_kind(cls),
-        required=required,
-        constraints=None if raw is None else {name: _describe_all(value) for name, value in raw.items()},
+        required=required or (validates and not isinstance(raw, dict)),  # only building it says what happens
+        constraints=None if not isinstance(raw, dict) else {name: _describe_all(value) for name, value in raw.items()},
     )
 
 
@@ -282,7 +294,7 @@ def describe_constraint(constraint: Any) -> list[Constraint]:
     if isinstance(made, pv._ArrayLikes):
         return [Constraint(kind="array_like")]
     if isinstance(made, pv._InstancesOf):
-        return [_typed("type", made.type, pv.RealNotInt)]
+        return [_typed(made.type, pv.RealNotInt)]
     if isinstance(made, pv.Interval):
         return [_interval(made, pv.RealNotInt)]
     if isinstance(made, pv.Options):
@@ -296,9 +308,9 @@ def _type_name(kind: type, real_not_int: type) -> str | None:
     return next((name for name, known in PYTHON_TYPES.items() if known is kind), None)
 
 
-def _typed(kind: Literal["type"], of: type, real_not_int: type) -> Constraint:
+def _typed(of: type, real_not_int: type) -> Constraint:
     name = _type_name(of, real_not_int)
-    return Constraint(kind=kind, type=name) if name else OPAQUE
+    return Constraint(kind="type", type=name) if name else OPAQUE
 
 
 def _interval(made: Any, real_not_int: type) -> Constraint:
