@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlopsctl.deploy.apply import DEFAULT_READY_TIMEOUT, Applier, ApplyFailed, ApplyResult
+from mlopsctl.deploy.artifacts import missing_artifacts
 from mlopsctl.deploy.desired import Desired, port_clashes, read_desired, refusals, resolve
 from mlopsctl.deploy.health import probe_all
 from mlopsctl.deploy.lock import deploy_locks
@@ -107,7 +108,9 @@ def _plan(repo: Repo, desired: Desired, state: DeployState, observed: list[Insta
     changes, in_sync = diff(desired, observed)
     plan = Plan(env=desired.env, commit=desired.commit, changes=changes, in_sync=in_sync)
     plan.applied_commit = state.commit
-    plan.problems = port_clashes(desired.services) + refusals(repo.root, needs_start(changes))
+    starting = needs_start(changes)
+    plan.problems = port_clashes(desired.services) + refusals(repo.root, starting)
+    plan.problems += missing_artifacts(repo, starting)
     if desired.rendered:
         names = ", ".join(spec.model for spec in desired.rendered)
         plan.problems.append(

@@ -318,15 +318,17 @@ class Applier:
             return None
         path = record_path(self.repo.root, model, version)
         try:
-            sha256 = str(parse_record_file(path)["artifact"]["sha256"])
-        except (OSError, KeyError, TypeError, MlopsError) as exc:
+            artifact_ref = parse_record_file(path)["artifact"]
+            sha256, size = str(artifact_ref["sha256"]), int(artifact_ref["size"])
+        except (OSError, KeyError, TypeError, ValueError, MlopsError) as exc:
             return f"the record {path} cannot be read: {exc}"
-        artifact = artifact_store_for(self.repo).path_for(sha256)
-        if not artifact.is_file():
+        store = artifact_store_for(self.repo)
+        artifact = store.local_file(sha256, size)  # a remote store fetches it into the cache, digest checked
+        if artifact is None:
             return (
-                f"the artifact of {model}@{version} (sha256:{sha256[:12]}) is not in the artifact store at "
-                f"{artifact_store_for(self.repo).root}; share the store (artifact_store in mlops.yaml) "
-                "or train the version on this machine"
+                f"the artifact of {model}@{version} (sha256:{sha256[:12]}) is not in the artifact store "
+                f"{store.describe()}; point MLOPS_ARTIFACT_STORE (or artifact_store in mlops.yaml) at the team's "
+                f"store, or train it here: mlopsctl reproduce {model}@{version}"
             )
         refused = _refused_classes(artifact, sha256)
         if refused is not None:

@@ -286,6 +286,23 @@ class ArtifactStore:
         verify_digest(data, ref.sha256, what=str(path))
         return data
 
+    def local_file(self, sha256: str, size: int) -> Path | None:
+        """The file a service loads (a remote store fetches it into its cache first); None when missing.
+        Size and digest are checked again where the file is loaded."""
+        path = self.path_for(sha256)
+        return path if path.is_file() else None
+
+    def describe(self) -> str:
+        """Where the store is, as a message names it."""
+        return str(self.root)
+
+    def available(self, sha256: str, size: int) -> bool:
+        """Whether this machine can get the artifact (a file of that size here; no hashing: loading checks)."""
+        try:
+            return self.path_for(sha256).stat().st_size == size
+        except FileNotFoundError:
+            return False
+
     def has(self, ref: ArtifactRef) -> bool:
         """Whether the store holds the exact bytes of ``ref`` (reads and hashes the file)."""
         return self._holds(self.path_for(ref.sha256), ref.sha256, ref.size)

@@ -25,6 +25,7 @@ from mlopsctl.ports.s3 import S3Bucket, S3Location
 from mlopsctl.registry.artifacts import ArtifactRefused, ArtifactStore, sha256_hex, short_digest
 
 KIND = "artifacts"
+ARTIFACT_STORE_VARIABLE = "MLOPS_ARTIFACT_STORE"
 MEDIA_TYPE = "application/vnd.mlopsctl.model.skops.v1+zip"
 REMOTE_SCHEMES = ("oci", "s3")
 
@@ -93,6 +94,20 @@ class RemoteArtifactStore(ArtifactStore):
 
     def has(self, ref: ArtifactRef) -> bool:
         return super().has(ref) or self.remote.has(KIND, ref.sha256)
+
+    def describe(self) -> str:
+        return self.uri
+
+    def available(self, sha256: str, size: int) -> bool:
+        return super().available(sha256, size) or self.remote.has(KIND, sha256)
+
+    def local_file(self, sha256: str, size: int) -> Path | None:
+        """The cached file, fetched from the store first when missing (None when the store lacks it)."""
+        ref = ArtifactRef(uri=self.uri_for(sha256), sha256=sha256, size=size, format="skops")
+        try:
+            return self.fetch(ref)
+        except NotFound:
+            return None
 
     def fetch(self, ref: ArtifactRef) -> Path:
         """The cached file of ``ref``, downloaded first when missing (size and sha256 checked)."""

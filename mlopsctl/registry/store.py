@@ -40,6 +40,7 @@ from mlopsctl.fsio import create_exclusive, fsync_dir
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import ArtifactStore, safe_loads, short_digest
 from mlopsctl.registry.records import read_record, record_path, registry_dir, version_numbers
+from mlopsctl.registry.remote import ARTIFACT_STORE_VARIABLE, RemoteArtifactStore, remote_scheme
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import NAME_PATTERN
 from mlopsctl.spec.yamlpos import safe_load
@@ -83,13 +84,21 @@ class Registration:
 
 
 def artifact_store_for(repo: Repo) -> ArtifactStore:
-    """The repo's artifact store: ``artifact_store`` from mlops.yaml (folder or file:// URI) or the state folder."""
+    """The repo's artifact store: ``artifact_store`` from mlops.yaml or ``MLOPS_ARTIFACT_STORE`` (a folder,
+    a file:// URI, or a remote oci:// or s3:// store behind the state folder's cache), else the state folder."""
     configured = repo.settings.artifact_store or ""
+    if remote_scheme(configured):
+        return RemoteArtifactStore(
+            repo.state_dir / "artifacts",
+            configured,
+            repo_root=repo.root,
+            chosen_by_runner=ARTIFACT_STORE_VARIABLE in os.environ,
+        )
     scheme = configured.split("://", 1)[0] if "://" in configured else ""
     if scheme and scheme != "file":
         raise UsageError(
             f"artifact_store '{configured}' in {repo.root / 'mlops.yaml'} uses the unsupported scheme {scheme}://",
-            hint="use a folder (a shared mount for teams and CI) or a file:// URI",
+            hint="use oci://HOST/NAMESPACE, s3://BUCKET/PREFIX, a folder (a shared mount) or a file:// URI",
         )
     return ArtifactStore(repo.artifact_dir, repo_root=repo.root)
 
