@@ -7,7 +7,7 @@
 #
 # What it provides:
 #   * Debian packages docker.io, prometheus (prometheus + promtool), debootstrap, and
-#     docker-registry and postgresql (tests start their own registry and cluster on 127.0.0.1)
+#     docker-registry (the shared-store tests start their own registry on 127.0.0.1)
 #   * a Docker engine on the default socket /var/run/docker.sock
 #     (dockerd --iptables=false --bridge=none: containers use --network host or none)
 #   * the image mlopsctl/python:3.11-bookworm, built locally with debootstrap from the
@@ -103,9 +103,6 @@ missing_packages() {
     if ! command -v docker-registry >/dev/null 2>&1; then
         echo docker-registry # shared artifact and image store (tests start their own on 127.0.0.1)
     fi
-    if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-        echo postgresql # shared run store (tests start their own cluster on 127.0.0.1)
-    fi
     if [[ ! -s $KEYRING ]]; then
         echo debian-archive-keyring
     fi
@@ -137,7 +134,7 @@ if ((CHECK_ONLY)); then
         log "packages: MISSING ${missing[*]}"
         ok=0
     else
-        log "packages: ok (docker, dockerd, prometheus $(prometheus_version), promtool, debootstrap, docker-registry, postgresql)"
+        log "packages: ok (docker, dockerd, prometheus $(prometheus_version), promtool, debootstrap, docker-registry)"
     fi
     if ! command -v docker >/dev/null 2>&1; then
         log "docker engine: NO docker client (base image not checked)"
@@ -209,7 +206,7 @@ if ((${#missing[@]})); then
     ((${#still[@]} == 0)) || die "still missing after apt-get install: ${still[*]}"
     log "installed in $((SECONDS - start)) s"
 else
-    log "packages: docker.io, prometheus, debootstrap, docker-registry, postgresql already installed"
+    log "packages: docker.io, prometheus, debootstrap, docker-registry already installed"
 fi
 
 # A Prometheus started by the Debian package runs as user "prometheus" on :9090.

@@ -83,7 +83,7 @@ class OciRegistry:
 
     def client(self) -> Any:
         if self._client is None:
-            import oras.client  # type: ignore[import-untyped]
+            import oras.client
 
             # oras prints its own errors (a 404 while probing is "manifest unknown"): ours say more, once
             logging.getLogger("oras.logger").setLevel(logging.CRITICAL)

@@ -49,8 +49,8 @@ class S3Bucket:
 
     def client(self) -> Any:
         if self._client is None:
-            import boto3  # type: ignore[import-untyped]
-            from botocore.config import Config  # type: ignore[import-untyped]
+            import boto3
+            from botocore.config import Config
 
             config = Config(connect_timeout=10, read_timeout=60, retries={"max_attempts": 3})
             self._client = boto3.session.Session().client("s3", config=config)
@@ -60,7 +60,7 @@ class S3Bucket:
         key = self.location.key(kind, sha256)
 
         def head() -> bool:
-            from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+            from botocore.exceptions import ClientError
 
             try:
                 found = self.client().head_object(Bucket=self.location.bucket, Key=key)

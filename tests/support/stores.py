@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -119,7 +118,7 @@ def s3_environment(endpoint: Endpoint) -> dict[str, str]:
 
 
 def create_bucket(endpoint: Endpoint, bucket: str) -> None:
-    import boto3  # type: ignore[import-untyped]
+    import boto3
 
     env = s3_environment(endpoint)
     boto3.client(
@@ -130,98 +129,3 @@ def create_bucket(endpoint: Endpoint, bucket: str) -> None:
         region_name=env["AWS_DEFAULT_REGION"],
     ).create_bucket(Bucket=bucket)
 
-
-def _postgres_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        missing_service("PostgreSQL is not installed (run scripts/services.sh)")
-    return found[-1].parent
-
-
-def _as_postgres_user() -> list[str]:
-    """PostgreSQL refuses to run as root: as root, run its programs as the 'postgres' user."""
-    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-
-@contextmanager
-def postgres_server() -> Iterator[Endpoint]:
-    """A PostgreSQL cluster of its own on 127.0.0.1 (trust auth on loopback, user 'mlops'), removed after.
-
-    Its folder is a fresh one under the system temp folder: as root the server runs as 'postgres',
-    which cannot enter pytest's private temp folders.
-    """
-    binaries = _postgres_bin()
-    port = free_port()
-    folder = Path(tempfile.mkdtemp(prefix="mlopsctl-pg-"))
-    folder.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-    try:
-        with _postgres_cluster(binaries, folder, port) as endpoint:
-            yield endpoint
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
-def _postgres_cluster(binaries: Path, folder: Path, port: int) -> Iterator[Endpoint]:
-    data = folder / "data"
-    runner = _as_postgres_user()
-    subprocess.run(
-        [*runner, str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "mlops", "--no-sync"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    endpoint = Endpoint(port, f"postgresql://mlops@127.0.0.1:{port}/postgres", folder / "postgres.log")
-    command = [
-        *runner,
-        str(binaries / "postgres"),
-        "-D",
-        str(data),
-        "-p",
-        str(port),
-        "-k",
-        str(folder),
-        "-c",
-        "listen_addresses=127.0.0.1",
-        "-c",
-        "fsync=off",
-    ]
-    with endpoint.log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_postgres(endpoint, process)
-        yield endpoint
-    finally:
-        process.terminate()  # smart shutdown: waits for clients; the fast one follows on timeout
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _wait_postgres(endpoint: Endpoint, process: subprocess.Popen[bytes]) -> None:
-    import psycopg
-
-    deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"postgres exited with {process.returncode}: {endpoint.log.read_text()[-2000:]}")
-        try:
-            with psycopg.connect(endpoint.url, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"postgres on {endpoint.port} did not accept connections: {endpoint.log.read_text()[-2000:]}")
-
-
-def create_database(endpoint: Endpoint, name: str) -> str:
-    """A fresh database on the cluster; its URL."""
-    import psycopg
-
-    with psycopg.connect(endpoint.url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return endpoint.url.rsplit("/", 1)[0] + f"/{name}"
