@@ -76,6 +76,9 @@ class Signature(Record):
     """Name of the label column (the prediction's name)."""
     classes: list[Any] | None = None
     """Class labels in predict_proba column order (classification)."""
+    data_columns: list[str] = Field(default_factory=list)
+    """Every column data.columns declared at training (target and time column included): a request may
+    carry them, and those that are not inputs are ignored."""
 
 
 class BinnedReference(Record):

@@ -299,6 +299,7 @@ class Applier:
             candidate=candidate,
             max_body_bytes=limits.max_body_bytes,
             max_batch_rows=limits.max_batch_rows,
+            unknown_fields=limits.unknown_fields,
         )
 
     def _free(self, port: int) -> None:

@@ -40,6 +40,8 @@ class Launch:
     candidate: VersionFiles | None
     max_body_bytes: int
     max_batch_rows: int
+    unknown_fields: str = "reject"
+    """serving.unknown_fields; the declared columns travel in the version record (signature.data_columns)."""
 
     def candidate_arguments(self, record: str, artifact: str) -> list[str]:
         """``--candidate-record ... --strategy canary --weight 20`` (nothing without a candidate)."""
@@ -51,7 +53,9 @@ class Launch:
         return args
 
     def limit_arguments(self) -> list[str]:
-        return ["--max-body-bytes", str(self.max_body_bytes), "--max-batch-rows", str(self.max_batch_rows)]
+        args = ["--max-body-bytes", str(self.max_body_bytes), "--max-batch-rows", str(self.max_batch_rows)]
+        # Only when set: an image built before the option existed keeps starting with the default.
+        return args + (["--unknown-fields", self.unknown_fields] if self.unknown_fields != "reject" else [])
 
 
 class Runtime(Protocol):

@@ -179,6 +179,7 @@ def signature_for(spec: ModelSpec, frame: pd.DataFrame, pipeline: Pipeline) -> S
         task=spec.training.task,
         target=spec.data.target,
         classes=[_plain(c) for c in classes] if classes is not None else None,
+        data_columns=list(spec.data.columns),
     )
 
 

@@ -203,11 +203,11 @@ def test_a_shared_store_from_mlops_yaml_as_a_file_uri_with_the_users_opt_in(
 
 def test_an_unsupported_store_scheme_is_a_usage_error(model_repo: Path) -> None:
     settings = model_repo / "mlops.yaml"
-    settings.write_text(settings.read_text() + "artifact_store: s3://bucket/models\n")
+    settings.write_text(settings.read_text() + "artifact_store: gs://bucket/models\n")
     with pytest.raises(UsageError) as caught:
         register_version(open_repo(model_repo), make_draft())
     assert caught.value.message == (
-        f"artifact_store 's3://bucket/models' in {model_repo / 'mlops.yaml'} uses the unsupported scheme s3://"
+        f"artifact_store 'gs://bucket/models' in {model_repo / 'mlops.yaml'} uses the unsupported scheme gs://"
     )
 
 
