@@ -86,7 +86,8 @@ def _train_step(overrides: list[str]) -> Callable[[DemoState, Options], None]:
         opts.say(f"  run {result.run_id}: {escape(quality)}  p95 latency {p95:.1f} ms")
         if result.version is None:
             failed = ", ".join(gate.gate for gate in result.gates if not gate.passed)
-            raise CheckFailed(f"gates failed: {failed}", title="The demo model was not registered")
+            why = result.refused or f"gates failed: {failed}"
+            raise CheckFailed(why, title="The demo model was not registered")
         commit = (result.commit or "")[:12]
         opts.say(f"  registered [bold]churn@{result.version}[/] (all gates passed), commit {commit}")
 

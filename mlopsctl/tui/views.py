@@ -345,7 +345,7 @@ class ModelsView(View):
             *placements,
             render.state(row.state),
             drift,
-            render.rate(row.request_rate),
+            render.rate(row.request_rate) + _span_note(row.rate_over),
             _trend(row.rate_history),
         ]
 
@@ -616,3 +616,8 @@ def fmt_metric(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "-"
     return f"{value:.3f}"
+
+
+def _span_note(over: str) -> str:
+    """' (2m of 1h)' when the rate covers less than the window (a service younger than it), else ''."""
+    return f" ({over.removeprefix('over ')})" if " of " in over else ""
