@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mlopsctl.registry.records import version_numbers
+from mlopsctl.registry.paths import version_numbers  # not records: the record model costs ~65 ms to import
 from mlopsctl.spec.models import NAME_PATTERN, Environment
 from mlopsctl.spec.yamlpos import safe_load
 

@@ -71,3 +71,12 @@ def _link(root: Path, link: Path) -> PolicyRefused:
 
 def _outside(root: Path, path: Path) -> PolicyRefused:
     return PolicyRefused(f"{path} is outside the repository {root}", title="Path refused")
+
+
+def version_numbers(root: Path, model: str) -> list[int]:
+    """Registered version numbers of ``model``, ascending, read from file names only (fast)."""
+    folder = registry_dir(root, model)
+    if not folder.is_dir():
+        return []
+    found = (RECORD_NAME.match(entry.name) for entry in folder.iterdir())
+    return sorted(int(match[1]) for match in found if match)

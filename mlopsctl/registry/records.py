@@ -18,17 +18,15 @@ from mlopsctl.contract.records import VersionRecord
 from mlopsctl.contract.versions import MAX_VERSION
 from mlopsctl.errors import CheckFailed, NotFound
 from mlopsctl.registry.packages import listed_pins, pin_problem
-from mlopsctl.registry.paths import RECORD_NAME, archive_path, record_path, refuse_links, registry_dir
+from mlopsctl.registry.paths import (
+    RECORD_NAME,
+    archive_path,
+    record_path,
+    refuse_links,
+    registry_dir,
+    version_numbers,
+)
 from mlopsctl.spec.yamlpos import LocatedDoc, load_yaml
-
-
-def version_numbers(root: Path, model: str) -> list[int]:
-    """Registered version numbers of ``model``, ascending, read from file names only (fast)."""
-    folder = registry_dir(root, model)
-    if not folder.is_dir():
-        return []
-    found = (RECORD_NAME.match(entry.name) for entry in folder.iterdir())
-    return sorted(int(match[1]) for match in found if match)
 
 
 def read_record(root: Path, model: str, version: int) -> VersionRecord:
