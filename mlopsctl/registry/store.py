@@ -89,7 +89,7 @@ def artifact_store_for(repo: Repo) -> ArtifactStore:
     configured = repo.settings.artifact_store or ""
     if remote_scheme(configured):
         return RemoteArtifactStore(
-            repo.state_dir / "artifacts",
+            repo.artifact_dir,
             configured,
             repo_root=repo.root,
             chosen_by_runner=ARTIFACT_STORE_VARIABLE in os.environ,

@@ -60,8 +60,10 @@ class Repo:
 
     @property
     def artifact_dir(self) -> Path:
+        """The folder of artifacts on this machine: the store itself, or the cache of a remote (oci://, s3://) one."""
         configured = self.settings.artifact_store
-        return self.resolve(configured) if configured else self.state_dir / "artifacts"
+        remote = configured is not None and configured.split("://", 1)[0].lower() in ("oci", "s3")
+        return self.resolve(configured) if configured and not remote else self.state_dir / "artifacts"
 
     @property
     def metadata_db(self) -> Path:
