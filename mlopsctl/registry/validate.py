@@ -90,14 +90,16 @@ def refused_artifacts(repo: Repo) -> list[Problem]:
     version can never load before any service tries to load it. A store that holds no artifact
     cannot hold a refused one: then no record is read at all.
     """
-    if not _holds_artifacts(repo.artifact_dir):
-        return []
-    from mlopsctl.registry.store import artifact_store_for  # GitPython and the artifact policy: only when needed
+    if not any(_holds_artifacts(root) for root in possible_store_roots(repo)):
+        return []  # no store can hold a refused artifact: GitPython and the store's code are not even loaded
+    from mlopsctl.registry.store import artifact_store_for
 
     try:
         store = artifact_store_for(repo)
     except MlopsError:
         return []  # an unusable artifact_store setting is mlops.yaml's problem, reported on its own
+    if not _holds_artifacts(store.root):
+        return []
     problems: list[Problem] = []
     for record in sorted((repo.root / "registry").glob("*/v*.yaml")):
         if RECORD_NAME.match(record.name):
@@ -105,8 +107,14 @@ def refused_artifacts(repo: Repo) -> list[Problem]:
     return problems
 
 
+def possible_store_roots(repo: Repo) -> tuple[Path, Path]:
+    """Where ``artifact_store_for`` puts a store's files: the configured folder, or the state folder's cache
+    (for a remote store, or none configured). A test keeps this in step with :mod:`mlopsctl.registry.store`."""
+    return repo.artifact_dir, repo.state_dir / "artifacts"
+
+
 def _holds_artifacts(store_root: Path) -> bool:
-    """Whether the store folder holds any artifact (the store is ``root/sha256/<ab>/<digest>``)."""
+    """Whether the store folder (for a remote store, its local cache) holds any artifact: ``sha256/<ab>/...``."""
     folder = store_root / "sha256"
     return folder.is_dir() and any(folder.iterdir())
 
