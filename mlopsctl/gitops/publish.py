@@ -39,6 +39,8 @@ from mlopsctl.spec.models import Environment, GitSettings
 from mlopsctl.spec.userconfig import UserGit, load_user_config
 
 MAX_PUSH_ATTEMPTS = 12
+_NOUNS = {"promote": "promotion", "retire": "retirement"}
+"""An action's name as a noun, in messages (rollback and archive are their own)."""
 PlanProvider = Callable[[str, Environment], str]
 """Markdown plan of an environment's desired state after the change (env name, desired environment)."""
 
@@ -323,7 +325,8 @@ def _publish_direct(git: Git, settings: GitSettings, op: Operation, push: bool) 
     if git.is_dirty(list(change.files)):
         raise ConflictError(
             f"{_listed(list(change.files))} uncommitted changes in {git.root}",
-            hint="commit or stash them first, so the promotion commit holds only the promotion",
+            hint=f"commit or stash them first, so the {_NOUNS.get(change.action, change.action)} commit holds only "
+            f"the {_NOUNS.get(change.action, change.action)}",
         )
     commit = commit_change(git, snap.commit, change)
     git.run("merge", "--ff-only", "-q", commit)

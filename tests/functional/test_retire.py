@@ -188,3 +188,14 @@ def test_through_the_installed_entry_point(repo: GitopsRepo) -> None:
         1,
         "error: Nothing to change: fraud@1 runs in no environment and is already archived; nothing to retire",
     )
+
+
+def test_direct_refuses_uncommitted_edits_of_the_files_it_changes(cli: Any, repo: GitopsRepo) -> None:
+    path = repo.root / PRODUCTION
+    path.write_text(path.read_text() + "# draft\n")
+    result = retire(cli, repo, "churn", "--direct")
+    assert result.code == 1
+    assert result.stderr.splitlines() == [
+        f"error: Conflict: {PRODUCTION}, {STAGING}, {ARCHIVED} have uncommitted changes in {repo.root}",
+        "hint: commit or stash them first, so the retirement commit holds only the retirement",
+    ]
