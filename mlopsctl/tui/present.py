@@ -236,7 +236,7 @@ def history_row(entry: Any) -> dict[str, Any]:
         entry.author,
         entry.action,
         entry.model,
-        f"v{entry.version}" if entry.version else "-",
+        f"v{entry.version}" if entry.version else (entry.change or "-"),  # a removal says so
         entry.env or "-",
         strategy,
         gates,
