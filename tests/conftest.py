@@ -48,6 +48,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     for name in [n for n in os.environ if n.startswith("MLOPS_")]:
         monkeypatch.delenv(name)
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)  # the user config is read from the test's HOME
+    # One estimator table per session (validate builds it once per scikit-learn version), not one per HOME
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     return home
 
 

@@ -66,7 +66,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("gitops:rollback", "Return MODEL in an environment to the version that ran before."),
     "archive": ("gitops:archive", "Archive MODEL@VERSION: kept for lineage, never deployed again."),
     "retire": ("gitops:retire", "Retire MODEL[@VERSION]: out of every environment in one commit, then archived."),
-    "history": ("gitops:history", "The audit log: promotions, rollbacks, archives, retirements, reverts and hand edits."),
+    "history": ("gitops:history", "Audit log: promotions, rollbacks, archives, retirements, reverts, hand edits."),
     "plan": ("deploy:plan", "What apply would change: Git's desired state against what runs."),
     "apply": ("deploy:apply", "Converge what runs to what Git says."),
     "down": ("deploy:down", "Stop everything an environment runs."),

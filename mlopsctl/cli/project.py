@@ -95,12 +95,13 @@ def schema(kind: str) -> None:
 @click.command()
 @click.option("--path", type=click.Path(path_type=Path), help="Where to create the demo repo. Default: a temp folder.")
 @click.option("--no-ui", is_flag=True, help="Do not open the dashboard at the end.")
+@click.option("--keep", is_flag=True, help="Leave the traffic and the services running when the dashboard quits.")
 @global_options
-def demo(path: Path | None, no_ui: bool) -> int:
+def demo(path: Path | None, no_ui: bool, keep: bool) -> int:
     """Create a demo repository and walk through the lifecycle on it, step by step."""
     from mlopsctl.demo import run_demo
 
-    return run_demo(options(), path, open_ui=not no_ui)
+    return run_demo(options(), path, open_ui=not no_ui, keep=keep)
 
 
 COMMANDS = [init, validate, schema, demo]

@@ -90,9 +90,6 @@ def test_quitting_the_demo_dashboard_stops_the_traffic_and_the_services(tmp_path
         cleanup(root)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the --keep option of 'mlopsctl demo' in mlopsctl/cli/project.py (issue 13 item 13)"
-)
 def test_demo_keep_leaves_them_running(tmp_path: Path) -> None:
     tmux.require_tmux()
     root = tmp_path / "demo"

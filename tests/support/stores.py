@@ -128,4 +128,3 @@ def create_bucket(endpoint: Endpoint, bucket: str) -> None:
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         region_name=env["AWS_DEFAULT_REGION"],
     ).create_bucket(Bucket=bucket)
-
