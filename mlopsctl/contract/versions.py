@@ -8,6 +8,7 @@ reads registry file names through it.
 from __future__ import annotations
 
 import re
+from typing import Any, TypeGuard
 
 from mlopsctl.errors import UsageError
 
@@ -17,6 +18,11 @@ MAX_VERSION = 10**VERSION_DIGITS - 1
 VERSION_TEXT = rf"[1-9][0-9]{{0,{VERSION_DIGITS - 1}}}"
 REF_PATTERN = re.compile(rf"^(?P<model>[a-z][a-z0-9-]{{0,62}})@v?(?P<version>{VERSION_TEXT}|latest)$")
 MAX_REF_SHOWN = 80
+
+
+def is_version(value: Any) -> TypeGuard[int]:
+    """A version number as records hold it: an int (never a bool) from 1 to MAX_VERSION."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_VERSION
 
 
 def parse_ref(text: str) -> tuple[str, int | None]:

@@ -22,11 +22,11 @@ from typing import Any
 
 import yaml
 
+from mlopsctl.contract.versions import is_version
 from mlopsctl.gitops import envfile
-from mlopsctl.gitops.snapshot import deployment_in
+from mlopsctl.gitops.envfile import deployment_in
 from mlopsctl.ports.git import Git
-from mlopsctl.registry.records import is_version
-from mlopsctl.spec.models import NAME_PATTERN
+from mlopsctl.spec.names import NAME_PATTERN
 
 FIELD, RECORD = "\x1f", "\x1e"
 LOG_FORMAT = RECORD + FIELD.join(["%H", "%P", "%ct", "%an", "%ae", "%aI", "%s"])

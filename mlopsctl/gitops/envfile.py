@@ -275,3 +275,11 @@ def _apply(text: str, edits: list[_Edit]) -> str:
             insert = "\n" + insert
         text = text[: edit.start] + insert + text[edit.end :]
     return text
+
+
+def deployment_in(data: Any, model: str) -> dict[str, Any] | None:
+    """``deployments.<model>`` of a parsed environment file, or None."""
+    if not isinstance(data, dict) or not isinstance(data.get("deployments"), dict):
+        return None
+    found = data["deployments"].get(model)
+    return dict(found) if isinstance(found, dict) else None

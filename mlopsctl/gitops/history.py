@@ -31,7 +31,7 @@ from mlopsctl.gitops.entries import Gate, HistoryEntry, Listed
 from mlopsctl.gitops.trailers import TRAILER_KEYS, trailer_number, unreadable_numbers
 from mlopsctl.ports.git import Git, git_error
 from mlopsctl.registry.paths import MODEL_FOLDER, record_path
-from mlopsctl.spec.models import NAME_PATTERN
+from mlopsctl.spec.names import NAME_PATTERN
 from mlopsctl.spec.yamlpos import safe_load
 
 ACTIONS = ("promote", "rollback", "archive", "retire")

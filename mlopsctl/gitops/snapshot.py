@@ -22,6 +22,7 @@ import yaml
 from mlopsctl.contract.records import VersionRecord
 from mlopsctl.errors import NotFound
 from mlopsctl.gitops import envfile
+from mlopsctl.gitops.envfile import deployment_in as deployment_in  # re-exported
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.records import archived_from_doc, is_version, record_from_doc
 from mlopsctl.spec.environments import check_environment_name, env_path, parse_environment
@@ -99,14 +100,6 @@ class Snapshot:
 def _who_changed(path: str) -> str:
     # The bad file is committed, so the way back is an earlier commit, not the working tree.
     return f"see who changed it with: git log -p -- {path}"
-
-
-def deployment_in(data: Any, model: str) -> dict[str, Any] | None:
-    """``deployments.<model>`` of a parsed environment file, or None."""
-    if not isinstance(data, dict) or not isinstance(data.get("deployments"), dict):
-        return None
-    found = data["deployments"].get(model)
-    return dict(found) if isinstance(found, dict) else None
 
 
 def deployment_history(snap: Snapshot, env: str, model: str) -> Iterator[dict[str, Any] | None]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from pydantic import ValidationError
 
 from mlopsctl.contract.records import VersionRecord
-from mlopsctl.contract.versions import MAX_VERSION
+from mlopsctl.contract.versions import MAX_VERSION, is_version
 from mlopsctl.errors import CheckFailed, NotFound
 from mlopsctl.registry.packages import listed_pins, pin_problem
 from mlopsctl.registry.paths import (
@@ -99,11 +99,6 @@ def archived_from_doc(doc: LocatedDoc, *, restore: str) -> set[int]:
         expected = doc.problem(("archived",), "expected a list of entries such as - version: 3")
         raise _invalid_archive(str(expected), restore)
     return {_archived_number(doc, index, entry, restore) for index, entry in enumerate(entries)}
-
-
-def is_version(value: Any) -> TypeGuard[int]:
-    """A version number as records hold it: an int (never a bool) from 1 to MAX_VERSION."""
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_VERSION
 
 
 def _archived_number(doc: LocatedDoc, index: int, entry: Any, restore: str) -> int:

@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from mlopsctl.spec.locations import OPT_IN, escapes_repository, has_parent_step, outside_allowed, shown
+from mlopsctl.spec.names import NAME_PATTERN as NAME_PATTERN  # re-exported: the models name it
 
 API_VERSION = "mlopsctl/v1"
-NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 MAX_VERSION = 999_999_999
 """The highest version number (nine digits), the same cap the registry enforces."""
 DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(s|m|h|d|w)$"
