@@ -293,7 +293,10 @@ class ArtifactStore:
         return path if path.is_file() else None
 
     def describe(self) -> str:
-        """Where the store is, as a message names it."""
+        """Where the store is, as a message names it: relative to the repository when inside it (a
+        plan in a pull request reads the same whichever clone computed it)."""
+        if self.repo_root is not None and self.root.is_relative_to(self.repo_root):
+            return self.root.relative_to(self.repo_root).as_posix()
         return str(self.root)
 
     def available(self, sha256: str, size: int) -> bool:
