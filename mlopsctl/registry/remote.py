@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from mlopsctl.contract.records import ArtifactRef
-from mlopsctl.errors import NotFound, UsageError
+from mlopsctl.errors import MlopsError, NotFound, StoreUnreachable, UsageError
 from mlopsctl.ports.oci import OciLocation, OciRegistry
 from mlopsctl.ports.s3 import S3Bucket, S3Location
 from mlopsctl.registry.artifacts import ArtifactRefused, ArtifactStore, sha256_hex, short_digest
@@ -78,7 +78,15 @@ class RemoteArtifactStore(ArtifactStore):
         """Cache the bytes, upload them unless the store has them, and confirm the store holds them."""
         ref = super().put(data)
         if not self.remote.has(KIND, ref.sha256):
-            self.remote.push(KIND, self.path_for(ref.sha256), ref.sha256, MEDIA_TYPE)
+            try:
+                self.remote.push(KIND, self.path_for(ref.sha256), ref.sha256, MEDIA_TYPE)
+            except StoreUnreachable:
+                raise
+            except MlopsError:
+                # Two clones pushing the same bytes at once: the registry may refuse the loser's upload
+                # session. Content-addressed: if the store now holds the blob, it is the same blob.
+                if not self.remote.has(KIND, ref.sha256):
+                    self.remote.push(KIND, self.path_for(ref.sha256), ref.sha256, MEDIA_TYPE)  # once more
             if not self.remote.has(KIND, ref.sha256):
                 raise NotFound(
                     f"the artifact sha256:{short_digest(ref.sha256)} was uploaded to {self.uri} but the store "

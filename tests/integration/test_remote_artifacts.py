@@ -73,8 +73,8 @@ def test_a_blob_the_store_does_not_hold_is_not_found_with_what_to_do(store_uri: 
     assert raised.value.exit_code == ExitCode.PROBLEMS
 
 
-def test_two_machines_pushing_the_same_blob_at_once_both_succeed(store_uri: str, tmp_path: Path) -> None:
-    data = b"same bytes from two clones" * 1000
+def test_four_machines_pushing_the_same_blob_at_once_all_succeed(store_uri: str, tmp_path: Path) -> None:
+    data = b"same bytes from four clones" * 1000
     refs: list[ArtifactRef] = []
     errors: list[BaseException] = []
 
@@ -84,14 +84,14 @@ def test_two_machines_pushing_the_same_blob_at_once_both_succeed(store_uri: str,
         except BaseException as exc:  # the assertion below names it
             errors.append(exc)
 
-    threads = [threading.Thread(target=push, args=(name,)) for name in ("a", "b")]
+    threads = [threading.Thread(target=push, args=(name,)) for name in ("a", "b", "c", "d")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
-    assert len(refs) == 2 and refs[0] == refs[1]
-    assert machine(tmp_path, "c", store_uri).get(refs[0]) == data
+    assert len(refs) == 4 and all(ref == refs[0] for ref in refs)
+    assert machine(tmp_path, "e", store_uri).get(refs[0]) == data
 
 
 def test_tampered_bytes_in_the_store_are_refused_and_never_cached(store_uri: str, tmp_path: Path) -> None:
