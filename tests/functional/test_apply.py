@@ -218,12 +218,15 @@ def test_a_missing_artifact_is_named_before_anything_starts(cli: Any, repo: Path
     artifact.unlink()
     result = apply(cli, repo)
     assert result.code == 1
-    assert result.stderr.splitlines()[:2] == [  # the plan names it: apply refuses before it touches anything
-        "error: Refused: apply of staging refused, nothing was touched:",
-        f"  the artifact of churn@2 (sha256:{artifact.name[:12]}) is not in the artifact store .mlops/artifacts: "
-        "point MLOPS_ARTIFACT_STORE (or artifact_store in mlops.yaml) at the team's store (oci://HOST/NAMESPACE, "
-        "s3://BUCKET/PREFIX or a shared folder), or train it here: mlopsctl reproduce churn@2",
-    ]
+    assert (
+        result.stderr.splitlines()[:2]
+        == [  # the plan names it: apply refuses before it touches anything
+            "error: Refused: apply of staging refused, nothing was touched:",
+            f"  the artifact of churn@2 (sha256:{artifact.name[:12]}) is not in the artifact store .mlops/artifacts: "
+            "point MLOPS_ARTIFACT_STORE (or artifact_store in mlops.yaml) at the team's store (oci://HOST/NAMESPACE, "
+            "s3://BUCKET/PREFIX or a shared folder), or train it here: mlopsctl reproduce churn@2",
+        ]
+    )
     assert marked_pids(repo) == []
 
 
