@@ -12,9 +12,8 @@ import yaml
 from textual.widgets import RichLog
 
 from mlopsctl.scaffold.init import init_repo
-from mlopsctl.tui.modals import ConfirmModal, PromoteModal
 from tests.support.apply_repo import git, stop_everything
-from tests.support.dashboard import SIZE, make_app, open_model
+from tests.support.dashboard import SIZE, make_app, train_promote_apply
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -46,33 +45,7 @@ def log_lines(log: RichLog) -> list[str]:
 async def test_train_promote_apply_from_the_dashboard_fill_the_log_view(repo: Path) -> None:
     app = make_app(repo)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await pilot.press("t")  # train the selected model: churn@1
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await pilot.press("escape")
-        await open_model(app, pilot)
-        await pilot.press("p")
-        await pilot.pause()
-        modal = app.screen
-        assert isinstance(modal, PromoteModal)
-        modal.query_one("#env").value = "staging"  # type: ignore[attr-defined]
-        modal.query_one("#direct").value = True  # type: ignore[attr-defined]
-        await pilot.pause()
-        await pilot.click("#confirm")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await pilot.press("colon", *"env staging", "enter")
-        await pilot.pause()
-        await pilot.press("a")  # plan first, then the confirmation
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmModal)
-        await pilot.click("#confirm")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await pilot.press("colon", *"log", "enter")
-        await pilot.pause()
+        await train_promote_apply(app, pilot, "staging")
         lines = log_lines(app.screen.query_one("#log", RichLog))
     entries = [found.groups() for line in lines if (found := ENTRY.match(line))]
     kinds = {kind for kind, _ in entries}
