@@ -23,11 +23,11 @@ from mlopsctl.errors import MlopsError, NotFound, StoreUnreachable, UsageError
 from mlopsctl.ports.oci import OciLocation, OciRegistry
 from mlopsctl.ports.s3 import S3Bucket, S3Location
 from mlopsctl.registry.artifacts import ArtifactRefused, ArtifactStore, sha256_hex, short_digest
+from mlopsctl.spec.locations import remote_scheme as remote_scheme  # re-exported for the registry
 
 KIND = "artifacts"
 ARTIFACT_STORE_VARIABLE = "MLOPS_ARTIFACT_STORE"
 MEDIA_TYPE = "application/vnd.mlopsctl.model.skops.v1+zip"
-REMOTE_SCHEMES = ("oci", "s3")
 
 
 class BlobStore(Protocol):
@@ -38,14 +38,6 @@ class BlobStore(Protocol):
     def push(self, kind: str, path: Path, sha256: str, media_type: str) -> None: ...
 
     def pull(self, kind: str, sha256: str) -> bytes: ...
-
-
-def remote_scheme(uri: str | None) -> str | None:
-    """``oci`` or ``s3`` when ``uri`` names a remote store, else None (a folder or file:// URI)."""
-    if not uri or "://" not in uri:
-        return None
-    scheme = uri.split("://", 1)[0].lower()
-    return scheme if scheme in REMOTE_SCHEMES else None
 
 
 def open_blob_store(uri: str, *, chosen_by_runner: bool) -> BlobStore:

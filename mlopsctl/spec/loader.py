@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from mlopsctl.errors import CheckFailed, NotFound, UsageError
+from mlopsctl.spec.locations import remote_scheme
 from mlopsctl.spec.models import (
     DURATION_PATTERN,
     GATE_PATTERN,
@@ -62,8 +63,9 @@ class Repo:
     def artifact_dir(self) -> Path:
         """The folder of artifacts on this machine: the store itself, or the cache of a remote (oci://, s3://) one."""
         configured = self.settings.artifact_store
-        remote = configured is not None and configured.split("://", 1)[0].lower() in ("oci", "s3")
-        return self.resolve(configured) if configured and not remote else self.state_dir / "artifacts"
+        if configured and not remote_scheme(configured):
+            return self.resolve(configured)
+        return self.state_dir / "artifacts"
 
     @property
     def metadata_db(self) -> Path:

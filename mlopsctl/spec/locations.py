@@ -67,3 +67,14 @@ def shown(location: str, limit: int = 80) -> str:
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"'{text}'"
+
+
+REMOTE_STORE_SCHEMES = ("oci", "s3")
+
+
+def remote_scheme(uri: str | None) -> str | None:
+    """``oci`` or ``s3`` when ``uri`` names a remote store, else None (a folder or file:// URI)."""
+    if not uri or "://" not in uri:
+        return None
+    scheme = uri.split("://", 1)[0].lower()
+    return scheme if scheme in REMOTE_STORE_SCHEMES else None
