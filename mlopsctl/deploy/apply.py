@@ -23,6 +23,7 @@ changed something underneath it.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import signal
@@ -40,6 +41,7 @@ from mlopsctl.deploy.plan import Plan
 from mlopsctl.deploy.runtime import Launch, Runtime, VersionFiles
 from mlopsctl.deploy.state import DeployState, now, write_endpoints, write_state
 from mlopsctl.errors import MlopsError
+from mlopsctl.registry.artifacts import ArtifactStore
 from mlopsctl.registry.records import record_path
 from mlopsctl.registry.store import artifact_store_for, parse_record_file
 from mlopsctl.spec.loader import Repo
@@ -314,6 +316,11 @@ class Applier:
                 return problem
         return None
 
+    @functools.cached_property
+    def artifact_store(self) -> ArtifactStore:
+        """One store for the whole apply: a remote one connects (and is probed) once, not per version."""
+        return artifact_store_for(self.repo)
+
     def _find_files(self, model: str, version: int) -> str | None:
         if (model, version) in self._files:
             return None
@@ -323,7 +330,7 @@ class Applier:
             sha256, size = str(artifact_ref["sha256"]), int(artifact_ref["size"])
         except (OSError, KeyError, TypeError, ValueError, MlopsError) as exc:
             return f"the record {path} cannot be read: {exc}"
-        store = artifact_store_for(self.repo)
+        store = self.artifact_store
         artifact = store.local_file(sha256, size)  # a remote store fetches it into the cache, digest checked
         if artifact is None:
             return (
