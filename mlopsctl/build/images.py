@@ -29,8 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlopsctl.contract.versions import MAX_VERSION
 from mlopsctl.errors import CheckFailed
-from mlopsctl.fsio import atomic_write_text
-from mlopsctl.fsio import refuse_links as refuse_state_links
+from mlopsctl.fsio import atomic_write_text, refuse_links as refuse_state_links
 from mlopsctl.registry.paths import refuse_links
 from mlopsctl.registry.records import registry_dir
 from mlopsctl.spec.loader import Repo

@@ -20,10 +20,10 @@ from mlopsctl.monitor.api import (
     LiveDrift,
     OfflineFiles,
     State,
+    drift as model_drift,
     render_monitoring,
+    status as health_status,
 )
-from mlopsctl.monitor.api import drift as model_drift
-from mlopsctl.monitor.api import status as health_status
 
 if TYPE_CHECKING:
     from mlopsctl.monitor.api import OfflineReport

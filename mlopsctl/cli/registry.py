@@ -26,8 +26,8 @@ from mlopsctl.registry.api import (
     open_registry,
     parse_ref,
     version_details,
+    version_rows as list_version_rows,
 )
-from mlopsctl.registry.api import version_rows as list_version_rows
 from mlopsctl.spec.api import UNSAFE, terminal_safe
 
 MAX_METRICS_SHOWN = 3

@@ -38,8 +38,13 @@ from mlopsctl.data import wording
 from mlopsctl.data.types import coerce
 from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
 from mlopsctl.spec.loader import Repo
-from mlopsctl.spec.locations import OPT_IN, escapes_repository, outside_allowed, resolved_outside
-from mlopsctl.spec.locations import shown as quoted_location
+from mlopsctl.spec.locations import (
+    OPT_IN,
+    escapes_repository,
+    outside_allowed,
+    resolved_outside,
+    shown as quoted_location,
+)
 from mlopsctl.spec.models import ColumnType, ModelSpec
 from mlopsctl.spec.problems import Problem
 from mlopsctl.spec.yamlpos import load_yaml

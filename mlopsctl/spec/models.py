@@ -12,39 +12,27 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from mlopsctl.spec.base import (  # re-exported: faces and domains name them through spec.models
+    API_VERSION as API_VERSION,
+    DURATION_PATTERN as DURATION_PATTERN,
+    GATE_PATTERN as GATE_PATTERN,
+    MAX_VERSION as MAX_VERSION,
+    ColumnType as ColumnType,
+    Duration as Duration,
+    Fraction as Fraction,
+    Name as Name,
+    Spec as Spec,
+    Strategy as Strategy,
+    Target as Target,
+    duration_seconds as duration_seconds,
+)
+from mlopsctl.spec.kubernetes import KubernetesEnvironment, KubernetesServing
 from mlopsctl.spec.locations import OPT_IN, escapes_repository, has_parent_step, outside_allowed, shown
 from mlopsctl.spec.names import NAME_PATTERN as NAME_PATTERN  # re-exported: the models name it
-
-API_VERSION = "mlopsctl/v1"
-MAX_VERSION = 999_999_999
-"""The highest version number (nine digits), the same cap the registry enforces."""
-DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(s|m|h|d|w)$"
-GATE_PATTERN = r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<|==)\s*(-?[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?)\s*$"
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, examples=["90s", "15m", "1h", "30d"])]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-ColumnType = Literal["integer", "float", "category", "string", "datetime", "boolean"]
-Target = Literal["local", "docker", "kubernetes"]
-Strategy = Literal["replace", "canary", "shadow"]
-
-
-def duration_seconds(text: str) -> float:
-    """``"1h"`` -> 3600.0. The text must already match the duration pattern."""
-    match = re.fullmatch(DURATION_PATTERN, text)
-    if match is None:
-        raise ValueError(f"not a duration: {text!r} (use a number and s, m, h, d or w, e.g. 1h)")
-    return float(text[:-1]) * _DURATION_UNITS[text[-1]]
-
-
-class Spec(BaseModel):
-    """Base for every spec block: unknown keys are errors, and docstrings become descriptions."""
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True, defer_build=True)
-
+from mlopsctl.spec.prediction_log import PredictionLogSpec
+from mlopsctl.spec.rollout import ShadowSpec
 
 # --------------------------------------------------------------------------- project settings
 
@@ -104,8 +92,13 @@ class ProjectSettings(Spec):
     repository's: set it with MLOPS_ARTIFACT_STORE, or opt in with data.allow_outside_repo in
     ~/.config/mlopsctl/config.yaml (or MLOPS_DATA_ALLOW_OUTSIDE_REPO=1)."""
     metadata_store: str | None = None
-    """Path of the SQLite database that tracks runs. Empty: <state_dir>/runs.db. A path outside the
-    repository needs the user's choice, as for artifact_store: MLOPS_METADATA_STORE, or the opt-in."""
+    """Where runs are tracked: the path of a SQLite database, or postgresql://HOST[:PORT]/DATABASE for a
+    store the team shares. Empty: <state_dir>/runs.db. A path outside the repository needs the user's
+    choice, as for artifact_store: MLOPS_METADATA_STORE, or the opt-in. Never a password here: the
+    database's credentials come from the environment (PGPASSWORD, ~/.pgpass) or the user's config."""
+    data_snapshot_max_bytes: int = Field(default=2_147_483_648, ge=0)
+    """Largest training data file that train stores (content-addressed, deduplicated) beside the artifacts so
+    that reproduce and data pull work on any machine; past it train stops and says so. 0: data is never stored."""
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     """Where live metrics come from."""
     image: ImageSettings = Field(default_factory=ImageSettings)
@@ -140,6 +133,19 @@ class ProjectSettings(Spec):
             f"{shown(value)} is outside the repository, which only the user may choose: set "
             f"MLOPS_{str(info.field_name).upper()} instead, or {OPT_IN}"
         )
+
+    @field_validator("metadata_store")
+    @classmethod
+    def _no_password_in_repository(cls, value: str | None) -> str | None:
+        # Everyone who clones reads mlops.yaml: a password there is a published password.
+        if value is not None and value.startswith(("postgresql://", "postgres://")):
+            netloc = value.split("://", 1)[1].split("/", 1)[0]
+            if "@" in netloc and ":" in netloc.rsplit("@", 1)[0]:
+                raise ValueError(
+                    "a password in mlops.yaml is readable by everyone who clones the repository: remove it "
+                    "and give it as PGPASSWORD (or in ~/.pgpass) on the machines that use the store"
+                )
+        return value
 
 
 # --------------------------------------------------------------------------- model spec
@@ -344,6 +350,10 @@ class ServingSpec(Spec):
     """Port to listen on when served locally. Empty: chosen by the environment."""
     unknown_fields: Literal["reject", "ignore"] = "reject"
     """Request fields the spec never declared: reject (HTTP 422 naming them) or ignore (counted)."""
+    prediction_log: PredictionLogSpec = Field(default_factory=PredictionLogSpec)
+    """The rotating log of requests and answers, with request ids, that feedback labels join to."""
+    kubernetes: KubernetesServing = Field(default_factory=KubernetesServing)
+    """What one instance needs in a cluster (kubernetes target)."""
 
 
 class Thresholds(Spec):
@@ -383,6 +393,8 @@ class MonitoringSpec(Spec):
     """Resident memory of one instance, in bytes."""
     performance: PerformanceMonitoring | None = None
     """Live performance from ground-truth labels, when they flow back."""
+    shadow: ShadowSpec = Field(default_factory=ShadowSpec)
+    """How a shadow candidate's answers are compared with the stable version's."""
 
 
 class RetrainingSpec(Spec):
@@ -490,5 +502,7 @@ class Environment(Spec):
     """First host port handed to deployments without one (local and docker targets)."""
     namespace: str | None = None
     """Kubernetes namespace for rendered manifests. Empty: mlops-<name>."""
+    kubernetes: KubernetesEnvironment = Field(default_factory=KubernetesEnvironment)
+    """How deployments are rendered for a cluster (kubernetes target)."""
     deployments: dict[Name, Deployment] = Field(default_factory=dict)
     """Model name (lower-case letters, digits and dashes: it names folders and files) to what runs for it."""

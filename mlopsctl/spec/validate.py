@@ -13,9 +13,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mlopsctl.spec.estimators import accepted_params, estimator_kind, known_estimator
-from mlopsctl.spec.estimators import did_you_mean as _did_you_mean
-from mlopsctl.spec.estimators import load_estimator_class as load_estimator_class  # train and features use it
+from mlopsctl.spec.estimators import (
+    accepted_params,
+    did_you_mean as _did_you_mean,
+    estimator_kind,
+    known_estimator,
+    load_estimator_class as load_estimator_class,  # train and features use it
+)
 from mlopsctl.spec.loader import Repo, scan_repo
 from mlopsctl.spec.locations import OPT_IN, escapes_repository, outside_allowed, resolved_outside, shown
 from mlopsctl.spec.models import (

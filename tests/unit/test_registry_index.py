@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mlopsctl.contract.records import ArtifactRef, VersionRecord
 from mlopsctl.registry.index import read_summary, scan_summary_fields, summary_from

@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sklearn.preprocessing import StandardScaler
 
 from mlopsctl.registry.artifact_policy import SCORE_FUNCTIONS, class_refusal, qualified_name
