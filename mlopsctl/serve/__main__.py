@@ -15,8 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlopsctl.errors import ExitCode, MlopsError
+from mlopsctl.serve.feedback import PerformanceSettings, Recorder
 from mlopsctl.serve.httpserver import Limits
 from mlopsctl.serve.inputs import FieldPolicy
+from mlopsctl.serve.performance import METRICS
+from mlopsctl.serve.predlog import LogSettings
 from mlopsctl.serve.runner import load_files, make_app, serve_async
 from mlopsctl.serve.service import STRATEGIES, Service, build_service
 
@@ -49,6 +52,14 @@ def parser() -> argparse.ArgumentParser:
         default="reject",
         help="fields the spec never declared: reject (422) or ignore (counted in mlops_ignored_fields_total)",
     )
+    p.add_argument(
+        "--prediction-log", type=Path, default=None, metavar="DIR", help="write the prediction log (and labels) here"
+    )
+    p.add_argument("--log-sample", type=float, default=1.0, help="share of requests logged (0 to 1)")
+    p.add_argument("--log-max-bytes", type=int, default=67_108_864, help="size of one log file before it rotates")
+    p.add_argument("--log-keep-files", type=int, default=8, help="rotated log files kept")
+    p.add_argument("--performance-metric", choices=METRICS, default=None, help="live metric from feedback labels")
+    p.add_argument("--performance-window", type=float, default=3600.0, help="seconds of labels the metric covers")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -74,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_rows=args.max_batch_rows,
             seed=args.seed,
             fields=FieldPolicy(tuple(n for n in args.declared_columns.split(",") if n), args.unknown_fields),
+            recorder=recorder(args),
         )
         for model in service.models:
             log.info("ready: %s@%s as %s (%s)", model.name, model.version, model.role, model.predictor.description)
@@ -95,6 +107,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(ExitCode.OK)
 
 
+def recorder(args: argparse.Namespace) -> Recorder:
+    """The prediction log and feedback the arguments ask for (request ids only without a folder)."""
+    settings = None
+    if args.prediction_log is not None:
+        settings = LogSettings(args.prediction_log, args.log_sample, args.log_max_bytes, args.log_keep_files)
+    performance = None
+    if args.performance_metric is not None:
+        performance = PerformanceSettings(args.performance_metric, args.performance_window)
+    return Recorder(settings, performance, seed=args.seed)
+
+
 def _check(args: argparse.Namespace) -> str | None:
     if (args.candidate_record is None) != (args.candidate_artifact is None):
         return "--candidate-record and --candidate-artifact go together"
@@ -102,6 +125,10 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--weight is a percentage between 0 and 100"
     if not 0 <= args.port <= 65535:
         return "--port must be between 0 and 65535"
+    if not 0 <= args.log_sample <= 1 or args.log_max_bytes < 1024 or args.log_keep_files < 1:
+        return "--log-sample is between 0 and 1, --log-max-bytes at least 1024, --log-keep-files at least 1"
+    if args.performance_window <= 0:
+        return "--performance-window is a number of seconds above 0"
     if args.max_body_bytes < 1024 or args.max_batch_rows < 1:
         return "--max-body-bytes must be at least 1024 and --max-batch-rows at least 1"
     return None

@@ -3,6 +3,9 @@
 =====================================  =======================================================
 ``POST /predict``                      records, columns or one record -> predictions
 ``POST /v2/models/{name}/infer``       V2 inference (also ``/versions/{v}/infer``)
+``POST /feedback``                     ``{"labels": [{"id": ..., "row": 0, "label": ...}]}``
+                                       -> ``{"accepted": N}``; 404 unknown id, 409 labelled
+                                       before, 422 wrong label type (every bad row named)
 ``GET  /v2/models/{name}[/ready]``     V2 model metadata and readiness
 ``GET  /v2``, ``/v2/health/live|ready``  V2 server metadata and health
 ``GET  /health/live``                  the process answers
@@ -16,8 +19,12 @@ V2 inference also speaks the binary tensor data extension (``Inference-Header-Co
 implement are refused by name.
 
 Answers from a model carry its version in the body and in an ``X-Model-Version`` header (also
-``X-Model-Role``). Bad input is a 4xx with a JSON body naming the field and row; only a model
-that raises on valid input gives a 500 (counted in ``mlops_prediction_errors_total``).
+``X-Model-Role``). Every prediction answer carries an ``X-Request-Id``: the caller's, when it sent
+a sane one (1 to 128 of ``A-Za-z0-9._:-``; anything else is a 400 naming the header), else a new
+one; the answer is written to the prediction log under it (:mod:`mlopsctl.serve.predlog`) and
+labels sent to ``/feedback`` join to it (:mod:`mlopsctl.serve.feedback`). Bad input is a 4xx
+with a JSON body naming the field and row; only a model that raises on valid input gives a 500
+(counted in ``mlops_prediction_errors_total``).
 Batches larger than ``OFFLOAD_ROWS`` are predicted on a worker thread so health checks and
 small requests keep flowing meanwhile.
 """
@@ -38,8 +45,10 @@ import numpy as np
 from mlopsctl import __version__
 from mlopsctl.contract.batch import Batch, Prediction, is_numeric_type
 from mlopsctl.serve import binary, metrics
+from mlopsctl.serve.feedback import FeedbackRefused
 from mlopsctl.serve.httpserver import Application, Limits, Request, Response, Result, error_response
 from mlopsctl.serve.inputs import RequestError, parse_json
+from mlopsctl.serve.predlog import REQUEST_ID_HEADER, caller_id
 from mlopsctl.serve.service import PredictionFailed, ServedModel, Service
 
 log = logging.getLogger("mlopsctl.serve")
@@ -72,6 +81,7 @@ class ServiceApp(Application):
         self._executor: ThreadPoolExecutor | None = None
         self.exact: dict[str, Route] = {
             "/predict": Route("/predict", {"POST": self.predict}),
+            "/feedback": Route("/feedback", {"POST": self.feedback}),
             "/health/live": Route("/health/live", {"GET": self.live}),
             "/health/ready": Route("/health/ready", {"GET": self.ready}),
             "/metadata": Route("/metadata", {"GET": self.metadata}),
@@ -103,6 +113,8 @@ class ServiceApp(Application):
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+        if self.service is not None:
+            self.service.recorder.close()
 
     # --- dispatch ---------------------------------------------------------------------------
 
@@ -180,7 +192,9 @@ class ServiceApp(Application):
 
     def metrics(self, request: Request, params: dict[str, str]) -> Answer:
         models = [m.metrics for m in self.service.models] if self.service is not None else []
-        return Response(200, metrics.render(models).encode(), content_type=metrics.CONTENT_TYPE), None
+        log = self.service.recorder.log if self.service is not None else None
+        counts = metrics.LogCounts(log.written, log.dropped) if log is not None else None
+        return Response(200, metrics.render(models, counts).encode(), content_type=metrics.CONTENT_TYPE), None
 
     def index(self, request: Request, params: dict[str, str]) -> Answer:
         routes = [*(f"{'/'.join(r.methods)} {r.label}" for r in self.exact.values())]
@@ -213,20 +227,33 @@ class ServiceApp(Application):
         service = self._service()
         if isinstance(service, Response):
             return service, None
+        request_id = self._request_id(request, service)
+        if isinstance(request_id, Response):
+            return request_id, None
         model = fixed or service.choose()
         read, parse = steps
         try:
             document = read(request)
             batch = parse(model, document)
             if batch.rows > OFFLOAD_ROWS:
-                return self._predict_off_loop(service, model, batch, document, route, parse, render)
+                return self._predict_off_loop(service, model, batch, document, (route, request_id), parse, render)
             prediction = model.predict(batch)
         except RequestError as exc:
-            return Response.json(exc.status, exc.body()), model
+            return _tagged(Response.json(exc.status, exc.body()), request_id), model
         except PredictionFailed as exc:
-            return self._failed(model, exc), model
+            return _tagged(self._failed(model, exc), request_id), model
+        service.recorder.record(request_id, model, batch, prediction)
         self._shadow(service, model, batch, document, route, parse)
-        return render(model, batch, prediction, document), model
+        return _tagged(render(model, batch, prediction, document), request_id), model
+
+    @staticmethod
+    def _request_id(request: Request, service: Service) -> str | Response:
+        """The caller's ``X-Request-Id`` when sane, a new one when absent; a 400 naming the header."""
+        try:
+            given = caller_id(request.headers.get("x-request-id"))
+        except ValueError as exc:
+            return error_response(400, str(exc))
+        return given if given is not None else service.recorder.ids.new()
 
     async def _predict_off_loop(
         self,
@@ -234,19 +261,37 @@ class ServiceApp(Application):
         model: ServedModel,
         batch: Batch,
         document: Any,
-        route: str,
+        where: tuple[str, str],
         parse: Parse,
         render: Render,
     ) -> Answer:
+        route, request_id = where
         try:
             prediction = await asyncio.get_running_loop().run_in_executor(self._pool(), model.run, batch)
         except RequestError as exc:
-            return Response.json(exc.status, exc.body()), model
+            return _tagged(Response.json(exc.status, exc.body()), request_id), model
         except PredictionFailed as exc:
-            return self._failed(model, exc), model
+            return _tagged(self._failed(model, exc), request_id), model
         model.metrics.observe(batch, prediction)
+        service.recorder.record(request_id, model, batch, prediction)
         self._shadow(service, model, batch, document, route, parse)
-        return render(model, batch, prediction, document), model
+        return _tagged(render(model, batch, prediction, document), request_id), model
+
+    # --- feedback ---------------------------------------------------------------------------
+
+    def feedback(self, request: Request, params: dict[str, str]) -> Answer:
+        service = self._service()
+        if isinstance(service, Response):
+            return service, None
+        try:
+            body = service.recorder.feedback(parse_json(request.body), service.stable.schema.max_rows)
+        except RequestError as exc:
+            return Response.json(exc.status, exc.body()), None
+        except FeedbackRefused as exc:
+            return Response.json(exc.status, exc.body), None
+        except OSError as exc:  # the labels file cannot be written: nothing was acknowledged
+            return error_response(503, f"cannot keep the labels: {exc.strerror or exc}"), None
+        return Response.json(200, body), None
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -308,6 +353,11 @@ class ServiceApp(Application):
         assert self.service is not None
         model = target or self.service.stable
         return Response.json(200, {"name": model.name, "ready": True}), model
+
+
+def _tagged(response: Response, request_id: str) -> Response:
+    response.headers.append((REQUEST_ID_HEADER, request_id))
+    return response
 
 
 def run_shadow(

@@ -18,12 +18,14 @@ from typing import Any
 from mlopsctl.contract.batch import is_numeric_type
 from mlopsctl.contract.records import InputColumn, Reference, VersionRecord
 from mlopsctl.errors import UsageError
+from mlopsctl.serve.feedback import PerformanceSettings, Recorder
 from mlopsctl.serve.httpserver import Limits
 from mlopsctl.serve.inputs import FieldPolicy
+from mlopsctl.serve.predlog import LogSettings, serve_folder
 from mlopsctl.serve.runner import serve_async
 from mlopsctl.serve.service import LoadedVersion, Service, Strategy, build_service
 from mlopsctl.spec.loader import Repo
-from mlopsctl.spec.models import ServingSpec
+from mlopsctl.spec.models import ServingSpec, duration_seconds
 
 DEFAULT_PORT = 8000
 
@@ -70,6 +72,21 @@ def field_policy(repo: Repo, model: str) -> FieldPolicy:
     return FieldPolicy(declared, getattr(spec, "serving", ServingSpec()).unknown_fields)
 
 
+def recorder(repo: Repo, model: str) -> Recorder:
+    """The spec's prediction log (in the state folder) and live metric, for ``mlopsctl serve``."""
+    spec = repo.models.get(model) or repo.partial_models.get(model)
+    wanted = serving_spec(repo, model).prediction_log
+    settings = None
+    if wanted.enabled:
+        folder = serve_folder(repo.state_dir, model)
+        settings = LogSettings(folder, wanted.sample, wanted.max_bytes, wanted.keep_files)
+    monitoring = getattr(spec, "monitoring", None)
+    performance = getattr(monitoring, "performance", None)
+    if monitoring is None or performance is None:
+        return Recorder(settings)
+    return Recorder(settings, PerformanceSettings(performance.metric, duration_seconds(monitoring.window)))
+
+
 def prepare(repo: Repo, request: ServeRequest) -> tuple[Service, Limits, int]:
     """Load and verify the versions, compile them; returns the service, its limits and the port."""
     from mlopsctl.registry.store import load_version
@@ -93,6 +110,7 @@ def prepare(repo: Repo, request: ServeRequest) -> tuple[Service, Limits, int]:
         max_rows=spec.max_batch_rows,
         seed=request.seed,
         fields=field_policy(repo, request.model),
+        recorder=recorder(repo, request.model),
     )
     port = request.port if request.port is not None else (spec.port or DEFAULT_PORT)
     return service, Limits(max_body_bytes=spec.max_body_bytes), port

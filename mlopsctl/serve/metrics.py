@@ -27,6 +27,7 @@ from mlopsctl.contract import metrics as mc
 from mlopsctl.contract.batch import Batch, Prediction
 from mlopsctl.contract.binning import OTHER, bin_index, bin_labels, category_index
 from mlopsctl.contract.records import BinnedReference, VersionRecord
+from mlopsctl.serve.performance import LivePerformance
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _IMPORTED_AT = time.time()
@@ -136,6 +137,9 @@ class ModelMetrics:
         self.batch_rows = Histogram(tuple(float(b) for b in mc.BATCH_BUCKETS))
         self.prediction_errors = 0
         self.ignored_fields = 0
+        self.feedback = 0
+        self.performance: LivePerformance | None = None
+        """Set by the service when the spec declares a live metric (monitoring.performance)."""
         self.features = {name: BinCounter(ref) for name, ref in record.reference.features.items()}
         self.prediction = self._prediction_counter(record)
 
@@ -192,10 +196,44 @@ class Family:
         return head + "".join(f"{line}\n" for line in self.samples)
 
 
-def render(models: list[ModelMetrics]) -> str:
-    """The /metrics page for the served versions, then the process metrics."""
-    families = _model_families(models) + _process_families()
+@dataclass(frozen=True)
+class LogCounts:
+    """The prediction log's counters (process-wide, no model labels)."""
+
+    written: int
+    dropped: int
+
+
+def render(models: list[ModelMetrics], log: LogCounts | None = None) -> str:
+    """The /metrics page for the served versions, the prediction log, then the process metrics."""
+    families = _model_families(models) + _live_families(models) + _log_families(log) + _process_families()
     return "".join(f.render() for f in families if f.samples)
+
+
+def _live_families(models: list[ModelMetrics]) -> list[Family]:
+    feedback = Family(mc.FEEDBACK_TOTAL, "counter", "Ground-truth labels received.")
+    live = Family(mc.LIVE_PERFORMANCE, "gauge", "Live metric over the labels of the monitoring window.")
+    count = Family(mc.LIVE_LABELS, "gauge", "Labelled rows in the monitoring window.")
+    for m in models:
+        feedback.samples.append(f"{mc.FEEDBACK_TOTAL}{{{m.label_text}}} {m.feedback}")
+        if m.performance is None:
+            continue
+        value, rows = m.performance.current()
+        where = f'{m.label_text},{mc.METRIC}="{escape(m.performance.metric)}"'
+        count.samples.append(f"{mc.LIVE_LABELS}{{{where}}} {rows}")
+        if value is not None:
+            live.samples.append(f"{mc.LIVE_PERFORMANCE}{{{where}}} {value!r}")
+    return [feedback, live, count]
+
+
+def _log_families(log: LogCounts | None) -> list[Family]:
+    if log is None:
+        return []
+    written = Family(mc.PREDICTION_LOG_WRITTEN_TOTAL, "counter", "Answers written to the prediction log.")
+    written.samples.append(f"{mc.PREDICTION_LOG_WRITTEN_TOTAL} {log.written}")
+    dropped = Family(mc.PREDICTION_LOG_DROPPED_TOTAL, "counter", "Answers dropped: the log queue was full.")
+    dropped.samples.append(f"{mc.PREDICTION_LOG_DROPPED_TOTAL} {log.dropped}")
+    return [written, dropped]
 
 
 def _model_families(models: list[ModelMetrics]) -> list[Family]:
@@ -274,4 +312,4 @@ def process_start_time() -> float:
         return _IMPORTED_AT
 
 
-__all__ = ["CONTENT_TYPE", "OTHER", "ModelMetrics", "render"]
+__all__ = ["CONTENT_TYPE", "OTHER", "LogCounts", "ModelMetrics", "render"]

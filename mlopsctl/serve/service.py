@@ -18,6 +18,7 @@ from typing import Any, Literal
 from mlopsctl.contract.batch import Batch, Prediction
 from mlopsctl.contract.predictor import InputRejected, Predictor, build_predictor
 from mlopsctl.contract.records import VersionRecord
+from mlopsctl.serve.feedback import Recorder
 from mlopsctl.serve.inputs import FieldPolicy, RequestError, Schema
 from mlopsctl.serve.metrics import ModelMetrics
 
@@ -119,6 +120,7 @@ class Service:
         strategy: Strategy | None = None,
         weight: float = 0.0,
         seed: int | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         if candidate is not None and strategy not in STRATEGIES:
             raise ValueError(f"a candidate needs a strategy: one of {', '.join(STRATEGIES)}")
@@ -130,6 +132,10 @@ class Service:
         self.weight = weight
         self._draw = random.Random(seed).random
         self._share = weight / 100.0
+        self.recorder = recorder or Recorder(None)
+        """Request ids, the prediction log and feedback (ids only when the log is off)."""
+        for model in self.models:
+            model.metrics.performance = self.recorder.live(model)
 
     @property
     def models(self) -> list[ServedModel]:
@@ -159,14 +165,16 @@ def build_service(
     max_rows: int = 10_000,
     seed: int | None = None,
     fields: FieldPolicy | None = None,
+    recorder: Recorder | None = None,
 ) -> Service:
     """Verified versions -> a service (compiles each pipeline and checks its fast path).
 
-    ``fields``: the spec's declared data columns and its ``serving.unknown_fields`` policy.
+    ``fields``: the spec's declared data columns and its ``serving.unknown_fields`` policy;
+    ``recorder``: the prediction log and feedback (None: request ids only, nothing logged).
     """
     served_stable = ServedModel(stable, "stable", max_rows, fields=fields)
     served_candidate = None
     if candidate is not None:
         role = "shadow" if strategy == "shadow" else "canary"
         served_candidate = ServedModel(candidate, role, max_rows, fields=fields)
-    return Service(served_stable, served_candidate, strategy, weight, seed)
+    return Service(served_stable, served_candidate, strategy, weight, seed, recorder)
