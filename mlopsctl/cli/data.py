@@ -1,4 +1,4 @@
-"""``mlopsctl data``: data set commands (quality checks and fingerprints)."""
+"""``mlopsctl data``: data set commands (quality checks and fingerprints, and data pull)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from mlopsctl.errors import ExitCode
 
 if TYPE_CHECKING:  # the core's pandas and pyarrow load only when a data command runs
     from mlopsctl.data.api import CheckResult, DataCheck
+    from mlopsctl.train.api import PulledData
 
 _STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
 
 
 @click.group("data")
 def data_group() -> None:
-    """Data sets: quality checks on the four dimensions, and fingerprints."""
+    """Data sets: quality checks on the four dimensions, fingerprints, and the data versions were trained on."""
 
 
 @data_group.command("check", short_help="Check a model's data on the four quality dimensions; print its fingerprint.")
@@ -96,6 +97,42 @@ def _verdict(outcome: DataCheck) -> str:
     if failed:
         return f"[bold red]FAILED[/]: {failed} of {total} checks failed{warnings}"
     return f"[green]PASSED[/]: {total} checks{warnings}"
+
+
+@data_group.command("pull", short_help="Put the exact data a version was trained on back in place.")
+@click.argument("ref", metavar="MODEL@VERSION")
+@click.option(
+    "--to",
+    "target",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Write the data here instead of at the record's data.uri (-o/--output is the output format).",
+)
+@global_options
+def pull(ref: str, target: Path | None) -> int:
+    """Fetch MODEL@VERSION's data snapshot from the artifact store and write it at the record's data.uri.
+
+    The snapshot is checked against the record's sha256 before anything is written, and written
+    atomically; a file that already holds those bytes is left alone. Exits 1 when the version or its
+    snapshot is unknown, 3 when the store does not answer.
+    """
+    from mlopsctl.train.api import pull_data  # scikit-learn and pandas: only when the command runs
+
+    opts = options()
+    pulled = pull_data(opts.open(), ref, target)
+    opts.emit(pulled.to_dict(), lambda console: render_pull(console, pulled))
+    return int(ExitCode.OK)
+
+
+def render_pull(console: Console, pulled: PulledData) -> None:
+    digest = f"sha256 {pulled.sha256[:12]}"
+    if pulled.already:
+        console.print(f"{escape(pulled.path)} already holds {escape(pulled.ref)}'s data ({digest}); nothing to do")
+        return
+    console.print(
+        f"Wrote {escape(pulled.path)}: {escape(pulled.ref)}'s data, {pulled.size:,} bytes, {digest}, "
+        f"from {escape(pulled.store)}"
+    )
 
 
 COMMANDS = [data_group]

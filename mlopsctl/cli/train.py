@@ -159,6 +159,12 @@ def _render_train(console: Console, result: TrainResult) -> None:
 
 
 def _render_outcome(console: Console, result: TrainResult) -> None:
+    snapshot = result.data_snapshot
+    if snapshot is not None and result.version is not None:
+        how = "stored in" if snapshot.new else "already in"
+        console.print(
+            f"  data snapshot sha256 {snapshot.sha256[:12]} ({snapshot.size:,} bytes) {how} {escape(snapshot.store)}"
+        )
     if result.version is not None:
         commit = f"  commit {result.commit[:12]}" if result.commit else "  (not committed)"
         console.print(f"[green]Registered {escape(result.model)}@{result.version}[/]{commit}")
@@ -257,6 +263,8 @@ def _render_reproduce(console: Console, result: ReproduceResult) -> None:
         difference = "0" if check.exact else f"{check.difference:.3g}" if check.difference is not None else "-"
         table.add_row(escape(check.name), number(check.recorded), number(check.reproduced), difference, verdict)
     console.print(table)
+    if result.data_note is not None:
+        console.print(f"  data:        {escape(result.data_note)}")
     _render_artifact(console, result)
     if result.metrics_match:
         console.print("[green]Metrics match.[/]")

@@ -78,13 +78,17 @@ class Dataset:
     """Content hash, rows, columns and schema hash."""
 
 
-def load_dataset(repo: Repo, spec: ModelSpec, path: Path | None = None) -> Dataset:
-    """Read spec.data.source (or ``path``), CSV or Parquet (from data.format or the suffix)."""
-    file = _locate(repo, spec, path)
-    shown = display_path(repo.root, file)
+def load_dataset(repo: Repo, spec: ModelSpec, path: Path | None = None, *, named: str | None = None) -> Dataset:
+    """Read spec.data.source (or ``path``), CSV or Parquet (from data.format or the suffix).
+
+    ``named``: the name the bytes go by when the file's own name says nothing (a data snapshot is
+    stored under its digest): used for the format, in messages and as the fingerprint's uri.
+    """
+    file = data_file(repo, spec, path)
+    shown = named if named is not None else display_path(repo.root, file)
     where = "the path given" if path is not None else f"data.source in models/{spec.name}/model.yaml"
     raw = _read_bytes(file, shown, where)
-    fmt = data_format(spec, file, shown)
+    fmt = data_format(spec, Path(named) if named is not None else file, shown)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlopsctl-sha256") as pool:
         digest = pool.submit(_sha256, raw)
         frame = parse(raw, fmt, spec.data.columns, shown)
@@ -155,7 +159,8 @@ def parse(raw: bytes, fmt: str, columns: dict[str, ColumnType], shown: str) -> p
 # --------------------------------------------------------------------------- reading
 
 
-def _locate(repo: Repo, spec: ModelSpec, path: Path | None) -> Path:
+def data_file(repo: Repo, spec: ModelSpec, path: Path | None = None) -> Path:
+    """The file :func:`load_dataset` reads: ``path``, else data.source (refused when it leads outside the repo)."""
     if path is None:
         file = repo.resolve(spec.data.source)
         require_inside(repo, spec, file)

@@ -26,11 +26,13 @@ from mlopsctl.data.load import Dataset, load_dataset
 from mlopsctl.data.quality import CheckResult, check_or_raise, run_quality_checks
 from mlopsctl.errors import MlopsError, UsageError
 from mlopsctl.registry.artifacts import dump_pipeline
+from mlopsctl.registry.snapshots import StoredSnapshot
 from mlopsctl.registry.store import Registration, VersionDraft, latest_version, register
 from mlopsctl.spec.loader import Repo
 from mlopsctl.tracking.environment import capture_environment
 from mlopsctl.tracking.store import FAILED, FINISHED, RUNNING, Run, RunStore, new_run_id, now, this_process
 from mlopsctl.train.champion import ChampionVerdict, Comparison, Placement, compare, read_placements
+from mlopsctl.train.datastore import PulledData, SnapshotUpload, pull_data, require_storable
 from mlopsctl.train.evaluate import check_gates
 from mlopsctl.train.fit import Fitted, fit_and_evaluate, seeded_params
 from mlopsctl.train.progress import ProgressFn, no_progress
@@ -65,6 +67,8 @@ class TrainResult:
     """Data checks that passed with a warning (a feature with one value in every row, ...)."""
     comparison: Comparison | None = None
     """The metrics against the version each environment runs, and the champion's verdict."""
+    data_snapshot: StoredSnapshot | None = None
+    """Where the exact data file was stored (None: not registering, or data_snapshot_max_bytes is 0)."""
 
     @property
     def ref(self) -> str | None:
@@ -99,6 +103,7 @@ class TrainResult:
             "warnings": [warning.to_dict() for warning in self.warnings],
             "comparison": self.comparison.to_dict() if self.comparison is not None else None,
             "data": self.data.model_dump(),
+            "data_snapshot": self.data_snapshot.to_dict() if self.data_snapshot is not None else None,
             "split": self.split,
             "grid": self.grid,
             "latency": self.latency,
@@ -147,8 +152,33 @@ def _train(
 ) -> TrainResult:
     started = time.perf_counter()
     spec = prepared.spec
-    placements = read_placements(repo, spec)
+    if register_version:
+        require_storable(repo, spec, data_path)
     dataset, warnings = load_checked(repo, prepared, data_path, store, run.id, progress)
+    upload = SnapshotUpload(repo, dataset) if register_version else None
+    try:
+        return _fit_and_register(repo, store, run, prepared, params, grid, dataset, warnings, upload, progress, started)
+    finally:
+        if upload is not None:
+            upload.close()
+
+
+def _fit_and_register(
+    repo: Repo,
+    store: RunStore,
+    run: Run,
+    prepared: RunSpec,
+    params: dict[str, Any],
+    grid: bool,
+    dataset: Dataset,
+    warnings: list[CheckResult],
+    upload: SnapshotUpload | None,
+    progress: ProgressFn,
+    started: float,
+) -> TrainResult:
+    spec = prepared.spec
+    register_version = upload is not None
+    placements = read_placements(repo, spec)
     fitted = fit_and_evaluate(
         spec,
         dataset.frame,
@@ -162,7 +192,10 @@ def _train(
     passed = all(gate.passed for gate in gates)
     comparison = compare(spec, placements, fitted.metrics, (latest_version(repo, spec.name) or 0) + 1)
     registration = None
-    if passed and comparison.refused is None and register_version:
+    snapshot = None
+    if passed and comparison.refused is None and upload is not None:
+        progress("Storing the data", 0, None)
+        snapshot = upload.result()  # stored and confirmed before any record names the data
         progress("Registering", 0, None)
         registration = register(repo, _draft(prepared, run, fitted, gates, dataset))
     result = TrainResult(
@@ -184,6 +217,7 @@ def _train(
         latency={"rows": fitted.latency.rows, "predictor": fitted.latency.predictor} if fitted.latency else None,
         warnings=warnings,
         comparison=comparison,
+        data_snapshot=snapshot,
     )
     store.update(run.id, **_finished_fields(result, registration))
     return result
@@ -313,9 +347,11 @@ __all__ = [
     "CheckResult",
     "Comparison",
     "Placement",
+    "PulledData",
     "ReproduceResult",
     "TrainResult",
     "load_checked",
+    "pull_data",
     "reproduce_version",
     "train_model",
 ]

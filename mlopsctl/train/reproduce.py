@@ -2,9 +2,10 @@
 
 The spec is read from the commit the version records (``<commit>:models/<m>/model.yaml`` through
 the git port; the working tree is not touched), its training.params replaced by the recorded ones (which hold
-the grid's choice and the seed), and the data is read from the recorded location. When the
-data's sha256 differs from the record's, reproduction is refused: the answer would be about
-other data. The new metrics are compared with the recorded ones (equal, or within 1e-9), the
+the grid's choice and the seed), and the data is read from the recorded location. When that
+file is missing or holds other bytes, the artifact store's snapshot of the recorded data is used
+(fetched and digest-checked; the output says so); without a snapshot, reproduction is refused: the
+answer would be about other data. The new metrics are compared with the recorded ones (equal, or within 1e-9), the
 new artifact's sha256 with the recorded digest, and, as the stronger check, the new pipeline's
 predictions on the held-out rows with the registered pipeline's.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,8 @@ from pydantic import ValidationError
 
 from mlopsctl.contract.records import VersionRecord
 from mlopsctl.contract.versions import parse_ref
-from mlopsctl.data.load import OUTSIDE, display_path, load_dataset
-from mlopsctl.errors import CheckFailed, MlopsError, PolicyRefused
+from mlopsctl.data.load import OUTSIDE, Dataset, display_path, load_dataset
+from mlopsctl.errors import CheckFailed, MlopsError, NotFound, PolicyRefused
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import dump_pipeline, sha256_hex
 from mlopsctl.registry.records import record_path
@@ -34,6 +35,7 @@ from mlopsctl.spec.models import SERVING_METRICS, ModelSpec
 from mlopsctl.spec.yamlpos import parse_yaml
 from mlopsctl.tracking.environment import capture_environment
 from mlopsctl.tracking.store import FINISHED, RUNNING, Run, RunStore, new_run_id, now, this_process
+from mlopsctl.train.datastore import snapshot_dataset
 from mlopsctl.train.fit import Fitted, fit_and_evaluate
 from mlopsctl.train.progress import ProgressFn, no_progress
 
@@ -82,6 +84,12 @@ class ReproduceResult:
     predictions_differ: int
     max_probability_difference: float | None
     duration: float
+    data_note: str | None = None
+    """Why the data came from the artifact store's snapshot rather than the file at data.uri, when it did."""
+    bundle: str | None = None
+    """The bundle folder reproduced from (then no run is tracked: there is no repository)."""
+    environment_differences: list[str] = field(default_factory=list)
+    """Python and tracked packages whose version here is not the record's: 'numpy 2.1.0 (recorded 2.0.2)'."""
 
     @property
     def metrics_match(self) -> bool:
@@ -114,6 +122,9 @@ class ReproduceResult:
                 "max_probability_difference": self.max_probability_difference,
             },
             "duration": self.duration,
+            "data_note": self.data_note,
+            "bundle": self.bundle,
+            "environment_differences": self.environment_differences,
         }
 
 
@@ -124,7 +135,7 @@ def reproduce_version(
     record, registered = load_version(repo, model, version)
     spec = recorded_spec(repo, record)
     progress("Loading data", 0, None)
-    dataset = load_dataset(repo, spec, data_path or recorded_data(repo, record))
+    dataset, note = _recorded_dataset(repo, spec, record, data_path)
     _require_same_data(record, dataset.fingerprint.sha256, dataset.fingerprint.uri)
     with RunStore(repo.metadata_db) as store:
         run = store.start(_reproduce_run(record))
@@ -139,6 +150,7 @@ def reproduce_version(
                 progress=progress,
             )
             result = _compare(record, run.id, fitted, registered, time.perf_counter() - started)
+            result.data_note = note
         except BaseException as exc:
             store.fail(run.id, f"{type(exc).__name__}: {exc}", time.perf_counter() - started)
             raise
@@ -151,6 +163,42 @@ def reproduce_version(
             artifacts={"reproduces": f"{model}@{record.version}", "matches": result.metrics_match},
         )
     return result
+
+
+def _recorded_dataset(
+    repo: Repo, spec: ModelSpec, record: VersionRecord, data_path: Path | None
+) -> tuple[Dataset, str | None]:
+    """The data the version was trained on: ``--data``, else the file at data.uri when it holds those very
+    bytes, else the artifact store's snapshot of them (and a line saying so)."""
+    if data_path is not None:
+        return load_dataset(repo, spec, data_path), None
+    uri = shown(record.data.uri)
+    try:
+        path = recorded_data(repo, record)
+    except PolicyRefused as refused:
+        return _from_snapshot(repo, spec, record, f"data.uri {uri} is outside the repository", refused)
+    if not path.is_file():
+        return _from_snapshot(repo, spec, record, f"{uri} is missing here", None)
+    dataset = load_dataset(repo, spec, path)
+    sha256 = dataset.fingerprint.sha256
+    if sha256 == record.data.sha256:
+        return dataset, None
+    why = f"{uri} here holds other data (sha256 {sha256[:12]})"
+    return _from_snapshot(repo, spec, record, why, _data_changed(record, sha256, dataset.fingerprint.uri))
+
+
+def _from_snapshot(
+    repo: Repo, spec: ModelSpec, record: VersionRecord, why: str, otherwise: MlopsError | None
+) -> tuple[Dataset, str | None]:
+    try:
+        return snapshot_dataset(repo, spec, record, why)
+    except NotFound as missing:
+        if otherwise is not None:
+            raise otherwise from None
+        raise NotFound(
+            f"{why}, and {missing.message}",
+            hint="restore the file (e.g. git checkout or your data store), or pass it with --data PATH",
+        ) from None
 
 
 def recorded_data(repo: Repo, record: VersionRecord) -> Path:
@@ -222,9 +270,12 @@ def _spec_from_text(text: str, where: str, params: dict[str, Any]) -> ModelSpec:
 
 
 def _require_same_data(record: VersionRecord, sha256: str, uri: str) -> None:
-    if sha256 == record.data.sha256:
-        return
-    raise CheckFailed(
+    if sha256 != record.data.sha256:
+        raise _data_changed(record, sha256, uri)
+
+
+def _data_changed(record: VersionRecord, sha256: str, uri: str) -> CheckFailed:
+    return CheckFailed(
         f"the data at {uri} is not the data {record.ref} was trained on: "
         f"its sha256 is {sha256[:12]}, the record says {record.data.sha256[:12]} "
         f"({record.data.rows} rows from {record.data.uri})",
@@ -253,6 +304,27 @@ def _reproduce_run(record: VersionRecord) -> Run:
     )
 
 
+def environment_differences(recorded: dict[str, Any]) -> list[str]:
+    """Python and the tracked packages whose version here is not the recorded one."""
+    here = capture_environment()
+    differences = []
+    if recorded.get("python") and recorded["python"] != here["python"]:
+        differences.append(f"python {here['python']} (recorded {recorded['python']})")
+    packages = recorded.get("packages") if isinstance(recorded.get("packages"), dict) else {}
+    for name, version in sorted((packages or {}).items()):
+        current = here["packages"].get(name)
+        if version and current and version != current:
+            differences.append(f"{name} {current} (recorded {version})")
+    return differences
+
+
+def compare_with_record(
+    record: VersionRecord, run_id: str, fitted: Fitted, registered: Any, duration: float
+) -> ReproduceResult:
+    """The reproduced run against the record: metrics, artifact bytes, predictions, environment."""
+    return _compare(record, run_id, fitted, registered, duration)
+
+
 def _compare(record: VersionRecord, run_id: str, fitted: Fitted, registered: Any, duration: float) -> ReproduceResult:
     # single-row latency measures the machine, not the model: it is not compared
     checks = [
@@ -275,6 +347,7 @@ def _compare(record: VersionRecord, run_id: str, fitted: Fitted, registered: Any
         predictions_differ=differ,
         max_probability_difference=_probability_difference(registered, fitted, test_x),
         duration=duration,
+        environment_differences=environment_differences(record.environment),
     )
 
 
