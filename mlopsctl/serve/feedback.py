@@ -34,7 +34,7 @@ import numpy as np
 from mlopsctl.contract.batch import Batch, Prediction
 from mlopsctl.serve.inputs import RequestError
 from mlopsctl.serve.performance import Labelled, LivePerformance
-from mlopsctl.serve.predlog import LABELS_FILE, LogSettings, PredictionLog, RequestIds
+from mlopsctl.serve.predlog import LABELS_FILE, LogSettings, PredictionLog, RequestIds, log_files
 
 INDEX_REQUESTS = 200_000
 """Logged answers kept in memory for labels to join to (older ones: 404 unknown id)."""
@@ -91,6 +91,15 @@ class Recorder:
         self._random = random.Random(seed)
         if settings is not None:
             self.labelled = _read_labelled(settings.folder / LABELS_FILE)
+
+    def attach(self, models: list[Any]) -> None:
+        """The served versions: their live metric, and their answers logged before this start."""
+        for model in models:
+            model.metrics.performance = self.live(model)
+        if self.settings is not None:
+            by_version = {model.version: model for model in models}
+            for request_id, answer in _read_answers(self.settings.folder, by_version):
+                self.answers[request_id] = answer
 
     def live(self, model: Any) -> LivePerformance | None:
         """The live performance of one served version (None without a declared metric)."""
@@ -249,6 +258,36 @@ def _kind(value: Any) -> str:
     if isinstance(value, int | float):
         return "number"
     return type(value).__name__
+
+
+def _read_answers(folder: Path, by_version: dict[str, Any]) -> list[tuple[str, _Answer]]:
+    """The newest logged answers of the served versions (up to INDEX_REQUESTS), oldest first."""
+    found: list[tuple[str, _Answer]] = []
+    for path in reversed(log_files(folder)):
+        try:
+            lines = path.read_bytes().splitlines()
+        except OSError:
+            continue
+        for raw in reversed(lines):
+            entry = _answer(raw, by_version)
+            if entry is not None:
+                found.append(entry)
+        if len(found) >= INDEX_REQUESTS:
+            break
+    return found[:INDEX_REQUESTS][::-1]
+
+
+def _answer(raw: bytes, by_version: dict[str, Any]) -> tuple[str, _Answer] | None:
+    try:
+        line = json.loads(raw)
+        model = by_version.get(str(line["version"]))
+        if model is None:
+            return None
+        probabilities = line.get("probabilities")
+        scores = np.asarray(probabilities, dtype=np.float64) if probabilities is not None else None
+        return str(line["id"]), _Answer(model, np.asarray(line["outputs"]), scores)
+    except (ValueError, KeyError, TypeError):  # a torn last line after a kill
+        return None
 
 
 def _read_labelled(path: Path) -> set[tuple[str, int]]:

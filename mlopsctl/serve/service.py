@@ -134,8 +134,7 @@ class Service:
         self._share = weight / 100.0
         self.recorder = recorder or Recorder(None)
         """Request ids, the prediction log and feedback (ids only when the log is off)."""
-        for model in self.models:
-            model.metrics.performance = self.recorder.live(model)
+        self.recorder.attach(self.models)
 
     @property
     def models(self) -> list[ServedModel]:
