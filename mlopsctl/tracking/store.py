@@ -1,80 +1,55 @@
-"""The run store: one SQLite database (``repo.metadata_db``) holding every training run.
+"""The run store: every training run, in a SQLite file on this machine or a PostgreSQL database the team shares.
+
+``RunStore(repo.metadata_db)`` opens whichever ``metadata_store`` names: a path (the default,
+``<state_dir>/runs.db``, :mod:`mlopsctl.tracking.sqlite`) or a ``postgresql://`` URI
+(:mod:`mlopsctl.tracking.postgres`). Both hold the same table at the same schema version and
+upgrade it themselves; everything above the rows (runs, prefixes, stale runs) is here, once.
 
 A run is written when it starts (status RUNNING), and again when it ends (FINISHED or FAILED),
 so a run that crashes or is killed is still there. A run whose process is gone but whose row
 still says RUNNING is *stale*; readers mark it FAILED with the error ``interrupted`` the next
-time they look (only for runs started on this host, where the process can be checked), so
-``runs list`` never shows a dead run as running forever.
-
-The database uses WAL journaling and a busy timeout, so two runs (or a run and a reader) can
-work at the same time, and carries a schema version (``PRAGMA user_version``) so later releases
-can migrate it (version 2 adds each run's data-check warnings and its comparison with what the
-environments run). It is created on first use inside the repository's git-ignored state folder.
+time they look, only for runs started on this host (the host name is recorded with each run),
+where the process can be checked: a teammate's run in a shared store is never touched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
-import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from mlopsctl.errors import MlopsError, NotFound, UsageError
-from mlopsctl.state_links import refuse_database_links, repository_of
+from mlopsctl.errors import NotFound, UsageError
+from mlopsctl.spec.database_uri import DatabaseURI, uri_scheme
+from mlopsctl.tracking.sqlite import BUSY_TIMEOUT_SECONDS, MIGRATIONS as _MIGRATIONS, SCHEMA_VERSION, SQLiteBackend
+
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS",
+    "FAILED",
+    "FINISHED",
+    "RUNNING",
+    "SCHEMA_VERSION",
+    "_MIGRATIONS",
+    "Run",
+    "RunStore",
+    "new_run_id",
+    "now",
+    "this_process",
+]
 
 RUNNING = "RUNNING"
 FINISHED = "FINISHED"
 FAILED = "FAILED"
 INTERRUPTED = "interrupted"
-SCHEMA_VERSION = 2
-BUSY_TIMEOUT_SECONDS = 30.0
+Row = dict[str, Any]
+StoreLocation = Path | DatabaseURI | str
+"""What :class:`RunStore` opens: a SQLite path, or a database URI (a plain ``str`` URI is not the runner's choice)."""
 
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """
-        CREATE TABLE runs (
-            id TEXT PRIMARY KEY,
-            model TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            status TEXT NOT NULL,
-            started REAL NOT NULL,
-            duration REAL,
-            estimator TEXT NOT NULL,
-            params TEXT NOT NULL,
-            overrides TEXT NOT NULL,
-            metrics TEXT NOT NULL,
-            gates TEXT NOT NULL,
-            gates_passed INTEGER,
-            data TEXT,
-            spec_sha256 TEXT,
-            git_commit TEXT,
-            git_dirty INTEGER NOT NULL,
-            environment TEXT NOT NULL,
-            grid TEXT,
-            version INTEGER,
-            error TEXT,
-            artifacts TEXT NOT NULL,
-            host TEXT NOT NULL,
-            pid INTEGER NOT NULL,
-            pid_started TEXT
-        )
-        """,
-        "CREATE INDEX runs_by_model ON runs (model, started)",
-        "CREATE INDEX runs_by_status ON runs (status)",
-    ),
-    2: (
-        "ALTER TABLE runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'",
-        "ALTER TABLE runs ADD COLUMN comparison TEXT",
-    ),
-}
 _JSON_COLUMNS = (
     "params",
     "overrides",
@@ -140,23 +115,41 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class RunStore:
-    """Reads and writes runs in the SQLite database at ``path`` (created on first use)."""
+class RunBackend(Protocol):
+    """Rows of the ``runs`` table in one database (SQLite or PostgreSQL)."""
 
-    def __init__(self, path: Path, *, repo_root: Path | None = None) -> None:
-        self.path = path
-        _refuse_links_to(path, repo_root)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise _unreadable(path, exc) from exc
+    where: str
+    """The store as messages name it: a path, or postgresql://HOST:PORT/DATABASE."""
+
+    def insert(self, row: Row) -> None: ...
+    def update(self, run_id: str, row: Row) -> None: ...
+    def matching(self, ref: str, like_prefix: str) -> list[Row]: ...
+    def select(self, model: str | None, limit: int | None) -> list[Row]: ...
+    def running_on(self, host: str, status: str) -> list[Row]: ...
+    def insert_new(self, rows: list[Row]) -> int: ...
+    def close(self) -> None: ...
+
+
+def open_backend(location: StoreLocation, repo_root: Path | None = None) -> RunBackend:
+    """The backend for ``location``; psycopg is imported only when a database URI is given."""
+    if isinstance(location, str):
+        location = DatabaseURI(location) if uri_scheme(location) else Path(location)
+    if isinstance(location, DatabaseURI):
+        from mlopsctl.tracking.postgres import PostgresBackend
+
+        return PostgresBackend(location)
+    return SQLiteBackend(location, repo_root=repo_root)
+
+
+class RunStore:
+    """Reads and writes runs in the store at ``location`` (a SQLite file is created on first use)."""
+
+    def __init__(self, location: StoreLocation, *, repo_root: Path | None = None) -> None:
+        self._backend = open_backend(location, repo_root)
+        self.where = self._backend.where
 
     def close(self) -> None:
-        self._db.close()
+        self._backend.close()
 
     def __enter__(self) -> RunStore:
         return self
@@ -164,55 +157,16 @@ class RunStore:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ schema
-
-    def _migrate(self) -> None:
-        current = self._schema_version()
-        if current > SCHEMA_VERSION:
-            raise MlopsError(
-                f"the runs database {self.path} has schema version {current}; this mlopsctl knows {SCHEMA_VERSION}",
-                title="Runs database too new",
-                hint="upgrade mlopsctl, or point metadata_store in mlops.yaml at another file",
-            )
-        if current == SCHEMA_VERSION:
-            return
-        with self._write():
-            for version in range(self._schema_version() + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version]:
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {version}")
-
-    def _schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[None]:
-        """One write transaction, taken before reading so concurrent writers queue up."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
     # ------------------------------------------------------------------ writing
 
     def start(self, run: Run) -> Run:
         """Insert ``run`` (normally status RUNNING) and return it."""
-        row = _to_row(run)
-        names = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        with self._guard(), self._write():
-            self._db.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", tuple(row.values()))
+        self._backend.insert(_to_row(run))
         return run
 
     def update(self, run_id: str, **fields: Any) -> None:
         """Set ``fields`` (Run attribute names) on the run."""
-        row = _to_row_fields(fields)
-        assignments = ", ".join(f"{name} = ?" for name in row)
-        with self._guard(), self._write():
-            self._db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*row.values(), run_id))
+        self._backend.update(run_id, _to_row_fields(fields))
 
     def fail(self, run_id: str, error: str, duration: float | None) -> None:
         self.update(run_id, status=FAILED, error=error, duration=duration)
@@ -222,16 +176,12 @@ class RunStore:
     def get(self, ref: str) -> Run:
         """The run with id ``ref``, or the only one whose id starts with it."""
         self.reconcile()
-        with self._guard():
-            rows = self._db.execute(
-                "SELECT * FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' ORDER BY started",
-                (ref, _like_prefix(ref)),
-            ).fetchall()
+        rows = self._backend.matching(ref, _like_prefix(ref))
         exact = [row for row in rows if row["id"] == ref]
         if exact or len(rows) == 1:
             return _from_row((exact or rows)[0])
         if not rows:
-            raise NotFound(f"no run '{ref}' in {self.path}", hint="list runs with: mlopsctl runs list")
+            raise NotFound(f"no run '{ref}' in {self.where}", hint="list runs with: mlopsctl runs list")
         listing = ", ".join(row["id"] for row in rows[:5])
         raise UsageError(
             f"run '{ref}' is ambiguous: it starts {len(rows)} run ids ({listing})", hint="give more of the id"
@@ -240,25 +190,11 @@ class RunStore:
     def list_runs(self, model: str | None = None, limit: int | None = None) -> list[Run]:
         """Runs, newest first, optionally of one model."""
         self.reconcile()
-        query = "SELECT * FROM runs"
-        args: list[Any] = []
-        if model is not None:
-            query += " WHERE model = ?"
-            args.append(model)
-        query += " ORDER BY started DESC"
-        if limit is not None:
-            query += " LIMIT ?"
-            args.append(limit)
-        with self._guard():
-            return [_from_row(row) for row in self._db.execute(query, args).fetchall()]
+        return [_from_row(row) for row in self._backend.select(model, limit)]
 
     def reconcile(self) -> list[str]:
         """Mark RUNNING runs of this host whose process is gone as FAILED (interrupted); returns their ids."""
-        host = socket.gethostname()
-        with self._guard():
-            rows = self._db.execute(
-                "SELECT id, pid, pid_started, started FROM runs WHERE status = ? AND host = ?", (RUNNING, host)
-            ).fetchall()
+        rows = self._backend.running_on(socket.gethostname(), RUNNING)
         stale = [row for row in rows if not process_alive(int(row["pid"]), row["pid_started"])]
         for row in stale:
             self.update(
@@ -268,39 +204,15 @@ class RunStore:
             )
         return [row["id"] for row in stale]
 
-    @contextlib.contextmanager
-    def _guard(self) -> Iterator[None]:
-        self._db.row_factory = sqlite3.Row
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise MlopsError(
-                    f"the runs database {self.path} stayed locked for {BUSY_TIMEOUT_SECONDS:.0f} s",
-                    title="Runs database busy",
-                    hint="another mlopsctl process holds it; try again when it is done",
-                ) from exc
-            raise _unreadable(self.path, exc) from exc
-        except sqlite3.DatabaseError as exc:
-            raise _unreadable(self.path, exc) from exc
+    # ------------------------------------------------------------------ copying between stores
 
+    def rows(self) -> list[Row]:
+        """Every run as stored (for copying to another store unchanged)."""
+        return self._backend.select(None, None)
 
-def _refuse_links_to(path: Path, repo_root: Path | None) -> None:
-    """Refuse a database reached through a symbolic link in the repository (``.mlops -> /elsewhere``).
-
-    Callers that do not name the repository get the one holding mlops.yaml above ``path``.
-    """
-    root = repo_root if repo_root is not None else repository_of(path)
-    if root is not None:
-        refuse_database_links(root, path)
-
-
-def _unreadable(path: Path, exc: Exception) -> MlopsError:
-    return MlopsError(
-        f"the runs database {path} is unreadable: {exc}",
-        title="Runs database unreadable",
-        hint="move the file aside; a new, empty one is created on the next run",
-    )
+    def add_missing(self, rows: list[Row]) -> int:
+        """Insert the runs whose id is not in this store yet; returns how many were copied."""
+        return self._backend.insert_new(rows)
 
 
 def _like_prefix(ref: str) -> str:
@@ -335,10 +247,9 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _from_row(row: sqlite3.Row) -> Run:
+def _from_row(row: Row) -> Run:
     values: dict[str, Any] = {}
-    for name in row.keys():  # noqa: SIM118 - sqlite3.Row is not a mapping
-        value = row[name]
+    for name, value in row.items():
         if name in _JSON_COLUMNS and value is not None:
             value = json.loads(value)
         elif name in _BOOL_COLUMNS and value is not None:
