@@ -1,4 +1,4 @@
-"""``mlopsctl runs list|show|compare``: the tracked training runs (thin over mlopsctl.tracking.api)."""
+"""``mlopsctl runs list|show|compare|push``: the tracked training runs (thin over mlopsctl.tracking.api)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.table import Table
 
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.errors import UsageError
-from mlopsctl.tracking.api import FAILED, FINISHED, Comparison, Run, compare, list_runs, show_run
+from mlopsctl.tracking.api import FAILED, FINISHED, Comparison, PushResult, Run, compare, list_runs, push_runs, show_run
 
 STATUS_STYLE = {FINISHED: "green", FAILED: "red"}
 DIGITS = 4
@@ -56,6 +56,16 @@ def compare_command(run_ids: tuple[str, ...]) -> int:
     opts = options()
     comparison = compare(opts.repo_root(), list(run_ids))
     opts.emit(comparison.to_dict(), lambda console: _render_compare(console, comparison))
+    return 0
+
+
+@runs_group.command("push")
+@global_options
+def push_command() -> int:
+    """Copy this machine's runs (<state_dir>/runs.db) to the shared run store, once (metadata_store: postgresql://...)."""
+    opts = options()
+    result = push_runs(opts.repo_root())
+    opts.emit(result.to_dict(), lambda console: _render_push(console, result))
     return 0
 
 
@@ -203,3 +213,17 @@ def _render_compare(console: Console, comparison: Comparison) -> None:
         for name, values in rows.items():
             table.add_row(f"  {escape(name)}", *[escape(_value(v)) for v in values])
     console.print(table)
+
+
+def _render_push(console: Console, result: PushResult) -> None:
+    if result.local == 0:
+        console.print(f"no runs in {escape(result.source)}: nothing to push to {escape(result.target)}")
+        return
+    if result.copied == 0:
+        console.print(
+            f"all {result.local} runs of {escape(result.source)} are already in {escape(result.target)}: nothing copied"
+        )
+        return
+    already = result.local - result.copied
+    before = f" ({already} were there already)" if already else ""
+    console.print(f"copied {result.copied} runs from {escape(result.source)} to {escape(result.target)}{before}")

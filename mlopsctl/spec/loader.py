@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from mlopsctl.errors import CheckFailed, NotFound, UsageError
+from mlopsctl.spec.database_uri import DatabaseURI, runner_chose_store, uri_scheme
 from mlopsctl.spec.locations import remote_scheme
 from mlopsctl.spec.models import (
     DURATION_PATTERN,
@@ -68,9 +69,17 @@ class Repo:
         return self.state_dir / "artifacts"
 
     @property
-    def metadata_db(self) -> Path:
+    def metadata_db(self) -> Path | DatabaseURI:
+        """The run store: a SQLite file, or a database server's URI (postgresql://) and who named it."""
         configured = self.settings.metadata_store
-        return self.resolve(configured) if configured else self.state_dir / "runs.db"
+        if configured and uri_scheme(configured):
+            return DatabaseURI(configured, chosen_by_runner=runner_chose_store())
+        return self.resolve(configured) if configured else self.local_metadata_db
+
+    @property
+    def local_metadata_db(self) -> Path:
+        """This machine's own SQLite run store (what ``runs push`` copies to a shared one)."""
+        return self.state_dir / "runs.db"
 
     def resolve(self, location: str) -> Path:
         """A path or file:// URI from a spec, relative to the repo root."""
