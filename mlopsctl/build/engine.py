@@ -1,8 +1,10 @@
 """Images on the Docker engine: what a build asks of it and how its answers read.
 
 Inspect, probe a base image's Python, pull a missing base, build from a context with streamed
-progress (counting steps and cached steps), tag and push, with the errors a user can act on
-(build failed, push refused, registry unreachable). The engine itself (client creation, the
+progress (counting steps and cached steps), tag and push, ask the registry whether it holds a
+manifest (one request through the engine's ``distribution`` inspect, with the engine's own
+registry credentials and a bounded wait) and pull an image by its digest, with the errors a user
+can act on (build failed, push refused, registry unreachable). The engine itself (client creation, the
 exit-3 error naming ``DOCKER_HOST``, recording every call) is :mod:`mlopsctl.ports.docker`.
 """
 
@@ -15,9 +17,18 @@ from typing import IO, Any
 
 from mlopsctl.build.pins import TargetPython
 from mlopsctl.errors import MlopsError, UnreachableError
-from mlopsctl.ports.docker import DockerEngine, Event, NoSuchObject, unreachable
+from mlopsctl.ports.docker import DockerEngine, EngineTimedOut, Event, NoSuchObject, unreachable
 
-__all__ = ["BuildFailed", "BuildOutcome", "Engine", "Event", "PushFailed", "RegistryUnreachable", "unreachable"]
+__all__ = [
+    "BuildFailed",
+    "BuildOutcome",
+    "Engine",
+    "Event",
+    "PullFailed",
+    "PushFailed",
+    "RegistryUnreachable",
+    "unreachable",
+]
 
 PROBE_CODE = (
     "import json, platform, sys; "
@@ -25,6 +36,8 @@ PROBE_CODE = (
     "'libc': platform.libc_ver()}))"
 )
 OnEvent = Callable[[Event], None]
+REGISTRY_CHECK_SECONDS = 20.0
+"""The longest a registry check waits: plan asks one per version it would start."""
 
 
 class BuildFailed(MlopsError):
@@ -33,6 +46,10 @@ class BuildFailed(MlopsError):
 
 class PushFailed(MlopsError):
     title = "Image push failed"
+
+
+class PullFailed(MlopsError):
+    title = "Image pull failed"
 
 
 class RegistryUnreachable(UnreachableError):
@@ -154,6 +171,53 @@ class Engine:
             raise PushFailed(f"the registry did not report a digest for {reference}")
         return digest
 
+    def holds_manifest(self, pinned: str) -> bool:
+        """Whether the registry has ``name@sha256:...`` (its manifest, nothing downloaded).
+
+        A registry that does not answer, or not within REGISTRY_CHECK_SECONDS, is exit 3; one
+        that refuses (credentials) is a PullFailed naming it.
+        """
+        try:
+            with self.docker.deadline(REGISTRY_CHECK_SECONDS):
+                self.docker.call(
+                    f"docker manifest inspect {pinned}",
+                    "inspect_distribution",
+                    pinned,
+                    subject=f"the manifest {pinned}",
+                )
+        except NoSuchObject:
+            return False
+        except EngineTimedOut as exc:
+            raise _registry_down(pinned, f"no answer within {REGISTRY_CHECK_SECONDS:.0f} s") from exc
+        except UnreachableError:
+            raise
+        except MlopsError as exc:
+            raise _pull_refused(pinned, exc.message) from exc
+        return True
+
+    def pull_pinned(self, pinned: str, on_event: OnEvent | None = None) -> dict[str, Any]:
+        """Pull ``name@sha256:...`` (by digest, never by tag) and return the image, its RepoDigests checked."""
+        name, _, digest = pinned.partition("@")
+        try:
+            for event in self.docker.stream(f"docker pull {pinned}", "pull", name, tag=digest, stream=True):
+                if "error" in event:
+                    raise _pull_refused(pinned, str(event["error"]))
+                if on_event is not None:
+                    on_event(event)
+        except (UnreachableError, PullFailed):
+            raise
+        except NoSuchObject as exc:
+            raise PullFailed(f"the registry has no image {pinned}") from exc
+        except MlopsError as exc:
+            raise _pull_refused(pinned, exc.message) from exc
+        found = self.image(pinned)
+        if found is None or pinned not in (found.get("RepoDigests") or []):
+            held = ", ".join((found or {}).get("RepoDigests") or []) or "nothing"
+            raise PullFailed(
+                f"after pulling {pinned} the engine holds {held} under that name, not the digest asked for"
+            )
+        return found
+
 
 def split_reference(reference: str) -> tuple[str, str]:
     """``host:5000/a/b:v3`` -> ("host:5000/a/b", "v3"); no tag means latest."""
@@ -198,6 +262,26 @@ def _pull_error(reference: str, error: str) -> MlopsError:
     if any(word in error.lower() for word in NETWORK_WORDS):
         return RegistryUnreachable(message, hint=hint)
     return BuildFailed(message, hint=hint)
+
+
+def _registry_down(pinned: str, error: str) -> RegistryUnreachable:
+    return RegistryUnreachable(
+        f"the registry of {pinned.partition('@')[0]} does not answer: {error}",
+        hint="check image.registry in mlops.yaml (or MLOPS_IMAGE_REGISTRY) and that the registry is up "
+        "and reachable from the Docker engine",
+    )
+
+
+def _pull_refused(pinned: str, error: str) -> MlopsError:
+    lowered = error.lower()
+    if any(word in lowered for word in NETWORK_WORDS):
+        return _registry_down(pinned, error)
+    if "denied" in lowered or "unauthorized" in lowered or "authentication" in lowered:
+        host = pinned.split("/", 1)[0]
+        return PullFailed(
+            f"the registry refused {pinned}: {error}", hint=f"log in to the registry: docker login {host}"
+        )
+    return PullFailed(f"pulling {pinned} failed: {error}")
 
 
 def _push_error(reference: str, error: str) -> MlopsError:

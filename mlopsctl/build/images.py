@@ -10,7 +10,10 @@ Version records are immutable, so images are recorded beside them, in two places
 
 Both are append-only lists, rewritten atomically under a lock. ``images.yaml`` comes from a
 commit like any other repository file, so it is read by the bounded YAML parser and checked entry
-by entry: a bad one is a :class:`CheckFailed` naming file:line:column, and is never rewritten.
+by entry: a bad one is a :class:`CheckFailed` naming file:line:column, and is never rewritten. A
+digest must be ``sha256:`` and 64 hex digits, a reference a plain image reference; and the image
+the docker target pulls for a version (:func:`pushed_image`) must be in ``image.registry`` as the
+runner's settings name it: an entry naming another registry is refused at its line, never pulled.
 ``images.json`` is our own state file (written only here), read as plain JSON; the state folder
 is checked for symbolic links before anything is written into it.
 """
@@ -21,12 +24,14 @@ import contextlib
 import fcntl
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mlopsctl.build.references import REFERENCE, repository
 from mlopsctl.contract.versions import MAX_VERSION
 from mlopsctl.errors import CheckFailed
 from mlopsctl.fsio import atomic_write_text, refuse_links as refuse_state_links
@@ -37,6 +42,7 @@ from mlopsctl.spec.yamlpos import LocatedDoc, load_yaml
 
 LOCAL_FILE = "images.json"
 PUSHED_FILE = "images.yaml"
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
 
 class ImageEntry(BaseModel):
@@ -50,13 +56,36 @@ class ImageEntry(BaseModel):
     """Repository and tag, e.g. demo/churn:v3 or ghcr.io/acme/demo/churn:v3."""
     image_id: str
     """The engine's image ID (sha256 of the image config)."""
-    digest: str | None = None
-    """Registry manifest digest, once pushed."""
+    digest: str | None = Field(default=None, pattern=DIGEST_PATTERN)
+    """Registry manifest digest, once pushed: ``sha256:`` and 64 lowercase hex digits."""
     built_at: str
     """UTC time of the build (or of the push, for pushed entries)."""
     base: str = ""
     """Base image reference the image was built from."""
     pushed: bool = False
+
+    @field_validator("reference")
+    @classmethod
+    def _plain_reference(cls, value: str) -> str:
+        if REFERENCE.fullmatch(value) is None:
+            raise ValueError("not an image reference such as registry.example.com/acme/churn:v3")
+        return value
+
+
+@dataclass(frozen=True)
+class PinnedImage:
+    """The image pushed for a version, as ``images.yaml`` names it: pulled by digest, never by tag."""
+
+    name: str
+    """The repository, e.g. ``ghcr.io/acme/demo/churn``."""
+    digest: str
+    where: str
+    """``registry/<model>/images.yaml:LINE`` of its entry, for messages."""
+
+    @property
+    def pinned(self) -> str:
+        """``name@sha256:...``: what is pulled and what the pulled image's RepoDigests must hold."""
+        return f"{self.name}@{self.digest}"
 
 
 def pushed_path(repo: Repo, model: str) -> Path:
@@ -93,6 +122,62 @@ def images_for(repo: Repo, model: str, version: int | None = None) -> list[Image
     pushed = read_pushed(repo.root, model)
     local = [ImageEntry.model_validate(item) for item in _read_local(repo.state_dir / LOCAL_FILE)]
     return [entry for entry in pushed + local if entry.model == model and (version is None or entry.version == version)]
+
+
+def pushed_image(repo: Repo, model: str, version: int) -> PinnedImage | None:
+    """The newest image pushed for ``model@version`` into ``image.registry``; None when none was pushed.
+
+    Without ``image.registry`` nothing is pulled (the docker target builds, as before any push).
+    A version whose pushed images all name another registry is refused at the line of the newest.
+    """
+    registry = (repo.settings.image.registry or "").strip().rstrip("/")
+    path = pushed_path(repo, model)
+    if not registry or not path.is_file():
+        return None
+    doc = load_yaml(path)
+    entries = [
+        (index, entry)
+        for index, entry in enumerate(read_pushed(repo.root, model))
+        if (entry.model, entry.version) == (model, version)
+    ]
+    pushed = [(index, entry) for index, entry in entries if entry.digest is not None]
+    inside = [(index, entry) for index, entry in pushed if _name(entry.reference).startswith(registry + "/")]
+    if inside:
+        index, entry = _preferred(inside, repository(repo, model))
+        return PinnedImage(_name(entry.reference), str(entry.digest), _where(repo, doc, index))
+    if pushed:
+        index, entry = pushed[-1]
+        raise _foreign_registry(repo, doc, index, entry, registry)
+    return None
+
+
+def _preferred(found: list[tuple[int, ImageEntry]], own: str) -> tuple[int, ImageEntry]:
+    """The newest entry under the version's own repository, else the newest in the registry."""
+    mine = [(index, entry) for index, entry in found if _name(entry.reference) == own]
+    return (mine or found)[-1]
+
+
+def _name(reference: str) -> str:
+    """``host:5000/a/b:v3`` -> ``host:5000/a/b`` (the tag goes; a digest is never in a reference here)."""
+    name, _, tag = reference.rpartition(":")
+    return name if name and "/" not in tag else reference
+
+
+def _where(repo: Repo, doc: LocatedDoc, index: int) -> str:
+    line, _column = doc.position(("images", index, "reference"))
+    return f"{doc.file.relative_to(repo.root)}:{line}"
+
+
+def _foreign_registry(repo: Repo, doc: LocatedDoc, index: int, entry: ImageEntry, registry: str) -> CheckFailed:
+    line, column = doc.position(("images", index, "reference"))
+    where = f"{doc.file.relative_to(repo.root)}:{line}:{column}"
+    return CheckFailed(
+        f"{where}: images[{index}].reference: {entry.reference} is not in the image registry {registry} "
+        "(image.registry); an image is pulled only from the registry this runner's settings name",
+        title="Image from another registry",
+        hint=f"push the version to {registry}: mlopsctl build {entry.model}@{entry.version} --push; "
+        f"see who added the entry with: git log -p -- {doc.file.relative_to(repo.root)}",
+    )
 
 
 def _read_local(path: Path) -> list[dict[str, Any]]:

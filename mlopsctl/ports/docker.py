@@ -1,16 +1,19 @@
 """The Docker engine, through its HTTP API (the ``docker`` package's low-level ``APIClient``).
 
-The one place that creates an engine client and calls it: images (inspect, pull, build, tag, push)
-and containers (list, create, start, inspect, stop, remove, logs). :meth:`DockerEngine.connect`
-turns an engine that does not answer into the exit-3 :class:`~mlopsctl.errors.DockerUnreachable`
-naming ``DOCKER_HOST``; :meth:`DockerEngine.call` does the same for a connection lost later, turns
-a refusal into an :class:`~mlopsctl.errors.MlopsError` and a missing object into
-:class:`NoSuchObject`. Every call is recorded in the operation log (kind ``docker``). Never the
+The one place that creates an engine client and calls it: images (inspect, pull, build, tag,
+push, a registry's manifest through the engine's ``distribution`` inspect) and containers (list,
+create, start, inspect, stop, remove, logs). :meth:`DockerEngine.connect` turns an engine that
+does not answer into the exit-3 :class:`~mlopsctl.errors.DockerUnreachable` naming
+``DOCKER_HOST``; :meth:`DockerEngine.call` does the same for a connection lost later, turns a
+refusal into an :class:`~mlopsctl.errors.MlopsError`, a missing object into :class:`NoSuchObject`
+and an answer later than :meth:`DockerEngine.deadline` allows into :class:`EngineTimedOut`. Every
+call is recorded in the operation log (kind ``docker``). Never the
 ``docker`` command line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +28,12 @@ Event = dict[str, Any]
 
 class NoSuchObject(LookupError):
     """The engine has no such image or container."""
+
+
+class EngineTimedOut(MlopsError):
+    """The engine took the request but did not answer within the time this call allows."""
+
+    title = "Docker engine timed out"
 
 
 def engine_address() -> str:
@@ -70,6 +79,16 @@ class DockerEngine:
         config: dict[str, Any] = self.client.create_host_config(**settings)
         return config
 
+    @contextlib.contextmanager
+    def deadline(self, seconds: float) -> Iterator[None]:
+        """Calls made inside wait at most ``seconds`` for the engine's answer (e.g. a registry check)."""
+        saved = self.client.timeout
+        self.client.timeout = min(seconds, saved) if saved else seconds
+        try:
+            yield
+        finally:
+            self.client.timeout = saved
+
     def call(self, command: str, operation: str, /, *args: Any, subject: str | None = None, **kwargs: Any) -> Any:
         """``APIClient.<operation>(*args, **kwargs)``, recorded as ``command``.
 
@@ -109,6 +128,8 @@ class DockerEngine:
             raise NoSuchObject(str(exc)) from exc
         except (requests.exceptions.ConnectionError, ConnectionError) as exc:
             raise unreachable(reason(exc)) from exc
+        except requests.exceptions.Timeout as exc:
+            raise EngineTimedOut(f"the Docker engine did not answer {subject} within {self.client.timeout} s") from exc
         except docker.errors.APIError as exc:
             raise MlopsError(f"the Docker engine refused {subject}: {exc.explanation or exc}") from exc
 
