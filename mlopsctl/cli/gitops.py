@@ -7,6 +7,8 @@ dashboard's modals show, and write nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -14,8 +16,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlopsctl.cli.common import global_options, options
-from mlopsctl.errors import ExitCode
+from mlopsctl.errors import ExitCode, UsageError
 from mlopsctl.gitops import api
+
+if TYPE_CHECKING:
+    from mlopsctl.train.api import ExportedBundle
 
 _MESSAGE = click.option("--message", "-m", help="Why: added to the commit message (and the archive entry).")
 _DIRECT = click.option(
@@ -92,13 +97,53 @@ def rollback(
 @_DIRECT
 @_NO_PUSH
 @_MESSAGE
+@click.option(
+    "--export",
+    "export",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Write the version's bundle into DIR instead (spec at its commit, record, artifact, data, environment "
+    "lock, image digests, manifest.json); archives nothing.",
+)
 @global_options
-def archive(ref: str, direct: bool, no_push: bool, message: str | None) -> int:
-    """Archive MODEL@VERSION: kept for lineage, never deployed again (refused while it runs anywhere)."""
+def archive(ref: str, direct: bool, no_push: bool, message: str | None, export: Path | None) -> int:
+    """Archive MODEL@VERSION: kept for lineage, never deployed again (refused while it runs anywhere).
+
+    With --export DIR, write MODEL@VERSION's bundle for an auditor instead: everything it came from,
+    with a manifest of sha256s; mlopsctl reproduce --bundle DIR trains it again from the bundle alone.
+    """
     opts = options()
+    if export is not None:
+        return _export(ref, export, direct or no_push or message is not None)
     outcome = api.archive(opts.repo_root(), ref, direct=direct, push=not no_push, message=message)
     opts.emit(outcome.to_dict(), _render_outcome(outcome))
     return 0
+
+
+def _export(ref: str, folder: Path, archive_options: bool) -> int:
+    if archive_options:
+        raise UsageError(
+            "--export writes a bundle and archives nothing", hint="drop --direct, --no-push and --message, or --export"
+        )
+    from mlopsctl.train.api import export_bundle  # scikit-learn and pandas: only when a bundle is written
+
+    opts = options()
+    bundle = export_bundle(opts.open(), ref, folder)
+    opts.emit(bundle.to_dict(), lambda console: _render_bundle(console, bundle))
+    return int(ExitCode.OK)
+
+
+def _render_bundle(console: Console, bundle: ExportedBundle) -> None:
+    console.print(f"[bold]Exported {escape(bundle.ref)}[/] to {escape(str(bundle.folder))}")
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 2))
+    for column in ("file", "bytes", "sha256"):
+        table.add_column(column, justify="right" if column == "bytes" else "left")
+    for item in bundle.files:
+        table.add_row(escape(item.path), f"{item.size:,}", item.sha256[:12])
+    console.print(table)
+    images = ", ".join(bundle.images) if bundle.images else "none pushed"
+    console.print(f"  images: {escape(images)}")
+    console.print(f"Check it anywhere with: mlopsctl reproduce --bundle {escape(str(bundle.folder))}")
 
 
 @click.command()

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from mlopsctl.cli.common import Options, global_options, options
-from mlopsctl.errors import ExitCode
+from mlopsctl.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:  # the core (scikit-learn, pandas) is imported when a command runs, not when the CLI starts
     from mlopsctl.train.api import Comparison, ReproduceResult, TrainResult
@@ -99,19 +99,48 @@ def train(model: str, overrides: tuple[str, ...], grid: bool, no_register: bool,
 
 
 @click.command()
-@click.argument("ref", metavar="MODEL@VERSION")
+@click.argument("ref", metavar="MODEL@VERSION", required=False)
 @click.option("--data", "data_path", type=click.Path(path_type=Path), help="Read the data from here instead.")
+@click.option(
+    "--bundle",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Reproduce from a bundle (mlopsctl archive MODEL@V --export DIR) alone, after checking its manifest.",
+)
 @global_options
-def reproduce(ref: str, data_path: Path | None) -> int:
-    """Train MODEL@VERSION again from its recorded spec, params and data; report whether it matches."""
+def reproduce(ref: str | None, data_path: Path | None, bundle: Path | None) -> int:
+    """Train MODEL@VERSION again from its recorded spec, params and data; report whether it matches.
+
+    When the data file at the recorded data.uri is missing or holds other bytes, the data snapshot
+    train stored in the artifact store is used (and the output says so). With --bundle DIR, no
+    repository is needed: every file is checked against the bundle's manifest.json first.
+    """
+    opts = options()
+    if bundle is not None:
+        return _reproduce_bundle(opts, ref, data_path, bundle)
+    if ref is None:
+        raise UsageError("reproduce needs MODEL@VERSION, or --bundle DIR", hint="e.g. mlopsctl reproduce churn@1")
     from mlopsctl.train.api import reproduce_version
 
-    opts = options()
     repo = opts.open()
     with ProgressBars(opts) as bars:
         result = reproduce_version(repo, ref, data_path=data_path, progress=bars)
     opts.emit(result.to_dict(), lambda console: _render_reproduce(console, result))
     return int(ExitCode.OK if result.metrics_match else ExitCode.PROBLEMS)
+
+
+def _reproduce_bundle(opts: Options, ref: str | None, data_path: Path | None, bundle: Path) -> int:
+    if ref is not None or data_path is not None:
+        raise UsageError(
+            "--bundle DIR reproduces the bundle's own version from its own data",
+            hint="drop MODEL@VERSION and --data, or drop --bundle",
+        )
+    from mlopsctl.train.api import reproduce_bundle
+
+    with ProgressBars(opts) as bars:
+        result = reproduce_bundle(bundle, progress=bars)
+    opts.emit(result.to_dict(), lambda console: _render_reproduce(console, result))
+    return int(ExitCode.OK if result.metrics_match and result.artifact_matches else ExitCode.PROBLEMS)
 
 
 COMMANDS = [train, reproduce]
@@ -251,10 +280,16 @@ def _best(grid: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _render_reproduce(console: Console, result: ReproduceResult) -> None:
-    console.print(
-        f"[bold]Reproduced {escape(result.model)}@{result.version}[/] from commit {result.spec_commit[:12]}"
-        f"  run [cyan]{result.run_id}[/]  ({result.duration:.1f} s)"
-    )
+    if result.bundle is not None:
+        console.print(
+            f"[bold]Reproduced {escape(result.model)}@{result.version}[/] from the bundle {escape(result.bundle)}"
+            f" (spec commit {result.spec_commit[:12]}; every file matches manifest.json)  ({result.duration:.1f} s)"
+        )
+    else:
+        console.print(
+            f"[bold]Reproduced {escape(result.model)}@{result.version}[/] from commit {result.spec_commit[:12]}"
+            f"  run [cyan]{result.run_id}[/]  ({result.duration:.1f} s)"
+        )
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 2))
     for column in ("metric", "recorded", "reproduced", "difference", ""):
         table.add_column(column, justify="left" if column in ("metric", "") else "right")
@@ -266,6 +301,8 @@ def _render_reproduce(console: Console, result: ReproduceResult) -> None:
     if result.data_note is not None:
         console.print(f"  data:        {escape(result.data_note)}")
     _render_artifact(console, result)
+    for difference in result.environment_differences:
+        console.print(f"  environment: {escape(difference)}")
     if result.metrics_match:
         console.print("[green]Metrics match.[/]")
     else:

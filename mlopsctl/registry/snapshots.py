@@ -35,6 +35,7 @@ KIND = "data"
 MEDIA_TYPE = "application/vnd.mlopsctl.data.v1"
 FOLDER = "data"
 BLOCK = 1 << 20
+DATA_MODE = 0o644
 SIZE_SETTING = "data_snapshot_max_bytes"
 
 
@@ -184,6 +185,7 @@ def copy_verified(source: Path, target: Path, sha256: str) -> None:
                 out.write(block)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, DATA_MODE)  # mkstemp's 0600 would hide a restored data file from the rest of the team
         if digest.hexdigest() != sha256:
             raise CheckFailed(
                 f"{source} changed while it was in use: its sha256 is now {short_digest(digest.hexdigest())}, "

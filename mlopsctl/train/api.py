@@ -31,6 +31,7 @@ from mlopsctl.registry.store import Registration, VersionDraft, latest_version, 
 from mlopsctl.spec.loader import Repo
 from mlopsctl.tracking.environment import capture_environment
 from mlopsctl.tracking.store import FAILED, FINISHED, RUNNING, Run, RunStore, new_run_id, now, this_process
+from mlopsctl.train.bundle import ExportedBundle, export_bundle, reproduce_bundle
 from mlopsctl.train.champion import ChampionVerdict, Comparison, Placement, compare, read_placements
 from mlopsctl.train.datastore import PulledData, SnapshotUpload, pull_data, require_storable
 from mlopsctl.train.evaluate import check_gates
@@ -346,12 +347,15 @@ __all__ = [
     "ChampionVerdict",
     "CheckResult",
     "Comparison",
+    "ExportedBundle",
     "Placement",
     "PulledData",
     "ReproduceResult",
     "TrainResult",
+    "export_bundle",
     "load_checked",
     "pull_data",
+    "reproduce_bundle",
     "reproduce_version",
     "train_model",
 ]

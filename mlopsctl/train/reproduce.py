@@ -250,7 +250,7 @@ def recorded_spec(repo: Repo, record: VersionRecord) -> ModelSpec:
             f"{record.spec_sha256[:12]}",
             title="Not reproducible",
         )
-    return _spec_from_text(committed.decode("utf-8"), f"{record.spec_commit[:12]}:{relative}", record.params)
+    return spec_from_text(committed.decode("utf-8"), f"{record.spec_commit[:12]}:{relative}", record.params)
 
 
 def _missing_reason(git: Git, record: VersionRecord, relative: str) -> str:
@@ -258,7 +258,7 @@ def _missing_reason(git: Git, record: VersionRecord, relative: str) -> str:
     return git.run("cat-file", "-e", f"{record.spec_commit}:{relative}", check=False).stderr.strip()
 
 
-def _spec_from_text(text: str, where: str, params: dict[str, Any]) -> ModelSpec:
+def spec_from_text(text: str, where: str, params: dict[str, Any]) -> ModelSpec:
     doc = parse_yaml(text, Path(where))
     if doc.problems or not isinstance(doc.data, dict):
         raise CheckFailed(f"{where} does not parse: {doc.problems[0] if doc.problems else 'not a mapping'}")
