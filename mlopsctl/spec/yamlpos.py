@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from mlopsctl.spec import parse_cache
 from mlopsctl.spec.problems import Problem
 
 PathKey = tuple[str | int, ...]
@@ -349,20 +350,75 @@ def _reader_problem(text: str, file: Path, exc: yaml.reader.ReaderError) -> Prob
 
 
 def load_yaml(file: Path) -> LocatedDoc:
-    """Read and parse ``file``; unreadable or non-UTF-8 files become problems."""
-    text = _read_text(file)
+    """Read and parse ``file``; unreadable or non-UTF-8 files become problems.
+
+    In a git repository the parse is kept by content (:mod:`mlopsctl.spec.parse_cache`), so a file
+    read before is not parsed again; the result is the same either way.
+    """
+    raw = _read_bytes(file)
+    if isinstance(raw, Problem):
+        return _refused(file, raw)
+    cache = parse_cache.cache_for(file, MAX_DEPTH, MAX_ALIAS_NODES)
+    key = cache.key(raw) if cache is not None else None
+    text = _decoded(file, raw)
     if isinstance(text, Problem):
-        doc = LocatedDoc(file=file, data=None)
-        doc.problems.append(text)
-        return doc
-    return parse_yaml(text, file)
+        return _refused(file, text)
+    if cache is not None and key is not None:
+        kept = cache.get(key)
+        if kept is not None:
+            return _KeptDoc(file, text, *kept)
+    doc = parse_yaml(text, file)
+    if cache is not None and key is not None:
+        cache.put(key, _to_entry(doc))
+    return doc
+
+
+def _refused(file: Path, problem: Problem) -> LocatedDoc:
+    doc = LocatedDoc(file=file, data=None)
+    doc.problems.append(problem)
+    return doc
+
+
+def _to_entry(doc: LocatedDoc) -> parse_cache.Entry:
+    return doc.data, [(p.line, p.column, p.field, p.message, p.severity) for p in doc.problems]
+
+
+class _KeptDoc(LocatedDoc):
+    """A document whose data and problems come from the parse cache.
+
+    Its positions are computed again, from the same text, the first time something asks for them
+    (a problem to place): most files read have none, and the positions are most of a parse.
+    """
+
+    def __init__(self, file: Path, text: str, data: Any, problems: list[tuple[int, int, str, str, str]]) -> None:
+        kept = [
+            Problem(str(file), line, column, name, message, severity)
+            for line, column, name, message, severity in problems
+        ]
+        super().__init__(file=file, data=data, problems=kept)
+        del self.positions  # so that the first read reaches __getattr__
+        self._text = text
+
+    def __getattr__(self, name: str) -> Any:
+        if name != "positions":
+            raise AttributeError(name)
+        self.positions = parse_yaml(self._text, self.file).positions
+        return self.positions
 
 
 def _read_text(file: Path) -> str | Problem:
+    raw = _read_bytes(file)
+    return raw if isinstance(raw, Problem) else _decoded(file, raw)
+
+
+def _read_bytes(file: Path) -> bytes | Problem:
     try:
-        raw = file.read_bytes()
+        return file.read_bytes()
     except OSError as exc:
         return Problem(str(file), 1, 1, "(document)", f"cannot read file: {exc.strerror or exc}")
+
+
+def _decoded(file: Path, raw: bytes) -> str | Problem:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
