@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.fsio import atomic_write_text
 from mlopsctl.monitor.cache import open_for_health
+from mlopsctl.monitor.feedback import FeedbackSummary, send_feedback, service_url
 from mlopsctl.monitor.health import DeploymentHealth, FeatureDrift, HealthReport, collect_health
 from mlopsctl.monitor.judge import State
 from mlopsctl.monitor.render import promtool_check, render_environment, write_rendered
@@ -255,10 +256,21 @@ def _render_one(repo: Repo, env: str, target: Path, scrape_interval: str) -> dic
     return rendered
 
 
+# --------------------------------------------------------------------------- feedback
+
+
+def send_labels(
+    root: Path, file: Path, *, env: str | None = None, model: str | None = None, url: str | None = None
+) -> FeedbackSummary:
+    """Post the labels of ``file`` to the service of ``model`` in ``env`` (or at ``url``)."""
+    return send_feedback(service_url(open_repo(root), env, model, url), file)
+
+
 __all__ = [
     "DeploymentHealth",
     "Endpoint",
     "FeatureDrift",
+    "FeedbackSummary",
     "HealthReport",
     "LiveDrift",
     "OfflineFeature",
@@ -274,6 +286,7 @@ __all__ = [
     "health_fetcher",
     "health_probe",
     "render_monitoring",
+    "send_labels",
     "start_traffic_replay",
     "status",
 ]

@@ -7,7 +7,8 @@ window, for all deployments), then judges each deployment (model, version, role,
   and ``monitoring.memory_bytes``), request rate, error rate, p50/p95/p99 latency;
 * statistics: PSI per feature and of the predictions, from the bin counters' increase over the
   window against the reference shares stored with the version; live performance once labels
-  flow back.
+  flow back (the service's ``mlops_live_performance`` against ``monitoring.performance``, judged
+  once ``mlops_live_labels`` reaches ``min_observations``).
 
 Rates (requests and CPU per second) divide an increase by the span actually observed inside the
 window (the source's ``span`` query), not by the whole window: a service that ran for 2 minutes
@@ -35,7 +36,7 @@ from mlopsctl.monitor.judge import Check, State, level, past, psi_check
 from mlopsctl.monitor.sources import MetricsSource, Query, Result, metrics_source, scrape_errors
 from mlopsctl.monitor.targets import Endpoint, deployment_endpoints
 from mlopsctl.spec.loader import Repo
-from mlopsctl.spec.models import MonitoringSpec, duration_seconds
+from mlopsctl.spec.models import MonitoringSpec, PerformanceMonitoring, duration_seconds
 
 MODEL_LABELS = (mc.ENV, mc.MODEL, mc.VERSION, mc.ROLE)
 INSTANCE_LABELS = (mc.ENV, "instance")
@@ -160,6 +161,8 @@ def window_queries(window: float) -> dict[str, Query]:
         "missing": Query("increase", mc.FEATURE_MISSING_TOTAL, (*model_by, mc.FEATURE), window),
         "prediction": Query("increase", mc.PREDICTION_BIN_TOTAL, (*model_by, mc.BIN), window),
         "feedback": Query("increase", mc.FEEDBACK_TOTAL, model_by, window),
+        "live": Query("last", mc.LIVE_PERFORMANCE, (*model_by, mc.METRIC)),
+        "live_labels": Query("last", mc.LIVE_LABELS, (*model_by, mc.METRIC)),
     }
 
 
@@ -438,7 +441,7 @@ def _statistics(health: DeploymentHealth, ctx: _Context, answers: _Answers, over
         drift = feature_drift("prediction", "prediction", prediction, counts, 0.0, ctx, over)
         health.features.append(drift)
         health.checks.append(Check("prediction", "statistics", drift.state, _finite(drift.psi), drift.reason))
-    _performance(health, ctx, answers.value("feedback", key))
+    _performance(health, ctx, answers, key)
 
 
 def feature_drift(
@@ -461,16 +464,43 @@ def feature_drift(
     return FeatureDrift(name, reference.kind, observations, missing, value, pvalue, state, reason)
 
 
-def _performance(health: DeploymentHealth, ctx: _Context, feedback: float | None) -> None:
-    health.values["feedback"] = feedback
+def _performance(health: DeploymentHealth, ctx: _Context, answers: _Answers, key: dict[str, str]) -> None:
+    """The service's live metric (labels joined to its answers) against ``monitoring.performance``."""
+    health.values["feedback"] = answers.value("feedback", key)
     wanted = ctx.monitoring.performance
     if wanted is None:
         return
-    if not feedback:
-        reason = f"live {wanted.metric}: no labels received {f'over {ctx.window_text}'}"
-    else:
-        reason = f"live {wanted.metric}: {feedback:.0f} labels received; the service does not export the live metric"
-    health.checks.append(Check("performance", "statistics", State.UNKNOWN, None, reason))
+    value = _metric_value(answers.rows("live", key), wanted.metric)
+    labels = _metric_value(answers.rows("live_labels", key), wanted.metric)
+    health.values["live_performance"] = value
+    health.values["live_labels"] = labels
+    health.checks.append(performance_check(wanted, value, labels, ctx.monitoring.min_observations, ctx.window_text))
+
+
+def _metric_value(rows: list[Result], metric: str) -> float | None:
+    return next((r.value for r in rows if r.labels.get(mc.METRIC) == metric), None)
+
+
+def performance_check(
+    wanted: PerformanceMonitoring, value: float | None, labels: float | None, floor: int, window: str
+) -> Check:
+    """CRIT below crit_below, WARN below warn_below; not judged under ``min_observations`` labels."""
+    name = f"live {wanted.metric}"
+    if labels is None:
+        reason = f"{name}: the service does not export it (labels not joined: is the prediction log on?)"
+        return Check("performance", "statistics", State.UNKNOWN, None, reason)
+    if labels < floor:
+        reason = f"{name}: not enough labels ({labels:.0f} < {floor}) over {window}"
+        return Check("performance", "statistics", State.UNKNOWN, value, reason)
+    if value is None or math.isnan(value):
+        reason = f"{name}: cannot be computed from {labels:.0f} labels over {window}"
+        return Check("performance", "statistics", State.UNKNOWN, None, reason)
+    shown = f"{name} {value:.3f} from {labels:.0f} labels over {window}"
+    if value < wanted.crit_below:
+        return Check("performance", "statistics", State.CRIT, value, f"{shown} < {wanted.crit_below:g}")
+    if value < wanted.warn_below:
+        return Check("performance", "statistics", State.WARN, value, f"{shown} < {wanted.warn_below:g}")
+    return Check("performance", "statistics", State.OK, value, shown)
 
 
 def _grouped(rows: list[Result], label: str) -> dict[str, dict[str, float]]:

@@ -60,6 +60,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-keep-files", type=int, default=8, help="rotated log files kept")
     p.add_argument("--performance-metric", choices=METRICS, default=None, help="live metric from feedback labels")
     p.add_argument("--performance-window", type=float, default=3600.0, help="seconds of labels the metric covers")
+    p.add_argument(
+        "--handover", type=Path, default=None, metavar="SOCKET", help="unix socket where a successor takes the port"
+    )
+    p.add_argument(
+        "--take-over",
+        type=Path,
+        default=None,
+        metavar="SOCKET",
+        help="load first, then take the port from the instance listening at this handover socket",
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -95,7 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("listening on http://%s:%d", args.host, port)
 
     try:
-        asyncio.run(serve_async(app, args.host, args.port, load=load, on_listening=listening))
+        asyncio.run(
+            serve_async(
+                app,
+                args.host,
+                args.port,
+                load=load,
+                on_listening=listening,
+                handover=args.handover,
+                take_over=args.take_over,
+            )
+        )
     except MlopsError as exc:
         print(f"error: {exc.title}: {exc.message}", file=sys.stderr)
         if exc.hint:

@@ -2,7 +2,8 @@
 
 :func:`prepare_local` loads and verifies the versions of a request that :func:`serve_request`
 reads the way ``mlopsctl serve`` spells it (``churn@3``, a candidate as ``4`` or ``churn@4``);
-:func:`serve_local` then runs the service in the foreground until Ctrl-C or SIGTERM.
+:func:`serve_local` then runs the service in the foreground until Ctrl-C or SIGTERM;
+:func:`explain` finds a request in the prediction logs and answers it again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import UsageError
+from mlopsctl.serve.explain import Explanation, explain_request
 from mlopsctl.serve.httpserver import Limits
 from mlopsctl.serve.local import Listening, ServeRequest, prepare, run
 from mlopsctl.serve.service import Service, Strategy
@@ -73,12 +75,19 @@ def serve_local(local: LocalService, on_listening: Callable[[Listening], None]) 
     run(local.service, local.limits, local.host, local.port, on_listening)
 
 
+def explain(root: Path, request_id: str, env: str | None = None) -> Explanation:
+    """Which version answered ``request_id`` (from the prediction logs), re-run on the same inputs."""
+    return explain_request(scan_repo(root), request_id, env)
+
+
 __all__ = [
+    "Explanation",
     "Listening",
     "LocalService",
     "ServeOptions",
     "ServeRequest",
     "candidate_version",
+    "explain",
     "prepare_local",
     "serve_local",
     "serve_request",
