@@ -158,12 +158,12 @@ def _open(uri: str, settings: dict[str, Any]) -> psycopg.Connection[dict[str, An
 
 def _connect_error(where: str, params: dict[str, Any], exc: Exception, trusted: bool) -> MlopsError:
     reason = _reason(exc)
-    lowered = reason.lower()
+    lowered = str(exc).lower()
     user = params.get("user") or "(your system user name)"
     if not trusted and ("no password supplied" in lowered or 'requirement "none" failed' in lowered):
         return CredentialsWithheld(
             f"the run store {where} asks for a password; mlops.yaml (repository content) named it, so no "
-            "password from PGPASSWORD, ~/.pgpass or the user config was sent",
+            "password (PGPASSWORD, ~/.pgpass, PGPASSFILE) was sent",
             hint=CHOOSE_HINT,
         )
     if "authentication failed" in lowered or "no password supplied" in lowered:
