@@ -13,7 +13,9 @@ carries a ``window`` label with the model's ``monitoring.window``.
 
 Alerts per model, each at the spec's warn and crit: error rate, p95 latency, feature and
 prediction drift, and per instance CPU (``monitoring.cpu_cores``) and resident memory
-(``monitoring.memory_bytes``), the process series every service exports.
+(``monitoring.memory_bytes``), the process series every service exports; with
+``monitoring.performance``, the live metric under ``warn_below`` / ``crit_below`` once
+``mlops_live_labels`` reaches ``min_observations`` (``MlopsLivePerformance``).
 """
 
 from __future__ import annotations
@@ -187,7 +189,34 @@ def _model_alerts(env: str, model: str, monitoring: MonitoringSpec) -> list[dict
         psi = getattr(monitoring.prediction_drift_psi, level)
         alerts.append(_drift_alert("prediction", psi, severity, selector, monitoring))
         alerts.extend(_resource_alerts(env, model, monitoring, severity, level))
+        if monitoring.performance is not None:
+            alerts.append(_performance_alert(env, model, monitoring, severity, level))
     return alerts
+
+
+def _performance_alert(env: str, model: str, monitoring: MonitoringSpec, severity: str, level: str) -> dict[str, Any]:
+    """The service's live metric under ``warn_below`` / ``crit_below``, once enough labels back it."""
+    wanted = monitoring.performance
+    assert wanted is not None
+    bound = wanted.crit_below if level == "crit" else wanted.warn_below
+    selector = f'{mc.ENV}="{env}",{mc.MODEL}="{model}",{mc.METRIC}="{wanted.metric}"'
+    keys = ", ".join((*SERIES, mc.METRIC))
+    expr = (
+        f"max by ({keys}) ({mc.LIVE_PERFORMANCE}{{{selector}}}) < {bound!r}\n"
+        f"and on ({keys})\n"
+        f"max by ({keys}) ({mc.LIVE_LABELS}{{{selector}}}) >= {monitoring.min_observations}"
+    )
+    value = '{{ $value | printf "%.3f" }}'
+    return {
+        "alert": "MlopsLivePerformance",
+        "expr": expr,
+        "for": "5m",
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": f"live {wanted.metric} of {model}@{{{{ $labels.version }}}} ({{{{ $labels.role }}}}) in {env}: "
+            f"{value} < {bound:g} over {monitoring.window}"
+        },
+    }
 
 
 def _resource_alerts(
@@ -286,6 +315,8 @@ def dashboard(env: str) -> dict[str, Any]:
         _panel("Prediction drift (PSI)", f"mlops:prediction_psi{{{sel}}}", "none", 12, 16),
         _panel("CPU (cores)", f'rate({mc.PROCESS_CPU_SECONDS}{{job="{JOB_PREFIX}{env}"}}[5m])', "none", 0, 24),
         _panel("Memory", f'{mc.PROCESS_RESIDENT_MEMORY}{{job="{JOB_PREFIX}{env}"}}', "bytes", 12, 24),
+        _panel("Live performance (labels)", f"{mc.LIVE_PERFORMANCE}{{{sel}}}", "none", 0, 32),
+        _panel("Labels in the window", f"{mc.LIVE_LABELS}{{{sel}}}", "none", 12, 32),
     ]
     for number, panel in enumerate(panels, start=1):
         panel["id"] = number
