@@ -6,8 +6,10 @@
 #   scripts/services.sh --check    report only; exit 0 if everything is ready, 1 if not
 #
 # What it provides:
-#   * Debian packages docker.io, prometheus (prometheus + promtool), debootstrap, and
-#     docker-registry (the shared-store tests start their own registry on 127.0.0.1)
+#   * Debian packages docker.io, prometheus (prometheus + promtool), debootstrap,
+#     docker-registry (the shared-store tests start their own registry on 127.0.0.1), and
+#     postgresql-15 (the shared run store tests start their own server on 127.0.0.1 as the
+#     postgres user, with password logins; the packaged cluster is never started)
 #   * a Docker engine on the default socket /var/run/docker.sock
 #     (dockerd --iptables=false --bridge=none: containers use --network host or none)
 #   * the image mlopsctl/python:3.11-bookworm, built locally with debootstrap from the
@@ -19,6 +21,7 @@
 # Environment:
 #   MLOPSCTL_DEBIAN_MIRROR   mirror URL for debootstrap (default: taken from apt sources)
 #   MLOPSCTL_DOCKERD_WAIT    seconds to wait for the engine to answer (default 60)
+#   MLOPSCTL_PG_BIN          PostgreSQL's binaries (default /usr/lib/postgresql/15/bin)
 #
 # Files (git-ignored): .services/dockerd.log, .services/apt.log, .services/debootstrap.log
 set -euo pipefail
@@ -29,6 +32,7 @@ BASE_IMAGE="mlopsctl/python:3.11-bookworm"
 SUITE="bookworm"
 DOCKERD_WAIT="${MLOPSCTL_DOCKERD_WAIT:-60}"
 KEYRING="/usr/share/keyrings/debian-archive-keyring.gpg"
+PG_BIN="${MLOPSCTL_PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 CHECK_ONLY=0
 POLICY_RC_CREATED=0
@@ -103,8 +107,29 @@ missing_packages() {
     if ! command -v docker-registry >/dev/null 2>&1; then
         echo docker-registry # shared artifact and image store (tests start their own on 127.0.0.1)
     fi
+    if ! postgres_installed; then
+        echo postgresql-15 # shared run store (tests start their own server on 127.0.0.1)
+    fi
     if [[ ! -s $KEYRING ]]; then
         echo debian-archive-keyring
+    fi
+}
+
+postgres_installed() {
+    [[ -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl && -x $PG_BIN/postgres ]]
+}
+
+postgres_version() {
+    "$PG_BIN/postgres" --version 2>/dev/null | awk '{ print $3; exit }'
+}
+
+# The server must run as a user other than root: the tests use runuser -u postgres.
+postgres_usable() {
+    postgres_installed || return 1
+    if is_root; then
+        getent passwd postgres >/dev/null 2>&1 && runuser -u postgres -- "$PG_BIN/initdb" --version >/dev/null 2>&1
+    else
+        "$PG_BIN/initdb" --version >/dev/null 2>&1
     fi
 }
 
@@ -134,7 +159,15 @@ if ((CHECK_ONLY)); then
         log "packages: MISSING ${missing[*]}"
         ok=0
     else
-        log "packages: ok (docker, dockerd, prometheus $(prometheus_version), promtool, debootstrap, docker-registry)"
+        log "packages: ok (docker, dockerd, prometheus $(prometheus_version), promtool, debootstrap, docker-registry, postgresql $(postgres_version))"
+    fi
+    if postgres_installed; then
+        if postgres_usable; then
+            log "postgresql: ok, $(postgres_version) in $PG_BIN (tests start their own server on 127.0.0.1)"
+        else
+            log "postgresql: NOT USABLE: $PG_BIN/initdb does not run$(is_root && echo ' as the postgres user')"
+            ok=0
+        fi
     fi
     if ! command -v docker >/dev/null 2>&1; then
         log "docker engine: NO docker client (base image not checked)"
@@ -206,8 +239,9 @@ if ((${#missing[@]})); then
     ((${#still[@]} == 0)) || die "still missing after apt-get install: ${still[*]}"
     log "installed in $((SECONDS - start)) s"
 else
-    log "packages: docker.io, prometheus, debootstrap, docker-registry already installed"
+    log "packages: docker.io, prometheus, debootstrap, docker-registry, postgresql-15 already installed"
 fi
+postgres_usable || die "PostgreSQL in $PG_BIN does not run$(is_root && echo ' as the postgres user') (initdb --version failed)"
 
 # A Prometheus started by the Debian package runs as user "prometheus" on :9090.
 # Tests use their own servers on random ports; stop the packaged one anyway.
@@ -435,4 +469,4 @@ else
 fi
 
 # ---------------------------------------------------------------- 5. summary
-log "ready: docker $(engine_desc) on /var/run/docker.sock; image $BASE_IMAGE ($(image_size_mb) MB); prometheus $(prometheus_version) + promtool"
+log "ready: docker $(engine_desc) on /var/run/docker.sock; image $BASE_IMAGE ($(image_size_mb) MB); prometheus $(prometheus_version) + promtool; postgresql $(postgres_version)"
