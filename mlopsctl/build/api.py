@@ -39,7 +39,7 @@ from mlopsctl.build.wheelhouse import Wheelhouse, prepare_wheelhouse
 from mlopsctl.contract.records import VersionRecord
 from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import NotFound, UsageError
-from mlopsctl.fsio import atomic_write_text
+from mlopsctl.fsio import atomic_write_bytes, atomic_write_text
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.records import read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, git_lock, latest_version
@@ -316,6 +316,12 @@ def _run_build(engine: Engine, context: BuildContext, tag: str, progress: Progre
 
 
 def _push(repo: Repo, engine: Engine, result: BuildResult, progress: Progress) -> None:
+    """Push every reference in image.registry, then commit images.yaml with the digests the registry answered.
+
+    The digest is the one the registry itself returned for the manifest it stored (the push's last
+    event), and nothing is recorded until every push is done: a record never names an image the
+    registry did not take.
+    """
     registry = repo.settings.image.registry or ""
     remote = [reference for reference in result.references if reference.startswith(registry.rstrip("/") + "/")]
     for reference in remote:
@@ -323,12 +329,32 @@ def _push(repo: Repo, engine: Engine, result: BuildResult, progress: Progress) -
         digest = engine.push(reference, progress.event)
         result.pushed.append(_entry(result, reference, _now(), digest=digest))
     with git_lock(repo):
-        path = record_pushed(repo, result.model, result.pushed)
-        relative = str(path.relative_to(repo.root))
-        message = f"Record pushed image of {result.model}@{result.version}\n\n" + "\n".join(
-            f"{entry.reference}@{entry.digest}" for entry in result.pushed
-        )
-        result.commit = Git(repo.root).commit([relative], message)
+        result.commit = _commit_pushed(repo, result)
+
+
+def _commit_pushed(repo: Repo, result: BuildResult) -> str:
+    """Append the pushed images to registry/<model>/images.yaml and commit it; on failure the file is as it was."""
+    path = pushed_path(repo, result.model)
+    before = path.read_bytes() if path.is_file() else None
+    record_pushed(repo, result.model, result.pushed)
+    relative = str(path.relative_to(repo.root))
+    message = f"Record pushed image of {result.model}@{result.version}\n\n" + "\n".join(
+        f"{entry.reference}@{entry.digest}" for entry in result.pushed
+    )
+    git = Git(repo.root)
+    try:
+        return git.commit([relative], message)
+    except BaseException:
+        _restore(git, path, relative, before)
+        raise
+
+
+def _restore(git: Git, path: Path, relative: str, before: bytes | None) -> None:
+    git.run("reset", "-q", "--", relative, check=False)  # the commit may have failed after staging the file
+    if before is None:
+        path.unlink(missing_ok=True)
+    else:
+        atomic_write_bytes(path, before)
 
 
 def _entry(result: BuildResult, reference: str, when: str, digest: str | None = None) -> ImageEntry:

@@ -1,12 +1,18 @@
 """The ``docker`` target: prediction services as containers, through the engine's API.
 
-Each service is a container of its stable version's image (``<project>/<model>:v<N>``, built by
-:func:`mlopsctl.build.api.build_image` when the engine lacks it or holds another build under that
-name), on the host network, listening on the service's port (``PORT``), restarted by the engine
+Each service is a container of its stable version's image (``[<registry>/]<project>/<model>:v<N>``),
+on the host network, listening on the service's port (``PORT``), restarted by the engine
 unless stopped. Its labels say everything about it, so the engine is the state:
 
     dev.mlopsctl.repo, .project, .env, .model, .version, .candidate, .strategy, .weight, .port,
     .instance, .role (service or preflight), .started-at, .managed-by=mlopsctl
+
+Where the image comes from: when ``registry/<model>/images.yaml`` records a digest pushed to
+``image.registry`` for the version, the image is pulled by that digest (never by tag) unless the
+engine already holds it, its RepoDigests and its artifact label are checked against what Git
+says, and it is tagged as the name above; a pushed image that cannot be pulled fails the start,
+it is never silently rebuilt. Only a version nothing was pushed for is built on this machine
+(:func:`mlopsctl.build.api.build_image`, when the engine lacks it or holds another build).
 
 A canary or shadow container also holds the candidate: its record and artifact are copied into
 the container before it starts (``/tmp/mlopsctl-candidate/``), so the candidate runs in the stable
@@ -24,7 +30,8 @@ from typing import Any
 
 from mlopsctl import oplog
 from mlopsctl.build.api import LABEL_PREFIX, Progress, build_image
-from mlopsctl.build.engine import Engine
+from mlopsctl.build.engine import Engine, Event, PullFailed
+from mlopsctl.build.images import PinnedImage, pushed_image
 from mlopsctl.build.references import version_reference
 from mlopsctl.deploy.model import PREFLIGHT, Health, Instance, ServiceSpec
 from mlopsctl.deploy.runtime import Launch, Say, VersionFiles
@@ -35,6 +42,8 @@ from mlopsctl.spec.loader import Repo
 GRACE_SECONDS = 15
 CANDIDATE_DIR = "/tmp/mlopsctl-candidate"
 CONTAINER_USER = 10001
+PULL_STEPS = ("Pull complete", "Already exists")
+"""The pull events shown, one line per layer; the byte counts in between are not."""
 
 
 class DockerRuntime:
@@ -82,15 +91,35 @@ class DockerRuntime:
     # ------------------------------------------------------------------ images
 
     def prepare(self, specs: list[ServiceSpec], files: dict[tuple[str, int], VersionFiles], say: Say) -> None:
-        """Build the image of every stable version about to start that the engine lacks."""
+        """Pull (by digest) or build the image of every stable version about to start that the engine lacks."""
         for spec in specs:
             reference = version_reference(self.repo, spec.model, spec.version)
             expected = files[(spec.model, spec.version)].artifact_sha256
-            if self._image_holds(reference, expected):
-                continue
-            say(f"building image {reference} (mlopsctl build {spec.ref})")
-            build_image(self.repo, spec.ref, engine=self.engine, progress=_Notes(say))
-            oplog.record("docker", f"build {reference}", True)
+            pushed = pushed_image(self.repo, spec.model, spec.version)
+            if pushed is not None:
+                self._use_pushed(spec, reference, pushed, expected, say)
+            elif not self._image_holds(reference, expected):
+                say(f"building image {reference} (mlopsctl build {spec.ref}): no image of it was pushed")
+                build_image(self.repo, spec.ref, engine=self.engine, progress=_Notes(say))
+                oplog.record("docker", f"build {reference}", True)
+
+    def _use_pushed(self, spec: ServiceSpec, reference: str, pushed: PinnedImage, sha256: str, say: Say) -> None:
+        """The pushed image under the version's name: pulled by digest unless the engine holds that digest."""
+        found = self.engine.image(pushed.pinned)
+        if found is None or pushed.pinned not in (found.get("RepoDigests") or []):
+            say(f"pulling image {pushed.pinned} (pushed for {spec.ref}, {pushed.where})")
+            found = self.engine.pull_pinned(pushed.pinned, _Notes(say).event)
+        labels = (found.get("Config") or {}).get("Labels") or {}
+        held = labels.get(f"{LABEL_PREFIX}.artifact-sha256")
+        if held != sha256:
+            raise PullFailed(
+                f"{pushed.pinned} ({pushed.where}) serves artifact sha256:{str(held)[:12]}, "
+                f"but the record of {spec.ref} names sha256:{sha256[:12]}",
+                hint=f"push the right image from a machine that has it: mlopsctl build {spec.ref} --push",
+            )
+        current = self.engine.image(reference)
+        if current is None or current.get("Id") != found.get("Id"):
+            self.engine.tag(str(found["Id"]), reference)
 
     def _image_holds(self, reference: str, sha256: str) -> bool:
         found = self.engine.image(reference)
@@ -166,11 +195,20 @@ class DockerRuntime:
 
 
 class _Notes(Progress):
+    """A build's phases and a pull's layers as apply's progress lines."""
+
     def __init__(self, say: Say) -> None:
         self.say = say
 
     def note(self, text: str) -> None:
         self.say(f"  {text}")
+
+    def event(self, event: Event) -> None:
+        status = str(event.get("status") or "")
+        if status in PULL_STEPS and event.get("id"):
+            self.say(f"  {event['id']}: {status.lower()}")
+        elif status.startswith(("Digest:", "Status:")):
+            self.say(f"  {status}")
 
 
 def _instance(row: dict[str, Any], env: str) -> Instance:
