@@ -18,7 +18,7 @@ from mlopsctl.build.images import PUSHED_FILE, read_pushed
 from mlopsctl.errors import MlopsError
 from mlopsctl.kubernetes.manifests import CANDIDATE, EnvInput, ModelInput
 from mlopsctl.monitor.render import rules_document
-from mlopsctl.registry.records import registry_dir
+from mlopsctl.registry.records import archived_versions, read_record
 from mlopsctl.spec.environments import env_path, parse_environment
 from mlopsctl.spec.loader import validate_doc
 from mlopsctl.spec.models import Environment, ModelSpec, ProjectSettings
@@ -96,6 +96,10 @@ def _model_input(
     for key, version in (("version", deployment.version), ("candidate", deployment.candidate)):
         if version is None:
             continue
+        refusal = _refusal(root, model, version)
+        if refusal is not None:
+            problems.append(doc.problem((*where, key), refusal))
+            continue
         image = _image(root, model, version, doc, (*where, key), problems)
         if image is not None:
             images[version] = image
@@ -124,6 +128,21 @@ def _relative(root: Path, problem: Problem) -> Problem:
     return Problem(shown, problem.line, problem.column, problem.field, problem.message, problem.severity)
 
 
+def _refusal(root: Path, model: str, version: int) -> str | None:
+    """Why ``model@version`` must not run: not registered, failed its gates, archived (as apply refuses)."""
+    ref = f"{model}@{version}"
+    try:
+        record = read_record(root, model, version)
+        archived = archived_versions(root, model)
+    except MlopsError as exc:
+        return f"{ref}: {exc.message}"
+    if not record.gates_passed:
+        return f"{ref} failed its gates and cannot be deployed"
+    if version in archived:
+        return f"{ref} is archived and cannot be deployed"
+    return None
+
+
 def _image(
     root: Path, model: str, version: int, doc: LocatedDoc, where: tuple[str, ...], problems: list[Problem]
 ) -> str | None:
@@ -149,7 +168,3 @@ def _image(
         problems.append(doc.problem(where, f"{model}@{version}: {listing} names an invalid image {shown}"))
         return None
     return f"{match.group('name')}@{newest.digest}"
-
-
-def images_listing(root: Path, model: str) -> Path:
-    return registry_dir(root, model) / PUSHED_FILE

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from mlopsctl.spec.base import Name, Spec
 
@@ -37,8 +37,16 @@ _MEMORY_UNITS = {
 }
 HOSTNAME_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
-CpuQuantity = Annotated[str, Field(pattern=CPU_PATTERN, examples=["250m", "0.5", "2"])]
-MemoryQuantity = Annotated[str, Field(pattern=MEMORY_PATTERN, examples=["256Mi", "1Gi"])]
+
+def _quantity_text(value: object) -> object:
+    """A bare YAML number (``cpu: 2``, ``memory: 512``) is a quantity too, as kubectl takes it."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+CpuQuantity = Annotated[str, Field(pattern=CPU_PATTERN, examples=["250m", "0.5", "2"]), BeforeValidator(_quantity_text)]
+MemoryQuantity = Annotated[
+    str, Field(pattern=MEMORY_PATTERN, examples=["256Mi", "1Gi"]), BeforeValidator(_quantity_text)
+]
 
 
 def cpu_cores(quantity: str) -> float:

@@ -82,6 +82,17 @@ def make_kube_repo(base: Path, *, images: tuple[int, ...] = (1, 2, 3)) -> Gitops
     return repo
 
 
+def set_serving_kubernetes(root: Path, block: str, model: str = "churn") -> int:
+    """Put ``block`` (YAML lines indented for ``serving.kubernetes:``) into the model spec; the line
+    number of the block's first line."""
+    spec = root / "models" / model / "model.yaml"
+    lines = spec.read_text().splitlines(keepends=True)
+    at = lines.index("serving:\n") + 1
+    lines[at:at] = ["  kubernetes:\n", *(f"    {line}\n" for line in block.splitlines())]
+    spec.write_text("".join(lines))
+    return at + 2
+
+
 # --------------------------------------------------------------------------- checks of rendered objects
 
 
