@@ -43,6 +43,19 @@ class Launch:
     unknown_fields: str = "reject"
     """serving.unknown_fields; the declared columns travel in the version record (signature.data_columns)."""
 
+    prediction_log: str | None = None
+    """Folder of the prediction log (and labels) as the service sees it; None: nothing logged."""
+    log_sample: float = 1.0
+    """serving.prediction_log.sample."""
+    log_max_bytes: int = 67_108_864
+    """serving.prediction_log.max_bytes."""
+    log_keep_files: int = 8
+    """serving.prediction_log.keep_files."""
+    performance_metric: str | None = None
+    """monitoring.performance.metric (one the service computes), exported as mlops_live_performance."""
+    performance_window: float = 3600.0
+    """monitoring.window in seconds: the labels the live metric covers."""
+
     def candidate_arguments(self, record: str, artifact: str) -> list[str]:
         """``--candidate-record ... --strategy canary --weight 20`` (nothing without a candidate)."""
         if self.candidate is None:
@@ -55,7 +68,19 @@ class Launch:
     def limit_arguments(self) -> list[str]:
         args = ["--max-body-bytes", str(self.max_body_bytes), "--max-batch-rows", str(self.max_batch_rows)]
         # Only when set: an image built before the option existed keeps starting with the default.
-        return args + (["--unknown-fields", self.unknown_fields] if self.unknown_fields != "reject" else [])
+        args += ["--unknown-fields", self.unknown_fields] if self.unknown_fields != "reject" else []
+        return args + self.log_arguments()
+
+    def log_arguments(self) -> list[str]:
+        """The prediction log and the live metric (nothing when neither is set)."""
+        args: list[str] = []
+        if self.prediction_log is not None:
+            args += ["--prediction-log", self.prediction_log, "--log-sample", repr(self.log_sample)]
+            args += ["--log-max-bytes", str(self.log_max_bytes), "--log-keep-files", str(self.log_keep_files)]
+        if self.performance_metric is not None:
+            args += ["--performance-metric", self.performance_metric]
+            args += ["--performance-window", repr(self.performance_window)]
+        return args
 
 
 class Runtime(Protocol):
