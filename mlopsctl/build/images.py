@@ -120,7 +120,7 @@ def record_pushed(repo: Repo, model: str, entries: list[ImageEntry]) -> Path:
 def images_for(repo: Repo, model: str, version: int | None = None) -> list[ImageEntry]:
     """Pushed images first (durable), then this machine's builds; newest last within each."""
     pushed = read_pushed(repo.root, model)
-    local = [ImageEntry.model_validate(item) for item in _read_local(repo.state_dir / LOCAL_FILE)]
+    local = [entry for entry in map(_local_entry, _read_local(repo.state_dir / LOCAL_FILE)) if entry is not None]
     return [entry for entry in pushed + local if entry.model == model and (version is None or entry.version == version)]
 
 
@@ -178,6 +178,14 @@ def _foreign_registry(repo: Repo, doc: LocatedDoc, index: int, entry: ImageEntry
         hint=f"push the version to {registry}: mlopsctl build {entry.model}@{entry.version} --push; "
         f"see who added the entry with: git log -p -- {doc.file.relative_to(repo.root)}",
     )
+
+
+def _local_entry(item: dict[str, Any]) -> ImageEntry | None:
+    """One of this machine's builds; an entry an older mlopsctl wrote that today's checks refuse is left out."""
+    try:
+        return ImageEntry.model_validate(item)
+    except ValidationError:
+        return None
 
 
 def _read_local(path: Path) -> list[dict[str, Any]]:
