@@ -113,9 +113,15 @@ class DataSnapshots:
         """
         path = self.path_for(sha256)
         if path.is_file():
-            if file_sha256(path) == sha256:
+            got = file_sha256(path)
+            if got == sha256:
                 return path
-            path.unlink()  # a damaged cache copy: fetched again below, or reported missing
+            if self.remote is None:
+                raise SnapshotRefused(
+                    f"the snapshot of {what} in {self.name} is damaged: its sha256 is {got}, not {sha256}",
+                    hint="it was not used; restore it from a copy of the store, or the file from where it came from",
+                )
+            path.unlink()  # a damaged cache copy: fetched again from the store below
         if self.remote is None or not self.remote.has(KIND, sha256):
             raise NotFound(
                 f"the artifact store {self.name} holds no snapshot of {what} (sha256:{short_digest(sha256)})",

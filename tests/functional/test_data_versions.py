@@ -169,3 +169,20 @@ def test_data_pull_refuses_unknown_versions_and_paths_outside_the_repository(cli
         )
     assert not (sk_repo.parent / "outside.csv").exists()
     assert not (sk_repo / ".git" / "hooks" / "pre-commit").exists()
+
+
+def test_a_damaged_snapshot_is_refused(cli: Any, sk_repo: Path) -> None:
+    train_json(cli, sk_repo, "cancer", *SMALL)
+    sha256 = read_record(sk_repo, "cancer", 1).data.sha256
+    [stored] = snapshot_files(sk_repo)
+    stored.write_bytes(b"mean_radius,benign\n1.0,0\n")
+    damaged = hashlib.sha256(stored.read_bytes()).hexdigest()
+    (sk_repo / "data" / "cancer.csv").unlink()
+    result = cli("--repo", str(sk_repo), "data", "pull", "cancer@1")
+    assert result.code == 1
+    assert result.stderr == (
+        f"error: Data snapshot refused: the snapshot of cancer@1's data in .mlops/artifacts is damaged: its sha256 "
+        f"is {damaged}, not {sha256}\n"
+        "hint: it was not used; restore it from a copy of the store, or the file from where it came from\n"
+    )
+    assert not (sk_repo / "data" / "cancer.csv").exists()
