@@ -4,9 +4,9 @@ The request path only hands a tuple to a bounded queue (``put_nowait``); a backg
 entries into JSON lines and writes them. When the queue is full the entry is dropped and counted
 (``mlops_prediction_log_dropped_total``): a slow disk never slows or blocks an answer.
 
-Files live in one folder: ``predictions-<start ns>-<pid>.jsonl``, a new file once the current one
-reaches ``max_bytes``; past ``keep_files`` rotated files, the oldest are deleted. One line per
-logged request::
+Files live in one folder (names in :mod:`mlopsctl.contract.predictionlog`):
+``predictions-<start ns>-<pid>.jsonl``, a new file once the current one reaches ``max_bytes``;
+past ``keep_files`` rotated files, the oldest are deleted. One line per logged request::
 
     {"id": "...", "time": 1733250000.1, "model": "churn", "version": "3", "role": "stable",
      "spec_commit": "...", "artifact_sha256": "...", "rows": 1,
@@ -32,11 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from mlopsctl.contract.predictionlog import LABELS_FILE, PREFIX, SUFFIX, log_files
+
 log = logging.getLogger("mlopsctl.serve")
 
-PREFIX = "predictions-"
-SUFFIX = ".jsonl"
-LABELS_FILE = "labels.jsonl"
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 QUEUE_ENTRIES = 65_536
@@ -73,14 +72,6 @@ def caller_id(value: str | None) -> str | None:
     if REQUEST_ID.fullmatch(value) is None:
         raise ValueError(f"{REQUEST_ID_HEADER} must be 1 to 128 characters of A-Z a-z 0-9 . _ : -")
     return value
-
-
-def log_files(folder: Path) -> list[Path]:
-    """The folder's prediction log files, oldest first (names sort by start time)."""
-    try:
-        return sorted(p for p in folder.iterdir() if p.name.startswith(PREFIX) and p.name.endswith(SUFFIX))
-    except FileNotFoundError:
-        return []
 
 
 class PredictionLog:
@@ -221,3 +212,17 @@ def serve_folder(state_dir: Path, model: str) -> Path:
 def env_folder(state_dir: Path, env: str, model: str) -> Path:
     """Where a deployment of ``model`` in ``env`` on the local target logs its answers."""
     return state_dir / "predictions" / "env" / env / model
+
+
+__all__ = [
+    "LABELS_FILE",
+    "REQUEST_ID_HEADER",
+    "LogSettings",
+    "PredictionLog",
+    "RequestIds",
+    "caller_id",
+    "env_folder",
+    "find_request",
+    "log_files",
+    "serve_folder",
+]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlopsctl.contract import metrics as mc
+from mlopsctl.contract.predictionlog import labelled_rows
 from mlopsctl.monitor.promtext import parse
 from mlopsctl.serve.predlog import LABELS_FILE
 from mlopsctl.serve.runner import ServerThread
@@ -152,3 +153,20 @@ def test_labels_survive_a_restart_as_duplicates(churn: Fitted, tmp_path: Path) -
         assert body["error"] == f"row 0 (id {request_id!r}): row 0 of this request is already labelled"
     finally:
         second.stop()
+
+
+def test_labels_join_to_the_rows_they_label(served: ServerThread, churn: Fitted, tmp_path: Path) -> None:
+    rows = records_of(churn.frame.iloc[:3])
+    status, _, body = post_json(served.url, "/predict", {"records": rows}, {"X-Request-Id": "three"})
+    assert status == 200
+    ((single, predicted),) = predict(served.url, churn, 1, start=10)
+    labels = [{"id": "three", "row": 2, "label": 1}, {"id": single, "label": predicted}]
+    assert post_json(served.url, "/feedback", {"labels": labels})[0] == 200
+    served.stop()  # the writer flushes everything on close
+    joined = labelled_rows(tmp_path / "log").sort_values("id").reset_index(drop=True)
+    expected_ids = sorted(["three", single])
+    assert list(joined["id"]) == expected_ids
+    third = joined[joined["id"] == "three"].iloc[0]
+    assert (third["row"], third["label"], third["prediction"]) == (2, 1, body["predictions"][2])
+    assert third["age"] == rows[2]["age"]
+    assert (third["version"], third["role"]) == ("1", "stable")
