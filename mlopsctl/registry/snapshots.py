@@ -97,9 +97,9 @@ class DataSnapshots:
         path = self.path_for(sha256)
         copied = False
         if not path.is_file():
-            copy_verified(source, path, sha256)
+            self._copy(source, path, sha256)
             copied = True
-        uploaded = self._upload(path, sha256)
+        uploaded = self._upload(path, sha256, verified=copied)
         return StoredSnapshot(sha256, path.stat().st_size, self.name, copied, uploaded, self.remote is not None)
 
     def holds(self, sha256: str) -> bool:
@@ -138,10 +138,21 @@ class DataSnapshots:
         atomic_write_bytes(path, data)
         return path
 
-    def _upload(self, path: Path, sha256: str) -> bool:
+    def _copy(self, source: Path, path: Path, sha256: str) -> None:
+        try:
+            copy_verified(source, path, sha256)
+        except OSError as exc:
+            raise CheckFailed(
+                f"cannot store the data snapshot in {self.name}: {exc.strerror} ({exc.filename or path})",
+                title="Data not stored",
+                hint="nothing was registered; check that folder, or set data_snapshot_max_bytes: 0 in mlops.yaml "
+                "to train without storing the data",
+            ) from None
+
+    def _upload(self, path: Path, sha256: str, *, verified: bool) -> bool:
         if self.remote is None or self.remote.has(KIND, sha256):
             return False
-        if file_sha256(path) != sha256:  # never upload a damaged local copy under this name
+        if not verified and file_sha256(path) != sha256:  # never upload a damaged local copy under this name
             path.unlink()
             raise SnapshotRefused(
                 f"the local copy of data sha256:{short_digest(sha256)} in {self.root / FOLDER} is damaged",

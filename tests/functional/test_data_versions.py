@@ -186,3 +186,18 @@ def test_a_damaged_snapshot_is_refused(cli: Any, sk_repo: Path) -> None:
         "hint: it was not used; restore it from a copy of the store, or the file from where it came from\n"
     )
     assert not (sk_repo / "data" / "cancer.csv").exists()
+
+
+def test_data_that_cannot_be_stored_registers_nothing(cli: Any, sk_repo: Path) -> None:
+    blocked = sk_repo / ".mlops" / "artifacts" / "data"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("not a folder\n")  # the snapshot's folder cannot be made
+    result = cli("--repo", str(sk_repo), "train", "cancer", *SMALL)
+    assert result.code == 1
+    assert result.stderr.startswith("error: Data not stored: cannot store the data snapshot in .mlops/artifacts: ")
+    assert result.stderr.endswith(
+        "hint: nothing was registered; check that folder, or set data_snapshot_max_bytes: 0 in mlops.yaml to train "
+        "without storing the data\n"
+    )
+    assert not (sk_repo / "registry" / "cancer").exists()
+    assert not list((sk_repo / ".mlops" / "artifacts").glob("sha256/*/*.skops"))  # no artifact either
