@@ -8,11 +8,20 @@ the artifact's own sha256: what the version record names is what the registry ve
 and what is checked again on download.
 
 The connection is https, except to a loopback host, where a plain local registry speaks http.
-Credentials (``MLOPS_OCI_USERNAME`` / ``MLOPS_OCI_PASSWORD``, from the runner's environment, never
-from the repository) go only over https, or over loopback http when the user allowed it with
-``MLOPS_ALLOW_INSECURE_LOOPBACK=1``, and only to a host the runner chose (``MLOPS_ARTIFACT_STORE``):
-a host named by ``mlops.yaml`` alone is reached anonymously, so a hostile commit that points the
-store elsewhere gets no password. Every call is recorded in the operation log (kind ``oci``).
+Credentials go only to a host the runner chose (``MLOPS_ARTIFACT_STORE``), never to one that
+``mlops.yaml`` alone names, so a hostile commit that points the store elsewhere gets no password:
+
+- for a store the runner chose: ``MLOPS_OCI_USERNAME`` / ``MLOPS_OCI_PASSWORD`` when both are set,
+  else what ``docker login`` left for that host in the user's docker config (oras's own lookup);
+  only over https, or loopback http when ``MLOPS_ALLOW_INSECURE_LOOPBACK=1``;
+- for a store named by ``mlops.yaml``: nothing at all. oras would otherwise read ``ORAS_USER`` /
+  ``ORAS_PASS`` and the docker config (even run its credential helpers) for any host it is given;
+  both are switched off, and a registry that asks for credentials gets a message saying how to
+  choose the store.
+
+The registry's challenge on ``/v2/`` picks oras's auth backend: ``Basic`` (a distribution
+registry with htpasswd, Harbor's robot accounts) or a bearer token service (GHCR, Docker Hub).
+Every call is recorded in the operation log (kind ``oci``).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from typing import Any
 from mlopsctl import oplog
 from mlopsctl.errors import MlopsError, StoreUnreachable, UsageError
 from mlopsctl.ports import http
+from mlopsctl.ports.store_errors import STORE_VARIABLE, CredentialsRefused
 from mlopsctl.spec.userconfig import check_credential_url, is_loopback_host
 
 KIND = "oci"
@@ -87,26 +97,74 @@ class OciRegistry:
 
             # oras prints its own errors (a 404 while probing is "manifest unknown"): ours say more, once
             logging.getLogger("oras.logger").setLevel(logging.CRITICAL)
-            self._check_answers()
-            client = oras.client.OrasClient(hostname=self.location.host, insecure=self.location.insecure)
-            username, password = os.environ.get(USERNAME_VARIABLE), os.environ.get(PASSWORD_VARIABLE)
-            if username and password and self.send_credentials:
-                scheme = "http" if self.location.insecure else "https"
-                check_credential_url(f"{scheme}://{self.location.host}/v2/", what=f"the OCI store {self.location}")
-                self._call("login", lambda: client.login(username, password, hostname=self.location.host))
+            challenge = self._check_answers()
+            backend = "basic" if challenge.lower().startswith("basic") else "token"
+            client = oras.client.OrasClient(
+                hostname=self.location.host, insecure=self.location.insecure, auth_backend=backend
+            )
+            if self.send_credentials:
+                self._log_in(client)
+            else:
+                _without_credentials(client)
+            if challenge:
+                self._check_access(client)
             self._client = client
         return self._client
 
-    def _check_answers(self) -> None:
-        """One quick request first: oras retries a refused connection for about two minutes."""
+    def _log_in(self, client: Any) -> None:
+        """The runner's credentials from the environment (else oras finds the user's docker login)."""
+        username, password = os.environ.get(USERNAME_VARIABLE), os.environ.get(PASSWORD_VARIABLE)
+        if not (username and password):
+            return
+        scheme = "http" if self.location.insecure else "https"
+        check_credential_url(f"{scheme}://{self.location.host}/v2/", what=f"the OCI store {self.location}")
+        self._call("login", lambda: client.login(username, password, hostname=self.location.host))
+
+    def _check_answers(self) -> str:
+        """One quick request first (oras retries a refused connection for about two minutes).
+
+        Returns the registry's authentication challenge ('' when it lets anyone in).
+        """
         scheme = "http" if self.location.insecure else "https"
         try:
-            http.request("GET", f"{scheme}://{self.location.host}/v2/", timeout=PROBE_SECONDS)
+            answer = http.request("GET", f"{scheme}://{self.location.host}/v2/", timeout=PROBE_SECONDS)
         except http.NoAnswer as exc:
             raise StoreUnreachable(
                 f"the OCI store {self.location} does not answer: {exc.reason}",
                 hint="check the registry address in artifact_store (or MLOPS_ARTIFACT_STORE) and that it runs",
             ) from None
+        if answer.status == 401:
+            return answer.header("www-authenticate") or "Basic"
+        return ""
+
+    def _check_access(self, client: Any) -> None:
+        """A registry that wants credentials: do ours (or the lack of them) open it? One request says."""
+        if not client.auth.__class__.__name__.startswith("Basic"):
+            return  # a token service may grant anonymous pulls: the first real call tells
+        scheme = "http" if self.location.insecure else "https"
+        answer = self._call("check access", lambda: client.do_request(f"{scheme}://{self.location.host}/v2/"))
+        if answer.status_code in (401, 403):
+            raise self._refused_credentials(answer.status_code)
+
+    def _refused_credentials(self, status: int) -> MlopsError:
+        """The store asked for credentials and got none, or wrong ones: say which, and what to do."""
+        if not self.send_credentials:
+            return CredentialsRefused(
+                f"the OCI store {self.location} asks for credentials (HTTP {status}); it is named by "
+                "mlops.yaml, and mlopsctl sends credentials only to a store you chose",
+                hint=f"choose it on this machine: export {STORE_VARIABLE}={self.location} "
+                f"(with {USERNAME_VARIABLE} and {PASSWORD_VARIABLE})",
+            )
+        if not (os.environ.get(USERNAME_VARIABLE) and os.environ.get(PASSWORD_VARIABLE)):
+            return CredentialsRefused(
+                f"the OCI store {self.location} asks for credentials (HTTP {status}) and none are set",
+                hint=f"set {USERNAME_VARIABLE} and {PASSWORD_VARIABLE} (or docker login {self.location.host})",
+            )
+        return CredentialsRefused(
+            f"the OCI store {self.location} refused the credentials in {USERNAME_VARIABLE} / "
+            f"{PASSWORD_VARIABLE} (HTTP {status})",
+            hint="check the user name, the password (or token) and its permissions on the namespace",
+        )
 
     def has(self, kind: str, sha256: str) -> bool:
         """Whether the registry holds the blob under its tag (a manifest that names it)."""
@@ -114,8 +172,13 @@ class OciRegistry:
         def probe() -> bool:
             try:
                 manifest = self.client().get_manifest(self.location.target(kind, sha256))
-            except ValueError:
-                return False  # oras raises ValueError for a 404 manifest
+            except ValueError as exc:  # oras raises ValueError for any refusal: only a 404 means "not there"
+                if "Not Found" in str(exc):
+                    return False
+                refusal = self._refusal(exc)
+                if refusal is None:
+                    raise
+                raise refusal from None
             layers = manifest.get("layers") or []
             return any(layer.get("digest") == f"sha256:{sha256}" for layer in layers)
 
@@ -169,9 +232,26 @@ class OciRegistry:
             raise
         except Exception as exc:  # oras raises plain exceptions for HTTP refusals (401, 403, 5xx)
             oplog.record(KIND, command, False, str(exc)[:200])
+            refusal = self._refusal(exc)
+            if refusal is not None:
+                raise refusal from None
             raise MlopsError(
                 f"the OCI store {self.location} refused '{command}': {str(exc)[:300]}",
                 hint=f"check {USERNAME_VARIABLE} / {PASSWORD_VARIABLE} and the namespace's permissions",
             ) from None
         oplog.record(KIND, command, True)
         return result
+
+    def _refusal(self, exc: Exception) -> MlopsError | None:
+        """The credential message when oras's error is an HTTP 401 or 403."""
+        text = str(exc)
+        for status, words in ((401, ("Unauthorized", "authentication required")), (403, ("Forbidden", "denied"))):
+            if any(word in text for word in words):
+                return self._refused_credentials(status)
+        return None
+
+
+def _without_credentials(client: Any) -> None:
+    """No credential of any kind for a host the repository chose (oras would look up several)."""
+    client.auth._basic_auth = None  # oras's BasicAuth takes ORAS_USER / ORAS_PASS from the environment
+    client.auth._auth_config = {"auths": {}}  # non-empty: oras then never loads ~/.docker/config.json

@@ -4,6 +4,12 @@ Blobs live at ``s3://BUCKET/PREFIX/<kind>/sha256/<hex>``. Credentials and the en
 boto3's own chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, instance roles,
 ``AWS_ENDPOINT_URL`` for an S3-compatible server), never from the repository. Large files go up
 in parts (boto3's transfer manager). Every call is recorded in the operation log (kind ``s3``).
+
+The same rule as the OCI store: requests are signed with the user's credentials only for a bucket
+the runner chose (``MLOPS_ARTIFACT_STORE``). A bucket that ``mlops.yaml`` alone names is reached
+with unsigned (anonymous) requests, which only a public bucket answers: a hostile commit cannot
+make a teammate's or a CI runner's identity write the team's models into a bucket it picked (or
+read one with their rights), and a refusal says how to choose the store.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 
 from mlopsctl import oplog
 from mlopsctl.errors import MlopsError, StoreUnreachable, UsageError
+from mlopsctl.ports.store_errors import STORE_VARIABLE, CredentialsRefused
 
 KIND = "s3"
 
@@ -43,8 +50,9 @@ class S3Location:
 class S3Bucket:
     """Push, find and pull blobs by sha256 under one bucket prefix."""
 
-    def __init__(self, location: S3Location) -> None:
+    def __init__(self, location: S3Location, *, sign_requests: bool = True) -> None:
         self.location = location
+        self.sign_requests = sign_requests  # False when a repository file chose the bucket
         self._client: Any = None
 
     def client(self) -> Any:
@@ -53,6 +61,10 @@ class S3Bucket:
             from botocore.config import Config
 
             config = Config(connect_timeout=10, read_timeout=60, retries={"max_attempts": 3})
+            if not self.sign_requests:
+                from botocore import UNSIGNED
+
+                config = config.merge(Config(signature_version=UNSIGNED))
             self._client = boto3.session.Session().client("s3", config=config)
         return self._client
 
@@ -95,6 +107,18 @@ class S3Bucket:
         data: bytes = self._call(f"get {self._uri(key)}", get)
         return data
 
+    def _refused(self, detail: str) -> CredentialsRefused:
+        if not self.sign_requests:
+            return CredentialsRefused(
+                f"the S3 store {self.location} refused an anonymous request ({detail}); it is named by "
+                "mlops.yaml, and mlopsctl signs requests only for a store you chose",
+                hint=f"choose it on this machine: export {STORE_VARIABLE}={self.location}",
+            )
+        return CredentialsRefused(
+            f"the S3 store {self.location} refused this machine's credentials ({detail})",
+            hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and the bucket's permissions",
+        )
+
     def _uri(self, key: str) -> str:
         return f"s3://{self.location.bucket}/{key}"
 
@@ -113,6 +137,8 @@ class S3Bucket:
             error = exc.response.get("Error", {})
             detail = f"{error.get('Code', '?')}: {error.get('Message', '')}".strip()
             oplog.record(KIND, command, False, detail)
+            if error.get("Code") in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise self._refused(detail) from None
             raise MlopsError(
                 f"the S3 store {self.location} refused '{command}': {detail}",
                 hint="check the credentials (AWS_ACCESS_KEY_ID, AWS_PROFILE) and the bucket's permissions",

@@ -15,6 +15,7 @@ tampered blob in the store is refused and never cached.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from mlopsctl.contract.records import ArtifactRef
 from mlopsctl.errors import MlopsError, NotFound, StoreUnreachable, UsageError
 from mlopsctl.ports.oci import OciLocation, OciRegistry
 from mlopsctl.ports.s3 import S3Bucket, S3Location
+from mlopsctl.ports.store_errors import CredentialsRefused
 from mlopsctl.registry.artifacts import ArtifactRefused, ArtifactStore, sha256_hex, short_digest
 from mlopsctl.spec.locations import remote_scheme as remote_scheme  # re-exported for the registry
 
@@ -40,13 +42,19 @@ class BlobStore(Protocol):
     def pull(self, kind: str, sha256: str) -> bytes: ...
 
 
+def chosen_by_runner(uri: str) -> bool:
+    """Whether this machine's runner chose ``uri`` (``MLOPS_ARTIFACT_STORE``), not only a repository file."""
+    return os.environ.get(ARTIFACT_STORE_VARIABLE, "").strip() == uri.strip()
+
+
 def open_blob_store(uri: str, *, chosen_by_runner: bool) -> BlobStore:
-    """The port for a remote store URI; credentials go only to a store the runner chose (not the repo)."""
+    """The port for a remote store URI; credentials go only to a store the runner chose (not the repo):
+    OCI credentials are sent, S3 requests signed, only then."""
     scheme = remote_scheme(uri)
     if scheme == "oci":
         return OciRegistry(OciLocation.parse(uri), send_credentials=chosen_by_runner)
     if scheme == "s3":
-        return S3Bucket(S3Location.parse(uri))
+        return S3Bucket(S3Location.parse(uri), sign_requests=chosen_by_runner)
     raise UsageError(f"'{uri}' is not a remote store", hint="use oci://HOST/NAMESPACE or s3://BUCKET/PREFIX")
 
 
@@ -69,23 +77,29 @@ class RemoteArtifactStore(ArtifactStore):
     def put(self, data: bytes) -> ArtifactRef:
         """Cache the bytes, upload them unless the store has them, and confirm the store holds them."""
         ref = super().put(data)
-        if not self.remote.has(KIND, ref.sha256):
-            try:
-                self.remote.push(KIND, self.path_for(ref.sha256), ref.sha256, MEDIA_TYPE)
-            except StoreUnreachable:
-                raise
-            except MlopsError:
-                # Two clones pushing the same bytes at once: the registry may refuse the loser's upload
-                # session. Content-addressed: if the store now holds the blob, it is the same blob.
-                if not self.remote.has(KIND, ref.sha256):
-                    self.remote.push(KIND, self.path_for(ref.sha256), ref.sha256, MEDIA_TYPE)  # once more
-            if not self.remote.has(KIND, ref.sha256):
-                raise NotFound(
-                    f"the artifact sha256:{short_digest(ref.sha256)} was uploaded to {self.uri} but the store "
-                    "does not list it",
-                    hint="nothing was registered; check the store and run the command again",
-                )
+        self.upload(ref.sha256)
         return ref
+
+    def upload(self, sha256: str) -> bool:
+        """Upload the cached blob unless the store holds it (True: uploaded; False: it was there)."""
+        if self.remote.has(KIND, sha256):
+            return False
+        path = self.path_for(sha256)
+        try:
+            self.remote.push(KIND, path, sha256, MEDIA_TYPE)
+        except (StoreUnreachable, CredentialsRefused):
+            raise
+        except MlopsError:
+            # Two clones pushing the same bytes at once: the registry may refuse the loser's upload
+            # session. Content-addressed: if the store now holds the blob, it is the same blob.
+            if not self.remote.has(KIND, sha256):
+                self.remote.push(KIND, path, sha256, MEDIA_TYPE)  # once more
+        if not self.remote.has(KIND, sha256):
+            raise NotFound(
+                f"the artifact sha256:{short_digest(sha256)} was uploaded to {self.uri} but the store does not list it",
+                hint="nothing was registered; check the store and run the command again",
+            )
+        return True
 
     def get(self, ref: ArtifactRef) -> bytes:
         """From the cache, or fetched from the store, checked, then cached."""

@@ -40,7 +40,7 @@ from mlopsctl.fsio import create_exclusive, fsync_dir
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import ArtifactStore, safe_loads, short_digest
 from mlopsctl.registry.records import read_record, record_path, registry_dir, version_numbers
-from mlopsctl.registry.remote import ARTIFACT_STORE_VARIABLE, RemoteArtifactStore, remote_scheme
+from mlopsctl.registry.remote import RemoteArtifactStore, chosen_by_runner, remote_scheme
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import NAME_PATTERN
 from mlopsctl.spec.yamlpos import safe_load
@@ -92,7 +92,7 @@ def artifact_store_for(repo: Repo) -> ArtifactStore:
             repo.artifact_dir,
             configured,
             repo_root=repo.root,
-            chosen_by_runner=ARTIFACT_STORE_VARIABLE in os.environ,
+            chosen_by_runner=chosen_by_runner(configured),
         )
     scheme = configured.split("://", 1)[0] if "://" in configured else ""
     if scheme and scheme != "file":

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support.services import free_port, missing_service
 
@@ -33,6 +34,12 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:{port}
+"""
+HTPASSWD_AUTH = """\
+auth:
+  htpasswd:
+    realm: mlopsctl-test
+    path: {path}
 """
 
 
@@ -78,18 +85,43 @@ def _serving(command: list[str], url: str, log: Path, env: dict[str, str] | None
 
 
 @contextmanager
-def oci_registry(folder: Path) -> Iterator[Endpoint]:
-    """A distribution registry on 127.0.0.1 storing under ``folder``."""
+def oci_registry(folder: Path, users: dict[str, str] | None = None) -> Iterator[Endpoint]:
+    """A distribution registry on 127.0.0.1 storing under ``folder``; with ``users`` (name -> password),
+    only they get in (htpasswd basic auth, which the registry accepts over plain http)."""
     exe = shutil.which("docker-registry")
     if exe is None:
         missing_service("docker-registry is not installed (run scripts/services.sh)")
     port = free_port()
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.yml"
-    config.write_text(REGISTRY_CONFIG.format(data=folder / "data", port=port))
+    text = REGISTRY_CONFIG.format(data=folder / "data", port=port)
+    if users:
+        text += HTPASSWD_AUTH.format(path=_htpasswd(folder / "htpasswd", users))
+    config.write_text(text)
     endpoint = Endpoint(port, f"127.0.0.1:{port}", folder / "registry.log")
     with _serving([str(exe), "serve", str(config)], f"http://127.0.0.1:{port}/v2/", endpoint.log):
         yield endpoint
+
+
+def _htpasswd(path: Path, users: dict[str, str]) -> Path:
+    import bcrypt
+
+    lines = [
+        f"{name}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}"
+        for name, password in users.items()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def registry_blob_file(folder: Path, sha256: str) -> Path:
+    """Where the registry started with ``oci_registry(folder)`` keeps a blob's bytes on disk."""
+    return folder / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256" / sha256[:2] / sha256 / "data"
+
+
+def registry_blob_count(folder: Path) -> int:
+    """How many blobs the registry holds (manifests and config blobs included)."""
+    return sum(1 for _ in (folder / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256").glob("*/*/data"))
 
 
 @contextmanager
@@ -117,14 +149,19 @@ def s3_environment(endpoint: Endpoint) -> dict[str, str]:
     }
 
 
-def create_bucket(endpoint: Endpoint, bucket: str) -> None:
+def s3_client(endpoint: Endpoint) -> Any:
+    """A boto3 client of the test's own, outside mlopsctl (to look at or tamper with the bucket)."""
     import boto3
 
     env = s3_environment(endpoint)
-    boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=endpoint.url,
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         region_name=env["AWS_DEFAULT_REGION"],
-    ).create_bucket(Bucket=bucket)
+    )
+
+
+def create_bucket(endpoint: Endpoint, bucket: str) -> None:
+    s3_client(endpoint).create_bucket(Bucket=bucket)
