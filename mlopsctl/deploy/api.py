@@ -4,8 +4,12 @@
   merged) against what runs on its targets. Read only; nothing is locked.
 * :func:`apply_environment`: takes the lock of every target involved, plans again under it, and
   converges (:mod:`mlopsctl.deploy.apply`). Refuses before touching anything when a version named
-  failed its gates, is archived or is not registered, or when a deployment is on the kubernetes
-  target (its manifests are rendered by ``mlopsctl render``, not built yet).
+  failed its gates, is archived or is not registered.
+
+Deployments on the kubernetes target never run here: their plan is the diff of ``deploy/<env>/``
+(:mod:`mlopsctl.deploy.rendered`), and apply renders and commits that folder (optionally
+``kubectl apply -k`` it) through :mod:`mlopsctl.kubernetes.api`; the other deployments of the same
+environment file go through the processes or containers as before.
 * :func:`down_environment`: stops everything the environment runs, on every target, and clears
   its state (local work and tests; in production Git stays the way to change what runs).
 """
@@ -18,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from mlopsctl.deploy.apply import DEFAULT_READY_TIMEOUT, Applier, ApplyFailed, ApplyResult
 from mlopsctl.deploy.artifacts import missing_artifacts
 from mlopsctl.deploy.desired import Desired, port_clashes, read_desired, refusals, resolve
@@ -26,19 +32,17 @@ from mlopsctl.deploy.lock import deploy_locks
 from mlopsctl.deploy.model import PREFLIGHT, Health, Instance
 from mlopsctl.deploy.plan import ModelSync, Plan, diff, needs_start
 from mlopsctl.deploy.processes import LocalRuntime, stop_child
+from mlopsctl.deploy.rendered import RenderedPlan
 from mlopsctl.deploy.runtime import Runtime
 from mlopsctl.deploy.state import DeployState, check_state_folders, clear_state, read_state, write_endpoints
-from mlopsctl.errors import MlopsError
+from mlopsctl.errors import MlopsError, UsageError
+from mlopsctl.kubernetes.api import commit_rendering, manifest_plan
 from mlopsctl.registry.records import read_record
 from mlopsctl.spec.loader import Repo, load_settings
 from mlopsctl.spec.models import Environment
 
 Progress = Callable[[str], None]
 STARTING_GRACE_SECONDS = DEFAULT_READY_TIMEOUT
-RENDER_NOTE = (
-    "the kubernetes target is not run by apply: its manifests are rendered into the repository for "
-    "Argo CD or Flux by 'mlopsctl render', which is not built yet"
-)
 
 
 @dataclass
@@ -69,7 +73,8 @@ def plan_environment(repo: Repo, env: str, *, ref: str = "HEAD") -> Plan:
     desired = read_desired(repo, env, ref)
     state = read_state(repo, env)
     runtimes = _runtimes(repo, _targets(desired, state))
-    return _plan(repo, desired, state, _observe(runtimes, env))
+    plan = _plan(repo, desired, state, _observe(runtimes, env))
+    return _with_manifests(repo, plan, desired, ref) if desired.rendered else plan
 
 
 def plan_each(root: Path, envs: list[str]) -> dict[str, Plan | MlopsError]:
@@ -89,7 +94,16 @@ def plan_for(repo: Repo, env: str, environment: Environment) -> Plan:
     desired = resolve(environment, repo.settings.default_target, env)
     state = read_state(repo, env)
     runtimes = _runtimes(repo, _targets(desired, state))
-    return _plan(repo, desired, state, _observe(runtimes, env))
+    plan = _plan(repo, desired, state, _observe(runtimes, env))
+    if not desired.rendered:
+        return plan
+    text = yaml.safe_dump(environment.model_dump(mode="json", exclude_unset=True), sort_keys=False)
+    return _with_manifests(repo, plan, desired, "HEAD", text)
+
+
+def _with_manifests(repo: Repo, plan: Plan, desired: Desired, ref: str, text: str | None = None) -> RenderedPlan:
+    """The plan with the kubernetes deployments' manifest diff (``deploy/<env>/`` at ``ref`` -> rendered)."""
+    return RenderedPlan.of(plan, manifest_plan(repo.root, desired.env, ref, text), desired.rendered)
 
 
 def markdown_plan(root: Path) -> Callable[[str, Environment], str]:
@@ -111,11 +125,6 @@ def _plan(repo: Repo, desired: Desired, state: DeployState, observed: list[Insta
     starting = needs_start(changes)
     plan.problems = port_clashes(desired.services) + refusals(repo.root, starting)
     plan.problems += missing_artifacts(repo, starting)
-    if desired.rendered:
-        names = ", ".join(spec.model for spec in desired.rendered)
-        plan.problems.append(
-            f"{names} {'is' if len(desired.rendered) == 1 else 'are'} on the kubernetes target: " + RENDER_NOTE
-        )
     plan.notes += _notes(desired, in_sync)
     return plan
 
@@ -177,12 +186,20 @@ def apply_environment(
     ref: str = "HEAD",
     timeout: float = DEFAULT_READY_TIMEOUT,
     wait: bool = False,
+    kubectl: bool = False,
 ) -> ApplyResult:
-    """Converge what runs for ``env`` to what Git says; raises :class:`ApplyFailed` after a rollback."""
+    """Converge what runs for ``env`` to what Git says; raises :class:`ApplyFailed` after a rollback.
+
+    Kubernetes deployments are rendered into ``deploy/<env>/`` and committed (``kubectl``: and
+    applied with ``kubectl apply -k``); nothing is started for them on this machine.
+    """
     say = progress or (lambda _line: None)
     desired = read_desired(repo, env, ref)
+    rendered = _apply_rendered(repo, desired, ref, kubectl)
     check_state_folders(repo, env)
     state = read_state(repo, env)
+    if rendered is not None and not desired.services and not state.targets():
+        return rendered
     targets = _targets(desired, state)
     with deploy_locks(repo, env, targets, wait=wait):
         runtimes = _runtimes(repo, targets)
@@ -191,9 +208,40 @@ def apply_environment(
         say(plan.summary())
         result = Applier(repo, plan, observed, runtimes, say, timeout).run()
     result.next_steps = next_steps(repo, result)
+    if rendered is not None:
+        result.actions[:0] = rendered.actions
+        result.next_steps[:0] = rendered.next_steps
     if not result.ok:
         raise ApplyFailed(result)
     return result
+
+
+def _apply_rendered(repo: Repo, desired: Desired, ref: str, kubectl: bool) -> ApplyResult | None:
+    """Render and commit ``deploy/<env>/`` for the kubernetes deployments (None when there are none)."""
+    if not desired.rendered:
+        if kubectl:
+            raise UsageError(
+                f"--kubectl applies rendered manifests, and environments/{desired.env}.yaml runs nothing on the "
+                "kubernetes target",
+                hint="leave out --kubectl",
+            )
+        return None
+    done = commit_rendering(repo.root, desired.env, ref=ref, use_kubectl=kubectl)
+    if done.commit is None:
+        action = f"{done.folder}/ already matches environments/{desired.env}.yaml: nothing to commit"
+    else:
+        action = f"rendered {done.folder}/ ({done.changed_files} file(s) changed), committed {done.commit[:12]}"
+    actions = [action]
+    if done.kubectl_output is not None:
+        actions += [f"kubectl: {line}" for line in done.kubectl_output.splitlines()]
+    steps = [
+        f"{desired.env}: {len(desired.rendered)} deployment(s) on the kubernetes target; nothing was started here",
+        f"Argo CD or Flux syncs {done.folder}/ once it is pushed: git push",
+    ]
+    changes = 1 if done.commit is not None else 0
+    return ApplyResult(
+        env=desired.env, commit=desired.commit or "", ok=True, actions=actions, next_steps=steps, changes=changes
+    )
 
 
 def _refuse(plan: Plan) -> None:

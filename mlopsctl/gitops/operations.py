@@ -34,6 +34,7 @@ from mlopsctl.gitops.snapshot import (
     ran_in,
 )
 from mlopsctl.spec.environments import env_path
+from mlopsctl.spec.loader import load_settings
 from mlopsctl.spec.locations import shown
 from mlopsctl.spec.models import NAME_PATTERN, Environment, ModelSpec
 
@@ -69,6 +70,8 @@ class Change:
     """The versions a retirement archives."""
     every_version: bool = False
     """A retirement of the whole model (no ``Version:`` trailer), not of one version."""
+    removed_files: tuple[str, ...] = ()
+    """Files the same commit deletes: rendered manifests a kubernetes environment no longer has."""
 
     @property
     def branch(self) -> str:
@@ -255,6 +258,7 @@ def _env_change(
         desired = Environment.model_validate(envfile.load(new_text))
     except ValueError as exc:  # a bug here must never reach a commit
         raise CheckFailed(f"the edited {env_path(op.env)} would not validate: {exc}", title="Internal check") from exc
+    rendered, removed = _rendered_manifests(snap, op.env, new_text)
     return Change(
         action="promote" if isinstance(op, Promote) else "rollback",
         model=op.model,
@@ -269,7 +273,19 @@ def _env_change(
         previous=transitions.describe(current),
         reason=op.reason,
         desired=desired,
+        more_files=rendered,
+        removed_files=removed,
     )
+
+
+def _rendered_manifests(snap: Snapshot, env: str, text: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """A kubernetes environment's ``deploy/<env>/`` rendered for the new file, in the same commit, so the
+    pull request shows the manifest diff Argo CD or Flux will sync (issue 17); nothing for other targets."""
+    from mlopsctl.kubernetes.api import promotion_files  # renders only when a promotion is prepared
+
+    root = snap.git.root
+    written, removed = promotion_files(root, load_settings(root), snap.commit, env, text)
+    return tuple(sorted(written.items())), tuple(removed)
 
 
 def _watched_deployment(snap: Snapshot, env: str, model: str) -> Any:

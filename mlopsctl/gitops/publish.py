@@ -300,7 +300,7 @@ def _listed(paths: list[str]) -> str:
 
 def commit_change(git: Git, parent: str, change: Change) -> str:
     """A commit on ``parent`` holding the change's files; no branch moves, the work tree is left alone."""
-    if len(change.files) == 1:
+    if len(change.files) == 1 and not change.removed_files:
         return git.commit_file(parent, change.path, change.text, change.message())
     with tempfile.TemporaryDirectory(prefix="mlopsctl-index-") as scratch:
         index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
@@ -308,6 +308,8 @@ def commit_change(git: Git, parent: str, change: Change) -> str:
         for path, text in change.files.items():
             blob = git.run("hash-object", "-w", "--stdin", "--path", path, input=text).stdout.strip()
             git.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index)
+        for path in change.removed_files:
+            git.run("update-index", "--force-remove", "--", path, env=index)
         tree = git.run("write-tree", env=index).stdout.strip()
     result = git.run("commit-tree", tree, "-p", parent, "-F", "-", input=change.message(), env=git.identity_env())
     return result.stdout.strip()

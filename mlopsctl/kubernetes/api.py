@@ -20,7 +20,7 @@ from mlopsctl.errors import CheckFailed, NotFound
 from mlopsctl.fsio import refuse_links
 from mlopsctl.kubernetes import files
 from mlopsctl.kubernetes.inputs import gather, kubernetes_models
-from mlopsctl.kubernetes.manifests import environment_objects
+from mlopsctl.kubernetes.manifests import environment_objects, model_of
 from mlopsctl.ports import kubectl
 from mlopsctl.ports.git import Git
 from mlopsctl.spec.environments import check_environment_name, env_path, parse_environment
@@ -92,9 +92,13 @@ class ManifestPlan:
         return f"{self.folder}/: " + ", ".join(f"{n} file(s) {what}" for n, what in counts if n)
 
     def files_of(self, model: str) -> list[str]:
-        """The changed files of ``model`` (its files are named ``<model>-<kind>...``)."""
-        every = self.added + self.changed + self.removed
-        return [name for name in every if name.startswith(f"{model}-")]
+        """The files of ``model`` that the rendering adds, changes or removes."""
+        return [name for name in self.added + self.changed + self.removed if model_of(name) == model]
+
+    def touched_models(self) -> list[str]:
+        """Every model with a file to add, change or remove, sorted."""
+        found = {model_of(name) for name in self.added + self.changed + self.removed}
+        return sorted(model for model in found if model is not None)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -37,6 +37,29 @@ LABEL_ROLE = "mlopsctl.dev/role"
 LABEL_VERSION = "mlopsctl.dev/version"
 
 Obj = dict[str, Any]
+FILE_KINDS = (
+    "deployment-stable",
+    "deployment-candidate",
+    "service",
+    "service-candidate",
+    "hpa-stable",
+    "hpa-candidate",
+    "pdb-stable",
+    "pdb-candidate",
+    "networkpolicy",
+    "podmonitor",
+    "httproute",
+)
+"""A model's files are ``<model>-<kind>.yaml``, kind one of these (model names may hold dashes)."""
+
+
+def model_of(file_name: str) -> str | None:
+    """The model a rendered file belongs to, or None for the environment's own files."""
+    stem = file_name.removesuffix(".yaml")
+    for kind in sorted(FILE_KINDS, key=len, reverse=True):
+        if stem.endswith(f"-{kind}"):
+            return stem[: -len(kind) - 1]
+    return None
 
 
 @dataclass(frozen=True)
@@ -364,9 +387,11 @@ def network_policy(given: EnvInput, item: ModelInput) -> Obj:
 
 
 def pod_monitor(given: EnvInput, item: ModelInput) -> Obj:
-    """Scrape every pod of the model with the labels the rules expect (``env``, ``service``), as the
-    scrape configuration of ``monitoring render`` adds them."""
+    """Scrape every pod of the model with the labels the rules expect (``job``, ``env``, ``service``),
+    as the scrape configuration of ``monitoring render`` sets them."""
     relabel = [
+        # the job name the rules' MlopsServiceDown alert selects (the operator's own is namespace/name)
+        {"action": "replace", "targetLabel": "job", "replacement": f"mlopsctl-{given.env}"},
         {"action": "replace", "targetLabel": "env", "replacement": given.env},
         {"action": "replace", "targetLabel": "service", "replacement": item.model},
     ]

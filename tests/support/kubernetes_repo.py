@@ -31,6 +31,7 @@ CRD_FILES = {
     "HTTPRoute": "gateway.networking.k8s.io_httproutes.yaml",
 }
 REGISTRY = "registry.example.com/acme"
+STAGING_EXTRA = "kubernetes:\n  allow_from_namespaces: [gateway, monitoring]\n"
 
 
 def digest(model: str, version: int) -> str:
@@ -71,11 +72,8 @@ def make_kube_repo(base: Path, *, images: tuple[int, ...] = (1, 2, 3)) -> Gitops
     repo = make_gitops_repo(base)
     root = repo.root
     write_images(root, "churn", list(images))
-    (root / "environments" / "staging.yaml").write_text(
-        kubernetes_env(
-            "staging", "  churn:\n    version: 1\n", "kubernetes:\n  allow_from_namespaces: [gateway, monitoring]\n"
-        )
-    )
+    staging = kubernetes_env("staging", "  churn:\n    version: 1\n", STAGING_EXTRA)
+    (root / "environments" / "staging.yaml").write_text(staging)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "staging on kubernetes")
     git(root, "push", "-q", "origin", "main")
