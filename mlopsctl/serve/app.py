@@ -243,7 +243,7 @@ class ServiceApp(Application):
         except PredictionFailed as exc:
             return _tagged(self._failed(model, exc), request_id), model
         service.recorder.record(request_id, model, batch, prediction)
-        self._shadow(service, model, batch, document, route, parse)
+        self._shadow(service, model, batch, document, (route, request_id), parse)
         return _tagged(render(model, batch, prediction, document), request_id), model
 
     @staticmethod
@@ -265,7 +265,7 @@ class ServiceApp(Application):
         parse: Parse,
         render: Render,
     ) -> Answer:
-        route, request_id = where
+        request_id = where[1]
         try:
             prediction = await asyncio.get_running_loop().run_in_executor(self._pool(), model.run, batch)
         except RequestError as exc:
@@ -274,7 +274,7 @@ class ServiceApp(Application):
             return _tagged(self._failed(model, exc), request_id), model
         model.metrics.observe(batch, prediction)
         service.recorder.record(request_id, model, batch, prediction)
-        self._shadow(service, model, batch, document, route, parse)
+        self._shadow(service, model, batch, document, where, parse)
         return _tagged(render(model, batch, prediction, document), request_id), model
 
     # --- feedback ---------------------------------------------------------------------------
@@ -304,15 +304,15 @@ class ServiceApp(Application):
         return error_response(500, f"{model.name}@{model.version} failed to predict: {exc}")
 
     def _shadow(
-        self, service: Service, answered: ServedModel, batch: Batch, document: Any, route: str, parse: Parse
+        self, service: Service, answered: ServedModel, batch: Batch, document: Any, where: tuple[str, str], parse: Parse
     ) -> None:
         shadow = service.shadow
         if shadow is None or answered is shadow:
             return
         try:
-            asyncio.get_running_loop().call_soon(run_shadow, shadow, answered, batch, document, route, parse)
+            asyncio.get_running_loop().call_soon(_shadow_logged, service, answered, batch, document, where, parse)
         except RuntimeError:  # no event loop (called directly): run it now
-            run_shadow(shadow, answered, batch, document, route, parse)
+            _shadow_logged(service, answered, batch, document, where, parse)
 
     # --- Open Inference Protocol metadata ---------------------------------------------------
 
@@ -360,15 +360,27 @@ def _tagged(response: Response, request_id: str) -> Response:
     return response
 
 
+def _shadow_logged(
+    service: Service, answered: ServedModel, batch: Batch, document: Any, where: tuple[str, str], parse: Parse
+) -> None:
+    shadow = service.shadow
+    assert shadow is not None
+    found = run_shadow(shadow, answered, batch, document, where[0], parse)
+    if found is not None:
+        service.recorder.record_shadow(where[1], shadow, *found)
+
+
 def run_shadow(
     shadow: ServedModel, answered: ServedModel, batch: Batch, document: Any, route: str, parse: Parse
-) -> None:
-    """Predict with the shadow for metrics only: never raises, never touches the client's answer."""
+) -> tuple[Batch, Prediction] | None:
+    """Predict with the shadow for metrics and the log only: never raises, never touches the client's answer."""
     started = time.perf_counter()
     code = 200
+    found = None
     try:
         same = shadow.schema.columns == answered.schema.columns
-        shadow.predict(batch if same else parse(shadow, document))
+        shadow_batch = batch if same else parse(shadow, document)
+        found = (shadow_batch, shadow.predict(shadow_batch))
     except RequestError as exc:
         code = exc.status
     except PredictionFailed:
@@ -379,6 +391,7 @@ def run_shadow(
         shadow.metrics.prediction_errors += 1
         code = 500
     shadow.metrics.request(route, code, time.perf_counter() - started)
+    return found
 
 
 # --- request and response shapes --------------------------------------------------------------

@@ -87,6 +87,8 @@ class Recorder:
         self.performance = performance
         self.log = PredictionLog(settings) if settings is not None else None
         self.answers: OrderedDict[str, _Answer] = OrderedDict()
+        self.shadows: OrderedDict[str, _Answer] = OrderedDict()
+        """A shadow's answers to the same requests: labels join to them too (its own live metric)."""
         self.labelled: set[tuple[str, int]] = set()
         self._random = random.Random(seed)
         if settings is not None:
@@ -99,7 +101,7 @@ class Recorder:
         if self.settings is not None:
             by_version = {model.version: model for model in models}
             for request_id, answer in _read_answers(self.settings.folder, by_version):
-                self.answers[request_id] = answer
+                (self.shadows if answer.model.role == "shadow" else self.answers)[request_id] = answer
 
     def live(self, model: Any) -> LivePerformance | None:
         """The live performance of one served version (None without a declared metric)."""
@@ -116,13 +118,23 @@ class Recorder:
             return
         if settings.sample < 1.0 and self._random.random() >= settings.sample:
             return
+        self._keep(self.answers, request_id, model, batch, prediction)
+
+    def record_shadow(self, request_id: str, model: Any, batch: Batch, prediction: Prediction) -> None:
+        """Log a shadow's answer to a request whose answer was logged (same id, role shadow)."""
+        if self.log is not None and request_id in self.answers:
+            self._keep(self.shadows, request_id, model, batch, prediction)
+
+    def _keep(
+        self, kept: OrderedDict[str, _Answer], request_id: str, model: Any, batch: Batch, prediction: Prediction
+    ) -> None:
+        assert self.log is not None
         entry = (request_id, time.time(), model, batch.columns, batch.rows, prediction.labels, prediction.probabilities)
         if not self.log.submit(entry):
             return
-        answers = self.answers
-        answers[request_id] = _Answer(model, prediction.labels, prediction.probabilities)
-        if len(answers) > INDEX_REQUESTS:
-            answers.popitem(last=False)
+        kept[request_id] = _Answer(model, prediction.labels, prediction.probabilities)
+        if len(kept) > INDEX_REQUESTS:
+            kept.popitem(last=False)
 
     def close(self) -> None:
         if self.log is not None:
@@ -144,6 +156,9 @@ class Recorder:
         self._append(joined, now)
         for (request_id, row, label), answer in joined:
             self._join(answer, row, label, now)
+            shadow = self.shadows.get(request_id)
+            if shadow is not None and row < len(shadow.labels):
+                self._join(shadow, row, label, now)
             self.labelled.add((request_id, row))
         return {"accepted": len(joined)}
 

@@ -183,25 +183,31 @@ def line(
 
 
 def find_request(folder: Path, request_id: str) -> dict[str, Any] | None:
-    """The logged line of ``request_id`` in ``folder`` (rotated files included), newest first."""
+    """The logged answer to ``request_id`` in ``folder`` (rotated files included), newest file first.
+
+    The answer the client got, not a shadow's (logged under the same id), unless only that is left.
+    """
     needle = f'"id":{json.dumps(request_id)},'.encode()
+    shadow = None
     for path in reversed(log_files(folder)):
-        found = _find_in(path, needle)
-        if found is not None:
-            return found
-    return None
+        for found in _found_in(path, needle):
+            if found.get("role") != "shadow":
+                return found
+            shadow = shadow or found
+    return shadow
 
 
-def _find_in(path: Path, needle: bytes) -> dict[str, Any] | None:
+def _found_in(path: Path, needle: bytes) -> Iterator[dict[str, Any]]:
     try:
         with path.open("rb") as handle:
             for raw in handle:
-                if needle in raw:
-                    document: dict[str, Any] = json.loads(raw)
-                    return document
-    except (OSError, ValueError):
-        return None
-    return None
+                if raw.startswith(b"{" + needle):
+                    try:
+                        yield json.loads(raw)
+                    except ValueError:  # a torn last line after a kill
+                        continue
+    except OSError:
+        return
 
 
 def serve_folder(state_dir: Path, model: str) -> Path:

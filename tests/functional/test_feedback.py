@@ -11,7 +11,7 @@ import pytest
 from mlopsctl.contract import metrics as mc
 from mlopsctl.contract.predictionlog import labelled_rows
 from mlopsctl.monitor.promtext import parse
-from mlopsctl.serve.predlog import LABELS_FILE
+from mlopsctl.serve.predlog import LABELS_FILE, log_files
 from mlopsctl.serve.runner import ServerThread
 from tests.support.predlog import get_text, logging_service, post, post_json
 from tests.support.serving import Fitted, churn_fitted, records_of
@@ -170,3 +170,26 @@ def test_labels_join_to_the_rows_they_label(served: ServerThread, churn: Fitted,
     assert (third["row"], third["label"], third["prediction"]) == (2, 1, body["predictions"][2])
     assert third["age"] == rows[2]["age"]
     assert (third["version"], third["role"]) == ("1", "stable")
+
+
+def test_a_shadow_is_logged_under_the_same_id_and_gets_its_own_live_metric(churn: Fitted, tmp_path: Path) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    constant = churn_fitted(DummyClassifier(strategy="constant", constant=1), version=2)
+    running = logging_service(churn, tmp_path / "log", shadow=constant)
+    try:
+        answers = predict(running.url, churn, 4)
+        labels = [{"id": request_id, "label": 0} for request_id, _ in answers]
+        assert post_json(running.url, "/feedback", {"labels": labels})[0] == 200
+        text = get_text(running.url, "/metrics")
+    finally:
+        running.stop()
+    stable_accuracy = sum(predicted == 0 for _, predicted in answers) / 4
+    stable = '{model="churn",version="1",role="stable",metric="accuracy"}'
+    shadow = '{model="churn",version="2",role="shadow",metric="accuracy"}'
+    assert f"{mc.LIVE_PERFORMANCE}{stable} {stable_accuracy!r}\n" in text
+    assert f"{mc.LIVE_PERFORMANCE}{shadow} 0.0\n" in text  # always 1, every label 0
+    lines = [json.loads(raw) for path in log_files(tmp_path / "log") for raw in path.read_text().splitlines()]
+    assert [(line["id"], line["role"]) for line in lines] == [
+        (request_id, role) for request_id, _ in answers for role in ("stable", "shadow")
+    ]

@@ -25,13 +25,22 @@ def logging_service(
     keep_files: int = 8,
     sample: float = 1.0,
     max_body_bytes: int = 1_048_576,
+    shadow: Fitted | None = None,
 ) -> ServerThread:
-    """A started ServerThread serving ``fit`` with the prediction log in ``folder``."""
+    """A started ServerThread serving ``fit`` (and ``shadow`` as a shadow) with the prediction log in ``folder``."""
     from mlopsctl.serve.httpserver import Limits
 
     performance = PerformanceSettings(metric, 3600.0) if metric else None
     recorder = Recorder(LogSettings(folder, sample, max_bytes, keep_files), performance, seed=3)
-    service = build_service(LoadedVersion(fit.record, fit.pipeline), max_rows=1000, seed=11, recorder=recorder)
+    candidate = LoadedVersion(shadow.record, shadow.pipeline) if shadow is not None else None
+    service = build_service(
+        LoadedVersion(fit.record, fit.pipeline),
+        candidate,
+        strategy="shadow" if shadow is not None else None,
+        max_rows=1000,
+        seed=11,
+        recorder=recorder,
+    )
     return ServerThread(make_app(service, Limits(max_body_bytes=max_body_bytes))).start()
 
 
