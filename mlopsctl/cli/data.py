@@ -15,7 +15,7 @@ from mlopsctl.errors import ExitCode
 
 if TYPE_CHECKING:  # the core's pandas and pyarrow load only when a data command runs
     from mlopsctl.data.api import CheckResult, DataCheck
-    from mlopsctl.train.api import PulledData
+    from mlopsctl.registry.api import PulledData
 
 _STATUS_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
 
@@ -116,7 +116,7 @@ def pull(ref: str, target: Path | None) -> int:
     atomically; a file that already holds those bytes is left alone. Exits 1 when the version or its
     snapshot is unknown, 3 when the store does not answer.
     """
-    from mlopsctl.train.api import pull_data  # scikit-learn and pandas: only when the command runs
+    from mlopsctl.registry.api import pull_data
 
     opts = options()
     pulled = pull_data(opts.open(), ref, target)

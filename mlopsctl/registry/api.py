@@ -24,6 +24,7 @@ from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import ArtifactRefused
+from mlopsctl.registry.datapull import PulledData, pull_data
 from mlopsctl.registry.index import ModelFolder, VersionSummary, record_key, scan_registry, summaries
 from mlopsctl.registry.placements import Placement, Placements, placements
 from mlopsctl.registry.provenance import NOT_COMMITTED, Registrar, Registrars, registrars_at
@@ -292,6 +293,7 @@ __all__ = [
     "NOT_COMMITTED",
     "ModelRow",
     "Placement",
+    "PulledData",
     "Registrar",
     "VersionDetails",
     "VersionRecord",
@@ -300,6 +302,7 @@ __all__ = [
     "model_rows",
     "open_registry",
     "parse_ref",
+    "pull_data",
     "read_record",
     "stages",
     "version_details",

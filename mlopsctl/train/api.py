@@ -33,7 +33,7 @@ from mlopsctl.tracking.environment import capture_environment
 from mlopsctl.tracking.store import FAILED, FINISHED, RUNNING, Run, RunStore, new_run_id, now, this_process
 from mlopsctl.train.bundle import ExportedBundle, export_bundle, reproduce_bundle
 from mlopsctl.train.champion import ChampionVerdict, Comparison, Placement, compare, read_placements
-from mlopsctl.train.datastore import PulledData, SnapshotUpload, pull_data, require_storable
+from mlopsctl.train.datastore import SnapshotUpload, require_storable
 from mlopsctl.train.evaluate import check_gates
 from mlopsctl.train.fit import Fitted, fit_and_evaluate, seeded_params
 from mlopsctl.train.progress import ProgressFn, no_progress
@@ -349,12 +349,10 @@ __all__ = [
     "Comparison",
     "ExportedBundle",
     "Placement",
-    "PulledData",
     "ReproduceResult",
     "TrainResult",
     "export_bundle",
     "load_checked",
-    "pull_data",
     "reproduce_bundle",
     "reproduce_version",
     "train_model",

@@ -40,13 +40,13 @@ from mlopsctl.errors import CheckFailed, NotFound, UsageError
 from mlopsctl.fsio import fsync_dir
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import load_pipeline_bytes
+from mlopsctl.registry.datapull import read_ref
 from mlopsctl.registry.packages import listed_pins, pin_problem
 from mlopsctl.registry.records import record_from_doc, record_path
 from mlopsctl.registry.snapshots import copy_verified, file_sha256, snapshots_for
 from mlopsctl.registry.store import artifact_store_for
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.yamlpos import load_yaml
-from mlopsctl.train.datastore import read_ref
 from mlopsctl.train.fit import fit_and_evaluate
 from mlopsctl.train.progress import ProgressFn, no_progress
 from mlopsctl.train.reproduce import ReproduceResult, compare_with_record, recorded_data, spec_from_text
