@@ -1,10 +1,11 @@
-"""The git port: every git operation on the model repository, through GitPython.
+"""The git port: every git operation on the model repository; GitPython for the repository's objects.
 
-Commands run through GitPython's ``Git.execute`` (``repo.git`` once the working tree is a
-repository; a standalone ``git.cmd.Git`` before ``git init``), always in the model repository's
-root with ``GIT_TERMINAL_PROMPT=0`` and ``LC_ALL=C``. Reads of committed files go through the
-persistent ``git cat-file --batch`` process that GitPython keeps open for its object database
-(``repo.odb``), so ``plan``, ``history`` and the dashboard do not start one process per file.
+Commands (``git log``, ``git commit``, ...) run as one ``git`` process each, always in the model
+repository's root with ``GIT_TERMINAL_PROMPT=0``, ``LC_ALL=C`` and ``LANGUAGE=C`` (what GitPython's
+``Git.execute`` did for them, without importing GitPython: ``history`` starts in half the time).
+Reads of committed files go through the persistent ``git cat-file --batch`` process that GitPython
+keeps open for its object database (``repo.odb``), so ``plan``, ``history`` and the dashboard do
+not start one process per file; GitPython is imported when the first such read (or ``repo``) needs it.
 
 Every call is recorded in :mod:`mlopsctl.oplog` (the dashboard's Log view), and also passed to
 the optional ``log`` callback. A missing git identity never blocks a commit: mlopsctl falls
@@ -15,18 +16,19 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-import git as gitpython
-from git.exc import InvalidGitRepositoryError, NoSuchPathError
+from typing import TYPE_CHECKING
 
 from mlopsctl import oplog
 from mlopsctl.errors import ConflictError, GitRemoteUnreachable, MlopsError
+
+if TYPE_CHECKING:
+    import git as gitpython
 
 FALLBACK_NAME = "mlopsctl"
 FALLBACK_EMAIL = "mlopsctl@localhost"
@@ -64,9 +66,11 @@ class Git:
     def open_repo(self) -> gitpython.Repo | None:
         """The repository ``root`` is in, or None when it is in none (yet)."""
         if self._repo is None:
+            import git as gitpython  # only here: commands do not need it, and it takes 70 ms to import
+
             try:
                 self._repo = gitpython.Repo(self.root, search_parent_directories=True)
-            except (InvalidGitRepositoryError, NoSuchPathError):
+            except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
                 return None
         return self._repo
 
@@ -75,13 +79,6 @@ class Git:
         if self._repo is not None:
             self._repo.close()
             self._repo = None
-
-    def _runner(self) -> gitpython.Git:
-        """``repo.git`` when ``root`` is the top of a working tree, else a command runner in ``root``."""
-        repo = self.open_repo()
-        if repo is not None and repo.working_tree_dir is not None and _same_dir(repo.working_tree_dir, self.root):
-            return repo.git
-        return gitpython.Git(self.root)
 
     # ------------------------------------------------------------------ running commands
 
@@ -97,9 +94,8 @@ class Git:
     def _execute(self, args: Sequence[str], env: dict[str, str] | None, input: str | None) -> GitResult:
         if not self.root.is_dir():
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(self.root))
-        status, stdout, stderr = _execute(self._runner(), args, {**BASE_ENV, **(env or {})}, input)
-        # GitPython drops stderr's last line feed; callers saw git's own text before
-        return GitResult(tuple(args), _text(stdout), stderr + "\n" if stderr else "", status)
+        status, stdout, stderr = _execute(self.root, args, {**BASE_ENV, **(env or {})}, input)
+        return GitResult(tuple(args), _text(stdout), stderr, status)
 
     def _record(self, command: str, ok: bool, detail: str = "") -> None:
         oplog.record("git", command, ok, detail)
@@ -210,40 +206,24 @@ class Git:
         return result.stdout.strip()
 
 
-def _execute(
-    runner: gitpython.Git, args: Sequence[str], env: dict[str, str], input: str | None
-) -> tuple[int, bytes, str]:
-    """``git *args`` through GitPython: exit status, raw standard output, standard error."""
-    with _stdin(input) as stdin:
-        return runner.execute(
-            ["git", *args],
-            istream=stdin,
-            with_extended_output=True,
-            with_exceptions=False,
-            stdout_as_string=False,
-            strip_newline_in_stdout=False,
-            env=env,
-        )
+def _execute(root: Path, args: Sequence[str], env: dict[str, str], input: str | None) -> tuple[int, bytes, str]:
+    """``git *args`` in ``root``: exit status, raw standard output, standard error (as text)."""
+    done = subprocess.run(
+        ["git", *args],
+        cwd=root,
+        env={**os.environ, "LANGUAGE": "C", **env},
+        input=None if input is None else input.encode(),
+        stdin=subprocess.DEVNULL if input is None else None,
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode, done.stdout, _stderr_text(done.stderr)
 
 
-class _stdin:
-    """A file holding ``text`` for a command's standard input (GitPython's ``istream``), or None."""
-
-    def __init__(self, text: str | None) -> None:
-        self.text = text
-        self.file: BinaryIO | None = None
-
-    def __enter__(self) -> BinaryIO | None:
-        if self.text is None:
-            return None
-        self.file = tempfile.TemporaryFile()
-        self.file.write(self.text.encode())
-        self.file.seek(0)
-        return self.file
-
-    def __exit__(self, *exc: object) -> None:
-        if self.file is not None:
-            self.file.close()
+def _stderr_text(stderr: bytes) -> str:
+    """What git said, ending in one line feed (as callers read it through GitPython before)."""
+    text = stderr.decode("utf-8", errors="replace").removesuffix("\n")
+    return text + "\n" if text else ""
 
 
 def _object_data(runner: gitpython.Git, name: str) -> bytes | None:
@@ -252,13 +232,6 @@ def _object_data(runner: gitpython.Git, name: str) -> bytes | None:
         return runner.get_object_data(name)[3]
     except ValueError:  # "<name> missing", "ambiguous", or a name git cannot take on one line
         return None
-
-
-def _same_dir(left: str | os.PathLike[str], right: Path) -> bool:
-    try:
-        return os.path.samefile(left, right)
-    except OSError:
-        return False
 
 
 def _text(output: bytes) -> str:
