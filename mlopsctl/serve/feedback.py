@@ -27,7 +27,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,8 +48,7 @@ class PerformanceSettings:
     window_seconds: float
 
 
-@dataclass(frozen=True)
-class _Answer:
+class _Answer(NamedTuple):  # a tuple: made once per logged request, on the request path
     model: Any  # the ServedModel that answered
     labels: np.ndarray[Any, Any]
     probabilities: np.ndarray[Any, Any] | None
