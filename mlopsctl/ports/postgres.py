@@ -41,6 +41,10 @@ CHOOSE_HINT = (
     f"to send your credentials to it, choose the store yourself: export {STORE_VARIABLE}=URI, or list the "
     f"host in {TRUSTED_HOSTS_VARIABLE} (or metadata.trusted_hosts in ~/.config/mlopsctl/config.yaml)"
 )
+RUNNER_SETTINGS = frozenset(
+    {"password", "passfile", "service", "servicefile", "sslkey", "sslcert", "sslpassword", "krbsrvname", "gsslib"}
+)
+"""libpq settings that name the runner's secrets or files: never taken from a URI in mlops.yaml."""
 WITHOUT_CREDENTIALS: dict[str, Any] = {"password": "", "require_auth": "none", "sslcertmode": "disable"}
 """libpq settings that send nothing that identifies the runner (the password file is set per connection)."""
 
@@ -55,6 +59,8 @@ def connect(location: DatabaseURI) -> psycopg.Connection[dict[str, Any]]:
     """An autocommit connection whose rows are dicts; every refusal is an MlopsError naming the store."""
     params = _parsed(location)
     trusted = location.chosen_by_runner or _host_trusted(params)
+    if not location.chosen_by_runner:
+        _refuse_runner_settings(params)
     if not trusted:
         _refuse_local_socket(location, params)
     where = describe(params)
@@ -116,6 +122,18 @@ def trusted_hosts() -> list[str]:
     # metadata.trusted_hosts in the user config, once spec/userconfig.py has that section
     section = getattr(load_user_config(), "metadata", None)
     return listed + list(getattr(section, "trusted_hosts", None) or [])
+
+
+def _refuse_runner_settings(params: dict[str, Any]) -> None:
+    """A URI from mlops.yaml may not name the runner's files or secrets (even for a trusted host)."""
+    named = sorted(RUNNER_SETTINGS & set(params))
+    if named:
+        raise UsageError(
+            f"metadata_store in mlops.yaml sets {', '.join(named)}, which only the runner may choose "
+            "(files and secrets of the machine that runs mlopsctl)",
+            title="Run store setting refused",
+            hint=f"remove it from mlops.yaml; set it in {STORE_VARIABLE} or the PG* environment instead",
+        )
 
 
 def _refuse_local_socket(location: DatabaseURI, params: dict[str, Any]) -> None:
