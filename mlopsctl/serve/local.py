@@ -13,6 +13,7 @@ import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mlopsctl.contract.batch import is_numeric_type
@@ -21,7 +22,8 @@ from mlopsctl.errors import UsageError
 from mlopsctl.serve.feedback import PerformanceSettings, Recorder
 from mlopsctl.serve.httpserver import Limits
 from mlopsctl.serve.inputs import FieldPolicy
-from mlopsctl.serve.predlog import LogSettings, serve_folder
+from mlopsctl.serve.performance import METRICS
+from mlopsctl.serve.predlog import LogSettings, env_folder, serve_folder
 from mlopsctl.serve.runner import serve_async
 from mlopsctl.serve.service import LoadedVersion, Service, Strategy, build_service
 from mlopsctl.spec.loader import Repo
@@ -72,19 +74,46 @@ def field_policy(repo: Repo, model: str) -> FieldPolicy:
     return FieldPolicy(declared, getattr(spec, "serving", ServingSpec()).unknown_fields)
 
 
-def recorder(repo: Repo, model: str) -> Recorder:
-    """The spec's prediction log (in the state folder) and live metric, for ``mlopsctl serve``."""
+@dataclass(frozen=True)
+class LogArguments:
+    """The spec's prediction log and live metric, as ``Launch`` fields (deploy) or a Recorder (serve)."""
+
+    log: LogSettings | None
+    performance: PerformanceSettings | None
+
+    def launch_fields(self) -> dict[str, Any]:
+        """Keyword arguments of ``deploy.runtime.Launch``: the service's logging arguments."""
+        fields: dict[str, Any] = {}
+        if self.log is not None:
+            fields |= {"prediction_log": str(self.log.folder), "log_sample": self.log.sample}
+            fields |= {"log_max_bytes": self.log.max_bytes, "log_keep_files": self.log.keep_files}
+        if self.performance is not None:
+            fields |= {"performance_metric": self.performance.metric}
+            fields |= {"performance_window": self.performance.window_seconds}
+        return fields
+
+
+def log_arguments(repo: Repo, model: str, folder: Path) -> LogArguments:
+    """What ``model``'s spec asks to log (into ``folder``) and which live metric to compute."""
     spec = repo.models.get(model) or repo.partial_models.get(model)
     wanted = serving_spec(repo, model).prediction_log
-    settings = None
-    if wanted.enabled:
-        folder = serve_folder(repo.state_dir, model)
-        settings = LogSettings(folder, wanted.sample, wanted.max_bytes, wanted.keep_files)
+    settings = LogSettings(folder, wanted.sample, wanted.max_bytes, wanted.keep_files) if wanted.enabled else None
     monitoring = getattr(spec, "monitoring", None)
     performance = getattr(monitoring, "performance", None)
-    if monitoring is None or performance is None:
-        return Recorder(settings)
-    return Recorder(settings, PerformanceSettings(performance.metric, duration_seconds(monitoring.window)))
+    if monitoring is None or performance is None or performance.metric not in METRICS:
+        return LogArguments(settings, None)
+    return LogArguments(settings, PerformanceSettings(performance.metric, duration_seconds(monitoring.window)))
+
+
+def deployment_log_arguments(repo: Repo, env: str, model: str) -> LogArguments:
+    """For apply's ``Launch``: the log of ``model`` in ``env`` goes to the state folder's env log."""
+    return log_arguments(repo, model, env_folder(repo.state_dir, env, model))
+
+
+def recorder(repo: Repo, model: str) -> Recorder:
+    """The spec's prediction log (in the state folder) and live metric, for ``mlopsctl serve``."""
+    found = log_arguments(repo, model, serve_folder(repo.state_dir, model))
+    return Recorder(found.log, found.performance)
 
 
 def prepare(repo: Repo, request: ServeRequest) -> tuple[Service, Limits, int]:

@@ -76,3 +76,23 @@ def test_the_service_process_logs_and_joins_labels_with_those_arguments(tmp_path
     assert f"{mc.LIVE_PERFORMANCE}{{{labels}}} 0.0\n" in metrics
     assert f"{mc.LIVE_LABELS}{{{labels}}} 1\n" in metrics
     assert (folder / LABELS_FILE).read_text().count("\n") == 1
+
+
+def test_apply_gets_the_specs_log_and_metric_as_launch_fields(model_repo: Path) -> None:
+    from mlopsctl.serve.local import deployment_log_arguments
+    from mlopsctl.spec.loader import scan_repo
+    from tests.support.status_repo import set_monitoring
+
+    set_monitoring(model_repo, window="15m", performance={"metric": "f1", "warn_below": 0.8, "crit_below": 0.6})
+    fields = deployment_log_arguments(scan_repo(model_repo), "staging", "churn").launch_fields()
+    assert fields == {
+        "prediction_log": str(model_repo / ".mlops" / "predictions" / "env" / "staging" / "churn"),
+        "log_sample": 1.0,
+        "log_max_bytes": 67_108_864,
+        "log_keep_files": 8,
+        "performance_metric": "f1",
+        "performance_window": 900.0,
+    }
+    set_monitoring(model_repo, performance={"metric": "precision", "warn_below": 0.8, "crit_below": 0.6})
+    fields = deployment_log_arguments(scan_repo(model_repo), "staging", "churn").launch_fields()
+    assert "performance_metric" not in fields  # a metric the service does not compute is not passed on
