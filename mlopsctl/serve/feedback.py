@@ -208,7 +208,7 @@ class Recorder:
             entry |= {"model": model.name, "version": model.version, "role": model.role}
             lines.append(json.dumps(entry, separators=(",", ":")) + "\n")
         path = self.settings.folder / LABELS_FILE
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(descriptor, "".join(lines).encode())  # one write: a kill leaves whole lines or none
             os.fsync(descriptor)

@@ -165,7 +165,9 @@ class PredictionLog:
         if self._file is not None:
             self._file.close()
         name = f"{PREFIX}{time.time_ns():020d}-{os.getpid()}{SUFFIX}"
-        self._file = open(self.settings.folder / name, "ab")  # noqa: SIM115 (kept open across writes)
+        # Owner-only: the log holds what clients sent, which may be personal data.
+        descriptor = os.open(self.settings.folder / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file = os.fdopen(descriptor, "ab")
         self._size = 0
         self._prune()
 

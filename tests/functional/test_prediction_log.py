@@ -57,6 +57,7 @@ def test_a_callers_sane_id_is_kept_and_logged_with_the_answer(
     assert line["probabilities"] == body["probabilities"]
     assert line["artifact_sha256"] == churn.record.artifact.sha256
     assert set(line["inputs"]) == {c.name for c in churn.record.signature.inputs}
+    assert path.stat().st_mode & 0o777 == 0o600  # what clients sent may be personal data
 
 
 @pytest.mark.parametrize("given", ["a" * 129, "has space", "semi;colon", "ünï"])
