@@ -35,16 +35,20 @@ def read_environments(root: Path, ref: str = "HEAD", names: list[str] | None = N
     """Environment name to its validated desired state, as committed in ``ref``.
 
     Reading a commit (``HEAD``, or ``origin/main`` in CI) rather than the working tree means an
-    uncommitted edit is never applied by accident. All files come through one ``git ls-tree`` and
-    one ``git cat-file --batch`` process, whatever their number and size.
+    uncommitted edit is never applied by accident.
     """
+    return _committed_environments(Git(root), ref, names)[1]
+
+
+def _committed_environments(git: Git, ref: str, names: list[str] | None) -> tuple[str, dict[str, Environment]]:
+    """The commit ``ref`` names and its environments: the commit, the folder's listing and every file come
+    through one persistent ``git cat-file --batch`` process, whatever their number and size."""
     for name in names or []:
         check_environment_name(name)
-    git = Git(root)
-    commit = git.resolve(ref)
+    commit = git.commit_of(ref)
     if commit is None:
-        raise NotFound(f"no commit '{ref}' in {root}", hint="commit the environment files first")
-    listing = git.out("ls-tree", "--name-only", commit, "environments/").splitlines()
+        raise NotFound(f"no commit '{ref}' in {git.root}", hint="commit the environment files first")
+    listing = git.tree_names(commit, "environments")
     found = sorted(Path(line).stem for line in listing if line.endswith(".yaml"))
     wanted = found if names is None else names
     missing = [name for name in wanted if name not in found]
@@ -54,7 +58,7 @@ def read_environments(root: Path, ref: str = "HEAD", names: list[str] | None = N
             hint=f"environments there: {', '.join(found) or 'none'}",
         )
     texts = git.read_blobs([f"{commit}:{env_path(name)}" for name in wanted])
-    return {name: parse_environment(name, text or "") for name, text in zip(wanted, texts, strict=True)}
+    return commit, {name: parse_environment(name, text or "") for name, text in zip(wanted, texts, strict=True)}
 
 
 @dataclass
@@ -79,9 +83,9 @@ class Desired:
 def read_desired(repo: Repo, env: str, ref: str = "HEAD") -> Desired:
     """The environment as committed at ``ref``."""
     git = Git(repo.root)
-    environment = read_environments(repo.root, ref, [env])[env]
-    desired = resolve(environment, repo.settings.default_target, env)
-    desired.commit = git.resolve(ref)
+    commit, environments = _committed_environments(git, ref, [env])
+    desired = resolve(environments[env], repo.settings.default_target, env)
+    desired.commit = commit
     desired.uncommitted = ref == "HEAD" and _differs_from_commit(git, env)
     return desired
 

@@ -144,6 +144,37 @@ class Git:
         result = self.run("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
         return result.stdout.strip() or None
 
+    def commit_of(self, ref: str) -> str | None:
+        """:meth:`resolve` through the persistent ``cat-file --batch`` (no process of its own when one runs)."""
+        if not _one_line(ref):
+            return self.resolve(ref)
+        found = self._header(f"{ref}^{{commit}}")
+        self._record(f"git cat-file --batch {ref}^{{commit}}", found is not None)
+        return None if found is None else found[0]
+
+    def tree_names(self, commit: str, folder: str) -> list[str]:
+        """``folder``'s entries at ``commit`` (as ``git ls-tree --name-only`` lists them), through cat-file."""
+        name = f"{commit}:{folder}"
+        data = self._read_objects([name], kind="tree")[0] if _one_line(name) else None
+        self._record(f"git cat-file --batch {name}", data is not None)
+        if data is None:
+            return []
+        from git.objects.fun import tree_entries_from_data  # with GitPython, which _read_objects imported
+
+        return [f"{folder}/{entry_name}" for _, _, entry_name in tree_entries_from_data(data)]
+
+    def _header(self, name: str) -> tuple[str, str] | None:
+        """(object name, type) of ``name`` from the persistent ``cat-file --batch``, or None."""
+        repo = self.open_repo()
+        if repo is None:
+            return None
+        with self._reads:
+            try:
+                found, kind, _ = repo.git.get_object_header(name)
+            except ValueError:
+                return None
+        return _str(found), _str(kind)
+
     def show_file(self, commit: str, path: str) -> str | None:
         """Text of ``path`` as committed in ``commit``, or None when it is not there."""
         data = self._read_objects([f"{commit}:{path}"])[0]
@@ -164,13 +195,16 @@ class Git:
         self._record(f"git cat-file --batch ({len(names)} objects)", self.open_repo() is not None)
         return texts
 
-    def _read_objects(self, names: Sequence[str]) -> list[bytes | None]:
-        """Contents of ``names`` through GitPython's persistent ``cat-file --batch`` (its object database's)."""
+    def _read_objects(self, names: Sequence[str], kind: str | None = None) -> list[bytes | None]:
+        """Contents of ``names`` through GitPython's persistent ``cat-file --batch`` (its object database's).
+
+        With ``kind``, a name that is another kind of object (a file where a folder was asked for) reads as None.
+        """
         repo = self.open_repo()
         if repo is None:
             return [None] * len(names)
         with self._reads:
-            return [_object_data(repo.git, name) for name in names]
+            return [_object_data(repo.git, name, kind) for name in names]
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
@@ -226,12 +260,23 @@ def _stderr_text(stderr: bytes) -> str:
     return text + "\n" if text else ""
 
 
-def _object_data(runner: gitpython.Git, name: str) -> bytes | None:
+def _object_data(runner: gitpython.Git, name: str, kind: str | None = None) -> bytes | None:
     """One object's content from the persistent ``cat-file --batch``, or None when ``name`` names none."""
     try:
-        return runner.get_object_data(name)[3]
+        _, found_kind, _, data = runner.get_object_data(name)
     except ValueError:  # "<name> missing", "ambiguous", or a name git cannot take on one line
         return None
+    return data if kind is None or _str(found_kind) == kind else None
+
+
+def _str(value: str | bytes) -> str:
+    """GitPython's headers are bytes at run time though typed as text."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _one_line(name: str) -> bool:
+    """Whether ``name`` can go to ``cat-file --batch`` as one request (a line feed would start a second)."""
+    return "\n" not in name and "\r" not in name and bool(name.strip())
 
 
 def _text(output: bytes) -> str:
