@@ -144,10 +144,11 @@ def render_environment(root: Path, env: str) -> RenderResult:
     text = _working_tree_env(root, env)
     _require_kubernetes(env, parse_environment(env, text), settings)
     texts = rendered_texts(root, settings, env, text)
+    files.recover(root, env, _lock_dir(root, settings))
     before = files.read_folder(root, env)
     change = files.compare(before, texts)
     if not change.empty:
-        files.replace_folder(root, env, texts)
+        files.replace_folder(root, env, texts, _lock_dir(root, settings))
     folder = files.folder_of(env)
     result = RenderResult(env, folder, list(texts), change.added, change.changed, change.removed)
     result.next_steps = _render_next_steps(env, folder, change.empty)
@@ -188,7 +189,7 @@ def commit_rendering(root: Path, env: str, *, ref: str = "HEAD", use_kubectl: bo
     texts = rendered_texts(root, settings, env, text)
     folder = files.folder_of(env)
     change = files.compare(committed_folder(git, commit, env), texts)
-    files.replace_folder(root, env, texts)
+    files.replace_folder(root, env, texts, _lock_dir(root, settings))
     made = None
     if not change.empty or git.is_dirty([folder]):
         made = git.commit([folder], f"Render {folder}/ from environments/{env}.yaml at {commit[:12]}\n")
@@ -234,6 +235,10 @@ def committed_folder(git: Git, commit: str, env: str) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _lock_dir(root: Path, settings: ProjectSettings) -> Path:
+    return root / settings.state_dir / "locks"
 
 
 def _commit(git: Git, ref: str) -> str:

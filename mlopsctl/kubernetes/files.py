@@ -9,10 +9,13 @@ render removes), never a mix. Nothing is written through a symbolic link or outs
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,12 +121,42 @@ def read_folder(root: Path, env: str) -> dict[str, str]:
     return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.yaml")) if path.is_file()}
 
 
-def replace_folder(root: Path, env: str, texts: dict[str, str]) -> Path:
-    """Replace ``deploy/<env>/`` with exactly ``texts``, atomically (see the module docstring)."""
+def replace_folder(root: Path, env: str, texts: dict[str, str], lock_dir: Path) -> Path:
+    """Replace ``deploy/<env>/`` with exactly ``texts``, atomically (see the module docstring).
+
+    One render of an environment at a time (a ``flock`` in ``lock_dir``, the state folder's): a second
+    one waits, so it never removes the scratch folder the first is writing.
+    """
     target = refuse_links(root, root / folder_of(env))
     parent = refuse_links(root, target.parent)
-    parent.mkdir(parents=True, exist_ok=True)
-    _remove_scratch(parent, env)
+    with _render_lock(root, lock_dir, env):
+        parent.mkdir(parents=True, exist_ok=True)
+        _remove_scratch(parent, env)
+        _swap_in(parent, target, env, texts)
+    return target
+
+
+def recover(root: Path, env: str, lock_dir: Path) -> None:
+    """Finish what an interrupted render left: its old folder put back, its scratch folders removed."""
+    parent = refuse_links(root, root / DEPLOY_DIR)
+    if parent.is_dir():
+        with _render_lock(root, lock_dir, env):
+            _remove_scratch(parent, env)
+
+
+@contextlib.contextmanager
+def _render_lock(root: Path, lock_dir: Path, env: str) -> Iterator[None]:
+    path = refuse_links(root, lock_dir / f"render-{env}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _swap_in(parent: Path, target: Path, env: str, texts: dict[str, str]) -> None:
     scratch = Path(tempfile.mkdtemp(prefix=f"{_SCRATCH}{env}.", dir=parent))
     for name, text in texts.items():
         with open(scratch / name, "w", encoding="utf-8") as handle:
@@ -137,7 +170,6 @@ def replace_folder(root: Path, env: str, texts: dict[str, str]) -> Path:
     os.rename(scratch, target)
     fsync_dir(parent)
     shutil.rmtree(old, ignore_errors=True)
-    return target
 
 
 def _remove_scratch(parent: Path, env: str) -> None:

@@ -113,7 +113,7 @@ def test_apply_kubectl_refuses_without_a_kubeconfig_before_anything_is_written(
     )
     assert refused.value.exit_code == 2
     assert git(repo.root, "rev-parse", "HEAD") == head
-    assert not (repo.root / "deploy").exists()
+    assert not (repo.root / "deploy" / "staging").exists()
 
 
 # --------------------------------------------------------------------------- plan

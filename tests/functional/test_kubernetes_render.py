@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli_process
-from tests.support.gitops_repo import git
 from tests.support.kubernetes_repo import (
     REGISTRY,
     digest,
@@ -173,7 +172,7 @@ def test_rendering_twice_is_byte_identical(cli: Any, tmp_path: Path) -> None:
     assert again.code == 0
     assert folder_bytes(folder) == first
     assert "deploy/staging/ already matches environments/staging.yaml: nothing written" in again.stdout
-    assert not [p for p in (repo.root / "deploy").iterdir() if p.name != "staging"]
+    assert not [p for p in (repo.root / "deploy").iterdir() if p.name.startswith(".")]
 
 
 def test_render_lists_what_it_wrote_as_json(tmp_path: Path) -> None:
@@ -212,7 +211,7 @@ def test_a_version_without_a_pushed_digest_is_refused_at_its_line(cli: Any, tmp_
         "registry/churn/images.yaml; push it: mlopsctl build churn@2 --push (and commit registry/churn/images.yaml)\n"
         "hint: fix what each line names ('mlopsctl validate' shows every problem), then render again\n"
     )
-    assert not (repo.root / "deploy").exists()
+    assert not (repo.root / "deploy" / "staging").exists()
 
 
 def test_a_version_that_failed_its_gates_is_refused(cli: Any, tmp_path: Path) -> None:
@@ -276,10 +275,31 @@ def test_render_never_writes_through_a_linked_deploy_folder(cli: Any, tmp_path: 
     repo = make_kube_repo(tmp_path)
     outside = tmp_path / "outside"
     outside.mkdir()
-    (repo.root / "deploy").symlink_to(outside, target_is_directory=True)
+    (repo.root / "deploy" / "staging").symlink_to(outside, target_is_directory=True)
 
     result = render(cli, repo.root)
 
-    assert result.code != 0
+    assert result.code == 1
+    assert result.stderr.splitlines()[0] == (
+        "error: Unsafe state folder: deploy/staging is a symbolic link: mlopsctl writes its state only into real "
+        "folders inside the repository"
+    )
     assert list(outside.iterdir()) == []
-    git(repo.root, "status", "--short")
+
+
+def test_a_render_killed_between_its_renames_is_finished_by_the_next(cli: Any, tmp_path: Path) -> None:
+    repo = make_kube_repo(tmp_path)
+    assert render(cli, repo.root).code == 0
+    deploy = repo.root / "deploy"
+    first = folder_bytes(deploy / "staging")
+    # what a kill leaves between "old folder aside" and "new folder in place": no deploy/staging
+    (deploy / "staging").rename(deploy / ".render-staging.old")
+    (deploy / ".render-staging.k1ll3d").mkdir()
+    (deploy / ".render-staging.k1ll3d" / "namespace.yaml").write_text("half written")
+
+    again = render(cli, repo.root)
+
+    assert again.code == 0
+    assert sorted(p.name for p in deploy.iterdir() if "staging" in p.name) == ["staging"]
+    assert folder_bytes(deploy / "staging") == first
+    assert "already matches" in again.stdout
