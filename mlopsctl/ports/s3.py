@@ -123,11 +123,11 @@ class S3Bucket:
         return f"s3://{self.location.bucket}/{key}"
 
     def _call(self, command: str, action: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 
         try:
             result = action()
-        except (EndpointConnectionError, ConnectionError) as exc:
+        except (HTTPClientError, ConnectionError) as exc:  # refused, reset, closed or timed out: all "no answer"
             oplog.record(KIND, command, False, type(exc).__name__)
             raise StoreUnreachable(
                 f"the S3 store {self.location} does not answer: {exc}",

@@ -9,6 +9,7 @@ import yaml
 
 from mlopsctl.scaffold.init import init_repo
 from tests.support.apply_repo import git
+from tests.support.services import free_port
 
 
 def team_repo(base: Path, *, estimators: int = 10) -> Path:
@@ -22,7 +23,11 @@ def team_repo(base: Path, *, estimators: int = 10) -> Path:
     spec["training"].pop("grid", None)
     spec["evaluation"]["gates"] = ["roc_auc >= 0.6"]
     spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    git(root, "commit", "-qam", "A small forest")
+    env_file = root / "environments" / "staging.yaml"
+    env = yaml.safe_load(env_file.read_text())
+    env["base_port"] = free_port()
+    env_file.write_text(yaml.safe_dump(env, sort_keys=False))
+    git(root, "commit", "-qam", "A small forest, a free port")
     git(root, "remote", "add", "origin", str(remote))
     git(root, "push", "-q", "origin", "HEAD:main")
     return root
