@@ -1,5 +1,6 @@
 """``mlopsctl registry list`` and ``registry show``: the registered model versions, who registered
-them, and per environment what Git wants against what runs."""
+them, and per environment what Git wants against what runs; ``registry push``: this machine's
+artifacts sent to the team's shared store."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from mlopsctl.registry.api import (
     version_rows as list_version_rows,
 )
 from mlopsctl.spec.api import UNSAFE, terminal_safe
+from mlopsctl.stores.api import ALREADY_THERE, MISSING, UPLOADED, PushResult, missing_error, push_artifacts
 
 MAX_METRICS_SHOWN = 3
 DIGEST_SHOWN = 10
@@ -76,7 +78,46 @@ def show_command(ref: str, no_verify: bool) -> int:
     return 0 if details.artifact_state in ("verified", "not checked") else 1
 
 
+@registry_group.command("push")
+@click.argument("refs", nargs=-1, metavar="[MODEL@VERSION]...")
+@click.option("--all", "every_version", is_flag=True, help="Every registered version of every model.")
+@global_options
+def push_command(refs: tuple[str, ...], every_version: bool) -> int:
+    """Upload artifacts this machine holds to the shared artifact store (MLOPS_ARTIFACT_STORE).
+
+    For versions trained before the store was configured; what the store holds already is not sent again.
+    Exit 1 when some artifact is neither in the store nor on this machine.
+    """
+    opts = options()
+    if bool(refs) == every_version:
+        raise click.UsageError("name the versions to push (MODEL@VERSION ...) or give --all, not both")
+    result = push_artifacts(opts.repo_root(), list(refs), every_version=every_version)
+    opts.emit(result.to_dict(), lambda console: _render_pushed(console, result))
+    if result.missing:
+        raise missing_error(result)
+    return 0
+
+
 COMMANDS = [registry_group]
+
+
+def _render_pushed(console: Console, result: PushResult) -> None:
+    if not result.artifacts:
+        console.print("no registered versions yet; register one with: mlopsctl train MODEL")
+        return
+    styles = {UPLOADED: "green", ALREADY_THERE: "dim", MISSING: "red"}
+    cells: list[list[Cell]] = [
+        [
+            (item.ref, None),
+            (item.sha256[:DIGEST_SHOWN], None),
+            (f"{item.size:,} bytes", None),
+            (item.outcome, styles.get(item.outcome)),
+        ]
+        for item in result.artifacts
+    ]
+    print_table(console, ["version", "artifact", "size", "outcome"], cells)
+    uploaded = sum(item.outcome == UPLOADED for item in result.artifacts)
+    console.print(f"[dim]{uploaded} uploaded to {escape(result.store)}[/]")
 
 
 # --------------------------------------------------------------------------- list rendering

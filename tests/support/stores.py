@@ -165,3 +165,15 @@ def s3_client(endpoint: Endpoint) -> Any:
 
 def create_bucket(endpoint: Endpoint, bucket: str) -> None:
     s3_client(endpoint).create_bucket(Bucket=bucket)
+
+
+@contextmanager
+def team_store(kind: str, folder: Path) -> Iterator[tuple[dict[str, str], Endpoint]]:
+    """A real ``oci`` or ``s3`` store and what a runner sets to choose it (bucket ``team``, prefix ``models``)."""
+    if kind == "oci":
+        with oci_registry(folder) as registry:
+            yield {"MLOPS_ARTIFACT_STORE": f"oci://{registry.url}/team/models"}, registry
+        return
+    with s3_server(folder) as endpoint:
+        create_bucket(endpoint, "team")
+        yield {"MLOPS_ARTIFACT_STORE": "s3://team/models", **s3_environment(endpoint)}, endpoint

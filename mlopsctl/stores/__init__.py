@@ -1,0 +1,1 @@
+"""The team's shared stores, as the faces reach them (issue 14)."""
