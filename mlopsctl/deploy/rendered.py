@@ -17,6 +17,9 @@ from mlopsctl.deploy.model import Change, ChangeAction, ServiceSpec
 from mlopsctl.deploy.plan import Plan
 from mlopsctl.kubernetes.api import ManifestPlan
 
+MARKDOWN_DIFF_CHARS = 40_000
+"""Most of the manifest diff a pull-request comment shows (GitHub refuses comments past 65,536 characters)."""
+
 
 @dataclass
 class RenderedPlan(Plan):
@@ -53,18 +56,23 @@ class RenderedPlan(Plan):
         text = super().to_markdown(heading=heading)
         if self.manifests is None or not self.manifests.diff:
             return text
-        fence = "````" if "```" in self.manifests.diff else "```"
-        section = [
-            "",
-            f"<details><summary>Manifests: {self.manifests.summary()}</summary>",
-            "",
-            f"{fence}diff",
-            self.manifests.diff.rstrip("\n"),
-            fence,
-            "",
-            "</details>",
-        ]
+        diff = self.manifests.diff
+        fence = "````" if "```" in diff else "```"
+        shown, cut = _truncated(diff.rstrip("\n"), MARKDOWN_DIFF_CHARS)
+        section = ["", f"<details><summary>Manifests: {self.manifests.summary()}</summary>", "", f"{fence}diff"]
+        section += [shown, fence]
+        if cut:
+            section.append(f"{cut} more line(s) not shown: `mlopsctl plan --env {self.env}` prints the whole diff")
+        section += ["", "</details>"]
         return text + "\n".join(section) + "\n"
+
+
+def _truncated(text: str, limit: int) -> tuple[str, int]:
+    """At most ``limit`` characters of ``text``, cut at a line end, and how many lines were left out."""
+    if len(text) <= limit:
+        return text, 0
+    kept = text[:limit].rsplit("\n", 1)[0]
+    return kept, text.count("\n") - kept.count("\n")
 
 
 def _manifest_changes(manifests: ManifestPlan, rendered: list[ServiceSpec]) -> list[Change]:
