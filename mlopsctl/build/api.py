@@ -28,6 +28,7 @@ from mlopsctl.build.images import (
     LOCAL_FILE,
     ImageEntry,
     images_for,
+    pushed_image,
     pushed_path,
     read_pushed,
     record_local,
@@ -173,6 +174,78 @@ def build_image(
         _push(repo, engine, result, progress)
     result.seconds = round(time.perf_counter() - started, 3)
     return result
+
+
+@dataclass
+class EnvironmentImage:
+    """What ``build --env`` did for one version an environment runs."""
+
+    model: str
+    version: int
+    target: str
+    outcome: str
+    """built, pushed, or already pushed (its digest is recorded in registry/<model>/images.yaml)."""
+    reference: str
+    digest: str | None = None
+
+
+@dataclass
+class EnvironmentBuild:
+    """``build --env ENV``: the image of every version the environment runs on an image target."""
+
+    env: str
+    images: list[EnvironmentImage] = field(default_factory=list)
+    without_image: list[str] = field(default_factory=list)
+    """Models the environment runs on the local target (processes: no image)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        images = [asdict(image) for image in self.images]
+        return {"env": self.env, "images": images, "without_image": self.without_image}
+
+
+IMAGE_TARGETS = ("docker", "kubernetes")
+
+
+def build_environment(
+    repo: Repo, env: str, *, push: bool = False, progress: Progress | None = None, engine: Engine | None = None
+) -> EnvironmentBuild:
+    """Build (with ``push``, push) every version ``env`` runs on the docker or kubernetes target.
+
+    CI's step before ``apply``: a version whose pushed digest is already recorded is not built again
+    (apply pulls that digest); the others are built here, from the artifact store, and pushed.
+    """
+    progress = progress or Progress()
+    environment = repo.environment(env)
+    result = EnvironmentBuild(env)
+    for model, deployment in sorted(environment.deployments.items()):
+        target = deployment.target or environment.target or repo.settings.default_target
+        if target not in IMAGE_TARGETS:
+            result.without_image.append(model)
+            continue
+        if push and not repo.settings.image.registry:  # only an image to push needs a registry
+            raise UsageError(
+                f"--push needs image.registry in {repo.root / 'mlops.yaml'}, and it is not set "
+                f"({env} runs {model} on the {target} target)",
+                hint="set image.registry (e.g. ghcr.io/acme) or MLOPS_IMAGE_REGISTRY, or build without --push",
+            )
+        versions = [deployment.version] + ([deployment.candidate] if deployment.candidate is not None else [])
+        for version in versions:
+            result.images.append(_environment_image(repo, model, version, target, push, progress, engine))
+    return result
+
+
+def _environment_image(
+    repo: Repo, model: str, version: int, target: str, push: bool, progress: Progress, engine: Engine | None
+) -> EnvironmentImage:
+    pinned = pushed_image(repo, model, version) if push else None
+    if pinned is not None:
+        progress.note(f"{model}@{version}: already pushed as {pinned.pinned}")
+        return EnvironmentImage(model, version, target, "already pushed", pinned.name, pinned.digest)
+    built = build_image(repo, f"{model}@{version}", push=push, progress=progress, engine=engine)
+    if built.pushed:
+        entry = built.pushed[0]
+        return EnvironmentImage(model, version, target, "pushed", entry.reference, entry.digest)
+    return EnvironmentImage(model, version, target, "built", built.references[0])
 
 
 def _refuse_state_links(repo: Repo) -> None:

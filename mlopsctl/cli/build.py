@@ -8,9 +8,11 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from mlopsctl.build.api import Progress
 from mlopsctl.cli.common import Options, global_options, options
+from mlopsctl.errors import UsageError
 
 
 class StepPrinter(Progress):
@@ -39,7 +41,14 @@ class StepPrinter(Progress):
 
 
 @click.command()
-@click.argument("ref", metavar="MODEL@VERSION")
+@click.argument("ref", metavar="[MODEL@VERSION]", required=False)
+@click.option(
+    "--env",
+    "env",
+    metavar="ENV",
+    help="Instead of one version: every version ENV runs on the docker or kubernetes target "
+    "(with --push, those already pushed are skipped). CI's step before apply.",
+)
 @click.option("--tag", "tags", multiple=True, help="Another tag (latest) or full reference (acme/churn:x); repeatable.")
 @click.option("--push", is_flag=True, help="Push to image.registry from mlops.yaml and record the digest.")
 @click.option(
@@ -50,11 +59,22 @@ class StepPrinter(Progress):
 )
 @click.option("--no-cache", is_flag=True, help="Rebuild every layer (the same inputs still give the same layers).")
 @global_options
-def build(ref: str, tags: tuple[str, ...], push: bool, context_dir: Path | None, no_cache: bool) -> int:
+def build(
+    ref: str | None, env: str | None, tags: tuple[str, ...], push: bool, context_dir: Path | None, no_cache: bool
+) -> int:
     """Build the Docker image of a model version through the engine's API (offline, reproducible)."""
     from mlopsctl.build.api import build_image
 
     opts = options()
+    example = "e.g. mlopsctl build churn@3 --push, or mlopsctl build --env production --push"
+    if ref is not None and env is not None:
+        raise UsageError("give MODEL@VERSION or --env ENV, not both", hint=example)
+    if env is not None:
+        if tags or context_dir is not None:
+            raise UsageError("--tag and --context name one image: use them with MODEL@VERSION, not --env")
+        return _build_environment(opts, env, push)
+    if ref is None:
+        raise UsageError("give MODEL@VERSION or --env ENV", hint=example)
     result = build_image(
         opts.open(), ref, tags=tags, push=push, progress=StepPrinter(opts), context_dir=context_dir, no_cache=no_cache
     )
@@ -73,6 +93,29 @@ def build(ref: str, tags: tuple[str, ...], push: bool, context_dir: Path | None,
             console.print(f"  commit  {result.commit[:12]}  (registry/{escape(result.model)}/images.yaml)")
         console.print("\nRun it:")
         console.print(f"  docker run --rm -p 8080:8080 {escape(result.references[0])}")
+
+    opts.emit(result.to_dict(), render)
+    return 0
+
+
+def _build_environment(opts: Options, env: str, push: bool) -> int:
+    from mlopsctl.build.api import build_environment
+
+    result = build_environment(opts.open(), env, push=push, progress=StepPrinter(opts))
+
+    def render(console: Console) -> None:
+        if result.images:
+            table = Table(title=f"images of {escape(env)}", title_justify="left", box=None, pad_edge=False)
+            for column in ("VERSION", "TARGET", "DONE", "IMAGE"):
+                table.add_column(column, no_wrap=column != "IMAGE", overflow="fold")
+            for image in result.images:
+                pinned = f"{image.reference}@{image.digest}" if image.digest else image.reference
+                table.add_row(f"{image.model}@{image.version}", image.target, image.outcome, escape(pinned))
+            console.print(table)
+        for model in result.without_image:
+            console.print(f"{escape(model)}: runs on the local target as a process, no image needed")
+        if not result.images and not result.without_image:
+            console.print(f"{escape(env)} runs nothing: no image to build")
 
     opts.emit(result.to_dict(), render)
     return 0

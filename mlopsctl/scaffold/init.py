@@ -106,11 +106,16 @@ def _copy_template(path: Path, name: str) -> list[str]:
         target = path / relative.parent / RENAMED.get(relative.name, relative.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         if item.suffix in TEXT_SUFFIXES:
-            target.write_text(item.read_text(encoding="utf-8").replace("{{project_name}}", name), encoding="utf-8")
+            target.write_text(_filled(item.read_text(encoding="utf-8"), name), encoding="utf-8")
         else:
             shutil.copyfile(item, target)
         written.append(str(target.relative_to(path)))
     return written
+
+
+def _filled(text: str, name: str) -> str:
+    """The template's placeholders: the project name, and the mlopsctl version CI pins."""
+    return text.replace("{{project_name}}", name).replace("{{mlopsctl_version}}", mlopsctl.__version__)
 
 
 def _first_commit(path: Path) -> str:

@@ -109,3 +109,45 @@ def test_gitlab_note_poster_is_valid_python() -> None:
 
 def _commands(job: dict[str, Any]) -> str:
     return "\n".join(str(step.get("run", "")) for step in job.get("steps", []))
+
+
+def test_a_new_repository_pins_the_mlopsctl_that_created_it(tmp_path: Path) -> None:
+    from mlopsctl import __version__
+    from mlopsctl.scaffold.init import init_repo
+
+    init_repo(tmp_path / "repo", "acme")
+    workflow = _load(tmp_path / "repo" / ".github" / "workflows" / "mlops.yml")
+    pipeline = _load(tmp_path / "repo" / ".gitlab-ci.yml")
+    assert workflow["env"]["MLOPSCTL_VERSION"] == __version__
+    assert pipeline["variables"]["MLOPSCTL_VERSION"] == __version__
+    installs = [line for line in _commands_of_every_job(workflow) if "pip install" in line]
+    assert installs and set(installs) == {'pip install "mlopsctl==${MLOPSCTL_VERSION}"'}
+    assert pipeline["default"]["before_script"] == ['pip install "mlopsctl==${MLOPSCTL_VERSION}"']
+
+
+def test_stores_and_their_credentials_come_from_ci_settings_never_from_the_workflow_file() -> None:
+    env = _load(GITHUB)["env"]
+    assert env["MLOPS_ARTIFACT_STORE"] == "${{ vars.MLOPS_ARTIFACT_STORE }}"
+    assert env["MLOPS_METADATA_STORE"] == "${{ vars.MLOPS_METADATA_STORE }}"
+    for secret in ("MLOPS_OCI_USERNAME", "MLOPS_OCI_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PGPASSWORD"):
+        assert env[secret] == f"${{{{ secrets.{secret} }}}}"
+
+
+def test_apply_builds_and_pushes_images_then_plans_then_applies_on_a_runner_that_reaches_the_target() -> None:
+    jobs = _load(GITHUB)["jobs"]
+    for env in ("staging", "production"):
+        job = jobs[f"apply-{env}"]
+        assert job["runs-on"] == ["self-hosted", "mlops"]
+        steps = [str(step.get("run", "")) for step in job["steps"] if "run" in step]
+        assert steps[-3:] == [f"mlopsctl build --env {env} --push", f"mlopsctl plan --env {env}", f"mlopsctl apply --env {env}"]
+    pipeline = _load(GITLAB)
+    assert pipeline[".apply"]["tags"] == ["mlops"]
+    assert pipeline[".apply"]["script"] == [
+        'mlopsctl build --env "$MLOPS_ENV" --push',
+        'mlopsctl plan --env "$MLOPS_ENV"',
+        'mlopsctl apply --env "$MLOPS_ENV"',
+    ]
+
+
+def _commands_of_every_job(workflow: dict[str, Any]) -> list[str]:
+    return [line for job in workflow["jobs"].values() for line in _commands(job).splitlines()]
