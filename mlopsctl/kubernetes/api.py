@@ -185,7 +185,6 @@ def commit_rendering(root: Path, env: str, *, ref: str = "HEAD", use_kubectl: bo
     commit = _commit(git, ref)
     settings = load_settings(root)
     text = _committed_env(git, commit, env)
-    environment = parse_environment(env, text)
     texts = rendered_texts(root, settings, env, text)
     folder = files.folder_of(env)
     change = files.compare(committed_folder(git, commit, env), texts)
@@ -195,7 +194,8 @@ def commit_rendering(root: Path, env: str, *, ref: str = "HEAD", use_kubectl: bo
         made = git.commit([folder], f"Render {folder}/ from environments/{env}.yaml at {commit[:12]}\n")
     result = CommitResult(env, folder, made, len(change.added) + len(change.changed) + len(change.removed))
     if use_kubectl:
-        result.kubectl_output = kubectl.apply_kustomization(root / folder, environment.kubernetes.kubectl_context)
+        # the cluster is the kubeconfig's current context: the user's choice, never the repository's
+        result.kubectl_output = kubectl.apply_kustomization(root / folder)
     return result
 
 

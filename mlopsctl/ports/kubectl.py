@@ -1,8 +1,9 @@
 """kubectl: apply a kustomization to the cluster the user's kubeconfig names (kind ``kubectl`` in the log).
 
 Which cluster and which credentials are the user's choice, never the repository's: the kubeconfig
-comes from ``KUBECONFIG`` or ``~/.kube/config``, the context from the user's command line or the
-kubeconfig itself. Without a kubeconfig nothing is run.
+comes from ``KUBECONFIG`` or ``~/.kube/config`` and the cluster is its current context (a model
+repository could otherwise send the user's credentials to a cluster it names). Without a kubeconfig
+nothing is run.
 """
 
 from __future__ import annotations

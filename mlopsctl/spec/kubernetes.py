@@ -35,7 +35,7 @@ _MEMORY_UNITS = {
     "Gi": 2**30,
     "Ti": 2**40,
 }
-HOSTNAME_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+HOSTNAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 
 def _quantity_text(value: object) -> object:
@@ -125,8 +125,6 @@ class KubernetesEnvironment(Spec):
     allow_from_namespaces: list[Name] = Field(default_factory=list)
     """Namespaces besides the environment's own whose pods may reach the services (the Gateway's,
     Prometheus'); the NetworkPolicy refuses everything else, and every egress."""
-    kubectl_context: str | None = None
-    """kubectl context that 'apply --kubectl' uses. Empty: the kubeconfig's current context."""
 
 
 class KubernetesServing(Spec):
