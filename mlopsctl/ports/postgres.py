@@ -6,8 +6,8 @@ content, so a hostile commit could point it at a server that collects them. The 
 credentials therefore go only to a store the runner chose:
 
 * ``MLOPS_METADATA_STORE`` (set by the runner) names the store: libpq's usual sources apply;
-* a host (``HOST`` or ``HOST:PORT``) listed in ``MLOPS_METADATA_TRUSTED_HOSTS`` (comma separated)
-  or in the user config's ``metadata.trusted_hosts``: the same;
+* a host (``HOST`` or ``HOST:PORT``) listed in ``MLOPS_METADATA_TRUSTED_HOSTS`` (comma separated),
+  or in the user config's ``metadata.trusted_hosts`` once spec/userconfig.py has that section: the same;
 * any other store named by mlops.yaml is reached with no credential at all: an empty password,
   an empty password file, no client certificate, and ``require_auth=none`` (libpq refuses any
   authentication request before anything is sent). A server that asks for a password gets none,
@@ -39,7 +39,7 @@ TRUSTED_HOSTS_VARIABLE = "MLOPS_METADATA_TRUSTED_HOSTS"
 DEFAULT_PORT = "5432"
 CHOOSE_HINT = (
     f"to send your credentials to it, choose the store yourself: export {STORE_VARIABLE}=URI, or list the "
-    f"host in {TRUSTED_HOSTS_VARIABLE} (or metadata.trusted_hosts in ~/.config/mlopsctl/config.yaml)"
+    f"host in {TRUSTED_HOSTS_VARIABLE}"
 )
 RUNNER_SETTINGS = frozenset(
     {"password", "passfile", "service", "servicefile", "sslkey", "sslcert", "sslpassword", "krbsrvname", "gsslib"}

@@ -22,6 +22,8 @@ import pytest
 import yaml
 
 from mlopsctl.scaffold.init import init_repo
+from mlopsctl.spec.loader import open_repo
+from mlopsctl.tracking.api import compare_in, list_runs
 from mlopsctl.tracking.postgres import MIGRATION_LOCK
 from tests.conftest import CliResult, run_cli_process
 from tests.support.apply_repo import git
@@ -123,6 +125,20 @@ def test_a_teammate_sees_every_run_of_the_shared_store(
 
     mine = train(b, "--no-register")
     assert [run["id"] for run in a.json("runs", "list")["runs"]] == [mine, second, first]
+
+
+def test_the_dashboards_run_comparison_reads_the_shared_store(
+    tmp_path: Path, team_repo: Path, pg_database: PostgresDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = Machine(team_repo, make_home(tmp_path, "alice"), shared(pg_database))
+    first, second = train(a, "--no-register"), train(a, "--no-register", "--set", "training.params.max_depth=3")
+    b_root = clone(tmp_path, team_repo, "b")
+    for name, value in shared(pg_database).items():
+        monkeypatch.setenv(name, value)
+    # what tui/actions.py calls for the marked runs, and what the Model view lists
+    comparison = compare_in(open_repo(b_root).metadata_db, [first[:8], second])
+    assert (comparison.run_ids, comparison.params["max_depth"][1]) == ([first, second], 3)
+    assert [run.id for run in list_runs(b_root, "churn")] == [second, first]
 
 
 def test_the_schema_of_an_older_store_upgrades_itself(
@@ -244,8 +260,7 @@ WITHHELD = (
     "error: Run store credentials withheld: the run store postgresql://127.0.0.1:{port}/{name} asks for a "
     "password; mlops.yaml (repository content) named it, so no password (PGPASSWORD, ~/.pgpass, PGPASSFILE) "
     "was sent\nhint: to send your credentials to it, choose the store yourself: export MLOPS_METADATA_STORE=URI, "
-    "or list the host in MLOPS_METADATA_TRUSTED_HOSTS (or metadata.trusted_hosts in "
-    "~/.config/mlopsctl/config.yaml)\n"
+    "or list the host in MLOPS_METADATA_TRUSTED_HOSTS\n"
 )
 
 
