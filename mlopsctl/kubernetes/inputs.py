@@ -16,7 +16,7 @@ from typing import Any
 
 from mlopsctl.build.images import PUSHED_FILE, read_pushed
 from mlopsctl.errors import MlopsError
-from mlopsctl.kubernetes.manifests import CANDIDATE, EnvInput, ModelInput
+from mlopsctl.kubernetes.manifests import CANDIDATE, STABLE, EnvInput, ModelInput
 from mlopsctl.monitor.render import rules_document
 from mlopsctl.registry.records import archived_versions, read_record
 from mlopsctl.spec.environments import env_path, parse_environment
@@ -64,7 +64,9 @@ def gather(root: Path, settings: ProjectSettings, env: str, text: str) -> Gather
     problems: list[Problem] = []
     models: list[ModelInput] = []
     monitoring: dict[str, Any] = {}
-    for model in kubernetes_models(environment, settings):
+    names = kubernetes_models(environment, settings)
+    problems += _name_clashes(names, doc)
+    for model in names:
         item = _model_input(root, environment, model, doc, problems)
         if item is not None:
             models.append(item[0])
@@ -80,6 +82,18 @@ def gather(root: Path, settings: ProjectSettings, env: str, text: str) -> Gather
         rules=rules_document(env, monitoring),
     )
     return Gathered(given)
+
+
+def _name_clashes(models: list[str], doc: LocatedDoc) -> list[Problem]:
+    """Objects are named ``<model>``, ``<model>-stable`` and ``<model>-candidate``: two models must not share one."""
+    owners = {f"{model}-{role}": model for model in models for role in (STABLE, CANDIDATE)}
+    return [
+        doc.problem(
+            ("deployments", model), f"'{model}' would share Kubernetes object names with '{owners[model]}': rename one"
+        )
+        for model in models
+        if model in owners
+    ]
 
 
 def _model_input(

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli_process
+from tests.support.gitops_repo import add_model, write_record
 from tests.support.kubernetes_repo import (
     REGISTRY,
     digest,
@@ -20,6 +21,7 @@ from tests.support.kubernetes_repo import (
     rendered_objects,
     set_serving_kubernetes,
     validation_errors,
+    write_images,
 )
 
 STAGING = "environments/staging.yaml"
@@ -303,3 +305,32 @@ def test_a_render_killed_between_its_renames_is_finished_by_the_next(cli: Any, t
     assert sorted(p.name for p in deploy.iterdir() if "staging" in p.name) == ["staging"]
     assert folder_bytes(deploy / "staging") == first
     assert "already matches" in again.stdout
+
+
+def test_two_models_render_side_by_side_and_clashing_names_are_refused(cli: Any, tmp_path: Path) -> None:
+    repo = make_kube_repo(tmp_path)
+    add_model(repo.root, "churn-eu")
+    write_record(repo.root, "churn-eu", 1)
+    write_images(repo.root, "churn-eu", [1])
+    set_staging(repo.root, CANARY + "  churn-eu:\n    version: 1\n")
+
+    result = render(cli, repo.root)
+
+    assert result.code == 0, result.stderr
+    folder = repo.root / "deploy" / "staging"
+    names = sorted(obj["metadata"]["name"] for _n, obj in rendered_objects(folder) if obj["kind"] == "Deployment")
+    assert names == ["churn-candidate", "churn-eu-stable", "churn-stable"]
+    assert len(kustomize(folder)) == len(rendered_objects(folder))
+
+    add_model(repo.root, "churn-candidate")
+    write_record(repo.root, "churn-candidate", 1)
+    write_images(repo.root, "churn-candidate", [1])
+    set_staging(repo.root, CANARY + "  churn-candidate:\n    version: 1\n")
+
+    clash = render(cli, repo.root)
+
+    assert clash.code == 1
+    assert (
+        "  environments/staging.yaml:11:3: deployments.churn-candidate: 'churn-candidate' would share Kubernetes "
+        "object names with 'churn': rename one\n" in clash.stderr
+    )
