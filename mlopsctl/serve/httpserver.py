@@ -19,17 +19,23 @@ server parses only what the service needs and is strict where strictness keeps i
 - a client that half-closes after sending (``shutdown(SHUT_WR)``) still gets every answer it asked
   for; the connection closes once they are written.
 
-``shutdown()`` stops listening, closes idle connections and lets requests in flight finish (up to
-``shutdown_grace`` seconds), which is what SIGTERM does in the service.
+``shutdown()`` stops accepting, lets requests in flight finish (up to ``shutdown_grace`` seconds)
+while every answer says ``Connection: close``, and closes keep-alive connections once they are
+quiet; that is what SIGTERM does in the service, and what the old instance does after it handed
+its listening socket to its successor (:mod:`mlopsctl.serve.handover`, :meth:`HttpServer.start_on`).
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import re
+import socket
+import termios
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -46,6 +52,7 @@ HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 VALUE_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 LINGER_SECONDS = 2.0
 SWEEP_SECONDS = 0.5
+BACKLOG = 1024
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class Limits:
     max_connections: int = 1024
     shutdown_grace: float = 30.0
     """Seconds in-flight requests get to finish on shutdown."""
+    drain_idle: float = 0.5
+    """On shutdown, seconds a keep-alive connection must have been quiet before it is closed."""
 
 
 @dataclass
@@ -310,7 +319,9 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if len(self.server.connections) >= self.server.limits.max_connections or self.server.draining:
+        # A connection accepted while draining is still served (its answer says Connection: close):
+        # after a handover it came out of the queue this process shared with its successor.
+        if len(self.server.connections) >= self.server.limits.max_connections:
             self._fail(HttpError(503, "the service is at its connection limit or shutting down"))
             return
         self.server.connections.add(self)
@@ -514,6 +525,12 @@ class Connection(asyncio.Protocol):
     def idle(self) -> bool:
         return not self.busy and self.head is None and not self.buffer
 
+    def quiet_for(self, now: float) -> float:
+        """Seconds this idle connection has had nothing to do (0 while busy, or when bytes wait unread)."""
+        if not self.idle or self.transport is None or _unread_bytes(self.transport):
+            return 0.0
+        return now - self.last_active
+
     def sweep(self, now: float) -> None:
         if self.busy or self.discarding or self.closing:
             return
@@ -539,10 +556,25 @@ class HttpServer:
     async def start(self, host: str, port: int) -> int:
         """Start listening; returns the bound port (useful with port 0)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: Connection(self), host, port, backlog=1024, reuse_address=True)
+        self._server = await loop.create_server(
+            lambda: Connection(self), host, port, backlog=BACKLOG, reuse_address=True
+        )
         self._sweeper = asyncio.ensure_future(self._sweep())
         sockets = self._server.sockets
         return int(sockets[0].getsockname()[1]) if sockets else port
+
+    async def start_on(self, listener: socket.socket) -> int:
+        """Start accepting on a socket that already listens (handed over by the previous instance)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Connection(self), sock=listener, backlog=BACKLOG)
+        self._sweeper = asyncio.ensure_future(self._sweep())
+        return int(listener.getsockname()[1])
+
+    def listening_fd(self) -> int:
+        """The file descriptor of the listening socket (what a handover gives away)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the server does not listen")
+        return int(self._server.sockets[0].fileno())
 
     async def _sweep(self) -> None:
         while True:
@@ -552,14 +584,21 @@ class HttpServer:
                 connection.sweep(now)
 
     async def shutdown(self) -> None:
-        """Stop listening, close idle connections, let requests in flight finish, then close the rest."""
+        """Stop accepting, let requests in flight finish, close keep-alive connections, then the rest.
+
+        Every answer from now on says ``Connection: close``. An idle keep-alive connection is closed
+        once it has been quiet for ``drain_idle`` seconds with nothing unread: closing it sooner
+        would race a client that is just sending its next request on it (which then sees a reset),
+        while a client in a request loop gets its next answer with ``Connection: close`` instead.
+        """
         self.draining = True
         if self._server is not None:
             self._server.close()
         deadline = time.monotonic() + self.limits.shutdown_grace
         while time.monotonic() < deadline:
+            now = time.monotonic()
             for connection in list(self.connections):
-                if connection.idle:
+                if connection.quiet_for(now) >= self.limits.drain_idle:
                     connection.close()
             if not self.connections and not self.tasks:
                 break
@@ -570,6 +609,19 @@ class HttpServer:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+
+
+def _unread_bytes(transport: asyncio.BaseTransport) -> int:
+    """Bytes the kernel holds for this connection that the server has not read yet."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    count = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, count)
+    except OSError:
+        return 0
+    return int(count[0])
 
 
 Handler = Callable[[Request], Result]

@@ -4,6 +4,10 @@ The server listens before the model is loaded, so ``/health/live`` answers at on
 ``/health/ready`` says 503 until the artifact is read, its digest verified and its pipeline
 compiled (on a worker thread). SIGTERM and SIGINT stop it gracefully: it stops accepting,
 reports not ready, lets requests in flight finish, then exits.
+
+Replacing a running instance on its port is the other way round (``take_over``): the versions
+load first while the old instance serves, then the listening socket itself is taken from it
+(:mod:`mlopsctl.serve.handover`), and the old one drains and exits as after SIGTERM.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -20,10 +25,12 @@ from typing import Any
 from mlopsctl.contract.records import VersionRecord
 from mlopsctl.errors import MlopsError, NotFound, UsageError
 from mlopsctl.serve.app import ServiceApp
+from mlopsctl.serve.handover import ACCEPTING, HandoverPoint, receive_listener
 from mlopsctl.serve.httpserver import Application, HttpServer, Limits
 from mlopsctl.serve.service import LoadedVersion, Service
 
 Loader = Callable[[], Service]
+log = logging.getLogger("mlopsctl.serve")
 
 
 def read_record_file(path: Path) -> VersionRecord:
@@ -72,12 +79,27 @@ async def serve_async(
     on_listening: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
     handle_signals: bool = True,
+    handover: Path | None = None,
+    take_over: Path | None = None,
 ) -> None:
-    """Listen, load (if ``load`` is given), serve until ``stop`` is set or a signal arrives."""
+    """Listen, load (if ``load`` is given), serve until ``stop`` is set, a signal arrives or a successor takes over.
+
+    ``handover``: where a successor may ask for the listening socket (:mod:`mlopsctl.serve.handover`).
+    ``take_over``: the previous instance's handover path; then the versions load first, and the
+    port is taken from it (or bound, when nobody answers there) only once they are ready.
+    """
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     server = HttpServer(app, app.limits)
-    bound = await server.start(host, port)
+    point = HandoverPoint(handover, server.listening_fd, stop.set) if handover is not None else None
+    if take_over is not None and load is not None:
+        await _load(app, load)
+        load = None
+        bound = await _take_over(server, host, port, take_over, point)
+    else:
+        bound = await server.start(host, port)
+        if point is not None:
+            point.open()
     if handle_signals:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -89,9 +111,31 @@ async def serve_async(
             await _load(app, load)
         await stop.wait()
     finally:
+        if point is not None:
+            point.close()
         app.drain()
         await server.shutdown()
         app.close()
+
+
+async def _take_over(server: HttpServer, host: str, port: int, take_over: Path, point: HandoverPoint | None) -> int:
+    """Accept on the previous instance's listening socket, then tell it to drain (or bind, when it is gone)."""
+    loop = asyncio.get_running_loop()
+    received = await loop.run_in_executor(None, receive_listener, take_over, port)
+    if received is None:
+        log.info("nothing answers at %s: binding port %d", take_over, port)
+        bound = await server.start(host, port)
+        if point is not None:
+            point.open()
+        return bound
+    listener, confirm = received
+    with confirm:
+        bound = await server.start_on(listener)
+        if point is not None:
+            point.open()  # before ACCEPTING: whoever started us sees it once we may hold the port
+        await loop.run_in_executor(None, confirm.sendall, ACCEPTING)
+    log.info("took over port %d from the previous instance", bound)
+    return bound
 
 
 async def _load(app: Application, load: Loader) -> None:
