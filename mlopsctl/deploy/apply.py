@@ -1,24 +1,36 @@
 """Carrying out a plan: start, wait until ready, switch, stop what is no longer wanted, record.
 
 One service owns one port, and a running service cannot change its versions, strategy or weight,
-so every update is a new instance. When the old instance serves on the port the new one needs,
-**correctness comes first**:
+so every update is a new instance. When the old instance serves on the port the new one needs:
 
-1. the new spec is proven on a scratch port first (a *preflight* instance: the versions load, the
-   artifacts match their digests, ``/health/ready`` answers) while the old one keeps serving. A
-   version that never becomes ready stops here: nothing that served was touched;
-2. the old instance is stopped gracefully (requests in flight finish), the new one starts on the
-   port and must become ready again; if it does not, the old spec is started again (rollback).
+* **local target: a takeover, no gap.** The new process starts with the old one's handover
+  socket (:mod:`mlopsctl.deploy.handover`); it loads its versions (artifacts checked against their
+  digests) while the old one serves, then takes the old one's listening socket itself, so both
+  share one accept queue and not one connection is refused; the old one then stops accepting,
+  drains (requests in flight finish, keep-alive connections are closed with ``Connection: close``)
+  and exits. Apply waits until the new instance holds the port and answers ``/health/ready`` as
+  the new spec, then stops the old one (already draining) and records. A version that never
+  becomes ready exits before it touches the port: the old one serves on, nothing changed.
+  Why a handed-over socket rather than ``SO_REUSEPORT``: :mod:`mlopsctl.serve.handover`.
+* **other targets (docker), and a local instance started before handovers existed: correctness
+  first.** The new spec is proven on a scratch port (a *preflight* instance: the versions load,
+  ``/health/ready`` answers) while the old one keeps serving; then the old instance is stopped
+  gracefully, the new one starts on the port and must become ready again, else the old spec is
+  started again (rollback). Between that stop and ready, the port does not answer.
 
-Between 2's stop and ready, the port does not answer (about the time the service takes to load).
 When the port changes, the new instance starts on its port first and the old one stops after, with
 no gap. Every start and stop rewrites the deploy state at once, and every instance carries its
 marker or labels from birth, so ``kill -9`` at any point leaves nothing the next apply cannot find.
+A takeover whose apply was killed goes on alone (the old instance still drains and exits); the
+next apply adopts the new instance once it holds the port, or stops it while it is still loading
+and takes over again.
 
 For tests, ``MLOPS_APPLY_PAUSE_AT=<step>`` makes apply print ``apply paused at <step>`` on stderr
-and wait at that step (``locked``, ``spawned``, ``preflight-ready``, ``old-stopped``, ``ready``,
-``finishing``) until SIGUSR1, so it can be killed there for real, or resumed after the test
-changed something underneath it.
+and wait at that step until SIGUSR1, so it can be killed there for real, or resumed after the test
+changed something underneath it. The steps: ``locked``, ``spawned``, ``preflight-ready``,
+``old-stopped``, ``ready``, ``finishing``; a takeover passes ``spawned``, ``handing-over`` (the new
+instance recorded, loading or taking the port), then ``old-stopped`` and ``ready`` once the new
+instance serves and the old one is gone.
 """
 
 from __future__ import annotations
@@ -33,12 +45,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from mlopsctl.deploy.health import wait_ready
+from mlopsctl.deploy.handover import wait_holding
+from mlopsctl.deploy.health import probe, wait_ready
 from mlopsctl.deploy.model import PREFLIGHT, SERVICE, Change, Instance, ServiceSpec
 from mlopsctl.deploy.plan import Plan
-from mlopsctl.deploy.runtime import Launch, Runtime, VersionFiles
+from mlopsctl.deploy.runtime import HandoverRuntime, Launch, Runtime, VersionFiles, hands_over
 from mlopsctl.deploy.state import DeployState, now, write_endpoints, write_state
 from mlopsctl.errors import MlopsError
 from mlopsctl.registry.artifacts import ArtifactStore
@@ -188,6 +201,10 @@ class Applier:
     def _converge(self, change: Change) -> None:
         spec = change.after
         assert spec is not None
+        holder = self._port_holder(change, spec)
+        if holder is not None:
+            self._take_over(change, spec, holder)
+            return
         old = self._serving(change)
         if old is not None and old.spec.port == spec.port:
             self._swap(change, spec, old)
@@ -196,6 +213,55 @@ class Applier:
         else:
             self._stop_all(change.instances, "it is replaced")
             self._start_fresh(change, spec)
+
+    def _port_holder(self, change: Change, spec: ServiceSpec) -> Instance | None:
+        """On a target that hands ports over: the instance of this change that accepts on ``spec.port``.
+
+        An apply killed mid-takeover leaves the new instance going on alone: it may hold the port
+        already (then it is the one to take over from, or to keep), or still be loading (then it is
+        stopped, so two successors never race for one port). None: no instance waits for a
+        successor there (nothing runs, the port changes, or it was started before handovers existed).
+        """
+        runtime = self.runtimes[spec.target]
+        if not hands_over(runtime):
+            return None
+        mine = [i for i in change.instances if i in self.live and i.role == SERVICE and i.spec.target == spec.target]
+        holding = [i for i in mine if i.spec.port == spec.port and cast(HandoverRuntime, runtime).holds_port(i)]
+        if not holding:
+            return None
+        holder = max(holding, key=lambda i: i.start_ticks or 0)
+        for instance in mine:
+            if instance not in holding:
+                self._stop(instance, f"it does not hold port {spec.port}")
+        return holder
+
+    def _take_over(self, change: Change, spec: ServiceSpec, holder: Instance) -> None:
+        """Same port, no gap: the new instance loads, takes the listening socket from the holder, which drains."""
+        if holder.spec == spec and self._adopt(change, holder):
+            return
+        new, problem = self._launch(spec, take_over_from=holder)
+        if problem is not None or new is None:
+            self._stop(new, "it did not become ready")
+            self._fail(spec, problem or "", holder)
+            return
+        self._done(change, new)  # stops the old instance, which was already draining
+        checkpoint("old-stopped")
+        checkpoint("ready")
+
+    def _adopt(self, change: Change, holder: Instance) -> bool:
+        """Keep an instance an interrupted apply started, once it is ready; False when it never is."""
+        health = probe(holder.spec)
+        if not (health.ready or health.starting):
+            return False  # not this spec's answer, or failed: a fresh instance takes over from it
+        if not health.ready:
+            runtime = self.runtimes[holder.spec.target]
+            self.say(f"waiting for {holder.spec.describe()} ({holder.where}) to finish loading")
+            if wait_ready(holder.spec, holder.spec.port, self.timeout, functools.partial(runtime.gone, holder)):
+                return False
+        others = [instance for instance in change.instances if instance is not holder]
+        self._stop_all(others, f"replaced by {holder.spec.label()}")
+        self.result.actions.append(f"kept {holder.spec.describe()} (an interrupted apply started it)")
+        return True
 
     def _swap(self, change: Change, spec: ServiceSpec, old: Instance) -> None:
         """Same port: prove the new spec on a scratch port, then stop the old, start the new, roll back on failure."""
@@ -265,14 +331,19 @@ class Applier:
                 break
         return problem
 
-    def _launch(self, spec: ServiceSpec, role: str = SERVICE) -> tuple[Instance | None, str | None]:
-        """Start one instance and wait until it is ready: (instance, None), or (instance or None, why not)."""
-        if role == SERVICE:
+    def _launch(
+        self, spec: ServiceSpec, role: str = SERVICE, take_over_from: Instance | None = None
+    ) -> tuple[Instance | None, str | None]:
+        """Start one instance and wait until it is ready: (instance, None), or (instance or None, why not).
+
+        With ``take_over_from``, the new instance takes that one's listening socket once it is
+        loaded, so the port is not freed first and readiness also waits for the takeover.
+        """
+        if role == SERVICE and take_over_from is None:
             self._free(spec.port)
         runtime = self.runtimes[spec.target]
-        launch = self._launch_spec(spec, role)
-        scratch = f" (preflight on scratch port :{spec.port})" if role == PREFLIGHT else ""
-        self.say(f"starting {spec.describe() if role == SERVICE else spec.model + ' ' + spec.label()}{scratch}")
+        launch = self._launch_spec(spec, role, take_over_from)
+        self.say(_starting(spec, role, take_over_from))
         started = time.monotonic()
         try:
             instance = runtime.start(launch)
@@ -281,15 +352,29 @@ class Applier:
         self.live.append(instance)
         checkpoint("spawned")
         self._save()
-        problem = wait_ready(spec, spec.port, self.timeout, lambda: runtime.gone(instance))
+        problem = self._wait_ready(spec, runtime, instance, take_over_from is not None, started)
         if problem is not None:
             return instance, self._with_log(problem, runtime, instance)
         self.say(f"  ready in {time.monotonic() - started:.1f} s ({instance.where})")
-        if role == SERVICE:
+        if role == SERVICE and take_over_from is None:
             checkpoint("ready")
         return instance, None
 
-    def _launch_spec(self, spec: ServiceSpec, role: str) -> Launch:
+    def _wait_ready(
+        self, spec: ServiceSpec, runtime: Runtime, instance: Instance, takes_over: bool, started: float
+    ) -> str | None:
+        """Ready on its port; for a takeover, first holding the port (until then the old instance answers)."""
+        gone = functools.partial(runtime.gone, instance)
+        if takes_over:
+            checkpoint("handing-over")
+            holds = functools.partial(cast(HandoverRuntime, runtime).holds_port, instance)
+            problem = wait_holding(holds, gone, self.timeout)
+            if problem is not None:
+                return problem
+        remaining = max(1.0, self.timeout - (time.monotonic() - started))
+        return wait_ready(spec, spec.port, remaining, gone)
+
+    def _launch_spec(self, spec: ServiceSpec, role: str, take_over_from: Instance | None = None) -> Launch:
         limits = serving_limits(self.repo, spec.model)
         candidate = self._files[(spec.model, spec.candidate)] if spec.candidate is not None else None
         return Launch(
@@ -302,6 +387,7 @@ class Applier:
             max_body_bytes=limits.max_body_bytes,
             max_batch_rows=limits.max_batch_rows,
             unknown_fields=limits.unknown_fields,
+            take_over_from=take_over_from.id if take_over_from is not None else None,
         )
 
     def _free(self, port: int) -> None:
@@ -422,6 +508,15 @@ def serving_limits(repo: Repo, model: str) -> ServingSpec:
         return ModelSpec.model_validate(doc.data).serving
     except ValueError:
         return ServingSpec()
+
+
+def _starting(spec: ServiceSpec, role: str, take_over_from: Instance | None) -> str:
+    """``starting churn v2 on local :8100, taking the port over from process 4242``."""
+    if role == PREFLIGHT:
+        return f"starting {spec.model} {spec.label()} (preflight on scratch port :{spec.port})"
+    if take_over_from is not None:
+        return f"starting {spec.describe()}, taking the port over from {take_over_from.where}"
+    return f"starting {spec.describe()}"
 
 
 def _free_port() -> int:

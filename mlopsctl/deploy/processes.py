@@ -14,6 +14,9 @@ A service that apply started in this same process (the dashboard, tests) is our 
 exits it is reaped here, so no zombie is ever taken for a live service. Spawning, signalling and
 reading /proc go through :mod:`mlopsctl.ports.processes`, which records every start and stop.
 
+A service also listens at a handover socket of its own (:mod:`mlopsctl.deploy.handover`): its
+successor on the same port takes the listening socket from it there, so a swap refuses nothing.
+
 A service gets an environment built from an allow-list (:data:`CHILD_ENV_NAMES`, ``LC_*``), never
 a copy of the caller's: the CI job or shell that runs ``apply`` holds ``GITHUB_TOKEN``, cloud keys
 and the like, and a service runs a model that came through a pull request.
@@ -28,7 +31,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlopsctl.deploy.model import Health, Instance, ServiceSpec
+from mlopsctl.deploy.handover import handover_path, is_socket
+from mlopsctl.deploy.model import SERVICE, Health, Instance, ServiceSpec
 from mlopsctl.deploy.runtime import Launch, Say, VersionFiles
 from mlopsctl.deploy.state import log_dir, now, read_state
 from mlopsctl.ports import processes
@@ -73,6 +77,8 @@ class LocalRuntime:
     """Processes on this machine for one repository."""
 
     target = "local"
+    hands_over = True
+    """Same-port swaps hand the listening socket over (:mod:`mlopsctl.deploy.handover`)."""
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
@@ -152,17 +158,40 @@ class LocalRuntime:
         args = [sys.executable, "-m", SERVE_MODULE, "--record", str(stable.record), "--artifact", str(stable.artifact)]
         if candidate is not None:
             args += launch.candidate_arguments(str(candidate.record), str(candidate.artifact))
-        return [*args, "--host", "127.0.0.1", "--port", str(launch.spec.port), *launch.limit_arguments()]
+        args += ["--host", "127.0.0.1", "--port", str(launch.spec.port), *launch.limit_arguments()]
+        return args + self._handover_arguments(launch)
+
+    def _handover_arguments(self, launch: Launch) -> list[str]:
+        """``--handover`` (where a successor takes the port) and ``--take-over`` (the predecessor's), for a service."""
+        if launch.role != SERVICE:
+            return []  # a preflight on a scratch port is never taken over
+        own = handover_path(self.repo, launch.env, launch.instance_id)
+        args = ["--handover", str(own)] if own is not None else []
+        previous = handover_path(self.repo, launch.env, launch.take_over_from) if launch.take_over_from else None
+        return args + (["--take-over", str(previous)] if previous is not None else [])
+
+    def holds_port(self, instance: Instance) -> bool:
+        """Its handover socket exists: it accepts on its port (bound, or taken over) and can be replaced."""
+        return is_socket(handover_path(self.repo, instance.env, instance.id))
 
     def _child_env(self, instance: Instance) -> dict[str, str]:
         marker = {"repo": self.root, **instance.to_state(), "env": instance.env}
         return {**inherited_env(), MARKER: json.dumps(marker, separators=(",", ":")), "PYTHONUNBUFFERED": "1"}
 
     def stop(self, instance: Instance) -> None:
-        if self.gone(instance) is not None or instance.pid is None:
-            return
-        what = f"stop process {instance.pid} ({instance.spec.describe()})"
-        processes.stop(instance.pid, what, lambda: self.gone(instance) is not None, GRACE_SECONDS, KILL_WAIT_SECONDS)
+        if self.gone(instance) is None and instance.pid is not None:
+            what = f"stop process {instance.pid} ({instance.spec.describe()})"
+            processes.stop(
+                instance.pid, what, lambda: self.gone(instance) is not None, GRACE_SECONDS, KILL_WAIT_SECONDS
+            )
+        self._remove_handover(instance)
+
+    def _remove_handover(self, instance: Instance) -> None:
+        """The socket file a killed process left behind (a graceful stop removes its own)."""
+        path = handover_path(self.repo, instance.env, instance.id)
+        if path is not None and is_socket(path):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def log_tail(self, instance: Instance, lines: int = 20) -> str:
         if not instance.log:

@@ -4,6 +4,10 @@ A target answers four questions for one environment of one repository: what runs
 start this (``start``), is it still alive (``gone``), stop it (``stop``), plus the last lines of
 its log for error messages. ``local`` (:mod:`mlopsctl.deploy.processes`) runs processes;
 ``docker`` (:mod:`mlopsctl.deploy.containers`) runs containers.
+
+A target that can hand a port from one instance to the next without refusing a connection says
+so with ``hands_over = True`` and answers :meth:`HandoverRuntime.holds_port`; apply then replaces
+a version on the same port by a takeover (the local target); others get the stop-then-start swap.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class Launch:
     max_batch_rows: int
     unknown_fields: str = "reject"
     """serving.unknown_fields; the declared columns travel in the version record (signature.data_columns)."""
+    take_over_from: str | None = None
+    """The id of the instance whose listening socket this one takes (a swap on the same port), if any."""
 
     prediction_log: str | None = None
     """Folder of the prediction log (and labels) as the service sees it; None: nothing logged."""
@@ -111,3 +117,18 @@ class Runtime(Protocol):
     def log_tail(self, instance: Instance, lines: int = 20) -> str:
         """The last lines of what it printed."""
         ...
+
+
+class HandoverRuntime(Runtime, Protocol):
+    """A target whose instances take the listening socket over from their predecessor."""
+
+    hands_over: bool
+
+    def holds_port(self, instance: Instance) -> bool:
+        """Whether ``instance`` accepts on its port and a successor may take the port from it."""
+        ...
+
+
+def hands_over(runtime: Runtime) -> bool:
+    """Whether ``runtime`` replaces an instance on the same port by a takeover."""
+    return bool(getattr(runtime, "hands_over", False))
