@@ -173,10 +173,7 @@ def _recorded_dataset(
     if data_path is not None:
         return load_dataset(repo, spec, data_path), None
     uri = shown(record.data.uri)
-    try:
-        path = recorded_data(repo, record)
-    except PolicyRefused as refused:
-        return _from_snapshot(repo, spec, record, f"data.uri {uri} is outside the repository", refused)
+    path = recorded_data(repo, record)  # a data.uri outside the repository stays refused: the record says so
     if not path.is_file():
         return _from_snapshot(repo, spec, record, f"{uri} is missing here", None)
     dataset = load_dataset(repo, spec, path)
