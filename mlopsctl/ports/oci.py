@@ -26,10 +26,12 @@ Every call is recorded in the operation log (kind ``oci``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ KIND = "oci"
 USERNAME_VARIABLE = "MLOPS_OCI_USERNAME"
 PASSWORD_VARIABLE = "MLOPS_OCI_PASSWORD"
 PROBE_SECONDS = 10.0
+CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,20 @@ class OciRegistry:
         data: bytes = self._call(f"pull {container}@sha256:{sha256[:12]}", download)
         return data
 
+    def pull_to(self, kind: str, sha256: str, path: Path) -> str:
+        """Stream the blob into ``path``, hashing as it arrives; returns the sha256 of what was written
+        (the caller compares it: a registry serves a stored file as it is, tampered or not)."""
+        container = f"{self.location.host}/{self.location.namespace}/{kind}"
+
+        def download() -> str:
+            response = self.client().get_blob(container, f"sha256:{sha256}", stream=True)
+            if response.status_code != 200:
+                raise ValueError(f"Issue with {container}@sha256:{sha256}: {response.reason}")
+            return _write_hashed(response.iter_content(chunk_size=CHUNK), path)
+
+        digest: str = self._call(f"pull {container}@sha256:{sha256[:12]}", download)
+        return digest
+
     def _call(self, command: str, action: Any) -> Any:
         import requests
 
@@ -249,6 +266,16 @@ class OciRegistry:
             if any(word in text for word in words):
                 return self._refused_credentials(status)
         return None
+
+
+def _write_hashed(chunks: Iterable[bytes], path: Path) -> str:
+    """Write ``chunks`` to ``path`` and return their sha256 (one pass: no second read to hash)."""
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        for chunk in chunks:
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
 
 
 def _without_credentials(client: Any) -> None:

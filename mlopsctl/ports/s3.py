@@ -14,6 +14,7 @@ read one with their rights), and a refusal says how to choose the store.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from mlopsctl.errors import MlopsError, StoreUnreachable, UsageError
 from mlopsctl.ports.store_errors import STORE_VARIABLE, CredentialsRefused
 
 KIND = "s3"
+CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,25 @@ class S3Bucket:
         data: bytes = self._call(f"get {self._uri(key)}", get)
         return data
 
+    def pull_to(self, kind: str, sha256: str, path: Path) -> str:
+        """Stream the object into ``path``, hashing as it arrives; returns the sha256 of what was written."""
+        key = self.location.key(kind, sha256)
+
+        def get() -> str:
+            body = self.client().get_object(Bucket=self.location.bucket, Key=key)["Body"]
+            digest = hashlib.sha256()
+            try:
+                with path.open("wb") as out:
+                    for chunk in body.iter_chunks(CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+            finally:
+                body.close()
+            return digest.hexdigest()
+
+        digest: str = self._call(f"get {self._uri(key)}", get)
+        return digest
+
     def _refused(self, detail: str) -> CredentialsRefused:
         if not self.sign_requests:
             return CredentialsRefused(
@@ -123,11 +144,11 @@ class S3Bucket:
         return f"s3://{self.location.bucket}/{key}"
 
     def _call(self, command: str, action: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectionError as NoConnection, HTTPClientError
 
         try:
             result = action()
-        except (HTTPClientError, ConnectionError) as exc:  # refused, reset, closed or timed out: all "no answer"
+        except (NoConnection, HTTPClientError, ConnectionError) as exc:  # refused, reset, closed, timed out
             oplog.record(KIND, command, False, type(exc).__name__)
             raise StoreUnreachable(
                 f"the S3 store {self.location} does not answer: {exc}",

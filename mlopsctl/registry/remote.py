@@ -16,6 +16,7 @@ tampered blob in the store is refused and never cached.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -24,8 +25,9 @@ from mlopsctl.errors import MlopsError, NotFound, StoreUnreachable, UsageError
 from mlopsctl.ports.oci import OciLocation, OciRegistry
 from mlopsctl.ports.s3 import S3Bucket, S3Location
 from mlopsctl.ports.store_errors import CredentialsRefused
-from mlopsctl.registry.artifacts import ArtifactRefused, ArtifactStore, sha256_hex, short_digest
+from mlopsctl.registry.artifacts import ArtifactRefused, ArtifactStore, short_digest
 from mlopsctl.spec.locations import remote_scheme as remote_scheme  # re-exported for the registry
+from mlopsctl.state_links import refuse_state_links
 
 KIND = "artifacts"
 ARTIFACT_STORE_VARIABLE = "MLOPS_ARTIFACT_STORE"
@@ -40,6 +42,10 @@ class BlobStore(Protocol):
     def push(self, kind: str, path: Path, sha256: str, media_type: str) -> None: ...
 
     def pull(self, kind: str, sha256: str) -> bytes: ...
+
+    def pull_to(self, kind: str, sha256: str, path: Path) -> str:
+        """Write the blob to ``path``; return the sha256 of what was written."""
+        ...
 
 
 def chosen_by_runner(uri: str) -> bool:
@@ -103,8 +109,9 @@ class RemoteArtifactStore(ArtifactStore):
 
     def get(self, ref: ArtifactRef) -> bytes:
         """From the cache, or fetched from the store, checked, then cached."""
-        self.fetch(ref)
-        return super().get(ref)
+        if super().has(ref):
+            return super().get(ref)
+        return self.fetch(ref).read_bytes()  # just checked while it arrived: not hashed again
 
     def has(self, ref: ArtifactRef) -> bool:
         return super().has(ref) or self.remote.has(KIND, ref.sha256)
@@ -134,13 +141,40 @@ class RemoteArtifactStore(ArtifactStore):
                 hint="push it from the machine that trained it (mlopsctl registry push MODEL@VERSION), "
                 "or rebuild it: mlopsctl reproduce MODEL@VERSION",
             )
-        data = self.remote.pull(KIND, ref.sha256)
-        got = sha256_hex(data)
-        if got != ref.sha256 or len(data) != ref.size:
-            raise ArtifactRefused(
-                f"the artifact store {self.uri} returned other bytes for sha256:{ref.sha256}: "
-                f"sha256:{got} ({len(data)} bytes, expected {ref.size})",
-                hint="the stored blob was tampered with or corrupted; it was not cached or loaded",
-            )
-        super().put(data)
+        self._download(ref, path)
         return path
+
+    def _download(self, ref: ArtifactRef, path: Path) -> None:
+        """Stream the blob into a temp file beside ``path``, hashed as it arrives; renamed into place only
+        when its size and sha256 are the record's (a tampered blob never reaches the cache)."""
+        if self.repo_root is not None:
+            refuse_state_links(self.repo_root, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        partial = Path(name)
+        try:
+            got = self.remote.pull_to(KIND, ref.sha256, partial)
+            size = partial.stat().st_size
+            if got != ref.sha256 or size != ref.size:
+                raise ArtifactRefused(
+                    f"the artifact store {self.uri} returned other bytes for sha256:{ref.sha256}: "
+                    f"sha256:{got} ({size} bytes, expected {ref.size})",
+                    hint="the stored blob was tampered with or corrupted; it was not cached or loaded",
+                )
+            partial.chmod(0o444)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def _write(self, path: Path, data: bytes) -> None:
+        """The cache is a copy of what the store holds: renamed into place whole, without an fsync (the
+        record's durability is the store's; a cache file damaged by a power cut fails its digest check)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(name, path)
+        finally:
+            Path(name).unlink(missing_ok=True)

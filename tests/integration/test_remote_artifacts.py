@@ -111,6 +111,11 @@ def test_tampered_bytes_in_the_store_are_refused_and_never_cached(store_uri: str
             assert kind == KIND
             return reader_remote.pull(kind, sha256)[:-1] + b"!"
 
+        def pull_to(self, kind: str, sha256: str, path: Path) -> str:
+            data = self.pull(kind, sha256)
+            path.write_bytes(data)
+            return sha256_hex(data)
+
     reader_remote = reader.remote
     reader.remote = Tampered()
     with pytest.raises(ArtifactRefused) as raised:
