@@ -177,3 +177,26 @@ def test_explain_an_unknown_id_exits_1(cli: Any, served: Served) -> None:
     assert result.stderr.splitlines()[0] == (
         "error: Not found: no logged answer has request id 'never-sent' in the prediction logs of environment staging"
     )
+
+
+def test_feedback_to_a_url_and_where_to_send_is_required(cli: Any, served: Served, tmp_path: Path) -> None:
+    answers = predict_rows(served, 0, 2)
+    file = write_csv(tmp_path / "a.csv", answers)
+    result = cli("feedback", str(file), "--repo", str(served.root), "--url", served.url, "-o", "json")
+    assert result.code == 0
+    assert json.loads(result.stdout) == {"url": served.url, "file": str(file), "sent": 2, "accepted": 2, "rejected": []}
+    nowhere = cli("feedback", str(file), "--repo", str(served.root))
+    assert nowhere.code == 2
+    assert nowhere.stderr.splitlines()[0] == "error: Usage error: say where the service runs"
+    missing = cli("feedback", str(tmp_path / "none.csv"), "--repo", str(served.root), "--url", served.url)
+    assert (missing.code, missing.stderr.splitlines()[0]) == (
+        1,
+        f"error: Not found: no labels file at {tmp_path / 'none.csv'}",
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("request,truth\nx,1\n")
+    wrong = cli("feedback", str(bad), "--repo", str(served.root), "--url", served.url)
+    assert (wrong.code, wrong.stderr.splitlines()[0]) == (
+        2,
+        f"error: Usage error: {bad}: the CSV header needs id and label columns; missing id, label",
+    )
