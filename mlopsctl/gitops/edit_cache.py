@@ -4,10 +4,10 @@ A ``git log -- environments/`` walk costs as much as the whole history is long, 
 for a commit never changes. So a complete walk is kept in the repository's git directory
 (``.git/mlopsctl/history-edits-<env|all>.json``, like ``gitk.cache``: never committed, deleted
 at will), keyed by the commit it was made at. The next ``history`` reads it when ``HEAD`` has not
-moved (one ``git rev-parse``, and no GitPython), or walks only the new commits (``TIP..HEAD``) when it has moved
-forward; otherwise (no cache yet, a rewritten history) it walks everything once and keeps it.
-Only when the tip cannot be resolved (an unborn branch) is nothing kept: then the walk is bounded by
-``--max-age`` when the trailer log already filled the limit.
+moved (``Git.tip``: the ref files, or one ``git rev-parse``), or walks only the new commits
+(``TIP..HEAD``) when it has moved forward; otherwise (no cache yet, a rewritten history) it walks
+everything once and keeps it. Only when the tip cannot be resolved (an unborn branch) is nothing
+kept: then the walk is bounded by ``--max-age`` when the trailer log already filled the limit.
 
 The cache is only ever a shortcut: one that cannot be read or written is ignored.
 """
@@ -69,17 +69,13 @@ class EditScan:
     # ------------------------------------------------------------------ the cache file
 
     def _where(self) -> tuple[Path, str] | None:
-        """The cache file and the commit ``ref`` names, from one ``git rev-parse``; None when either fails.
-
-        One process rather than GitPython's reading of the ref files: ``history`` then starts without
-        importing GitPython (70 ms) when the cache answers.
-        """
-        result = self.git.run("rev-parse", "--git-common-dir", "--verify", "-q", f"{self.ref}^{{commit}}", check=False)
-        lines = result.stdout.split("\n")
-        if result.returncode != 0 or len(lines) < 2 or not lines[0] or not lines[1]:
-            return None  # an unborn branch, a ref that names no commit: no cache
+        """The cache file and the commit ``ref`` names; None when the tip is unknown (no cache then)."""
+        found = self.git.tip(self.ref)
+        if found is None:
+            return None
+        common_dir, tip = found
         name = self.pathspec.removeprefix("environments/").removesuffix(".yaml").strip("/") or "all"
-        return self.git.root / lines[0] / "mlopsctl" / f"history-edits-{name}.json", lines[1]
+        return common_dir / "mlopsctl" / f"history-edits-{name}.json", tip
 
     def _load(self, path: Path) -> tuple[str, list[Listed]] | None:
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -143,6 +144,30 @@ class Git:
         """The commit ``ref`` names, or None when it names none."""
         result = self.run("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
         return result.stdout.strip() or None
+
+    def tip(self, ref: str) -> tuple[Path, str] | None:
+        """The git folder all worktrees share and the commit ``ref`` names; None when either is unknown.
+
+        When GitPython is loaded already (the dashboard, a second read in one process) its reading
+        of the ref files answers without a process; otherwise one ``git rev-parse``, which costs far
+        less than importing GitPython for it (a new ``mlopsctl history``).
+        """
+        if _gitpython_loaded():
+            return self._tip_from_ref_files(ref)
+        result = self.run("rev-parse", "--git-common-dir", "--verify", "-q", f"{ref}^{{commit}}", check=False)
+        lines = result.stdout.split("\n")
+        if result.returncode != 0 or len(lines) < 2 or not lines[0] or not lines[1]:
+            return None  # an unborn branch, a ref that names no commit
+        return self.root / lines[0], lines[1]
+
+    def _tip_from_ref_files(self, ref: str) -> tuple[Path, str] | None:
+        repo = self.open_repo()
+        if repo is None:
+            return None
+        try:
+            return Path(repo.common_dir), str(type(repo.head).dereference_recursive(repo, ref))
+        except (ValueError, OSError):  # an unborn branch, a ref that is not a file
+            return None
 
     def commit_of(self, ref: str) -> str | None:
         """:meth:`resolve` through the persistent ``cat-file --batch`` (no process of its own when one runs)."""
@@ -272,6 +297,10 @@ def _object_data(runner: gitpython.Git, name: str, kind: str | None = None) -> b
 def _str(value: str | bytes) -> str:
     """GitPython's headers are bytes at run time though typed as text."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _gitpython_loaded() -> bool:
+    return "git" in sys.modules and "git.repo" in sys.modules
 
 
 def _one_line(name: str) -> bool:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlopsctl import oplog
+
 READ = (
     "import json, sys; from pathlib import Path; from mlopsctl.gitops.history import read_history; "
     "entries = read_history(Path.cwd()); "
@@ -30,3 +32,16 @@ def test_history_from_its_cache_does_not_import_gitpython(model_repo: Path) -> N
     assert (model_repo / ".git" / "mlopsctl" / "history-edits-all.json").is_file()
     second = _history(model_repo)
     assert second == {"gitpython": False, "entries": first["entries"]}
+
+
+def test_with_gitpython_loaded_the_tip_comes_from_the_ref_files(
+    model_repo: Path, operations: list[oplog.Operation]
+) -> None:
+    from mlopsctl.gitops.history import read_history
+    from mlopsctl.ports.git import Git
+
+    assert Git(model_repo).repo is not None  # GitPython loaded, as in the dashboard
+    first = read_history(model_repo)
+    operations.clear()
+    assert read_history(model_repo) == first
+    assert [op.command for op in operations if "rev-parse" in op.command] == []
