@@ -99,7 +99,7 @@ def train(model: str, overrides: tuple[str, ...], grid: bool, no_register: bool,
 
 
 @click.command()
-@click.argument("ref", metavar="MODEL@VERSION", required=False)
+@click.argument("ref", metavar="[MODEL@VERSION]", required=False)
 @click.option("--data", "data_path", type=click.Path(path_type=Path), help="Read the data from here instead.")
 @click.option(
     "--bundle",
