@@ -200,3 +200,19 @@ def test_feedback_to_a_url_and_where_to_send_is_required(cli: Any, served: Serve
         2,
         f"error: Usage error: {bad}: the CSV header needs id and label columns; missing id, label",
     )
+
+
+def test_explain_says_different_when_the_logged_answer_was_not_the_artifacts(cli: Any, served: Served) -> None:
+    ((request_id, predicted),) = predict_rows(served, 7, 1)
+    wait_logged(served.folder, {request_id})
+    (path,) = log_files(served.folder)
+    lines = path.read_text().splitlines()
+    edited = [json.loads(line) for line in lines]
+    for line in edited:
+        if line["id"] == request_id:
+            line["outputs"] = [1 - predicted]
+    path.write_text("".join(json.dumps(line, separators=(",", ":")) + "\n" for line in edited))
+    result = cli("explain", request_id, "--repo", str(served.root))
+    assert result.code == 1
+    lines = result.stdout.splitlines()
+    assert lines[-2:] == ["DIFFERENT:", f"  outputs: logged [{1 - predicted}], re-run [{predicted}]"]
