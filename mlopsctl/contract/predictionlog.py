@@ -34,22 +34,33 @@ def labelled_rows(folder: Path) -> Any:
 
     An input column named like one of the others comes as ``input.<name>``.
     """
+    import pandas as pd
     import pyarrow as pa
 
-    labels = _read(folder / LABELS_FILE).select(["id", "row", "label"])
-    files = log_files(folder)
-    if not files or labels.num_rows == 0:
-        return labels.slice(0, 0).to_pandas()
-    logged = pa.concat_tables([_read(path) for path in files], promote_options="permissive")
+    labels = _read(folder / LABELS_FILE)
+    tables = [table for table in map(_read, log_files(folder)) if table is not None]
+    if labels is None or not tables:
+        return pd.DataFrame(columns=["id", "row", "version", "role", "prediction", "label"])
+    labels = labels.select(["id", "row", "label"])
+    logged = pa.concat_tables(tables, promote_options="permissive")
     answered = _one_row_each(logged)
     joined = answered.join(labels, keys=["id", "row"], join_type="inner", use_threads=True)
     return joined.to_pandas()
 
 
 def _read(path: Path) -> Any:
+    """The file's complete lines as an Arrow table (None when it has none or is gone)."""
+    import pyarrow as pa
     from pyarrow import json as arrow_json
 
-    return arrow_json.read_json(path, read_options=arrow_json.ReadOptions(block_size=1 << 24))
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    data = data[: data.rfind(b"\n") + 1]  # a torn last line (a kill mid-write) is left out
+    if not data.strip():
+        return None
+    return arrow_json.read_json(pa.BufferReader(data), read_options=arrow_json.ReadOptions(block_size=1 << 24))
 
 
 def _one_row_each(logged: Any) -> Any:
