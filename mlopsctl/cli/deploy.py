@@ -78,8 +78,14 @@ def plan(env: str, ref: str, exit_code: bool) -> int:
     help="Seconds a new service has to become ready before it is rolled back.",
 )
 @_WAIT
+@click.option(
+    "--kubectl",
+    "use_kubectl",
+    is_flag=True,
+    help="Kubernetes environments: also run kubectl apply -k deploy/<env>/ (your kubeconfig, its current context).",
+)
 @global_options
-def apply(env: str, ref: str, timeout: float, wait: bool) -> int:
+def apply(env: str, ref: str, timeout: float, wait: bool, use_kubectl: bool) -> int:
     """Converge what runs to what Git says: start, wait until ready, switch, stop the rest. Exit 1 after a rollback."""
     opts = options()
 
@@ -87,8 +93,9 @@ def apply(env: str, ref: str, timeout: float, wait: bool) -> int:
         opts.say(escape(line))
 
     try:
+        repo = light_repo(opts.repo_root())
         result = apply_environment(
-            light_repo(opts.repo_root()), env, progress=progress, ref=ref, timeout=timeout, wait=wait
+            repo, env, progress=progress, ref=ref, timeout=timeout, wait=wait, kubectl=use_kubectl
         )
     except ApplyFailed as failed:
         partial = failed.result

@@ -7,7 +7,7 @@ credentials therefore go only to a store the runner chose:
 
 * ``MLOPS_METADATA_STORE`` (set by the runner) names the store: libpq's usual sources apply;
 * a host (``HOST`` or ``HOST:PORT``) listed in ``MLOPS_METADATA_TRUSTED_HOSTS`` (comma separated),
-  or in the user config's ``metadata.trusted_hosts`` once spec/userconfig.py has that section: the same;
+  or in the user config's ``metadata.trusted_hosts``: the same;
 * any other store named by mlops.yaml is reached with no credential at all: an empty password,
   an empty password file, no client certificate, and ``require_auth=none`` (libpq refuses any
   authentication request before anything is sent). A server that asks for a password gets none,
@@ -39,7 +39,7 @@ TRUSTED_HOSTS_VARIABLE = "MLOPS_METADATA_TRUSTED_HOSTS"
 DEFAULT_PORT = "5432"
 CHOOSE_HINT = (
     f"to send your credentials to it, choose the store yourself: export {STORE_VARIABLE}=URI, or list the "
-    f"host in {TRUSTED_HOSTS_VARIABLE}"
+    f"host in {TRUSTED_HOSTS_VARIABLE} (or metadata.trusted_hosts in ~/.config/mlopsctl/config.yaml)"
 )
 RUNNER_SETTINGS = frozenset(
     {"password", "passfile", "service", "servicefile", "sslkey", "sslcert", "sslpassword", "krbsrvname", "gsslib"}
@@ -119,9 +119,7 @@ def trusted_hosts() -> list[str]:
     listed = [part.strip() for part in os.environ.get(TRUSTED_HOSTS_VARIABLE, "").split(",") if part.strip()]
     from mlopsctl.spec.userconfig import load_user_config
 
-    # metadata.trusted_hosts in the user config, once spec/userconfig.py has that section
-    section = getattr(load_user_config(), "metadata", None)
-    return listed + list(getattr(section, "trusted_hosts", None) or [])
+    return listed + load_user_config().metadata.trusted_hosts
 
 
 def _refuse_runner_settings(params: dict[str, Any]) -> None:

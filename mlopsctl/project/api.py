@@ -16,11 +16,13 @@ from mlopsctl.spec.problems import Problem
 
 def validate(root: Path) -> tuple[Repo, list[Problem]]:
     """Schema, semantic and registry checks over the repository at ``root``: the repo and every problem."""
+    from mlopsctl.kubernetes.api import validation_problems  # kubernetes environments: what stops a render
     from mlopsctl.registry.validate import registry_problems  # the artifact policy: only when validating
     from mlopsctl.spec.validate import in_file_order, validate_specs
 
     repo, problems = validate_specs(root)
-    return repo, in_file_order([*problems, *registry_problems(repo)])
+    rendering = validation_problems(repo.root, repo.environments, repo.settings)
+    return repo, in_file_order([*problems, *registry_problems(repo), *rendering])
 
 
 __all__ = ["Problem", "Repo", "validate"]

@@ -137,10 +137,15 @@ class ProjectSettings(Spec):
     @field_validator("metadata_store")
     @classmethod
     def _no_password_in_repository(cls, value: str | None) -> str | None:
-        # Everyone who clones reads mlops.yaml: a password there is a published password.
+        # Everyone who clones reads mlops.yaml: a password there is a published password. The runner's
+        # own MLOPS_METADATA_STORE is not published, and may carry one.
+        if "MLOPS_METADATA_STORE" in os.environ:
+            return value
         if value is not None and value.startswith(("postgresql://", "postgres://")):
             netloc = value.split("://", 1)[1].split("/", 1)[0]
-            if "@" in netloc and ":" in netloc.rsplit("@", 1)[0]:
+            query = value.split("?", 1)[1] if "?" in value else ""
+            in_query = any(part.split("=", 1)[0].strip() == "password" for part in query.split("&"))
+            if in_query or ("@" in netloc and ":" in netloc.rsplit("@", 1)[0]):
                 raise ValueError(
                     "a password in mlops.yaml is readable by everyone who clones the repository: remove it "
                     "and give it as PGPASSWORD (or in ~/.pgpass) on the machines that use the store"

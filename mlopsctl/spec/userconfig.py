@@ -70,6 +70,12 @@ class UserData(_Section):
     """Let data.source name files outside the model repository (absolute paths, ../, file:// URIs)."""
 
 
+class UserMetadata(_Section):
+    trusted_hosts: list[str] = Field(default_factory=list)
+    """Run store hosts (HOST or HOST:PORT) that get your database credentials (PGPASSWORD, ~/.pgpass) even
+    when mlops.yaml, not MLOPS_METADATA_STORE, names the store. MLOPS_METADATA_TRUSTED_HOSTS adds to them."""
+
+
 class UserConfig(_Section):
     """The user's own settings: ~/.config/mlopsctl/config.yaml."""
 
@@ -79,6 +85,8 @@ class UserConfig(_Section):
     """Which Prometheus to query and with which credentials."""
     data: UserData = Field(default_factory=UserData)
     """Which data files may be read."""
+    metadata: UserMetadata = Field(default_factory=UserMetadata)
+    """Which shared run stores get your database credentials."""
 
 
 def config_path() -> Path:

@@ -14,6 +14,7 @@ from mlopsctl.deploy.api import apply_environment, light_repo
 from mlopsctl.errors import UsageError
 from mlopsctl.kubernetes.api import validation_problems
 from mlopsctl.spec.loader import scan_repo
+from tests.conftest import run_cli_process
 from tests.support.gitops_repo import GitopsRepo, git
 from tests.support.kubernetes_repo import (
     DATA,
@@ -100,6 +101,11 @@ def test_apply_kubectl_refuses_without_a_kubeconfig_before_anything_is_written(
     monkeypatch.delenv("KUBECONFIG", raising=False)
     head = git(repo.root, "rev-parse", "HEAD")
 
+    through_cli = run_cli_process("--repo", str(repo.root), "apply", "--env", "staging", "--kubectl")
+    assert through_cli.code == 2
+    assert through_cli.stderr.startswith(
+        "error: No kubeconfig: apply --kubectl needs a kubeconfig: KUBECONFIG is not set"
+    )
     with pytest.raises(UsageError) as refused:
         apply_environment(light_repo(repo.root), "staging", kubectl=True)
 

@@ -128,20 +128,21 @@ def test_unregistered_and_archived_versions_are_refused(cli: Any, repo: Path) ->
     ]
 
 
-def test_the_kubernetes_target_is_refused_with_what_renders_it(cli: Any, repo: Path) -> None:
+def test_the_kubernetes_target_is_rendered_not_run_and_a_version_without_an_image_digest_is_refused(
+    cli: Any, repo: Path
+) -> None:
     write_env(repo, "staging", {"churn": {"version": 1}}, base_port=free_port(), target="kubernetes")
     result = plan(cli, repo)
     assert result.code == 1
-    assert result.stdout.splitlines() == [
-        f"Plan for staging (environments/staging.yaml at {head(repo)}):",
-        "No changes: staging matches Git (0 services in sync).",
-        "Refused: apply would stop before touching anything:",
-        "  churn is on the kubernetes target: the kubernetes target is not run by apply: its manifests are rendered "
-        "into the repository for Argo CD or Flux by 'mlopsctl render', which is not built yet",
-    ]
-    applied = cli("apply", "--env", "staging", "--repo", str(repo))
-    assert applied.code == 1
-    assert applied.stderr.startswith("error: Refused: apply of staging refused, nothing was touched:\n  churn is on")
+    lines = result.stdout.splitlines()
+    assert lines[1] == "No changes: staging matches Git (0 services in sync). deploy/staging/ cannot be rendered."
+    assert lines[-1].endswith(
+        "deployments.churn.version: churn@1 has no pushed image digest in registry/churn/images.yaml; push it: "
+        "mlopsctl build churn@1 --push (and commit registry/churn/images.yaml)"
+    )
+    validated = cli("validate", "--repo", str(repo))
+    assert validated.code == 1
+    assert "churn@1 has no pushed image digest in registry/churn/images.yaml" in validated.stdout + validated.stderr
 
 
 def test_plan_reads_the_committed_file_and_says_when_the_working_tree_differs(cli: Any, repo: Path) -> None:

@@ -21,7 +21,7 @@ def name_store(root: Path, uri: str) -> None:
     [
         ("passfile=/root/.pgpass", "passfile"),
         ("sslkey=/root/.ssh/id_rsa&sslmode=require", "sslkey"),
-        ("service=prod&password=x", "password, service"),
+        ("service=prod&sslpassword=x", "service, sslpassword"),
     ],
 )
 def test_a_uri_in_mlops_yaml_cannot_name_the_runners_files_or_secrets(
@@ -53,3 +53,25 @@ def test_runs_push_names_the_missing_shared_store(cli: Any, model_repo: Path) ->
     result = cli("--repo", str(model_repo), "runs", "push")
     assert result.code == 2
     assert result.stderr.startswith("error: No shared run store: runs push copies this machine's runs")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["postgresql://mlops:hunter2@db.team.example/runs", "postgresql://mlops@db.team.example/runs?password=hunter2"],
+)
+def test_validate_refuses_a_password_in_mlops_yaml_wherever_the_uri_puts_it(
+    cli: Any, model_repo: Path, uri: str
+) -> None:
+    name_store(model_repo, uri)
+    result = cli("--repo", str(model_repo), "validate")
+    assert result.code == 1
+    assert "a password in mlops.yaml is readable by everyone who clones the repository" in result.stdout + result.stderr
+
+
+def test_the_runners_own_store_variable_may_carry_a_password(
+    cli: Any, model_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_METADATA_STORE", "postgresql://mlops:hunter2@db.team.example/runs")
+    result = cli("--repo", str(model_repo), "validate")
+    assert "password in mlops.yaml" not in result.stdout + result.stderr
+    assert result.code == 0, result.stdout + result.stderr

@@ -260,7 +260,7 @@ WITHHELD = (
     "error: Run store credentials withheld: the run store postgresql://127.0.0.1:{port}/{name} asks for a "
     "password; mlops.yaml (repository content) named it, so no password (PGPASSWORD, ~/.pgpass, PGPASSFILE) "
     "was sent\nhint: to send your credentials to it, choose the store yourself: export MLOPS_METADATA_STORE=URI, "
-    "or list the host in MLOPS_METADATA_TRUSTED_HOSTS\n"
+    "or list the host in MLOPS_METADATA_TRUSTED_HOSTS (or metadata.trusted_hosts in ~/.config/mlopsctl/config.yaml)\n"
 )
 
 
@@ -286,6 +286,10 @@ def test_a_store_named_by_mlops_yaml_gets_no_password(
     assert runner.run("runs", "list", MLOPS_METADATA_TRUSTED_HOSTS=f"127.0.0.1:{pg_database.port}").code == 0
     other_port = runner.run("runs", "list", MLOPS_METADATA_TRUSTED_HOSTS="127.0.0.1:1")
     assert (other_port.code, other_port.stderr) == (1, withheld)
+    config = home / ".config" / "mlopsctl" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"metadata:\n  trusted_hosts: ['127.0.0.1:{pg_database.port}']\n")
+    assert runner.run("runs", "list").code == 0  # the user's own config trusts the host
 
 
 def test_a_trusted_host_in_the_uri_does_not_cover_the_host_libpq_connects_to(
