@@ -155,50 +155,28 @@ def _train(
     spec = prepared.spec
     if register_version:
         require_storable(repo, spec, data_path)
-    dataset, warnings = load_checked(repo, prepared, data_path, store, run.id, progress)
-    upload = SnapshotUpload(repo, dataset) if register_version else None
-    try:
-        return _fit_and_register(repo, store, run, prepared, params, grid, dataset, warnings, upload, progress, started)
-    finally:
-        if upload is not None:
-            upload.close()
-
-
-def _fit_and_register(
-    repo: Repo,
-    store: RunStore,
-    run: Run,
-    prepared: RunSpec,
-    params: dict[str, Any],
-    grid: bool,
-    dataset: Dataset,
-    warnings: list[CheckResult],
-    upload: SnapshotUpload | None,
-    progress: ProgressFn,
-    started: float,
-) -> TrainResult:
-    spec = prepared.spec
-    register_version = upload is not None
     placements = read_placements(repo, spec)
-    fitted = fit_and_evaluate(
-        spec,
-        dataset.frame,
-        source=dataset.fingerprint.uri,
-        params=params,
-        grid=grid,
-        serialize=register_version,
-        progress=progress,
-    )
-    gates = check_gates(spec.evaluation.gates, fitted.metrics)
-    passed = all(gate.passed for gate in gates)
-    comparison = compare(spec, placements, fitted.metrics, (latest_version(repo, spec.name) or 0) + 1)
-    registration = None
-    snapshot = None
-    if passed and comparison.refused is None and upload is not None:
-        progress("Storing the data", 0, None)
-        snapshot = upload.result()  # stored and confirmed before any record names the data
-        progress("Registering", 0, None)
-        registration = register(repo, _draft(prepared, run, fitted, gates, dataset))
+    dataset, warnings = load_checked(repo, prepared, data_path, store, run.id, progress)
+    with SnapshotUpload(repo, dataset, enabled=register_version) as upload:  # stored while the model fits
+        fitted = fit_and_evaluate(
+            spec,
+            dataset.frame,
+            source=dataset.fingerprint.uri,
+            params=params,
+            grid=grid,
+            serialize=register_version,
+            progress=progress,
+        )
+        gates = check_gates(spec.evaluation.gates, fitted.metrics)
+        passed = all(gate.passed for gate in gates)
+        comparison = compare(spec, placements, fitted.metrics, (latest_version(repo, spec.name) or 0) + 1)
+        registration: Registration | None = None
+        snapshot: StoredSnapshot | None = None
+        if passed and comparison.refused is None and register_version:
+            progress("Storing the data", 0, None)
+            snapshot = upload.result()  # stored and confirmed before any record names the data
+            progress("Registering", 0, None)
+            registration = register(repo, _draft(prepared, run, fitted, gates, dataset))
     result = TrainResult(
         run_id=run.id,
         model=spec.name,

@@ -48,27 +48,33 @@ def require_storable(repo: Repo, spec: ModelSpec, data_path: Path | None) -> Non
 
 
 class SnapshotUpload:
-    """The data file stored in the background while the model fits; :meth:`result` waits and confirms."""
+    """The data file stored in the background while the model fits; :meth:`result` waits and confirms.
 
-    def __init__(self, repo: Repo, dataset: Dataset) -> None:
+    Leaving the ``with`` block waits for the upload to end, so a run that failed meanwhile still
+    leaves the stores consistent (at worst an unnamed, content-addressed snapshot).
+    """
+
+    def __init__(self, repo: Repo, dataset: Dataset, *, enabled: bool = True) -> None:
         self._pool: ThreadPoolExecutor | None = None
         self._future: Future[StoredSnapshot] | None = None
-        if repo.settings.data_snapshot_max_bytes == 0:
+        if not enabled or repo.settings.data_snapshot_max_bytes == 0:
             return
         snapshots = snapshots_for(repo)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlopsctl-data-snapshot")
         self._future = self._pool.submit(snapshots.store, dataset.path, dataset.fingerprint.sha256)
+
+    def __enter__(self) -> SnapshotUpload:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def result(self) -> StoredSnapshot | None:
         """The stored snapshot (None when snapshots are off); raises what storing it raised."""
         if self._future is None:
             return None
         return self._future.result()
-
-    def close(self) -> None:
-        """Wait for the upload to end (a run that failed still leaves the stores consistent)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
 
 
 # --------------------------------------------------------------------------- reproduce
