@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,8 @@ import pytest
 import yaml
 
 from mlopsctl.oplog import Operation
-from mlopsctl.registry.records import read_record
+from mlopsctl.registry.records import read_record, version_numbers
+from mlopsctl.registry.remote import open_blob_store
 from mlopsctl.scaffold.init import init_repo
 from tests.conftest import GITCONFIG, run_cli_process
 from tests.support.apply_repo import git
@@ -178,3 +183,29 @@ def _s3_client(store: dict[str, str]) -> Any:
         aws_secret_access_key=store["AWS_SECRET_ACCESS_KEY"],
         region_name=store["AWS_DEFAULT_REGION"],
     )
+
+
+def test_a_train_killed_at_any_point_never_leaves_a_record_naming_missing_data(machine_a: Path, tmp_path: Path) -> None:
+    """kill -9 once the data snapshot is being stored (or when train ends first): whatever the moment, every
+    record present names data the store holds; a second train then completes."""
+    with oci_registry(tmp_path / "registry") as registry:
+        store = {"MLOPS_ARTIFACT_STORE": f"oci://{registry.url}/team/models"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlopsctl", "--repo", str(machine_a), "train", "churn"],
+            env={**os.environ, **store},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        snapshots = machine_a / ".mlops" / "artifacts" / "data"
+        deadline = time.monotonic() + 300
+        while process.poll() is None and not any(snapshots.rglob("*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.kill()
+        process.wait(timeout=30)
+        blobs = open_blob_store(store["MLOPS_ARTIFACT_STORE"], chosen_by_runner=True)
+        for version in version_numbers(machine_a, "churn"):
+            assert blobs.has("data", read_record(machine_a, "churn", version).data.sha256)
+        again = cli(machine_a, store, "train", "churn")
+        assert again.code == 0, again.stdout + again.stderr
+        latest = version_numbers(machine_a, "churn")[-1]
+        assert blobs.has("data", read_record(machine_a, "churn", latest).data.sha256)
