@@ -14,7 +14,8 @@ of the first one: 422 for a malformed row or a label of the wrong type for the a
 ``labels.jsonl`` next to the prediction log and fsynced before the 200, so a label once
 acknowledged is never lost; on start-up they are read back, so a duplicate stays a duplicate.
 
-The service keeps the latest ``INDEX_REQUESTS`` logged answers in memory to join labels to.
+The service keeps the latest ``INDEX_REQUESTS`` logged answers in memory to join labels to, and
+reads them back from the newest log files when it starts (at most ``INDEX_BYTES`` of them).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from mlopsctl.serve.predlog import LABELS_FILE, LogSettings, PredictionLog, Requ
 
 INDEX_REQUESTS = 200_000
 """Logged answers kept in memory for labels to join to (older ones: 404 unknown id)."""
+INDEX_BYTES = 128 * 2**20
+"""At start-up, the newest log files are read back until this much (bounds the start-up time)."""
 
 
 @dataclass(frozen=True)
@@ -277,16 +280,18 @@ def _kind(value: Any) -> str:
 def _read_answers(folder: Path, by_version: dict[str, Any]) -> list[tuple[str, _Answer]]:
     """The newest logged answers of the served versions (up to INDEX_REQUESTS), oldest first."""
     found: list[tuple[str, _Answer]] = []
+    read = 0
     for path in reversed(log_files(folder)):
         try:
-            lines = path.read_bytes().splitlines()
+            data = path.read_bytes()
         except OSError:
             continue
-        for raw in reversed(lines):
+        read += len(data)
+        for raw in reversed(data.splitlines()):
             entry = _answer(raw, by_version)
             if entry is not None:
                 found.append(entry)
-        if len(found) >= INDEX_REQUESTS:
+        if len(found) >= INDEX_REQUESTS or read >= INDEX_BYTES:
             break
     return found[:INDEX_REQUESTS][::-1]
 
