@@ -189,19 +189,34 @@ class OciRegistry:
         return result
 
     def push(self, kind: str, path: Path, sha256: str, media_type: str) -> None:
-        """Upload the file at ``path`` (whose sha256 is ``sha256``) and tag it; the registry checks the digest."""
+        """Upload the file at ``path`` (whose sha256 is ``sha256``) and tag it; the registry checks the digest.
+
+        oras's own ``push`` hashes the file again to name the layer; the digest is known here, so the
+        layer, the empty config and the manifest go up through oras's lower-level calls instead
+        (200 MB: half a second less), and the registry still refuses bytes that do not match it.
+        """
         target = self.location.target(kind, sha256)
 
         def upload() -> None:
-            response = self.client().push(
-                target=target,
-                files=[f"{path}:{media_type}"],
-                disable_path_validation=True,
-                manifest_annotations={"org.opencontainers.image.title": f"{sha256}{path.suffix}"},
-                quiet=True,
-            )
-            if response.status_code not in (200, 201):
-                raise MlopsError(f"the registry refused {target}: HTTP {response.status_code}")
+            import oras.oci
+            import oras.provider
+
+            client = self.client()
+            container = client.get_container(target)
+            client.auth.load_configs(container)  # what oras's push does first: a docker login, when allowed
+            title = {"org.opencontainers.image.title": f"{sha256}{path.suffix}"}
+            layer = {
+                "mediaType": media_type,
+                "size": path.stat().st_size,
+                "digest": f"sha256:{sha256}",
+                "annotations": title,
+            }
+            _accepted(target, client.upload_blob(str(path), container, layer))
+            config, _ = oras.oci.ManifestConfig()
+            with oras.provider.temporary_empty_config() as config_file:
+                _accepted(target, client.upload_blob(config_file, container, config))
+            manifest = {**oras.oci.NewManifest(), "config": config, "layers": [layer], "annotations": title}
+            _accepted(target, client.upload_manifest(manifest, container))
 
         self._call(f"push {target}", upload)
 
@@ -266,6 +281,11 @@ class OciRegistry:
             if any(word in text for word in words):
                 return self._refused_credentials(status)
         return None
+
+
+def _accepted(target: str, response: Any) -> None:
+    if response.status_code not in (200, 201, 202):
+        raise MlopsError(f"the registry refused {target}: HTTP {response.status_code} {response.text[:200]}")
 
 
 def _write_hashed(chunks: Iterable[bytes], path: Path) -> str:

@@ -177,3 +177,20 @@ def test_a_tampered_blob_in_the_store_is_refused_by_digest_and_never_cached(stor
     assert f"the artifact store {store.uri} returned other bytes for sha256:{sha256}" in applied.stderr
     assert "the stored blob was tampered with or corrupted; it was not cached or loaded" in applied.stderr
     assert not list((other / ".mlops" / "artifacts").rglob(f"{sha256}*"))
+
+
+def test_the_registry_refuses_bytes_that_are_not_the_digest_they_are_pushed_under(tmp_path: Path) -> None:
+    """The lower-level push names the layer by the digest mlopsctl computed: the registry checks it."""
+    from mlopsctl.errors import MlopsError
+    from mlopsctl.ports.oci import OciLocation, OciRegistry
+    from mlopsctl.registry.artifacts import sha256_hex
+
+    with oci_registry(tmp_path / "registry") as endpoint:
+        registry = OciRegistry(OciLocation.parse(f"oci://{endpoint.url}/team/models"))
+        blob = tmp_path / "blob"
+        blob.write_bytes(b"the bytes on disk")
+        claimed = sha256_hex(b"other bytes")
+        with pytest.raises(MlopsError) as raised:
+            registry.push("artifacts", blob, claimed, "application/octet-stream")
+        assert "HTTP 400" in str(raised.value) and "DIGEST_INVALID" in str(raised.value)
+        assert not registry.has("artifacts", claimed)
