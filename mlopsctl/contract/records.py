@@ -41,6 +41,10 @@ class DataFingerprint(Record):
     """Number of columns."""
     schema_sha256: str
     """Hash of the column names and types."""
+    stored: bool = False
+    """Whether train stored this exact file (content-addressed by sha256) in the artifact store's data
+    snapshots, for data pull and reproduce on any machine; False for versions trained before data
+    snapshots or with data_snapshot_max_bytes: 0."""
 
 
 class ArtifactRef(Record):

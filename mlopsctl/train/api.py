@@ -176,7 +176,7 @@ def _train(
             progress("Storing the data", 0, None)
             snapshot = upload.result()  # stored and confirmed before any record names the data
             progress("Registering", 0, None)
-            registration = register(repo, _draft(prepared, run, fitted, gates, dataset))
+            registration = register(repo, _draft(prepared, run, fitted, gates, dataset, snapshot))
     result = TrainResult(
         run_id=run.id,
         model=spec.name,
@@ -263,7 +263,14 @@ def _new_run(prepared: RunSpec, params: dict[str, Any], kind: str) -> Run:
     )
 
 
-def _draft(prepared: RunSpec, run: Run, fitted: Fitted, gates: list[GateResult], dataset: Dataset) -> VersionDraft:
+def _draft(
+    prepared: RunSpec,
+    run: Run,
+    fitted: Fitted,
+    gates: list[GateResult],
+    dataset: Dataset,
+    snapshot: StoredSnapshot | None,
+) -> VersionDraft:
     spec = prepared.spec
     return VersionDraft(
         model=spec.name,
@@ -277,7 +284,7 @@ def _draft(prepared: RunSpec, run: Run, fitted: Fitted, gates: list[GateResult],
         metrics=fitted.metrics,
         gates=gates,
         gates_passed=all(gate.passed for gate in gates),
-        data=dataset.fingerprint,
+        data=dataset.fingerprint.model_copy(update={"stored": snapshot is not None}),
         environment=run.environment,
         signature=fitted.signature,
         reference=fitted.reference,

@@ -71,6 +71,7 @@ def test_train_stores_the_data_and_data_pull_puts_it_back(cli: Any, sk_repo: Pat
 def test_reproduce_uses_the_snapshot_when_the_data_is_missing_or_changed(cli: Any, sk_repo: Path) -> None:
     train_json(cli, sk_repo, "cancer", *SMALL)
     record = read_record(sk_repo, "cancer", 1)
+    assert record.data.stored  # the record says the data travels with it
     data = sk_repo / "data" / "cancer.csv"
     data.unlink()
     result = cli("--repo", str(sk_repo), "reproduce", "cancer@1")
@@ -130,6 +131,7 @@ def test_without_snapshots_data_pull_says_the_store_lacks_it(cli: Any, sk_repo: 
     trained = train_json(cli, sk_repo, "cancer", *SMALL)
     assert trained["version"] == 1
     assert trained["data_snapshot"] is None
+    assert read_record(sk_repo, "cancer", 1).data.stored is False
     sha256 = read_record(sk_repo, "cancer", 1).data.sha256
     (sk_repo / "data" / "cancer.csv").unlink()
     result = cli("--repo", str(sk_repo), "data", "pull", "cancer@1")

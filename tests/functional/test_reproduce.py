@@ -54,6 +54,9 @@ def test_reproduce_uses_the_spec_at_its_commit_and_the_grid_choice(cli: Any, sk_
 
 
 def test_reproduce_refuses_changed_data(cli: Any, sk_repo: Path) -> None:
+    project = sk_repo / "mlops.yaml"
+    project.write_text(project.read_text() + "data_snapshot_max_bytes: 0  # no snapshot to fall back on\n")
+    commit_all(sk_repo, "no data snapshots")
     train_json(cli, sk_repo, "cancer", "--set", "training.params.n_estimators=10")
     recorded = read_record(sk_repo, "cancer", 1).data
     cancer_frame().iloc[:-1].to_csv(sk_repo / "data" / "cancer.csv", index=False)
