@@ -261,14 +261,10 @@ class ArtifactStore:
         if self.repo_root is not None:
             refuse_state_links(self.repo_root, path)
         if not self._holds(path, digest, len(data)):
-            self._write(path, data)
+            atomic_write_bytes(path, data)
             _make_read_only(path)
         self._sweep_stale_temps(path.parent)
         return ArtifactRef(uri=self.uri_for(digest), sha256=digest, size=len(data), format="skops")
-
-    def _write(self, path: Path, data: bytes) -> None:
-        """Durable: the store of record (a remote store's cache overrides this)."""
-        atomic_write_bytes(path, data)
 
     def get(self, ref: ArtifactRef) -> bytes:
         """The artifact's bytes, after checking their size and sha256 against ``ref``."""
