@@ -25,12 +25,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
-from mlopsctl.spec import parse_cache
 from mlopsctl.spec.problems import Problem
+
+if TYPE_CHECKING:
+    from mlopsctl.spec import parse_cache
 
 PathKey = tuple[str | int, ...]
 
@@ -355,6 +357,10 @@ def load_yaml(file: Path) -> LocatedDoc:
     In a git repository the parse is kept by content (:mod:`mlopsctl.spec.parse_cache`), so a file
     read before is not parsed again; the result is the same either way.
     """
+    # Imported here: hashing and the cache's file handling are for located reads only, and plain
+    # reads (safe_load: history, plan) start without them.
+    from mlopsctl.spec import parse_cache
+
     raw = _read_bytes(file)
     if isinstance(raw, Problem):
         return _refused(file, raw)
