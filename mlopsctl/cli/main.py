@@ -57,6 +57,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("project:demo", "Walk through the lifecycle on a demo repository, ending in the dashboard."),
     "data": ("data:data_group", "Data quality checks on the four dimensions, and fingerprints."),
     "train": ("train:train", "Check the data, fit, evaluate, gate and register a version."),
+    "retrain": ("retrain:retrain", "Check the spec's retraining triggers; retrain and propose when one fires."),
     "reproduce": ("train:reproduce", "Train MODEL@VERSION again from its recorded spec and data."),
     "runs": ("runs:runs_group", "Tracked training runs: list, show, compare."),
     "registry": ("registry:registry_group", "Registered model versions: list, show."),
