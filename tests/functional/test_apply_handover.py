@@ -29,6 +29,7 @@ from tests.support.apply_repo import (
     stop_everything,
     write_env,
 )
+from tests.support.handover import handover_sockets
 from tests.support.services import free_port
 from tests.support.steady_load import SteadyLoad
 
@@ -86,6 +87,11 @@ def test_a_swap_on_the_same_port_under_load_refuses_nothing(repo: Path) -> None:
         assert (seen[0], seen[-1], set(seen)) == (1, 2, {1, 2})
     assert marked_pids(repo) == [after]
     assert plan_code(repo) == 0
+    assert handover_sockets(repo, "staging") == [
+        repo / ".mlops" / "deploy" / "handover" / "staging" / f"{state(repo, 'staging')['instances'][0]['id']}.sock"
+    ]
+    assert run_cli_process("down", "--env", "staging", "--repo", str(repo)).code == 0
+    assert list((repo / ".mlops" / "deploy" / "handover" / "staging").iterdir()) == []  # each removed its own
 
 
 def test_a_canary_beside_the_same_stable_version_waits_for_the_takeover(repo: Path) -> None:
