@@ -57,6 +57,7 @@ from mlopsctl.errors import MlopsError
 from mlopsctl.registry.artifacts import ArtifactStore
 from mlopsctl.registry.records import record_path
 from mlopsctl.registry.store import artifact_store_for, parse_record_file
+from mlopsctl.serve.local import deployment_log_arguments
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import ModelSpec, ServingSpec
 from mlopsctl.spec.yamlpos import load_yaml
@@ -193,7 +194,7 @@ class Applier:
         try:
             self.runtimes[spec.target].prepare([spec], self._files, self.say)
         except MlopsError as exc:
-            return f"its image could not be built: {exc.message}"
+            return f"its image is not ready: {exc.message}"
         return None
 
     # ------------------------------------------------------------------ one change
@@ -388,7 +389,16 @@ class Applier:
             max_batch_rows=limits.max_batch_rows,
             unknown_fields=limits.unknown_fields,
             take_over_from=take_over_from.id if take_over_from is not None else None,
+            **self._logging(spec),
         )
+
+    def _logging(self, spec: ServiceSpec) -> dict[str, Any]:
+        """The prediction log and live metric arguments: local processes only. A container cannot write
+        the host's state folder (no volume for it yet), and an image built before the options existed
+        would refuse them."""
+        if spec.target != "local":
+            return {}
+        return deployment_log_arguments(self.repo, self.env, spec.model).launch_fields()
 
     def _free(self, port: int) -> None:
         """Stop any of this environment's instances still holding ``port`` (a service that moves or goes)."""

@@ -34,6 +34,7 @@ from tests.support.apply_repo import (
     stop_everything,
     write_env,
 )
+from tests.support.handover import started_before_handovers
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -106,6 +107,7 @@ def test_a_canary_is_proven_on_a_scratch_port_then_swapped_in(cli: Any, repo: Pa
     port = free_port()
     write_env(repo, "staging", {"churn": {"version": 1}}, base_port=port)
     assert apply(cli, repo).code == 0
+    started_before_handovers(repo, "staging")  # the stop-then-start swap (docker's); takeovers: test_apply_handover.py
     before = pid_of(repo)
     write_env(
         repo, "staging", {"churn": {"version": 1, "strategy": "canary", "candidate": 2, "weight": 20}}, base_port=port
@@ -181,6 +183,7 @@ def test_a_switch_that_fails_after_the_preflight_rolls_back(repo: Path) -> None:
     register(repo, 3)
     env = {**os.environ, "MLOPS_APPLY_PAUSE_AT": "preflight-ready"}
     assert _apply_process(repo, {}).wait(timeout=300) == 0
+    started_before_handovers(repo, "staging")  # a takeover has no preflight: this is the stop-then-start swap
     write_env(repo, "staging", {"churn": {"version": 3}}, base_port=port)
     paused = _apply_process(repo, env)
     try:

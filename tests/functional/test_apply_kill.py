@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.apply_repo import ask, make_repo, marked_pids, state, stop_everything, write_env
+from tests.support.handover import started_before_handovers
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -69,6 +70,7 @@ def test_apply_killed_during_an_update_converges_on_the_next_run(
     port = free_port()
     write_env(repo, "staging", {"churn": {"version": 1}}, base_port=port)
     assert apply(cli, repo).code == 0
+    started_before_handovers(repo, "staging")  # the stop-then-start swap; kills mid-takeover: test_apply_handover.py
     write_env(repo, "staging", {"churn": {"version": 2}}, base_port=port)
     killed_at(repo, step)
     assert len(marked_pids(repo)) == alive_after_kill
@@ -97,6 +99,7 @@ def test_down_after_a_killed_apply_stops_the_unrecorded_processes_too(cli: Any, 
     port = free_port()
     write_env(repo, "staging", {"churn": {"version": 1}}, base_port=port)
     assert apply(cli, repo).code == 0
+    started_before_handovers(repo, "staging")  # else the new instance takes the port over alone and v1 exits
     write_env(repo, "staging", {"churn": {"version": 1, "strategy": "shadow", "candidate": 2}}, base_port=port)
     killed_at(repo, "spawned")
     assert len(marked_pids(repo)) == 2
