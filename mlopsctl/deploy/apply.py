@@ -57,7 +57,6 @@ from mlopsctl.errors import MlopsError
 from mlopsctl.registry.artifacts import ArtifactStore
 from mlopsctl.registry.records import record_path
 from mlopsctl.registry.store import artifact_store_for, parse_record_file
-from mlopsctl.serve.local import deployment_log_arguments
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import ModelSpec, ServingSpec
 from mlopsctl.spec.yamlpos import load_yaml
@@ -398,6 +397,8 @@ class Applier:
         would refuse them."""
         if spec.target != "local":
             return {}
+        from mlopsctl.serve.local import deployment_log_arguments  # numpy and the serving stack: not for plan
+
         return deployment_log_arguments(self.repo, self.env, spec.model).launch_fields()
 
     def _free(self, port: int) -> None:

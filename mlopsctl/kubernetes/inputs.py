@@ -17,7 +17,6 @@ from typing import Any
 from mlopsctl.build.images import PUSHED_FILE, read_pushed
 from mlopsctl.errors import MlopsError
 from mlopsctl.kubernetes.manifests import CANDIDATE, STABLE, EnvInput, ModelInput
-from mlopsctl.monitor.render import rules_document
 from mlopsctl.registry.records import archived_versions, read_record
 from mlopsctl.spec.environments import env_path, parse_environment
 from mlopsctl.spec.loader import validate_doc
@@ -79,7 +78,7 @@ def gather(root: Path, settings: ProjectSettings, env: str, text: str) -> Gather
         namespace=namespace_of(environment, env),
         kubernetes=environment.kubernetes,
         models=models,
-        rules=rules_document(env, monitoring),
+        rules=_rules(env, monitoring),
     )
     return Gathered(given)
 
@@ -182,3 +181,10 @@ def _image(
         problems.append(doc.problem(where, f"{model}@{version}: {listing} names an invalid image {shown}"))
         return None
     return f"{match.group('name')}@{newest.digest}"
+
+
+def _rules(env: str, monitoring: dict[str, Any]) -> Any:
+    """The environment's alert rules, as ``monitoring render`` writes them (its imports only when rendering)."""
+    from mlopsctl.monitor.render import rules_document
+
+    return rules_document(env, monitoring)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlopsctl.contract.records import VersionRecord
+from mlopsctl.contract.records import ArtifactRef, VersionRecord
 from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.registry.artifacts import ArtifactStore, short_digest
@@ -72,16 +72,17 @@ def remote_store(repo: Repo) -> RemoteArtifactStore:
 def push_one(store: RemoteArtifactStore, record: VersionRecord) -> PushedArtifact:
     """The version's artifact in the remote store: checked here, then uploaded unless it is there."""
     artifact = record.artifact
+    return PushedArtifact(record.ref, artifact.sha256, artifact.size, push_cached(store, artifact))
 
-    def outcome(text: str) -> PushedArtifact:
-        return PushedArtifact(record.ref, artifact.sha256, artifact.size, text)
 
+def push_cached(store: RemoteArtifactStore, artifact: ArtifactRef) -> str:
+    """Upload this machine's cached copy of ``artifact`` unless the store has it: what happened."""
     if store.remote.has(KIND, artifact.sha256):
-        return outcome(ALREADY_THERE)
+        return ALREADY_THERE
     if not store.path_for(artifact.sha256).is_file():
-        return outcome(MISSING)
+        return MISSING
     ArtifactStore.get(store, artifact)  # this machine's copy: size and sha256 checked before it is sent
-    return outcome(UPLOADED if store.upload(artifact.sha256) else ALREADY_THERE)
+    return UPLOADED if store.upload(artifact.sha256) else ALREADY_THERE
 
 
 def missing_error(result: PushResult) -> NotFound:
