@@ -18,19 +18,24 @@ from rich.text import Text
 
 from mlopsctl.cli.common import global_options, options
 from mlopsctl.registry.api import (
+    ALREADY_THERE,
+    MISSING,
     NOT_COMMITTED,
+    UPLOADED,
     ModelRow,
+    PushResult,
     Registrar,
     VersionDetails,
     VersionRow,
+    missing_error,
     model_rows,
     open_registry,
     parse_ref,
+    push_artifacts,
     version_details,
     version_rows as list_version_rows,
 )
 from mlopsctl.spec.api import UNSAFE, terminal_safe
-from mlopsctl.stores.api import ALREADY_THERE, MISSING, UPLOADED, PushResult, missing_error, push_artifacts
 
 MAX_METRICS_SHOWN = 3
 DIGEST_SHOWN = 10

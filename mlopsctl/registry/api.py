@@ -28,6 +28,15 @@ from mlopsctl.registry.datapull import PulledData, pull_data
 from mlopsctl.registry.index import ModelFolder, VersionSummary, record_key, scan_registry, summaries
 from mlopsctl.registry.placements import Placement, Placements, placements
 from mlopsctl.registry.provenance import NOT_COMMITTED, Registrar, Registrars, registrars_at
+from mlopsctl.registry.push import (
+    ALREADY_THERE,
+    MISSING,
+    UPLOADED,
+    PushedArtifact,
+    PushResult,
+    missing_error,
+    push_artifacts as _push_artifacts,
+)
 from mlopsctl.registry.records import archived_versions, read_record, record_path
 from mlopsctl.registry.store import artifact_store_for, latest_version
 from mlopsctl.spec.loader import PROJECT_FILE, Repo, find_repo_root, load_settings
@@ -289,20 +298,33 @@ def _environment(file: Path) -> Environment | None:
         return None
 
 
+def push_artifacts(root: Path | None, refs: list[str], *, every_version: bool = False) -> PushResult:
+    """``registry push``: upload the artifacts of ``refs`` (MODEL@VERSION), or of every version, that the
+    shared store lacks, from this machine's copies (each checked by sha256 first)."""
+    return _push_artifacts(open_registry(root), refs, every_version=every_version)
+
+
 __all__ = [
+    "ALREADY_THERE",
+    "MISSING",
     "NOT_COMMITTED",
+    "UPLOADED",
     "ModelRow",
     "Placement",
     "PulledData",
+    "PushResult",
+    "PushedArtifact",
     "Registrar",
     "VersionDetails",
     "VersionRecord",
     "VersionRow",
     "archived_versions",
+    "missing_error",
     "model_rows",
     "open_registry",
     "parse_ref",
     "pull_data",
+    "push_artifacts",
     "read_record",
     "stages",
     "version_details",

@@ -1,1 +1,0 @@
-"""The team's shared stores, as the faces reach them (issue 14)."""
