@@ -1,0 +1,1 @@
+"""Retraining: the spec's ``retraining:`` triggers judged, and a candidate trained on fresh data, gated and proposed."""
