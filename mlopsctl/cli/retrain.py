@@ -113,3 +113,6 @@ def _render_outcome(console: Console, outcome: RetrainOutcome) -> None:
             console.print(f"  {escape(step)}")
     else:
         console.print(f"Not proposed: {escape(outcome.not_proposed or '')}")
+
+
+COMMANDS = [retrain]

@@ -148,6 +148,12 @@ def _judge_and_propose(
     candidate = outcome.candidate
     assert candidate is not None
     baseline = outcome.check.baseline
+    if candidate.split.get("test_rows") != rows:  # both sides must be scored on the same rows, or nothing is judged
+        raise CheckFailed(
+            f"the candidate was scored on {candidate.split.get('test_rows')} held-out rows and v{baseline.version} "
+            f"on {rows}: not the same hold-out, so they cannot be compared",
+            hint="report this: train and retrain split the fresh data differently",
+        )
     outcome.gate = judge(spec, candidate.metrics, running, baseline.version, rows)
     if candidate.version is None:
         outcome.not_proposed = f"the candidate was not registered ({candidate.not_registered})"
