@@ -43,7 +43,11 @@ def _exit(state: State) -> int:
 @click.option("--window", help="Window to judge over, e.g. 15m. Default: each model's monitoring.window.")
 @global_options
 def status(env: str | None, window: str | None) -> int:
-    """Health of every deployment: one line each; exit 1 when anything is CRIT, 3 when metrics are unreachable."""
+    """Health of every deployment: one line each; exit 1 when anything is CRIT, 3 when metrics are unreachable.
+
+    Kubernetes environments are read from Prometheus only (exit 3 without a Prometheus URL); under
+    each deployment, its ready replicas, autoscaler and pods (CPU, memory, restarts).
+    """
     opts = options()
     report = health_status(opts.repo_root(), env, window)
     opts.emit(report.to_dict(), lambda console: _render_status(console, report))
@@ -60,6 +64,29 @@ def _render_status(console: Console, report: HealthReport) -> None:
         state = deployment.state
         line = f"[{COLOURS[state]}]{state!s:<7}[/] {escape(_name(deployment)):<{width}}  {escape(deployment.summary())}"
         console.print(line + _traffic(deployment), soft_wrap=True)
+        for detail in _cluster_lines(deployment):
+            console.print(f"        [dim]{escape(detail)}[/]", soft_wrap=True)
+
+
+def _cluster_lines(d: DeploymentHealth) -> list[str]:
+    """Under a kubernetes deployment: its replicas and autoscaler, then one line per pod."""
+    found = d.cluster
+    if found is None:
+        return []
+    ready = _count(found.ready_replicas)
+    desired = f" of {_count(found.desired_replicas)}" if found.desired_replicas is not None else ""
+    autoscaler = f", autoscaler {_count(found.autoscaler_replicas)} of {_count(found.autoscaler_max)}"
+    lines = [f"{found.deployment} in {found.namespace}: {ready}{desired} replicas ready{autoscaler}"]
+    for pod in found.pods:
+        cpu = "-" if pod.cpu_cores is None else f"{pod.cpu_cores:.2f}"
+        memory = "-" if pod.memory_bytes is None else f"{pod.memory_bytes / 2**20:.1f} MiB"
+        oom = " (last: OOMKilled)" if pod.oom_killed else ""
+        lines.append(f"{pod.name}  CPU {cpu} cores  memory {memory}  restarts {_count(pod.restarts)}{oom}")
+    return lines
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.0f}"
 
 
 def _traffic(d: DeploymentHealth) -> str:

@@ -10,6 +10,12 @@ window, for all deployments), then judges each deployment (model, version, role,
   flow back (the service's ``mlops_live_performance`` against ``monitoring.performance``, judged
   once ``mlops_live_labels`` reaches ``min_observations``).
 
+Deployments on the kubernetes target are read from Prometheus only (their pods are not reachable
+from outside the cluster): the service's own series are selected by ``namespace`` and ``pod``, as
+the rendered PodMonitor scrapes them, and keyed by (namespace, model, version); up, CPU, memory and
+restarts come from Kubernetes' own exporters instead of the process metrics
+(:mod:`mlopsctl.monitor.cluster`), with ready replicas and the autoscaler next to them.
+
 Rates (requests and CPU per second) divide an increase by the span actually observed inside the
 window (the source's ``span`` query), not by the whole window: a service that ran for 2 minutes
 of a 1 h window is judged on those 2 minutes, and says so ("CPU 0.05 cores over 2m of 1h";
@@ -21,20 +27,29 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import numpy as np
 
 from mlopsctl.contract import metrics as mc
 from mlopsctl.contract.binning import bin_labels
 from mlopsctl.contract.records import BinnedReference, Reference
+from mlopsctl.errors import PrometheusUnreachable
 from mlopsctl.monitor import stats
 from mlopsctl.monitor.cache import HealthCache
+from mlopsctl.monitor.cluster import ClusterHealth, Selection, cluster_checks, exporter_queries, mebibytes, read_cluster
 from mlopsctl.monitor.judge import Check, State, level, past, psi_check
-from mlopsctl.monitor.sources import MetricsSource, Query, Result, metrics_source, scrape_errors
-from mlopsctl.monitor.targets import Endpoint, deployment_endpoints
+from mlopsctl.monitor.sources import (
+    MetricsSource,
+    PrometheusSource,
+    Query,
+    Result,
+    metrics_source,
+    scrape_errors,
+)
+from mlopsctl.monitor.targets import Endpoint, Workload, deployment_endpoints, kubernetes_workloads
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import MonitoringSpec, PerformanceMonitoring, duration_seconds
 
@@ -86,6 +101,8 @@ class DeploymentHealth:
     checks: list[Check] = field(default_factory=list)
     features: list[FeatureDrift] = field(default_factory=list)
     values: dict[str, float | None] = field(default_factory=dict)
+    cluster: ClusterHealth | None = None
+    """Replicas, autoscaler and pods of a deployment on the kubernetes target (None elsewhere)."""
 
     @property
     def state(self) -> State:
@@ -121,6 +138,7 @@ class DeploymentHealth:
             "values": {k: _finite(v) for k, v in self.values.items()},
             "checks": [check.to_dict() for check in self.checks],
             "features": [feature.to_dict() for feature in self.features],
+            **({"kubernetes": self.cluster.to_dict()} if self.cluster is not None else {}),
         }
 
 
@@ -198,14 +216,34 @@ class _Answers:
         return found[0].value if found else None
 
 
+SetKey = TypeVar("SetKey", bound=Hashable)
+SERVICE_SERIES = ("requests", "latency", "bins", "missing", "prediction", "feedback", "live", "live_labels")
+"""The service's own series, which kubernetes deployments read selected by namespace and pod."""
+CLUSTER_KEY = ("namespace", mc.MODEL, mc.VERSION)
+"""A kubernetes deployment's series: a gateway-api candidate serves its version alone, as role stable."""
+
+
+def cluster_queries(window: float, selection: Selection) -> dict[str, Query]:
+    """The queries for the kubernetes deployments of ``selection`` over one window."""
+    plain = window_queries(window)
+    pods = (selection.namespaces, selection.pods)
+    service = {
+        name: replace(plain[name], by=(*CLUSTER_KEY, *plain[name].by[4:]), match=(*plain[name].match, *pods))
+        for name in SERVICE_SERIES
+    }
+    return {**service, **exporter_queries(window, selection)}
+
+
 def fetch_all(source: MetricsSource, windows: Sequence[float]) -> dict[float, _Answers]:
     """Every distinct query once, in one batch; the answers per window."""
-    per_window = {window: window_queries(window) for window in windows}
-    unique = list(dict.fromkeys(q for queries in per_window.values() for q in queries.values()))
+    return fetch_sets(source, {window: window_queries(window) for window in windows})
+
+
+def fetch_sets(source: MetricsSource, sets: dict[SetKey, dict[str, Query]]) -> dict[SetKey, _Answers]:
+    """Every distinct query of every set once, in one batch; the answers per set."""
+    unique = list(dict.fromkeys(q for queries in sets.values() for q in queries.values()))
     results = dict(zip(unique, source.fetch(unique), strict=True))
-    return {
-        window: _Answers({name: results[q] for name, q in queries.items()}) for window, queries in per_window.items()
-    }
+    return {key: _Answers({name: results[q] for name, q in queries.items()}) for key, queries in sets.items()}
 
 
 # --------------------------------------------------------------------------- collection
@@ -219,6 +257,20 @@ class _Context:
     window_text: str
     reference: Reference | None
     reference_problem: str
+    workload: Workload | None = None
+    """Where it runs in a cluster (kubernetes target); None for the local and docker targets."""
+
+    @property
+    def series_key(self) -> dict[str, str]:
+        """The labels the service's own series of this deployment are found by."""
+        e = self.endpoint
+        if self.workload is None:
+            return _model_key(e)
+        return {"namespace": self.workload.namespace, mc.MODEL: e.model, mc.VERSION: str(e.version)}
+
+    @property
+    def answers_key(self) -> tuple[str, float]:
+        return ("kubernetes" if self.workload is not None else "process", self.window)
 
 
 def collect_health(
@@ -234,30 +286,62 @@ def collect_health(
     endpoints = [e for name in envs for e in deployment_endpoints(repo, name)]
     if models is not None:
         endpoints = [e for e in endpoints if e.model in models]
+    workloads = {(name, *where): w for name in envs for where, w in kubernetes_workloads(repo, name).items()}
     source = source or metrics_source(repo.settings.prometheus, endpoints)
+    if workloads and not isinstance(source, PrometheusSource):
+        raise no_prometheus_for(sorted({env for env, _, _ in workloads}))
     cache = HealthCache(repo.root, repo.state_dir)
-    contexts = [_context(repo, endpoint, window, cache) for endpoint in endpoints]
+    contexts = [_context(repo, e, window, cache, workloads.get((e.env, e.model, e.role))) for e in endpoints]
     cache.save()
-    answers = fetch_all(source, sorted({c.window for c in contexts})) if contexts else {}
+    answers = fetch_sets(source, _query_sets(contexts)) if contexts else {}
     errors = scrape_errors(source)
-    deployments = [judge_deployment(c, answers[c.window], errors) for c in contexts]
+    deployments = [judge_deployment(c, answers[c.answers_key], errors) for c in contexts]
     return HealthReport(source.description, deployments)
 
 
-def _context(repo: Repo, endpoint: Endpoint, window: str | None, cache: HealthCache) -> _Context:
+def no_prometheus_for(envs: Sequence[str]) -> PrometheusUnreachable:
+    """Why a kubernetes environment's health cannot be read without a Prometheus URL (exit 3)."""
+    named = ", ".join(f"'{env}'" for env in envs)
+    return PrometheusUnreachable(
+        f"environment {named} runs on the kubernetes target: its health is read from Prometheus only "
+        "(the pods are not reachable from outside the cluster), and no Prometheus URL is configured",
+        hint="set prometheus.url in ~/.config/mlopsctl/config.yaml or MLOPS_PROMETHEUS_URL "
+        "(or in mlops.yaml) to the Prometheus that scrapes the cluster",
+    )
+
+
+def _query_sets(contexts: Sequence[_Context]) -> dict[tuple[str, float], dict[str, Query]]:
+    """One set of queries per window for the process targets, one per window for the cluster."""
+    sets: dict[tuple[str, float], dict[str, Query]] = {}
+    workloads = tuple(dict.fromkeys(c.workload for c in contexts if c.workload is not None))
+    for ctx in contexts:
+        kind, window = ctx.answers_key
+        if ctx.answers_key not in sets:
+            sets[ctx.answers_key] = (
+                cluster_queries(window, Selection(workloads)) if kind == "kubernetes" else window_queries(window)
+            )
+    return sets
+
+
+def _context(
+    repo: Repo, endpoint: Endpoint, window: str | None, cache: HealthCache, workload: Workload | None
+) -> _Context:
     spec = repo.models.get(endpoint.model)
     monitoring = spec.monitoring if spec is not None else cache.monitoring(endpoint.model) or MonitoringSpec()
     text = window or monitoring.window
     reference, problem = cache.reference(endpoint.model, endpoint.version)
-    return _Context(endpoint, monitoring, duration_seconds(text), text, reference, problem)
+    return _Context(endpoint, monitoring, duration_seconds(text), text, reference, problem, workload)
 
 
 def judge_deployment(ctx: _Context, answers: _Answers, scrape_errors: dict[tuple[str, str], str]) -> DeploymentHealth:
     e = ctx.endpoint
     health = DeploymentHealth(e.env, e.model, e.version, e.role, e.instance, ctx.window_text, ctx.window)
-    health.observed_seconds = _observed(answers.value("span", _instance_key(e)))
     over = f"over {ctx.window_text}"  # counts, ratios and quantiles: everything the window holds
-    _infrastructure(health, ctx, answers, scrape_errors.get((e.env, e.instance)), over)
+    if ctx.workload is None:
+        health.observed_seconds = _observed(answers.value("span", _instance_key(e)))
+        _infrastructure(health, ctx, answers, scrape_errors.get((e.env, e.instance)), over)
+    else:
+        _cluster(health, ctx, ctx.workload, answers, over)
     _traffic(health, ctx, answers, over)
     _statistics(health, ctx, answers, over)
     return health
@@ -317,6 +401,22 @@ def _infrastructure(health: DeploymentHealth, ctx: _Context, answers: _Answers, 
         health.checks.append(Check("restarts", "infrastructure", state, restarts, f"restarted {restarts:.0f}x {over}"))
 
 
+def _cluster(health: DeploymentHealth, ctx: _Context, workload: Workload, answers: _Answers, over: str) -> None:
+    """Up, CPU, memory and restarts from Kubernetes' exporters, per pod; ready replicas; the autoscaler."""
+    found, span = read_cluster(workload, answers.by_query)
+    health.cluster = found
+    health.observed_seconds = _observed(span)
+    cpu = [pod.cpu_cores for pod in found.pods if pod.cpu_cores is not None and not math.isnan(pod.cpu_cores)]
+    memory = [pod.memory_bytes for pod in found.pods if pod.memory_bytes is not None]
+    restarts = [pod.restarts for pod in found.pods if pod.restarts is not None]
+    health.values["cpu_cores"] = sum(cpu) if cpu else None
+    health.values["memory_bytes"] = max(memory, default=None)
+    health.values["restarts"] = sum(restarts) if restarts else None
+    health.values["ready_replicas"] = found.ready_replicas
+    health.values["desired_replicas"] = found.desired_replicas
+    health.checks.extend(cluster_checks(found, ctx.monitoring, health.over, over))
+
+
 def _up_check(up: float | None, e: Endpoint, error: str | None) -> Check:
     if up is None:
         reason = f"not scraped: no `up` series for {e.instance} in env {e.env} (is it in the scrape config?)"
@@ -346,15 +446,8 @@ def _memory_check(resident: float | None, monitoring: MonitoringSpec) -> Check:
     return Check("memory", "infrastructure", state, resident, f"{text} resident")
 
 
-def mebibytes(size: float) -> str:
-    """Bytes as people read memory: 52.4 MiB, 1.5 GiB."""
-    if size >= 2**30:
-        return f"{size / 2**30:.1f} GiB"
-    return f"{size / 2**20:.1f} MiB"
-
-
 def _traffic(health: DeploymentHealth, ctx: _Context, answers: _Answers, over: str) -> None:
-    key = _model_key(ctx.endpoint)
+    key = ctx.series_key
     by_code = answers.rows("requests", key)
     total = sum(r.value for r in by_code)
     errors = sum(r.value for r in by_code if r.labels.get(mc.CODE, "").startswith("5"))
@@ -427,7 +520,7 @@ def _statistics(health: DeploymentHealth, ctx: _Context, answers: _Answers, over
     if ctx.reference is None:
         health.checks.append(Check("drift", "statistics", State.UNKNOWN, None, ctx.reference_problem))
         return
-    key = _model_key(ctx.endpoint)
+    key = ctx.series_key
     bins = _grouped(answers.rows("bins", key), mc.FEATURE)
     missing = {r.labels.get(mc.FEATURE, ""): r.value for r in answers.rows("missing", key)}
     for name, reference in ctx.reference.features.items():

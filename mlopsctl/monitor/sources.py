@@ -48,7 +48,7 @@ from mlopsctl.ports.prometheus import USER_CONFIG, PrometheusConnection
 from mlopsctl.spec.models import PrometheusSettings
 from mlopsctl.spec.userconfig import UserPrometheus, load_user_config
 
-Kind = Literal["increase", "rate", "last", "changes", "span"]
+Kind = Literal["increase", "rate", "last", "changes", "span", "growth"]
 Matcher = tuple[str, str, str]
 """(label, operator, value) with the PromQL operators =, !=, =~ and !~."""
 
@@ -68,9 +68,12 @@ class Query:
     by: tuple[str, ...]
     window_seconds: float = 0.0
     match: tuple[Matcher, ...] = ()
+    scoped: bool = True
+    """Select the environments by the ``env`` label, which the scrape configuration adds; False for
+    series Kubernetes' own exporters make (cAdvisor, kube-state-metrics), selected by ``match`` alone."""
 
     def promql(self, envs: Sequence[str]) -> str:
-        selector = _selector((*self.match, *_env_matcher(envs)))
+        selector = _selector((*self.match, *(_env_matcher(envs) if self.scoped else ())))
         series = f"{self.metric}{selector}"
         by = ", ".join(self.by)
         if self.kind == "last":
@@ -78,6 +81,9 @@ class Query:
         window = f"[{_duration(self.window_seconds)}]"
         if self.kind == "changes":
             return f"max by ({by}) (changes({series}{window}))"
+        if self.kind == "growth":
+            # exact for small counts that never reset (increase() extrapolates: 1 restart can read 1.5)
+            return f"sum by ({by}) (max_over_time({series}{window}) - min_over_time({series}{window}))"
         if self.kind == "span":
             return self._span_promql(series, by)
         return f"sum by ({by}) ({self.kind}({series}{window}))"
@@ -260,7 +266,9 @@ class ScrapeSource:
     ) -> float:
         if query.kind == "last":
             return value
-        points = _window_points(target, key, now - query.window_seconds, query.kind != "changes")
+        points = _window_points(target, key, now - query.window_seconds, query.kind not in ("changes", "growth"))
+        if query.kind == "growth":
+            return max(v for _, v in points) - min(v for _, v in points) if points else 0.0
         if query.kind == "changes":
             return float(sum(1 for a, b in itertools.pairwise(points) if a[1] != b[1]))
         increase = counter_increase([v for _, v in points])

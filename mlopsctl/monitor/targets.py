@@ -78,6 +78,40 @@ def _address(environment: Environment, deployment: Deployment, model: str, index
     return LOCAL_HOST, deployment.port or environment.base_port + index
 
 
+@dataclass(frozen=True)
+class Workload:
+    """Where one deployment on the kubernetes target runs, named as ``mlopsctl render`` names it.
+
+    The Deployment (and its HorizontalPodAutoscaler) is ``<model>-stable``, or ``<model>-candidate``
+    for a candidate the Gateway API routes to; with in-process routing the candidate answers inside
+    the stable pods. Its pods are ``<deployment>-<replicaset hash>-<suffix>``, container ``serve``.
+    """
+
+    namespace: str
+    deployment: str
+
+    @property
+    def pod_pattern(self) -> str:
+        """The pods of this Deployment (and not of one whose name merely starts the same)."""
+        return f"{self.deployment}-[a-z0-9]+-[a-z0-9]+"
+
+
+def kubernetes_workloads(repo: Repo, env: str) -> dict[tuple[str, str], Workload]:
+    """(model, role) to its Workload, for each deployment of ``env`` on the kubernetes target."""
+    environment = repo.environment(env)
+    found: dict[tuple[str, str], Workload] = {}
+    for model, deployment in environment.deployments.items():
+        if (deployment.target or environment.target or repo.settings.default_target) != "kubernetes":
+            continue
+        namespace = environment.namespace or f"mlops-{environment.name}"
+        found[(model, "stable")] = Workload(namespace, f"{model}-stable")
+        if deployment.candidate is not None:
+            role = "canary" if deployment.strategy == "canary" else "shadow"
+            separate = environment.kubernetes.routing == "gateway-api"
+            found[(model, role)] = Workload(namespace, f"{model}-{'candidate' if separate else 'stable'}")
+    return found
+
+
 def _roles(model: str, deployment: Deployment, host: str, port: int, env: str) -> list[Endpoint]:
     found = [Endpoint(model, deployment.version, "stable", host, port, env)]
     if deployment.candidate is not None:
