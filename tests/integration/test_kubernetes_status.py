@@ -8,6 +8,7 @@ churn healthy, fraud with no ready replica (CRIT), score restarted once after an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,13 @@ NAMESPACE = "mlops-production"
 CHURN_PODS = ("churn-stable-7c9d8f6b5-x2k4p", "churn-stable-7c9d8f6b5-q8m3z")
 FRAUD_POD = "fraud-stable-5f6d7c8b9-k2j4h"
 SCORE_POD = "score-stable-6b7c8d9f5-p3r7t"
+PRICES_PODS = ("prices-stable-5c6d7e8f9-a1b2c", "prices-candidate-6d7e8f9a1-d3e4f")
+MODELS: dict[str, int | str] = {
+    "churn": 1,
+    "fraud": 2,
+    "score": 3,
+    "prices": "version: 1\ncandidate: 2\nstrategy: canary\nweight: 20",
+}
 
 
 @dataclass
@@ -36,18 +44,24 @@ def _page() -> ClusterPage:
     churn = Workload("churn", 1, [Pod(CHURN_PODS[0]), Pod(CHURN_PODS[1])], ready=2, desired=2, autoscaler=(2, 3))
     fraud = Workload("fraud", 2, [Pod(FRAUD_POD)], ready=0, desired=1)
     score = Workload("score", 3, [Pod(SCORE_POD, oom_killed=True)], ready=1, desired=1, autoscaler=(1, 3))
-    return ClusterPage(ENV, NAMESPACE, [churn, fraud, score])
+    prices = Workload("prices", 1, [Pod(PRICES_PODS[0])], ready=1, desired=1, autoscaler=(1, 3))
+    # the Gateway API splits traffic: the candidate has its own Deployment, its series say role stable
+    prices_candidate = Workload(
+        "prices", 2, [Pod(PRICES_PODS[1])], ready=1, desired=1, autoscaler=(1, 3), kind="candidate"
+    )
+    return ClusterPage(ENV, NAMESPACE, [churn, fraud, score, prices, prices_candidate])
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     require_prometheus()
-    repo = make_cluster_repo(tmp_path_factory.mktemp("kube-status"), ENV, {"churn": 1, "fraud": 2, "score": 3})
+    repo = make_cluster_repo(tmp_path_factory.mktemp("kube-status"), ENV, MODELS)
     page = _page()
     with MetricsHTTPServer(page.text()) as exporter, PrometheusServer([exporter.target]) as prometheus:
         prometheus.wait_for(f'kube_pod_container_status_restarts_total{{pod="{SCORE_POD}"}} == 0')
-        churn, _, score = page.workloads
+        churn, _, score, _, prices_candidate = page.workloads
         churn.requests = 120
+        prices_candidate.requests = 30
         churn.pods[0].cpu_seconds = 60.0
         score.pods[0].restarts = 1
         exporter.text = page.text()
@@ -76,7 +90,7 @@ def test_status_json_judges_pods_replicas_and_restarts(cluster: Cluster) -> None
     assert result.code == 1, result.stdout + result.stderr  # fraud has no ready replica: CRIT
     report = json.loads(result.stdout)
     assert report["state"] == "CRIT"
-    churn, fraud, score = report["deployments"]
+    churn, fraud, score = report["deployments"][:3]
 
     assert churn["kubernetes"]["deployment"] == "churn-stable"
     assert churn["kubernetes"]["namespace"] == NAMESPACE
@@ -134,13 +148,14 @@ def test_status_table_shows_replicas_and_pods(cluster: Cluster) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == f"source: Prometheus at {cluster.prometheus_url}"
     fraud = next(i for i, line in enumerate(lines) if "production/fraud@2" in line)
-    assert lines[fraud].startswith(
-        "CRIT    production/fraud@2 (stable)  0 of 1 replicas ready (fraud-stable in mlops-production); "
+    assert re.match(
+        r"CRIT    production/fraud@2 \(stable\) +0 of 1 replicas ready \(fraud-stable in mlops-production\); ",
+        lines[fraud],
     )
     assert lines[fraud + 1] == "        fraud-stable in mlops-production: 0 of 1 replicas ready, autoscaler - of -"
     assert lines[fraud + 2] == f"        {FRAUD_POD}  CPU 0.00 cores  memory 50.0 MiB  restarts 0"
     score = next(i for i, line in enumerate(lines) if "production/score@3" in line)
-    assert lines[score].startswith(f"WARN    production/score@3 (stable)  {SCORE_POD}: restarted 1x over 1h; ")
+    assert re.match(rf"WARN    production/score@3 \(stable\) +{SCORE_POD}: restarted 1x over 1h; ", lines[score])
     assert lines[score + 1] == "        score-stable in mlops-production: 1 of 1 replicas ready, autoscaler 1 of 3"
     assert lines[score + 2] == f"        {SCORE_POD}  CPU 0.00 cores  memory 50.0 MiB  restarts 1 (last: OOMKilled)"
 
@@ -155,3 +170,18 @@ def test_kubernetes_status_without_prometheus_says_why(tmp_path: Path) -> None:
         "(the pods are not reachable from outside the cluster), and no Prometheus URL is configured"
     ) in result.stderr
     assert "set prometheus.url in ~/.config/mlopsctl/config.yaml or MLOPS_PROMETHEUS_URL" in result.stderr
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_a_gateway_canary_is_read_from_its_own_deployment(cluster: Cluster) -> None:
+    result = _status(cluster, "-o", "json")
+    deployments = {(d["model"], d["role"]): d for d in json.loads(result.stdout)["deployments"]}
+    stable, canary = deployments[("prices", "stable")], deployments[("prices", "canary")]
+    assert (stable["version"], canary["version"]) == (1, 2)
+    assert stable["kubernetes"]["deployment"] == "prices-stable"
+    assert [pod["pod"] for pod in stable["kubernetes"]["pods"]] == [PRICES_PODS[0]]
+    assert canary["kubernetes"]["deployment"] == "prices-candidate"
+    assert [pod["pod"] for pod in canary["kubernetes"]["pods"]] == [PRICES_PODS[1]]
+    assert stable["values"]["requests"] == 0
+    assert canary["values"]["requests"] > 0  # its series say role stable, version 2: found by version

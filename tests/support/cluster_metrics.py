@@ -43,10 +43,13 @@ class Workload:
     """(current, max) replicas of its HorizontalPodAutoscaler; None: not exported."""
     requests: int = 0
     """Predictions answered (code 200) so far, by the first pod."""
+    kind: str = "stable"
+    """stable, or candidate: a Gateway API candidate's own Deployment, whose service answers (and
+    labels its series) as the only version it holds, role stable."""
 
     @property
     def deployment(self) -> str:
-        return f"{self.model}-stable"
+        return f"{self.model}-{self.kind}"
 
 
 @dataclass
@@ -107,12 +110,18 @@ class ClusterPage:
         ]
 
 
-def make_cluster_repo(base: Path, env: str, models: dict[str, int]) -> GitopsRepo:
-    """A repository whose environment ``env`` runs ``models`` (name to version) on the kubernetes target."""
+def make_cluster_repo(base: Path, env: str, models: dict[str, int | str]) -> GitopsRepo:
+    """A repository whose environment ``env`` runs ``models`` on the kubernetes target: name to its
+    version, or to its deployment's YAML lines (e.g. a canary), versions 1-3 of each registered."""
     repo = make_gitops_repo(base, models=tuple(models))
-    deployments = "".join(f"  {name}:\n    version: {version}\n" for name, version in models.items())
+    deployments = "".join(f"  {name}:\n{_deployment_lines(body)}" for name, body in models.items())
     text = f"apiVersion: mlopsctl/v1\nkind: Environment\nname: {env}\ntarget: kubernetes\ndeployments:\n{deployments}"
     (repo.root / "environments" / f"{env}.yaml").write_text(text)
     git(repo.root, "add", "-A")
     git(repo.root, "commit", "-q", "-m", f"{env} on kubernetes")
     return repo
+
+
+def _deployment_lines(body: int | str) -> str:
+    lines = [f"version: {body}"] if isinstance(body, int) else body.splitlines()
+    return "".join(f"    {line}\n" for line in lines)
