@@ -170,7 +170,7 @@ def _judge_and_propose(
         def plan(env: str, desired: Environment) -> str:
             return f"{base_plan(env, desired)}\n\n{body}"
 
-        message = f"Retrain {spec.name}: propose v{candidate.version} for {spec.retraining.promote_to}"
+        message = evidence_text(outcome)  # the commit's body: the audit log keeps the evidence without a forge too
         outcome.proposal = promote(
             repo.root, candidate.ref or "", spec.retraining.promote_to, push=push, message=message, plan=plan
         )
@@ -197,6 +197,20 @@ def evidence_markdown(outcome: RetrainOutcome) -> str:
     return "\n".join(lines)
 
 
+def evidence_text(outcome: RetrainOutcome) -> str:
+    """The same evidence as plain text, for the promotion commit's message."""
+    check, gate, fresh = outcome.check, outcome.gate, outcome.fresh
+    assert gate is not None and fresh is not None
+    fired = ", ".join(t.name for t in check.fired) or "--force (no trigger fired)"
+    lines = [f"Retrained on fresh data; triggered by {fired}."]
+    lines += [f"- {t.name}: {t.reason}" for t in check.fired]
+    lines.append(
+        f"Fresh data: {fresh.rows} rows ({fresh.source_rows} from data.source, {fresh.labelled_rows} labelled)"
+    )
+    lines.append(f"Comparison: {gate.summary}")
+    return "\n".join(lines)
+
+
 def absent_note(fresh: FreshData) -> str:
     """What the labelled rows lack, and that train was told so (its --set overrides)."""
     if not fresh.absent:
@@ -209,4 +223,14 @@ def _trigger_row(trigger: Trigger) -> str:
     return f"| {trigger.name} | {fired} | {trigger.reason.replace('|', '/')} |"
 
 
-__all__ = ["Gate", "RetrainCheck", "RetrainOutcome", "Trigger", "absent_note", "check", "evidence_markdown", "retrain"]
+__all__ = [
+    "Gate",
+    "RetrainCheck",
+    "RetrainOutcome",
+    "Trigger",
+    "absent_note",
+    "check",
+    "evidence_markdown",
+    "evidence_text",
+    "retrain",
+]

@@ -125,6 +125,14 @@ def test_retrain_proposes_v2_with_the_trigger_and_the_comparison(cli: Any, serve
         "Fresh data: 2025 rows (2000 from data.source, 25 labelled from the prediction logs of staging)" in retraining
     )
     assert comparison in retraining
+    message = git(served.root, "log", "-1", "--format=%B", "promote/churn-2-staging")
+    assert message.splitlines()[:4] == [
+        "Promote churn@2 to staging",
+        "",
+        "Retrained on fresh data; triggered by drift, performance, labelled_traffic.",
+        "- drift: drift CRIT on support_calls, age",
+    ]
+    assert comparison in message.splitlines()
     record = yaml.safe_load((served.root / "registry" / "churn" / "v2.yaml").read_text())
     assert record["data"]["rows"] == 2025
 
