@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from mlopsctl.monitor.api import health_fetcher
+from mlopsctl.overview.api import read_overview
+from mlopsctl.spec.loader import open_repo
 from tests.conftest import run_cli_process
 from tests.support.cluster_metrics import ClusterPage, Pod, Workload, make_cluster_repo
 from tests.support.services import MetricsHTTPServer, PrometheusServer, require_prometheus
@@ -185,3 +188,21 @@ def test_a_gateway_canary_is_read_from_its_own_deployment(cluster: Cluster) -> N
     assert [pod["pod"] for pod in canary["kubernetes"]["pods"]] == [PRICES_PODS[1]]
     assert stable["values"]["requests"] == 0
     assert canary["values"]["requests"] > 0  # its series say role stable, version 2: found by version
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_the_dashboard_refresh_carries_the_cluster_checks(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", cluster.prometheus_url)
+    report = health_fetcher()(open_repo(cluster.root))
+    overview = read_overview(cluster.root)
+    overview.merge_health(report)
+    fraud, score, churn = overview.models["fraud"], overview.models["score"], overview.models["churn"]
+    assert fraud.state == "CRIT"
+    assert fraud.reasons[0] == "production v2: 0 of 1 replicas ready (fraud-stable in mlops-production)"
+    assert score.state == "WARN"
+    assert score.reasons[0].startswith(f"production v3: {SCORE_POD}: restarted 1x over 1h; last terminated: OOMKilled")
+    assert (churn.state, churn.reasons) == ("OK", [])
+    (churn_health,) = [d for d in report.deployments if d.model == "churn"]
+    assert churn_health.values["memory_bytes"] == 50 * 2**20  # the dashboard's live memory figure
+    assert churn_health.values["ready_replicas"] == 2
