@@ -11,56 +11,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
 from mlopsctl.errors import MlopsError, StoreUnreachable
 from mlopsctl.ports.postgres import connect
 from mlopsctl.spec.database_uri import DatabaseURI
-from mlopsctl.tracking.sqlite import SCHEMA_VERSION
+from mlopsctl.tracking.sql import Row, SqlRows
+from mlopsctl.tracking.sqlite import MIGRATIONS as SQLITE_MIGRATIONS, SCHEMA_VERSION
 
-Row = dict[str, Any]
 MIGRATION_LOCK = 0x6D6C6F70735F7275  # any constant bigint: "mlops_ru"
 """The advisory lock every client takes before migrating."""
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """
-        CREATE TABLE runs (
-            id TEXT PRIMARY KEY,
-            model TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            status TEXT NOT NULL,
-            started DOUBLE PRECISION NOT NULL,
-            duration DOUBLE PRECISION,
-            estimator TEXT NOT NULL,
-            params TEXT NOT NULL,
-            overrides TEXT NOT NULL,
-            metrics TEXT NOT NULL,
-            gates TEXT NOT NULL,
-            gates_passed INTEGER,
-            data TEXT,
-            spec_sha256 TEXT,
-            git_commit TEXT,
-            git_dirty INTEGER NOT NULL,
-            environment TEXT NOT NULL,
-            grid TEXT,
-            version INTEGER,
-            error TEXT,
-            artifacts TEXT NOT NULL,
-            host TEXT NOT NULL,
-            pid INTEGER NOT NULL,
-            pid_started TEXT
-        )
-        """,
-        "CREATE INDEX runs_by_model ON runs (model, started)",
-        "CREATE INDEX runs_by_status ON runs (status)",
-    ),
-    2: (
-        "ALTER TABLE runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]'",
-        "ALTER TABLE runs ADD COLUMN comparison TEXT",
-    ),
+    version: tuple(statement.replace(" REAL", " DOUBLE PRECISION") for statement in statements)
+    for version, statements in SQLITE_MIGRATIONS.items()
 }
-"""The same versions as :data:`mlopsctl.tracking.sqlite.MIGRATIONS` (REAL is DOUBLE PRECISION here)."""
+"""SQLite's versions and columns, written once (:data:`mlopsctl.tracking.sqlite.MIGRATIONS`); REAL is DOUBLE
+PRECISION here."""
 
 VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -70,7 +36,9 @@ CREATE TABLE IF NOT EXISTS schema_version (
 """
 
 
-class PostgresBackend:
+class PostgresBackend(SqlRows):
+    MARK = "%s"  # psycopg's parameter mark; statements run in autocommit, one at a time
+
     """Rows of the ``runs`` table in the PostgreSQL database at ``location``."""
 
     def __init__(self, location: DatabaseURI) -> None:
@@ -119,46 +87,12 @@ class PostgresBackend:
 
     # ------------------------------------------------------------------ rows
 
-    def insert(self, row: Row) -> None:
-        with self._guard():
-            self._db.execute(_insert_sql(row), tuple(row.values()))
-
-    def update(self, run_id: str, row: Row) -> None:
-        assignments = ", ".join(f"{name} = %s" for name in row)
-        with self._guard():
-            self._db.execute(f"UPDATE runs SET {assignments} WHERE id = %s", (*row.values(), run_id))
-
-    def matching(self, ref: str, like_prefix: str) -> list[Row]:
-        with self._guard():
-            return self._db.execute(
-                "SELECT * FROM runs WHERE id = %s OR id LIKE %s ESCAPE '\\' ORDER BY started", (ref, like_prefix)
-            ).fetchall()
-
-    def select(self, model: str | None, limit: int | None) -> list[Row]:
-        query = "SELECT * FROM runs"
-        args: list[Any] = []
-        if model is not None:
-            query += " WHERE model = %s"
-            args.append(model)
-        query += " ORDER BY started DESC"
-        if limit is not None:
-            query += " LIMIT %s"
-            args.append(limit)
-        with self._guard():
-            return self._db.execute(query, args).fetchall()
-
-    def running_on(self, host: str, status: str) -> list[Row]:
-        with self._guard():
-            return self._db.execute(
-                "SELECT id, pid, pid_started, started FROM runs WHERE status = %s AND host = %s", (status, host)
-            ).fetchall()
-
     def insert_new(self, rows: list[Row]) -> int:
         """Insert the rows whose id is not here yet, in one transaction; returns how many were inserted."""
         inserted = 0
         with self._guard(), self._db.transaction():
             for row in rows:
-                cursor = self._db.execute(_insert_sql(row) + " ON CONFLICT (id) DO NOTHING", tuple(row.values()))
+                cursor = self._db.execute(self._insert_sql(row) + " ON CONFLICT (id) DO NOTHING", tuple(row.values()))
                 inserted += max(cursor.rowcount, 0)
         return inserted
 
@@ -179,12 +113,6 @@ class PostgresBackend:
                 title="Run store error",
                 hint="check the database's permissions for your user (it needs CREATE on first use)",
             ) from None
-
-
-def _insert_sql(row: Row) -> str:
-    names = ", ".join(row)
-    marks = ", ".join("%s" for _ in row)
-    return f"INSERT INTO runs ({names}) VALUES ({marks})"
 
 
 def _first_line(exc: Exception) -> str:

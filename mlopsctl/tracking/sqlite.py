@@ -16,6 +16,7 @@ from typing import Any
 
 from mlopsctl.errors import MlopsError
 from mlopsctl.state_links import refuse_database_links, repository_of
+from mlopsctl.tracking.sql import Row, SqlRows
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -60,14 +61,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 """Schema versions; the PostgreSQL backend mirrors the same numbers and columns."""
 
-Row = dict[str, Any]
-
 
 def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
     return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
 
 
-class SQLiteBackend:
+class SQLiteBackend(SqlRows):
     """Rows of the ``runs`` table in the SQLite file at ``path`` (created on first use)."""
 
     def __init__(self, path: Path, *, repo_root: Path | None = None) -> None:
@@ -108,6 +107,9 @@ class SQLiteBackend:
     def _schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()["user_version"])
 
+    def _one_write(self) -> contextlib.AbstractContextManager[None]:
+        return self._write()
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
         """One write transaction, taken before reading so concurrent writers queue up."""
@@ -121,50 +123,13 @@ class SQLiteBackend:
 
     # ------------------------------------------------------------------ rows
 
-    def insert(self, row: Row) -> None:
-        names = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        with self._guard(), self._write():
-            self._db.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", tuple(row.values()))
-
-    def update(self, run_id: str, row: Row) -> None:
-        assignments = ", ".join(f"{name} = ?" for name in row)
-        with self._guard(), self._write():
-            self._db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*row.values(), run_id))
-
-    def matching(self, ref: str, like_prefix: str) -> list[Row]:
-        """Runs whose id is ``ref`` or matches ``like_prefix`` (a LIKE pattern escaped with ``\\``)."""
-        with self._guard():
-            return self._db.execute(
-                "SELECT * FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' ORDER BY started", (ref, like_prefix)
-            ).fetchall()
-
-    def select(self, model: str | None, limit: int | None) -> list[Row]:
-        query = "SELECT * FROM runs"
-        args: list[Any] = []
-        if model is not None:
-            query += " WHERE model = ?"
-            args.append(model)
-        query += " ORDER BY started DESC"
-        if limit is not None:
-            query += " LIMIT ?"
-            args.append(limit)
-        with self._guard():
-            return self._db.execute(query, args).fetchall()
-
-    def running_on(self, host: str, status: str) -> list[Row]:
-        with self._guard():
-            return self._db.execute(
-                "SELECT id, pid, pid_started, started FROM runs WHERE status = ? AND host = ?", (status, host)
-            ).fetchall()
-
     def insert_new(self, rows: list[Row]) -> int:
         """Insert the rows whose id is not here yet; returns how many were inserted."""
         inserted = 0
         with self._guard(), self._write():
             for row in rows:
-                names, marks = ", ".join(row), ", ".join("?" for _ in row)
-                cursor = self._db.execute(f"INSERT OR IGNORE INTO runs ({names}) VALUES ({marks})", tuple(row.values()))
+                statement = self._insert_sql(row).replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
+                cursor = self._db.execute(statement, tuple(row.values()))
                 inserted += cursor.rowcount
         return inserted
 
