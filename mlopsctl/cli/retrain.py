@@ -90,6 +90,9 @@ def _render_outcome(console: Console, outcome: RetrainOutcome) -> None:
     from mlopsctl.retrain.api import absent_note
 
     _render_check(console, outcome.check)
+    if outcome.already_trained is not None:
+        console.print(f"Nothing retrained: {escape(outcome.already_trained)} (--force retrains anyway).")
+        return
     if not outcome.attempted:
         console.print("Nothing retrained (--force retrains anyway).")
         return

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from mlopsctl.data.api import check_model_data
+from mlopsctl.data.load import Dataset
 from mlopsctl.errors import CheckFailed
 from mlopsctl.gitops.api import Outcome, plan_provider, promote
-from mlopsctl.registry.store import load_version
+from mlopsctl.registry.store import list_versions, load_version
 from mlopsctl.retrain.fresh import FreshData, assemble, completeness_overrides
 from mlopsctl.retrain.gate import Gate, judge
 from mlopsctl.retrain.holdout import held_out_metrics
@@ -44,6 +45,8 @@ class RetrainOutcome:
     gate: Gate | None = None
     proposal: Outcome | None = None
     not_proposed: str | None = None
+    already_trained: str | None = None
+    """Why nothing was trained although a trigger fired: a version was trained on the same fresh data."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -59,6 +62,7 @@ class RetrainOutcome:
         return {
             **self.check.to_dict(),
             "forced": self.forced,
+            "already_trained": self.already_trained,
             "attempted": self.attempted,
             "fresh_data": None
             if self.fresh is None
@@ -103,8 +107,11 @@ def retrain(
     progress("Assembling fresh data", 0, None)
     source = check_model_data(repo.root, model).dataset.frame
     outcome.fresh = assemble(repo, spec, outcome.check.baseline.env, source)
-    frame = _checked(repo, model, outcome.fresh)
-    running, rows = _running_metrics(repo, spec, outcome.check.baseline, frame, outcome.fresh)
+    dataset = _checked(repo, model, outcome.fresh)
+    outcome.already_trained = None if force else _trained_on(repo, model, dataset.fingerprint.sha256)
+    if outcome.already_trained is not None:  # a scheduled job must not register the same candidate every run
+        return outcome
+    running, rows = _running_metrics(repo, spec, outcome.check.baseline, dataset.frame, outcome.fresh)
     relaxed = completeness_overrides(outcome.fresh)
     outcome.candidate = train_model(
         repo, model, overrides=[*relaxed, *overrides], data_path=outcome.fresh.path, progress=progress
@@ -119,7 +126,7 @@ def _spec(repo: Repo, model: str) -> ModelSpec:
     return model_spec(repo, model)
 
 
-def _checked(repo: Repo, model: str, fresh: FreshData) -> Any:
+def _checked(repo: Repo, model: str, fresh: FreshData) -> Dataset:
     """The fresh data through the spec's quality checks; a failure names the checks and the file."""
     data = check_model_data(repo.root, model, fresh.path)
     failures = [f for f in data.report.failures() if not (f.check == "missing" and f.column in fresh.absent)]
@@ -132,7 +139,15 @@ def _checked(repo: Repo, model: str, fresh: FreshData) -> Any:
             f"fails {len(failures)} quality check(s): {shown}",
             hint=f"see mlopsctl data check {model} --data {fresh.path}",
         )
-    return data.dataset.frame
+    return data.dataset
+
+
+def _trained_on(repo: Repo, model: str, sha256: str) -> str | None:
+    """Which version was already trained on exactly this data (its sha256), in words; None when none was."""
+    for record in reversed(list_versions(repo, model)):
+        if record.data.sha256 == sha256:
+            return f"{record.ref} was already trained on this fresh data (sha256 {sha256[:12]})"
+    return None
 
 
 def _running_metrics(

@@ -136,6 +136,14 @@ def test_retrain_proposes_v2_with_the_trigger_and_the_comparison(cli: Any, serve
     record = yaml.safe_load((served.root / "registry" / "churn" / "v2.yaml").read_text())
     assert record["data"]["rows"] == 2025
 
+    again = cli("retrain", "churn", "--repo", str(served.root))  # the next scheduled run, nothing new since
+    assert again.code == 0, again.stderr
+    assert again.stdout.splitlines()[-1] == (
+        f"Nothing retrained: churn@2 was already trained on this fresh data (sha256 {record['data']['sha256'][:12]}) "
+        "(--force retrains anyway)."
+    )
+    assert not (served.root / "registry" / "churn" / "v3.yaml").exists()
+
 
 def test_a_worse_candidate_is_registered_but_not_proposed(cli: Any, served: Served, forge: Forge) -> None:
     worse = ("--force", "--set", "training.params.max_depth=1")
