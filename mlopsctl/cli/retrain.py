@@ -20,7 +20,8 @@ EXIT_HELP = """
 Exit codes:
   --check   0 retraining not needed, 1 needed (a trigger fired: CI branches on it),
             3 the metrics source does not answer, 2 usage.
-  retrain   0 not needed, or a candidate was registered and proposed;
+  retrain   0 not needed, a version was already trained on the same fresh
+            data, or a candidate was registered and proposed;
             1 a candidate was trained but not proposed (worse than the running version
             beyond evaluation.champion_margin, gates failed) or the fresh data fails
             its quality checks; 3 unreachable; 2 usage.
