@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from mlopsctl.oplog import Operation
 from mlopsctl.registry.records import read_record, version_numbers
 from mlopsctl.registry.remote import open_blob_store
-from mlopsctl.scaffold.init import init_repo
 from tests.conftest import GITCONFIG, run_cli_process
 from tests.support.apply_repo import git
-from tests.support.stores import create_bucket, oci_registry, s3_environment, s3_server
+from tests.support.stores import create_bucket, oci_registry, s3_environment, s3_server, team_store
+from tests.support.team_repo import team_repo
 
 pytestmark = pytest.mark.slow
 
@@ -36,31 +35,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(params=["oci", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """What a runner sets to reach the shared store: its address and (S3) boto3's own variables."""
-    if request.param == "oci":
-        with oci_registry(tmp_path / "registry") as registry:
-            yield {"MLOPS_ARTIFACT_STORE": f"oci://{registry.url}/team/models"}
-        return
-    with s3_server(tmp_path / "s3") as endpoint:
-        create_bucket(endpoint, "team")
-        yield {"MLOPS_ARTIFACT_STORE": "s3://team/models", **s3_environment(endpoint)}
+    with team_store(request.param, tmp_path / request.param) as (variables, _endpoint):
+        yield variables
 
 
 @pytest.fixture
 def machine_a(tmp_path: Path) -> Path:
-    """A's repository (the template with a small forest), pushed to a bare remote."""
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    root = init_repo(tmp_path / "a", "team").root
-    spec_file = root / "models" / "churn" / "model.yaml"
-    spec = yaml.safe_load(spec_file.read_text())
-    spec["training"]["params"]["n_estimators"] = 10
-    spec["training"].pop("grid", None)
-    spec["evaluation"]["gates"] = ["roc_auc >= 0.6"]
-    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    git(root, "commit", "-qam", "A small forest")
-    git(root, "remote", "add", "origin", str(remote))
-    git(root, "push", "-q", "origin", "HEAD:main")
-    return root
+    """A's repository (the template with a small forest, staging on a free port), pushed to a bare remote."""
+    return team_repo(tmp_path)
 
 
 def fresh_home(folder: Path) -> dict[str, str]:

@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mlopsctl.scaffold.init import init_repo
 from tests.conftest import run_cli_process
 from tests.support.apply_repo import git, stop_everything
-from tests.support.services import free_port
-from tests.support.stores import create_bucket, oci_registry, s3_environment, s3_server
+from tests.support.stores import team_store
+from tests.support.team_repo import team_repo
 
 pytestmark = pytest.mark.slow
 ROWS = [
@@ -47,35 +46,14 @@ ROWS = [
 @pytest.fixture(params=["oci", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """What a runner sets to reach the shared store: its address and (S3) boto3's own variables."""
-    if request.param == "oci":
-        with oci_registry(tmp_path / "registry") as registry:
-            yield {"MLOPS_ARTIFACT_STORE": f"oci://{registry.url}/team/models"}
-        return
-    with s3_server(tmp_path / "s3") as endpoint:
-        create_bucket(endpoint, "team")
-        yield {"MLOPS_ARTIFACT_STORE": "s3://team/models", **s3_environment(endpoint)}
+    with team_store(request.param, tmp_path / request.param) as (variables, _endpoint):
+        yield variables
 
 
 @pytest.fixture
 def machine_a(tmp_path: Path) -> Path:
-    """A's repository, pushed to a bare remote: the template, a small forest, staging on a free port."""
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    root = init_repo(tmp_path / "a", "team").root
-    spec_file = root / "models" / "churn" / "model.yaml"
-    spec = yaml.safe_load(spec_file.read_text())
-    spec["training"]["params"]["n_estimators"] = 10
-    spec["training"].pop("grid", None)
-    spec["evaluation"]["gates"] = ["roc_auc >= 0.6"]
-    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
-    env_file = root / "environments" / "staging.yaml"
-    env = yaml.safe_load(env_file.read_text())
-    env["base_port"] = free_port()
-    env_file.write_text(yaml.safe_dump(env, sort_keys=False))
-    git(root, "commit", "-qam", "A small forest, a free port")
-    git(root, "remote", "add", "origin", str(remote))
-    git(root, "push", "-q", "origin", "HEAD:main")
-    return root
+    """A's repository (the template with a small forest, staging on a free port), pushed to a bare remote."""
+    return team_repo(tmp_path)
 
 
 def cli(root: Path, env: dict[str, str], *args: str) -> Any:
