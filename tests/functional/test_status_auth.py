@@ -43,7 +43,9 @@ def test_basic_auth_password_from_the_environment(
     expected = "Basic " + base64.b64encode(b"ops:s3cret").decode()
     assert {r["authorization"] for r in prometheus.requests} == {expected}
     assert {r["path"] for r in prometheus.requests} == {"/api/v1/query"}
-    assert len(prometheus.requests) == 11  # the 10 figures and the span they were observed over
+    assert (
+        len(prometheus.requests) == 13
+    )  # the 10 figures, the span they were observed over, the live metric and its labels
     assert len({r["query"]["time"][0] for r in prometheus.requests}) == 1  # one instant for every query
     (deployment,) = json.loads(result.stdout)["deployments"]
     assert deployment["reasons"][0] == (
