@@ -87,3 +87,6 @@ def _render_explanation(console: Console, found: Explanation) -> None:
     console.print("[red]DIFFERENT[/]:")
     for difference in found.differences:
         console.print(f"  {escape(difference)}", soft_wrap=True)
+
+
+COMMANDS = [feedback, explain]

@@ -43,3 +43,6 @@ def _render(console: Console, result: RenderResult) -> None:
     console.print(table)
     for step in result.next_steps:
         console.print(escape(step), soft_wrap=True)
+
+
+COMMANDS = [render]

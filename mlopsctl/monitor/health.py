@@ -288,15 +288,31 @@ def collect_health(
         endpoints = [e for e in endpoints if e.model in models]
     workloads = {(name, *where): w for name in envs for where, w in kubernetes_workloads(repo, name).items()}
     source = source or metrics_source(repo.settings.prometheus, endpoints)
+    unread: list[Endpoint] = []
     if workloads and not isinstance(source, PrometheusSource):
-        raise no_prometheus_for(sorted({env for env, _, _ in workloads}))
+        if env is not None:
+            raise no_prometheus_for([env])
+        # Every environment at once: the others are still read; the cluster's deployments say why not.
+        unread = [e for e in endpoints if (e.env, e.model, e.role) in workloads]
+        endpoints = [e for e in endpoints if (e.env, e.model, e.role) not in workloads]
+        source = metrics_source(repo.settings.prometheus, endpoints)
+        workloads = {}
     cache = HealthCache(repo.root, repo.state_dir)
     contexts = [_context(repo, e, window, cache, workloads.get((e.env, e.model, e.role))) for e in endpoints]
     cache.save()
     answers = fetch_sets(source, _query_sets(contexts)) if contexts else {}
     errors = scrape_errors(source)
     deployments = [judge_deployment(c, answers[c.answers_key], errors) for c in contexts]
+    deployments += [_not_read(e, window or "") for e in unread]
     return HealthReport(source.description, deployments)
+
+
+def _not_read(endpoint: Endpoint, window: str) -> DeploymentHealth:
+    """A deployment on the kubernetes target while no Prometheus URL is set: UNKNOWN, saying why."""
+    why = no_prometheus_for([endpoint.env]).message
+    check = Check("up", "infrastructure", State.UNKNOWN, None, why)
+    e = endpoint
+    return DeploymentHealth(e.env, e.model, e.version, e.role, e.instance, window, checks=[check])
 
 
 def no_prometheus_for(envs: Sequence[str]) -> PrometheusUnreachable:

@@ -206,3 +206,19 @@ def test_the_dashboard_refresh_carries_the_cluster_checks(cluster: Cluster, monk
     (churn_health,) = [d for d in report.deployments if d.model == "churn"]
     assert churn_health.values["memory_bytes"] == 50 * 2**20  # the dashboard's live memory figure
     assert churn_health.values["ready_replicas"] == 2
+
+
+def test_without_prometheus_every_environment_at_once_still_judges_the_others(tmp_path: Path) -> None:
+    repo = make_cluster_repo(tmp_path, ENV, {"churn": 1})
+    staging = repo.root / "environments" / "staging.yaml"
+    staging.write_text("apiVersion: mlopsctl/v1\nkind: Environment\nname: staging\ntarget: local\ndeployments: {}\n")
+    result = run_cli_process("status", "--repo", str(repo.root), "-o", "json")
+    report = json.loads(result.stdout)
+    (churn,) = [d for d in report["deployments"] if d["env"] == ENV]
+    assert churn["state"] == "UNKNOWN"
+    assert churn["reasons"] == [
+        "environment 'production' runs on the kubernetes target: its health is read from Prometheus only "
+        "(the pods are not reachable from outside the cluster), and no Prometheus URL is configured"
+    ]
+    one_env = run_cli_process("status", "--repo", str(repo.root), "--env", ENV)
+    assert one_env.code == 3  # asked for it alone: its health cannot be read at all
