@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,13 @@ def test_stores_and_their_credentials_come_from_ci_settings_never_from_the_workf
     env = _load(GITHUB)["env"]
     assert env["MLOPS_ARTIFACT_STORE"] == "${{ vars.MLOPS_ARTIFACT_STORE }}"
     assert env["MLOPS_METADATA_STORE"] == "${{ vars.MLOPS_METADATA_STORE }}"
-    for secret in ("MLOPS_OCI_USERNAME", "MLOPS_OCI_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PGPASSWORD"):
+    for secret in (
+        "MLOPS_OCI_USERNAME",
+        "MLOPS_OCI_PASSWORD",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "PGPASSWORD",
+    ):
         assert env[secret] == f"${{{{ secrets.{secret} }}}}"
 
 
@@ -139,7 +146,11 @@ def test_apply_builds_and_pushes_images_then_plans_then_applies_on_a_runner_that
         job = jobs[f"apply-{env}"]
         assert job["runs-on"] == ["self-hosted", "mlops"]
         steps = [str(step.get("run", "")) for step in job["steps"] if "run" in step]
-        assert steps[-3:] == [f"mlopsctl build --env {env} --push", f"mlopsctl plan --env {env}", f"mlopsctl apply --env {env}"]
+        assert steps[-3:] == [
+            f"mlopsctl build --env {env} --push",
+            f"mlopsctl plan --env {env}",
+            f"mlopsctl apply --env {env}",
+        ]
     pipeline = _load(GITLAB)
     assert pipeline[".apply"]["tags"] == ["mlops"]
     assert pipeline[".apply"]["script"] == [
@@ -151,3 +162,21 @@ def test_apply_builds_and_pushes_images_then_plans_then_applies_on_a_runner_that
 
 def _commands_of_every_job(workflow: dict[str, Any]) -> list[str]:
     return [line for job in workflow["jobs"].values() for line in _commands(job).splitlines()]
+
+
+def test_the_schedule_retrains_what_the_triggers_ask_for() -> None:
+    job = _load(GITHUB)["jobs"]["retrain"]
+    assert job["runs-on"] == ["self-hosted", "mlops"]
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    script = _commands(job)
+    assert 'mlopsctl retrain "$model" --check || code=$?' in script
+    assert 'if [ "$code" -eq 1 ]; then' in script and 'mlopsctl retrain "$model" || status=$?' in script
+    gitlab = _load(GITLAB)["retrain"]
+    assert gitlab["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    assert 'mlopsctl retrain "$model" --check || code=$?' in gitlab["script"][0]
+
+
+def test_the_retrain_loop_is_valid_shell() -> None:
+    script = _commands(_load(GITHUB)["jobs"]["retrain"])
+    done = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
