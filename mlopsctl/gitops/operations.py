@@ -284,8 +284,23 @@ def _rendered_manifests(snap: Snapshot, env: str, text: str) -> tuple[tuple[tupl
     from mlopsctl.kubernetes.api import promotion_files  # renders only when a promotion is prepared
 
     root = snap.git.root
+    if not _may_be_rendered(text):
+        return (), ()  # it names its target and no deployment is on kubernetes: mlops.yaml is not needed
     written, removed = promotion_files(root, load_settings(root), snap.commit, env, text)
     return tuple(sorted(written.items())), tuple(removed)
+
+
+def _may_be_rendered(text: str) -> bool:
+    """Whether the environment file could put a deployment on the kubernetes target: when it names no
+    target, mlops.yaml's default_target decides (and mlops.yaml must then be valid)."""
+    environment = envfile.load(text)
+    if not isinstance(environment, dict):
+        return True
+    deployments = environment.get("deployments")
+    targets = (
+        [d.get("target") for d in deployments.values() if isinstance(d, dict)] if isinstance(deployments, dict) else []
+    )
+    return environment.get("target") in (None, "kubernetes") or "kubernetes" in targets
 
 
 def _watched_deployment(snap: Snapshot, env: str, model: str) -> Any:

@@ -22,7 +22,16 @@ def validate(root: Path) -> tuple[Repo, list[Problem]]:
 
     repo, problems = validate_specs(root)
     rendering = validation_problems(repo.root, repo.environments, repo.settings)
-    return repo, in_file_order([*problems, *registry_problems(repo), *rendering])
+    # A render reads the same specs: a spec problem it meets again is said once.
+    found = [*problems, *registry_problems(repo), *rendering]
+    return repo, in_file_order(list({_where_and_what(repo.root, p): p for p in found}.values()))
+
+
+def _where_and_what(root: Path, problem: Problem) -> tuple[str, int, int, str, str]:
+    """A problem as the user reads it (one file named relative or absolute is the same file)."""
+    file = Path(problem.file)
+    path = str(file.relative_to(root)) if file.is_absolute() and file.is_relative_to(root) else str(file)
+    return (path, problem.line, problem.column, problem.field, problem.message)
 
 
 __all__ = ["Problem", "Repo", "validate"]

@@ -50,7 +50,7 @@ def test_a_committed_url_is_queried_without_credentials(model_repo: Path, commit
     result = status(model_repo)
     assert result.code == 1, result.stderr  # queried: nothing is scraped, the deployment is CRIT
     assert result.stdout.splitlines()[0] == f"source: Prometheus at {committed.url}"
-    assert len(committed.requests) == 11  # the 10 figures and the observed span
+    assert len(committed.requests) == 13  # the 10 figures, the observed span, the live metric and its labels
     assert {request["authorization"] for request in committed.requests} == {None}
 
 
@@ -85,7 +85,7 @@ def test_the_user_config_url_gets_the_credentials_instead(
     assert result.code == 1, result.stderr
     assert result.stdout.splitlines()[0] == f"source: Prometheus at {own.url}"
     assert committed.requests == []
-    assert len(own.requests) == 11
+    assert len(own.requests) == 13
     assert {request["authorization"] for request in own.requests} == {BASIC if kind == "basic" else "Bearer tok-123"}
 
 
