@@ -6,9 +6,12 @@ link (committed into the repository, or planted in the state folder) would carry
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from mlopsctl.errors import CheckFailed
@@ -123,3 +126,18 @@ def _inside(root: Path, path: Path) -> Path:
             hint="state_dir in mlops.yaml must be a relative path inside the repository, e.g. .mlops",
         )
     return relative
+
+
+@contextlib.contextmanager
+def held_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on ``path`` (created with its folder), released by the kernel if the holder dies.
+
+    The caller has already refused symbolic links on the way to ``path``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

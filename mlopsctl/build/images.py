@@ -21,7 +21,6 @@ is checked for symbolic links before anything is written into it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlopsctl.build.references import REFERENCE, repository
 from mlopsctl.contract.versions import MAX_VERSION
 from mlopsctl.errors import CheckFailed
-from mlopsctl.fsio import atomic_write_text, refuse_links as refuse_state_links
+from mlopsctl.fsio import atomic_write_text, held_lock, refuse_links as refuse_state_links
 from mlopsctl.registry.paths import refuse_links
 from mlopsctl.registry.records import registry_dir
 from mlopsctl.spec.loader import Repo
@@ -233,11 +232,5 @@ def _invalid_images(path: Path, reason: str) -> CheckFailed:
 
 @contextlib.contextmanager
 def _locked(repo: Repo, name: str) -> Iterator[None]:
-    path = refuse_state_links(repo.root, repo.state_dir / "locks" / name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with held_lock(refuse_state_links(repo.root, repo.state_dir / "locks" / name)):
+        yield

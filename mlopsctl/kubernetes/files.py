@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import fcntl
 import os
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from mlopsctl.fsio import fsync_dir, refuse_links
+from mlopsctl.fsio import fsync_dir, held_lock, refuse_links
 from mlopsctl.kubernetes.manifests import Obj
 
 DEPLOY_DIR = "deploy"
@@ -146,14 +145,8 @@ def recover(root: Path, env: str, lock_dir: Path) -> None:
 
 @contextlib.contextmanager
 def _render_lock(root: Path, lock_dir: Path, env: str) -> Iterator[None]:
-    path = refuse_links(root, lock_dir / f"render-{env}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with held_lock(refuse_links(root, lock_dir / f"render-{env}.lock")):
+        yield
 
 
 def _swap_in(parent: Path, target: Path, env: str, texts: dict[str, str]) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import re
 import tempfile
@@ -36,7 +35,7 @@ from pydantic import ValidationError
 
 from mlopsctl.contract.records import DataFingerprint, GateResult, Reference, Signature, VersionRecord
 from mlopsctl.errors import CheckFailed, MlopsError, NotFound, UsageError
-from mlopsctl.fsio import create_exclusive, fsync_dir
+from mlopsctl.fsio import create_exclusive, fsync_dir, held_lock
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import ArtifactStore, safe_loads, short_digest
 from mlopsctl.registry.records import read_record, record_path, registry_dir, version_numbers
@@ -212,14 +211,8 @@ def commit_message(record: VersionRecord) -> str:
 @contextlib.contextmanager
 def git_lock(repo: Repo) -> Iterator[None]:
     """An exclusive lock (flock, released by the kernel if the holder dies) around git writes."""
-    lock = refuse_state_links(repo.root, repo.state_dir / "locks" / "git.lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with held_lock(refuse_state_links(repo.root, repo.state_dir / "locks" / "git.lock")):
+        yield
 
 
 # --------------------------------------------------------------------------- internals
