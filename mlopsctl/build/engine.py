@@ -92,11 +92,7 @@ class Engine:
         """Pull a base image the engine does not have; a registry that does not answer is exit 3."""
         repository, tag = split_reference(reference)
         try:
-            for event in self.docker.stream(f"docker pull {reference}", "pull", repository, tag=tag, stream=True):
-                if "error" in event:
-                    raise _pull_error(reference, str(event["error"]))
-                if on_event is not None:
-                    on_event(event)
+            self._stream_pull(reference, repository, tag, on_event, _pull_error)
         except (UnreachableError, BuildFailed):
             raise
         except MlopsError as exc:
@@ -195,15 +191,26 @@ class Engine:
             raise _pull_refused(pinned, exc.message) from exc
         return True
 
+    def _stream_pull(
+        self,
+        reference: str,
+        name: str,
+        tag: str,
+        on_event: OnEvent | None,
+        refused: Callable[[str, str], MlopsError],
+    ) -> None:
+        """The engine's pull events, each passed on; an error event raises ``refused(reference, error)``."""
+        for event in self.docker.stream(f"docker pull {reference}", "pull", name, tag=tag, stream=True):
+            if "error" in event:
+                raise refused(reference, str(event["error"]))
+            if on_event is not None:
+                on_event(event)
+
     def pull_pinned(self, pinned: str, on_event: OnEvent | None = None) -> dict[str, Any]:
         """Pull ``name@sha256:...`` (by digest, never by tag) and return the image, its RepoDigests checked."""
         name, _, digest = pinned.partition("@")
         try:
-            for event in self.docker.stream(f"docker pull {pinned}", "pull", name, tag=digest, stream=True):
-                if "error" in event:
-                    raise _pull_refused(pinned, str(event["error"]))
-                if on_event is not None:
-                    on_event(event)
+            self._stream_pull(pinned, name, digest, on_event, _pull_refused)
         except (UnreachableError, PullFailed):
             raise
         except NoSuchObject as exc:

@@ -16,11 +16,10 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
-import pytest
 import yaml
 
 from tests.support.gitops_repo import GitopsRepo, git, make_gitops_repo
-from tests.support.services import in_ci
+from tests.support.services import missing_service
 
 KUBERNETES_VERSION = "1.30.0"
 DATA = Path(__file__).resolve().parents[1] / "data" / "kubernetes"
@@ -142,9 +141,7 @@ def _without_kubernetes_extensions(schema: Any) -> Any:
 def require_kubectl() -> str:
     exe = shutil.which("kubectl")
     if exe is None:
-        if in_ci():
-            pytest.fail("kubectl is not installed (Debian: kubernetes-client); CI must have it")
-        pytest.skip("kubectl is not installed")
+        missing_service("kubectl is not installed (Debian: kubernetes-client)")
     return exe
 
 
@@ -159,9 +156,7 @@ def kustomize(folder: Path) -> list[dict[str, Any]]:
 def require_promtool() -> str:
     exe = shutil.which("promtool")
     if exe is None:
-        if in_ci():
-            pytest.fail("promtool is not installed; CI must have it")
-        pytest.skip("promtool is not installed")
+        missing_service("promtool is not installed (Debian: prometheus)")
     return exe
 
 
