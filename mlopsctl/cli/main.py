@@ -64,6 +64,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("build:build", "Build the Docker image of a model version."),
     "serve": ("serve:serve", "Serve MODEL@VERSION over HTTP as a local process."),
     "promote": ("gitops:promote", "Promote MODEL@VERSION to an environment (a commit or pull request)."),
+    "rollout": (
+        "rollout:rollout",
+        "Judge a canary's step by its checks; commit the next step, the promotion or the rollback.",
+    ),
     "rollback": ("gitops:rollback", "Return MODEL in an environment to the version that ran before."),
     "archive": ("gitops:archive", "Archive MODEL@VERSION: kept for lineage, never deployed again."),
     "retire": ("gitops:retire", "Retire MODEL[@VERSION]: out of every environment in one commit, then archived."),

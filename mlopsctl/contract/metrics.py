@@ -61,6 +61,17 @@ PREDICTION_LOG_DROPPED_TOTAL: Final = "mlops_prediction_log_dropped_total"
 PREDICTION_LOG_WRITTEN_TOTAL: Final = "mlops_prediction_log_written_total"
 """Counter: answers written to the prediction log (no model labels)."""
 MODEL_INFO: Final = "mlops_model_info"
+# Shadow and canary comparison with the stable version on the same rows (issue 16): counted under the
+# candidate's model/version/role, with the stable version in STABLE_VERSION.
+COMPARED_ROWS_TOTAL: Final = "mlops_compared_rows_total"
+"""Rows both the candidate and the stable version answered (shadow: every row; canary: the canary's rows)."""
+AGREED_ROWS_TOTAL: Final = "mlops_agreed_rows_total"
+"""Of those, rows where the candidate agreed: same class, or within ``monitoring.shadow.tolerance``."""
+ANSWER_DIFFERENCE: Final = "mlops_answer_difference"
+"""Histogram per row: classification, the largest absolute difference of a class probability;
+regression, the absolute difference of the answers."""
+STABLE_VERSION: Final = "stable_version"
+DIFFERENCE_BUCKETS: Final = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 """Gauge, always 1: model, version, role, artifact_sha256 and spec_commit labels."""
 
 FEATURE: Final = "feature"

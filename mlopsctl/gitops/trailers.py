@@ -8,7 +8,19 @@ is only ASCII digits, and never more than fits a version (:data:`MAX_NUMBER_DIGI
 
 from __future__ import annotations
 
-TRAILER_KEYS = ("Action", "Model", "Version", "Env", "Strategy", "Weight", "Previous")
+TRAILER_KEYS = (
+    "Action",
+    "Model",
+    "Version",
+    "Env",
+    "Strategy",
+    "Weight",
+    "Previous",
+    "Rollout-Step",
+    "Rollout-Decision",
+)
+"""``Rollout-Step: 2/4`` (the step a ``mlopsctl rollout`` commit moves to, of how many) and
+``Rollout-Decision: advance|promote|rollback`` are written by rollout commits only."""
 
 MAX_NUMBER_DIGITS = 9
 """Digits of a ``Version:``, ``Weight:`` or ``Previous:`` number (versions are below 10**9)."""

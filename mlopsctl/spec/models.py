@@ -32,7 +32,7 @@ from mlopsctl.spec.kubernetes import KubernetesEnvironment, KubernetesServing
 from mlopsctl.spec.locations import OPT_IN, escapes_repository, has_parent_step, outside_allowed, shown
 from mlopsctl.spec.names import NAME_PATTERN as NAME_PATTERN  # re-exported: the models name it
 from mlopsctl.spec.prediction_log import PredictionLogSpec
-from mlopsctl.spec.rollout import ShadowSpec
+from mlopsctl.spec.rollout import RolloutSpec, ShadowSpec
 
 # --------------------------------------------------------------------------- project settings
 
@@ -399,7 +399,7 @@ class MonitoringSpec(Spec):
     performance: PerformanceMonitoring | None = None
     """Live performance from ground-truth labels, when they flow back."""
     shadow: ShadowSpec = Field(default_factory=ShadowSpec)
-    """How a shadow candidate's answers are compared with the stable version's."""
+    """How a shadow's or canary's answers are compared with the stable version's; when agreement is WARN or CRIT."""
 
 
 class RetrainingSpec(Spec):
@@ -453,6 +453,8 @@ class ModelSpec(Spec):
     """When to retrain."""
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     """Promotion policy."""
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    """Canary steps and the checks that judge each (``mlopsctl rollout``)."""
 
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
