@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
@@ -26,10 +27,12 @@ from mlopsctl.gitops.operations import Archive, Operation, Promote, Rollback, ch
 from mlopsctl.gitops.publish import Outcome, PlanProvider, publish
 from mlopsctl.gitops.retire import Retire, registered_versions
 from mlopsctl.gitops.snapshot import Snapshot
+from mlopsctl.gitops.trailers import extra_trailers
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.records import version_numbers
 from mlopsctl.spec.loader import Repo, scan_repo
 from mlopsctl.spec.models import Environment, ModelSpec
+from mlopsctl.textsafe import terminal_safe
 
 DEFAULT_CANARY_WEIGHT = 10
 DIRECT = "direct"
@@ -105,13 +108,19 @@ def promote(
     push: bool = True,
     message: str | None = None,
     plan: PlanProvider | None = None,
+    extra_body: str | None = None,
+    trailers: dict[str, str] | None = None,
 ) -> Outcome:
     """Promote ``MODEL@VERSION`` to ``env``; strategy defaults to canary when a weight is given, else replace.
 
     The pull request carries the environment's plan (``plan`` replaces :func:`plan_provider`).
+    ``extra_body`` (markdown) is appended to the pull request's body, or to the commit message's body
+    when the commit goes directly on the branch; ``trailers`` follow the standard ones (only keys of
+    :data:`~mlopsctl.gitops.trailers.TRAILER_KEYS` the action does not write: others raise ValueError).
     """
+    extras = _extras(extra_body, trailers)
     repo = scan_repo(root)
-    op = _promote_operation(repo, ref, env, strategy, weight, message)
+    op = replace(_promote_operation(repo, ref, env, strategy, weight, message), **extras)
     return _publish(repo, op, direct, push, plan or plan_provider(repo.root))
 
 
@@ -155,12 +164,22 @@ def rollback(
     push: bool = True,
     message: str | None = None,
     plan: PlanProvider | None = None,
+    extra_body: str | None = None,
+    trailers: dict[str, str] | None = None,
 ) -> Outcome:
-    """Return ``model`` in ``env`` to the version that ran before (or ``to``); plan as in :func:`promote`."""
+    """Return ``model`` in ``env`` to the version that ran before (or ``to``); plan, ``extra_body`` and
+    ``trailers`` as in :func:`promote`."""
+    extras = _extras(extra_body, trailers)
     repo = scan_repo(root)
     model_spec(repo, model)
-    op = Rollback(model=model, env=env, to=to, reason=message)
+    op = Rollback(model=model, env=env, to=to, reason=message, **extras)
     return _publish(repo, op, direct, push, plan or plan_provider(repo.root))
+
+
+def _extras(extra_body: str | None, trailers: dict[str, str] | None) -> dict[str, Any]:
+    """The caller's extra body (terminal-safe) and checked trailers, as operation fields; refused before any work."""
+    body = terminal_safe(extra_body).strip() if extra_body else None
+    return {"extra_body": body or None, "extra_trailers": extra_trailers(trailers)}
 
 
 def archive(root: Path, ref: str, *, direct: bool = False, push: bool = True, message: str | None = None) -> Outcome:

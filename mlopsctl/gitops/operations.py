@@ -72,6 +72,10 @@ class Change:
     """A retirement of the whole model (no ``Version:`` trailer), not of one version."""
     removed_files: tuple[str, ...] = ()
     """Files the same commit deletes: rendered manifests a kubernetes environment no longer has."""
+    extra_body: str | None = None
+    """The caller's text after the reason: in the pull request's body, or in a direct commit's message."""
+    extra_trailers: tuple[tuple[str, str], ...] = ()
+    """The caller's trailers (checked by :func:`~mlopsctl.gitops.trailers.extra_trailers`), after the standard ones."""
 
     @property
     def branch(self) -> str:
@@ -107,10 +111,13 @@ class Change:
             at = next((i for i, line in enumerate(lines) if line.startswith("Strategy:")), len(lines))
             at = next((i for i, line in enumerate(lines) if line.startswith("Previous:")), at)
             lines[at:at] = [f"Env: {env}" for env in self.envs]
-        return lines
+        return lines + [f"{key}: {value}" for key, value in self.extra_trailers]
 
-    def message(self) -> str:
-        body = f"\n\n{self.reason.strip()}" if self.reason and self.reason.strip() else ""
+    def message(self, *, with_extra_body: bool = True) -> str:
+        """Title, reason, the caller's extra body (unless it goes in a pull request instead) and trailers."""
+        extra = self.extra_body if with_extra_body else None
+        paragraphs = [text.strip() for text in (self.reason, extra) if text and text.strip()]
+        body = "".join(f"\n\n{text}" for text in paragraphs)
         trailers = "\n".join(self.trailer_lines())
         return f"{self.title}{body}\n\n{trailers}\n"
 
@@ -131,6 +138,8 @@ class Promote:
     strategy: str = "replace"
     weight: int | None = None
     reason: str | None = None
+    extra_body: str | None = None
+    extra_trailers: tuple[tuple[str, str], ...] = ()
 
     @property
     def model(self) -> str:
@@ -166,6 +175,8 @@ class Rollback:
     env: str
     to: int | None = None
     reason: str | None = None
+    extra_body: str | None = None
+    extra_trailers: tuple[tuple[str, str], ...] = ()
 
     def watched(self, snap: Snapshot) -> Any:
         return _watched_deployment(snap, self.env, self.model)
@@ -275,6 +286,8 @@ def _env_change(
         desired=desired,
         more_files=rendered,
         removed_files=removed,
+        extra_body=op.extra_body,
+        extra_trailers=op.extra_trailers,
     )
 
 

@@ -128,7 +128,7 @@ def _publish_branch(git: Git, settings: GitSettings, op: Operation, push: bool, 
     remote = forge.resolve_remote(settings, url, user) if url else None
     if remote is not None and push:
         _check_token_destination(remote, user)
-    commit = commit_change(git, snap.commit, change)
+    commit = commit_change(git, snap.commit, change, with_extra_body=False)  # the extra body goes in the PR
     git.run("update-ref", f"refs/heads/{branch}", commit, "")
     outcome = Outcome(change=change, commit=commit, branch=branch, direct=False, remote=settings.remote)
     if remote is None or not push:
@@ -223,7 +223,7 @@ def _unpushed_steps(
 
 
 def pull_request_body(change: Change, plan: str | None) -> str:
-    """Markdown for the pull request: what changes, the version's gate results and the plan."""
+    """Markdown for the pull request: what changes, the version's gate results, the plan and the caller's extra body."""
     if change.action == "retire":
         return _retire_body(change)
     record = change.record
@@ -248,6 +248,9 @@ def pull_request_body(change: Change, plan: str | None) -> str:
         lines += [f"### Plan for {change.env}", ""]
         lines.append(plan.strip() if plan else f"CI posts `mlopsctl plan --env {change.env}` on this pull request.")
         lines.append("")
+    if change.extra_body and change.extra_body.strip():
+        lines += [change.extra_body.strip(), ""]
+    if change.env:
         lines += ["---", f"Opened by mlopsctl. Merging applies it: CI runs `mlopsctl apply --env {change.env}`."]
     else:
         lines += ["---", "Opened by mlopsctl."]
@@ -298,10 +301,14 @@ def _listed(paths: list[str]) -> str:
     return f"{paths[0]} has" if len(paths) == 1 else f"{', '.join(paths)} have"
 
 
-def commit_change(git: Git, parent: str, change: Change) -> str:
-    """A commit on ``parent`` holding the change's files; no branch moves, the work tree is left alone."""
+def commit_change(git: Git, parent: str, change: Change, *, with_extra_body: bool = True) -> str:
+    """A commit on ``parent`` holding the change's files; no branch moves, the work tree is left alone.
+
+    ``with_extra_body=False`` leaves the caller's extra body out of the message (a pull request carries it).
+    """
+    message = change.message(with_extra_body=with_extra_body)
     if len(change.files) == 1 and not change.removed_files:
-        return git.commit_file(parent, change.path, change.text, change.message())
+        return git.commit_file(parent, change.path, change.text, message)
     with tempfile.TemporaryDirectory(prefix="mlopsctl-index-") as scratch:
         index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
         git.run("read-tree", parent, env=index)
@@ -311,7 +318,7 @@ def commit_change(git: Git, parent: str, change: Change) -> str:
         for path in change.removed_files:
             git.run("update-index", "--force-remove", "--", path, env=index)
         tree = git.run("write-tree", env=index).stdout.strip()
-    result = git.run("commit-tree", tree, "-p", parent, "-F", "-", input=change.message(), env=git.identity_env())
+    result = git.run("commit-tree", tree, "-p", parent, "-F", "-", input=message, env=git.identity_env())
     return result.stdout.strip()
 
 
