@@ -250,7 +250,7 @@ def _render_history(console: Console, entries: list[api.HistoryEntry]) -> None:
         table.add_row(
             e.date[:16].replace("T", " "),
             escape(e.author),
-            e.action,
+            escape(e.rollout or e.action),
             escape(e.model),
             _version(e),
             escape(e.env or ""),

@@ -43,6 +43,13 @@ class HistoryEntry:
     """The commit a ``git revert`` names (``This reverts commit X``)."""
     reverted: str | None = None
     """That commit's subject, when it is in this repository (e.g. ``Promote churn@2 to staging``)."""
+    rollout_step: str | None = None
+    """``2/4``: the step a ``mlopsctl rollout`` commit moved to (its ``Rollout-Step:`` trailer)."""
+    rollout_decision: str | None = None
+    """``advance``, ``promote`` or ``rollback``: what that rollout commit decided (``Rollout-Decision:``)."""
+    rollout: str | None = None
+    """The rollout commit in words: ``rollout step 2/4: canary 25%``, ``rollout promoted``,
+    ``rollout rolled back: REASON`` (the first line of the reason the commit message gives)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -6,7 +6,8 @@ Every commit mlopsctl makes for an action ends with trailers (``Action:``, ``Mod
 them all with ``%(trailers:key=...)`` placeholders; git itself filters by model and environment
 (``--grep`` on the trailer lines) and stops at the limit, so the cost follows the number of
 entries shown, not the size of the history. Gate results come from the versions' registry records,
-each read once.
+each read once. A commit ``mlopsctl rollout`` made also carries ``Rollout-Step:`` and
+``Rollout-Decision:``; :mod:`mlopsctl.gitops.rollout_entries` says what it did in words.
 
 Commits without those trailers that change an environment file (a revert, a hand edit) are found
 by a second ``git log`` limited to ``environments/``, made once per commit and kept in the git
@@ -25,7 +26,7 @@ from typing import Any
 import yaml
 
 from mlopsctl.errors import MlopsError
-from mlopsctl.gitops import edit_history
+from mlopsctl.gitops import edit_history, rollout_entries
 from mlopsctl.gitops.edit_cache import EditScan
 from mlopsctl.gitops.entries import Gate, HistoryEntry, Listed
 from mlopsctl.gitops.trailers import TRAILER_KEYS, trailer_number, unreadable_numbers
@@ -66,6 +67,7 @@ def read_history(
         listed = newest_first(git, ref, listed + edits)
     found = [entry for commit in listed for entry in commit.entries]
     found = found[:limit] if limit else found
+    found = rollout_entries.with_reasons(git, found)
     return _with_gates(root, found) if gates else found
 
 
@@ -139,7 +141,7 @@ def _parse(parts: list[str]) -> HistoryEntry | None:
     trailers = {key: _last(value) for key, value in values.items()}
     if trailers["Action"] not in ACTIONS or not trailers["Model"]:
         return None
-    return HistoryEntry(
+    entry = HistoryEntry(
         commit=commit,
         author=author,
         email=email,
@@ -154,6 +156,7 @@ def _parse(parts: list[str]) -> HistoryEntry | None:
         previous=trailers["Previous"],
         note=_note(trailers),
     )
+    return rollout_entries.with_rollout(entry, trailers)
 
 
 def _all(value: str) -> str | None:
