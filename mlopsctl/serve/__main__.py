@@ -37,6 +37,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", choices=STRATEGIES, default="canary", help="how the candidate gets traffic")
     p.add_argument("--weight", type=float, default=10.0, help="canary: percent of requests the candidate answers")
     p.add_argument("--seed", type=int, default=None, help="canary: seed of the traffic split (reproducible tests)")
+    p.add_argument(
+        "--shadow-tolerance",
+        type=float,
+        default=0.0,
+        help="monitoring.shadow.tolerance: a candidate's regression answer this close to stable's agrees",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY, help="larger bodies get 413")
@@ -96,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             fields=FieldPolicy(tuple(n for n in args.declared_columns.split(",") if n), args.unknown_fields),
             recorder=recorder(args),
+            tolerance=args.shadow_tolerance,
         )
         for model in service.models:
             log.info("ready: %s@%s as %s (%s)", model.name, model.version, model.role, model.predictor.description)
@@ -143,6 +150,8 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--candidate-record and --candidate-artifact go together"
     if not 0 <= args.weight <= 100:
         return "--weight is a percentage between 0 and 100"
+    if not args.shadow_tolerance >= 0:
+        return "--shadow-tolerance is an absolute difference of 0 or more"
     if not 0 <= args.port <= 65535:
         return "--port must be between 0 and 65535"
     if not 0 <= args.log_sample <= 1 or args.log_max_bytes < 1024 or args.log_keep_files < 1:

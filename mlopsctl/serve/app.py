@@ -32,6 +32,7 @@ small requests keep flowing meanwhile.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -59,6 +60,8 @@ OTHER_ROUTE = "other"
 READY, LOADING, FAILED, DRAINING = "ready", "loading", "failed", "draining"
 
 Answer = tuple[Response, ServedModel | None]
+Answered = tuple[Batch, Prediction]
+"""The rows a version answered and its answer."""
 Read = Callable[[Request], Any]
 Parse = Callable[[ServedModel, Any], Batch]
 Render = Callable[[ServedModel, Batch, Prediction, Any], Response]
@@ -243,7 +246,7 @@ class ServiceApp(Application):
         except PredictionFailed as exc:
             return _tagged(self._failed(model, exc), request_id), model
         service.recorder.record(request_id, model, batch, prediction)
-        self._shadow(service, model, batch, document, (route, request_id), parse)
+        self._after_answer(service, model, (batch, prediction), document, (route, request_id), parse)
         return _tagged(render(model, batch, prediction, document), request_id), model
 
     @staticmethod
@@ -274,7 +277,7 @@ class ServiceApp(Application):
             return _tagged(self._failed(model, exc), request_id), model
         model.metrics.observe(batch, prediction)
         service.recorder.record(request_id, model, batch, prediction)
-        self._shadow(service, model, batch, document, where, parse)
+        self._after_answer(service, model, (batch, prediction), document, where, parse)
         return _tagged(render(model, batch, prediction, document), request_id), model
 
     # --- feedback ---------------------------------------------------------------------------
@@ -303,16 +306,31 @@ class ServiceApp(Application):
         model.metrics.prediction_errors += 1
         return error_response(500, f"{model.name}@{model.version} failed to predict: {exc}")
 
-    def _shadow(
-        self, service: Service, answered: ServedModel, batch: Batch, document: Any, where: tuple[str, str], parse: Parse
+    def _after_answer(
+        self,
+        service: Service,
+        answered: ServedModel,
+        answer: Answered,
+        document: Any,
+        where: tuple[str, str],
+        parse: Parse,
     ) -> None:
-        shadow = service.shadow
-        if shadow is None or answered is shadow:
+        """Once the client's answer is on its way: the shadow predicts the same rows, or the stable
+        version answers a canary's rows; either is compared with the answer the client got."""
+        if service.candidate is None:
+            return
+        if service.shadow is not None and answered is not service.shadow:
+            job: Callable[[], None] = functools.partial(
+                _shadow_logged, service, answered, answer, document, where, parse
+            )
+        elif service.strategy == "canary" and answered is service.candidate:
+            job = functools.partial(_canary_compared, service, answer, document, parse)
+        else:
             return
         try:
-            asyncio.get_running_loop().call_soon(_shadow_logged, service, answered, batch, document, where, parse)
+            asyncio.get_running_loop().call_soon(job)
         except RuntimeError:  # no event loop (called directly): run it now
-            _shadow_logged(service, answered, batch, document, where, parse)
+            job()
 
     # --- Open Inference Protocol metadata ---------------------------------------------------
 
@@ -361,13 +379,39 @@ def _tagged(response: Response, request_id: str) -> Response:
 
 
 def _shadow_logged(
-    service: Service, answered: ServedModel, batch: Batch, document: Any, where: tuple[str, str], parse: Parse
+    service: Service, answered: ServedModel, answer: Answered, document: Any, where: tuple[str, str], parse: Parse
 ) -> None:
     shadow = service.shadow
     assert shadow is not None
-    found = run_shadow(shadow, answered, batch, document, where[0], parse)
-    if found is not None:
-        service.recorder.record_shadow(where[1], shadow, *found)
+    found = run_shadow(shadow, answered, answer[0], document, where[0], parse)
+    if found is None:
+        return
+    service.recorder.record_shadow(where[1], shadow, *found)
+    _compared(service, found[1], answer[1])
+
+
+def _canary_compared(service: Service, answer: Answered, document: Any, parse: Parse) -> None:
+    """The stable version answers the canary's rows (no metrics, no log: the client never saw it)."""
+    canary, stable = service.candidate, service.stable
+    assert canary is not None
+    batch, prediction = answer
+    try:
+        same = stable.schema.columns == canary.schema.columns
+        stable_prediction = stable.run(batch if same else parse(stable, document))
+    except (RequestError, PredictionFailed) as exc:  # run() already logged a failure inside the model
+        log.debug("stable %s@%s did not answer a canary's rows: %s", stable.name, stable.version, exc)
+        return
+    except Exception:
+        log.exception("stable %s@%s failed on a canary's rows", stable.name, stable.version)
+        return
+    _compared(service, prediction, stable_prediction)
+
+
+def _compared(service: Service, candidate: Prediction, stable: Prediction) -> None:
+    try:
+        service.count_agreement(candidate, stable)
+    except Exception:  # a comparison bug must never stop the loop that answers clients
+        log.exception("comparing %s with the stable version failed", service.candidate and service.candidate.version)
 
 
 def run_shadow(

@@ -8,7 +8,9 @@ predictions starts at 0, next to a gauge with the training data's share of that 
 Prometheus can compare shares from the first scrape.
 
 Shadow predictions are counted under ``role="shadow"`` in the request and error counters too:
-client-facing traffic is ``role!="shadow"``.
+client-facing traffic is ``role!="shadow"``. A candidate (shadow or canary) also exports its
+comparison with the stable version on the same rows (:mod:`mlopsctl.serve.compare`), under its own
+labels plus ``stable_version``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import bisect
 import os
 import resource
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,7 @@ from mlopsctl.contract import metrics as mc
 from mlopsctl.contract.batch import Batch, Prediction
 from mlopsctl.contract.binning import OTHER, bin_index, bin_labels, category_index
 from mlopsctl.contract.records import BinnedReference, VersionRecord
+from mlopsctl.serve.compare import Agreement
 from mlopsctl.serve.performance import LivePerformance
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -59,14 +62,21 @@ class Histogram:
         self.total += value
 
     def lines(self, name: str, label_text: str) -> Iterable[str]:
-        running = 0
-        for bound, count in zip(self.bounds, self.counts, strict=False):
-            running += count
-            yield f'{name}_bucket{{{label_text},le="{number(bound)}"}} {running}'
-        running += self.counts[-1]
-        yield f'{name}_bucket{{{label_text},le="+Inf"}} {running}'
-        yield f"{name}_sum{{{label_text}}} {float(self.total)!r}"
-        yield f"{name}_count{{{label_text}}} {running}"
+        return histogram_lines(name, label_text, self.bounds, self.counts, self.total)
+
+
+def histogram_lines(
+    name: str, label_text: str, bounds: Sequence[float], counts: Sequence[int], total: float
+) -> Iterable[str]:
+    """A histogram's samples from its per-bucket (not cumulative) counts, the last one above every bound."""
+    running = 0
+    for bound, count in zip(bounds, counts, strict=False):
+        running += count
+        yield f'{name}_bucket{{{label_text},le="{number(bound)}"}} {running}'
+    running += counts[-1]
+    yield f'{name}_bucket{{{label_text},le="+Inf"}} {running}'
+    yield f"{name}_sum{{{label_text}}} {float(total)!r}"
+    yield f"{name}_count{{{label_text}}} {running}"
 
 
 class BinCounter:
@@ -140,6 +150,8 @@ class ModelMetrics:
         self.feedback = 0
         self.performance: LivePerformance | None = None
         """Set by the service when the spec declares a live metric (monitoring.performance)."""
+        self.agreement: Agreement | None = None
+        """Set by the service on a candidate: its comparison with the stable version."""
         self.features = {name: BinCounter(ref) for name, ref in record.reference.features.items()}
         self.prediction = self._prediction_counter(record)
 
@@ -206,8 +218,27 @@ class LogCounts:
 
 def render(models: list[ModelMetrics], log: LogCounts | None = None) -> str:
     """The /metrics page for the served versions, the prediction log, then the process metrics."""
-    families = _model_families(models) + _live_families(models) + _log_families(log) + _process_families()
+    families = _model_families(models) + _agreement_families(models) + _live_families(models)
+    families += _log_families(log) + _process_families()
     return "".join(f.render() for f in families if f.samples)
+
+
+def _agreement_families(models: list[ModelMetrics]) -> list[Family]:
+    compared = Family(mc.COMPARED_ROWS_TOTAL, "counter", "Rows both the candidate and the stable version answered.")
+    agreed = Family(mc.AGREED_ROWS_TOTAL, "counter", "Rows where the candidate agreed with the stable version.")
+    difference = Family(mc.ANSWER_DIFFERENCE, "histogram", "Per row: how far the candidate's answer is from stable's.")
+    for m in models:
+        found = m.agreement
+        if found is None:
+            continue
+        where = f'{m.label_text},{mc.STABLE_VERSION}="{escape(found.stable_version)}"'
+        compared.samples.append(f"{mc.COMPARED_ROWS_TOTAL}{{{where}}} {found.compared}")
+        agreed.samples.append(f"{mc.AGREED_ROWS_TOTAL}{{{where}}} {found.agreed}")
+        buckets = found.buckets.tolist()
+        difference.samples.extend(
+            histogram_lines(mc.ANSWER_DIFFERENCE, where, mc.DIFFERENCE_BUCKETS, buckets, found.total)
+        )
+    return [compared, agreed, difference]
 
 
 def _live_families(models: list[ModelMetrics]) -> list[Family]:

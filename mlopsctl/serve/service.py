@@ -6,6 +6,9 @@ predictor (the fast path or the pipeline) and its metrics (labelled with its rol
 ``weight`` percent of requests to the candidate (each request independently, so the share is
 unbiased); with ``shadow`` the stable version always answers and the candidate runs on the same
 input afterwards, for metrics only; its failures are counted and never reach the client.
+Either way the candidate's answers are compared with the stable version's on the same rows
+(:mod:`mlopsctl.serve.compare`): the shadow's with what the client got, a canary's with what the
+stable version answers for the canary's rows after the response.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Literal
 from mlopsctl.contract.batch import Batch, Prediction
 from mlopsctl.contract.predictor import InputRejected, Predictor, build_predictor
 from mlopsctl.contract.records import VersionRecord
+from mlopsctl.serve.compare import Agreement, compare
 from mlopsctl.serve.feedback import Recorder
 from mlopsctl.serve.inputs import FieldPolicy, RequestError, Schema
 from mlopsctl.serve.metrics import ModelMetrics
@@ -121,11 +125,14 @@ class Service:
         weight: float = 0.0,
         seed: int | None = None,
         recorder: Recorder | None = None,
+        tolerance: float = 0.0,
     ) -> None:
         if candidate is not None and strategy not in STRATEGIES:
             raise ValueError(f"a candidate needs a strategy: one of {', '.join(STRATEGIES)}")
         if not 0.0 <= weight <= 100.0:
             raise ValueError("weight is a percentage between 0 and 100")
+        if not tolerance >= 0.0:
+            raise ValueError("tolerance is an absolute difference of 0 or more")
         self.stable = stable
         self.candidate = candidate
         self.strategy = strategy if candidate is not None else None
@@ -135,6 +142,10 @@ class Service:
         self.recorder = recorder or Recorder(None)
         """Request ids, the prediction log and feedback (ids only when the log is off)."""
         self.recorder.attach(self.models)
+        self.tolerance = tolerance
+        """monitoring.shadow.tolerance: a regression answer this close to the stable one agrees."""
+        if candidate is not None:
+            candidate.metrics.agreement = Agreement(stable.version, tolerance)
 
     @property
     def models(self) -> list[ServedModel]:
@@ -149,6 +160,14 @@ class Service:
         if self.strategy == "canary" and self.candidate is not None and self._draw() < self._share:
             return self.candidate
         return self.stable
+
+    def count_agreement(self, candidate: Prediction, stable: Prediction) -> None:
+        """Count how the candidate's answers agree with the stable version's on the same rows."""
+        served = self.candidate
+        if served is None or served.metrics.agreement is None:
+            return
+        found = compare(candidate, stable, (served.classes, self.stable.classes), self.tolerance)
+        served.metrics.agreement.count(found)
 
     def version(self, version: str) -> ServedModel | None:
         text = version[1:] if version.startswith("v") else version
@@ -165,15 +184,17 @@ def build_service(
     seed: int | None = None,
     fields: FieldPolicy | None = None,
     recorder: Recorder | None = None,
+    tolerance: float = 0.0,
 ) -> Service:
     """Verified versions -> a service (compiles each pipeline and checks its fast path).
 
     ``fields``: the spec's declared data columns and its ``serving.unknown_fields`` policy;
-    ``recorder``: the prediction log and feedback (None: request ids only, nothing logged).
+    ``recorder``: the prediction log and feedback (None: request ids only, nothing logged);
+    ``tolerance``: monitoring.shadow.tolerance, for comparing a candidate's regression answers.
     """
     served_stable = ServedModel(stable, "stable", max_rows, fields=fields)
     served_candidate = None
     if candidate is not None:
         role = "shadow" if strategy == "shadow" else "canary"
         served_candidate = ServedModel(candidate, role, max_rows, fields=fields)
-    return Service(served_stable, served_candidate, strategy, weight, seed, recorder)
+    return Service(served_stable, served_candidate, strategy, weight, seed, recorder, tolerance)

@@ -1,0 +1,59 @@
+"""Helpers for shadow and canary comparison tests: candidates that agree or disagree, the service
+holding them, and the comparison series read back from ``/metrics``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mlopsctl.contract import metrics as mc
+from mlopsctl.monitor import promtext
+from mlopsctl.serve.runner import ServerThread, make_app
+from mlopsctl.serve.service import LoadedVersion, build_service
+from tests.support.serving import Fitted, churn_data, churn_fitted
+
+
+def flipped_fitted(version: int) -> Fitted:
+    """The churn classifier refitted on the opposite labels: it disagrees with ``churn_fitted()`` on most rows."""
+    fit = churn_fitted(version=version)
+    frame = churn_data()
+    fit.pipeline.fit(fit.frame, 1 - frame["churned"])
+    return fit
+
+
+def candidate_service(
+    stable: Fitted, candidate: Fitted, strategy: str, *, weight: float = 0.0, tolerance: float = 0.0
+) -> ServerThread:
+    """A started ServerThread: ``stable`` answering, ``candidate`` as shadow or canary."""
+    service = build_service(
+        LoadedVersion(stable.record, stable.pipeline),
+        LoadedVersion(candidate.record, candidate.pipeline),
+        strategy=strategy,  # type: ignore[arg-type]
+        weight=weight,
+        seed=5,
+        tolerance=tolerance,
+    )
+    return ServerThread(make_app(service)).start()
+
+
+def comparison_lines(metrics_text: str) -> list[str]:
+    """The comparison counters of a /metrics page, as exported (histogram buckets left out)."""
+    names = (mc.COMPARED_ROWS_TOTAL, mc.AGREED_ROWS_TOTAL, f"{mc.ANSWER_DIFFERENCE}_count")
+    return [line for line in metrics_text.splitlines() if line.startswith(names)]
+
+
+def sample(metrics_text: str, name: str, **labels: str) -> float | None:
+    """One sample's value from a /metrics page (None when absent)."""
+    wanted = tuple(sorted(labels.items()))
+    for found in promtext.parse(metrics_text):
+        if found.name == name and tuple(sorted(dict(found.labels).items())) == wanted:
+            return float(found.value)
+    return None
+
+
+def expected_buckets(differences: np.ndarray[Any, Any]) -> dict[str, int]:
+    """Cumulative rows at or under each bound of mlops_answer_difference, as Prometheus counts them."""
+    found = {repr(float(bound)): int(np.count_nonzero(differences <= bound)) for bound in mc.DIFFERENCE_BUCKETS}
+    found["+Inf"] = int(differences.size)
+    return found
