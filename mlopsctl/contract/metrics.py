@@ -61,6 +61,7 @@ PREDICTION_LOG_DROPPED_TOTAL: Final = "mlops_prediction_log_dropped_total"
 PREDICTION_LOG_WRITTEN_TOTAL: Final = "mlops_prediction_log_written_total"
 """Counter: answers written to the prediction log (no model labels)."""
 MODEL_INFO: Final = "mlops_model_info"
+"""Gauge, always 1: model, version, role, artifact_sha256 and spec_commit labels."""
 # Shadow and canary comparison with the stable version on the same rows (issue 16): counted under the
 # candidate's model/version/role, with the stable version in STABLE_VERSION.
 COMPARED_ROWS_TOTAL: Final = "mlops_compared_rows_total"
@@ -71,8 +72,9 @@ ANSWER_DIFFERENCE: Final = "mlops_answer_difference"
 """Histogram per row: classification, the largest absolute difference of a class probability;
 regression, the absolute difference of the answers."""
 STABLE_VERSION: Final = "stable_version"
+"""Label on the comparison series: the stable version the candidate was compared with."""
 DIFFERENCE_BUCKETS: Final = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
-"""Gauge, always 1: model, version, role, artifact_sha256 and spec_commit labels."""
+"""Upper bounds of ``mlops_answer_difference`` (probabilities reach 1; regression differences go further)."""
 
 FEATURE: Final = "feature"
 METRIC: Final = "metric"
