@@ -15,7 +15,10 @@ Alerts per model, each at the spec's warn and crit: error rate, p95 latency, fea
 prediction drift, and per instance CPU (``monitoring.cpu_cores``) and resident memory
 (``monitoring.memory_bytes``), the process series every service exports; with
 ``monitoring.performance``, the live metric under ``warn_below`` / ``crit_below`` once
-``mlops_live_labels`` reaches ``min_observations`` (``MlopsLivePerformance``).
+``mlops_live_labels`` reaches ``min_observations`` (``MlopsLivePerformance``); per shadow or
+canary deployed in the environment, the share of rows agreeing with the stable version under ``monitoring.shadow``'s
+``warn_below`` / ``crit_below`` over the window, once ``min_observations`` rows were compared
+(``MlopsCandidateAgreement``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +64,8 @@ def render_environment(repo: Repo, env: str, scrape_interval: str = "15s") -> Re
     endpoints = deployment_endpoints(repo, env)
     models = {e.model: repo.models.get(e.model) for e in endpoints}
     config = scrape_config(env, endpoints, scrape_interval)
-    rules = rules_document(env, {name: _monitoring(spec) for name, spec in models.items()})
+    candidates = {e.model for e in endpoints if e.role != "stable"}
+    rules = rules_document(env, {name: _monitoring(spec) for name, spec in models.items()}, candidates)
     return Rendered(
         env,
         {
@@ -105,9 +110,11 @@ def scrape_config(env: str, endpoints: list[Endpoint], scrape_interval: str = "1
 # --------------------------------------------------------------------------- rules
 
 
-def rules_document(env: str, models: dict[str, MonitoringSpec]) -> dict[str, Any]:
+def rules_document(env: str, models: dict[str, MonitoringSpec], candidates: Collection[str] = ()) -> dict[str, Any]:
+    """Recording rules per model and the environment's alerts; ``candidates``: the models deployed with
+    a shadow or canary, which get the agreement alert too."""
     groups = [drift_group(env, model, monitoring) for model, monitoring in sorted(models.items())]
-    groups.append(alert_group(env, models))
+    groups.append(alert_group(env, models, candidates))
     return {"groups": groups}
 
 
@@ -153,7 +160,7 @@ def _psi_rules(
     ]
 
 
-def alert_group(env: str, models: dict[str, MonitoringSpec]) -> dict[str, Any]:
+def alert_group(env: str, models: dict[str, MonitoringSpec], candidates: Collection[str] = ()) -> dict[str, Any]:
     rules: list[dict[str, Any]] = [
         {
             "alert": "MlopsServiceDown",
@@ -164,11 +171,11 @@ def alert_group(env: str, models: dict[str, MonitoringSpec]) -> dict[str, Any]:
         }
     ]
     for model, monitoring in sorted(models.items()):
-        rules.extend(_model_alerts(env, model, monitoring))
+        rules.extend(_model_alerts(env, model, monitoring, model in candidates))
     return {"name": f"mlopsctl-{env}-alerts", "rules": rules}
 
 
-def _model_alerts(env: str, model: str, monitoring: MonitoringSpec) -> list[dict[str, Any]]:
+def _model_alerts(env: str, model: str, monitoring: MonitoringSpec, candidate: bool = False) -> list[dict[str, Any]]:
     selector = f'{mc.ENV}="{env}",{mc.MODEL}="{model}"'
     label, op, pattern = NON_PREDICTION_ROUTES
     routes = f'{label}{op}"{pattern}"'
@@ -191,7 +198,33 @@ def _model_alerts(env: str, model: str, monitoring: MonitoringSpec) -> list[dict
         alerts.extend(_resource_alerts(env, model, monitoring, severity, level))
         if monitoring.performance is not None:
             alerts.append(_performance_alert(env, model, monitoring, severity, level))
+        if candidate:
+            alerts.append(_agreement_alert(env, model, monitoring, severity, level))
     return alerts
+
+
+def _agreement_alert(env: str, model: str, monitoring: MonitoringSpec, severity: str, level: str) -> dict[str, Any]:
+    """A shadow's or canary's agreement with the stable version under ``monitoring.shadow``'s bound,
+    once enough compared rows back it (the same judgement as ``mlopsctl status``)."""
+    bound = monitoring.shadow.crit_below if level == "crit" else monitoring.shadow.warn_below
+    selector = f'{mc.ENV}="{env}",{mc.MODEL}="{model}"'
+    keys = ", ".join((*SERIES, mc.STABLE_VERSION))
+    window = monitoring.window
+    compared = f"sum by ({keys}) (increase({mc.COMPARED_ROWS_TOTAL}{{{selector}}}[{window}]))"
+    agreed = f"sum by ({keys}) (increase({mc.AGREED_ROWS_TOTAL}{{{selector}}}[{window}]))"
+    expr = f"{agreed}\n  / {compared}\n  < {bound!r}\nand on ({keys})\n{compared} >= {monitoring.min_observations}"
+    who = "{{ $labels.role }} {{ $labels.model }}@{{ $labels.version }}"
+    share = "{{ $value | humanizePercentage }}"
+    return {
+        "alert": "MlopsCandidateAgreement",
+        "expr": expr,
+        "for": "5m",
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": f"{who} in {env} agrees with v{{{{ $labels.stable_version }}}} on {share} of rows "
+            f"over {window} < {bound:.1%}"
+        },
+    }
 
 
 def _performance_alert(env: str, model: str, monitoring: MonitoringSpec, severity: str, level: str) -> dict[str, Any]:

@@ -3,6 +3,10 @@ holding them, and the comparison series read back from ``/metrics``."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,3 +61,17 @@ def expected_buckets(differences: np.ndarray[Any, Any]) -> dict[str, int]:
     found = {repr(float(bound)): int(np.count_nonzero(differences <= bound)) for bound in mc.DIFFERENCE_BUCKETS}
     found["+Inf"] = int(differences.size)
     return found
+
+
+def start_candidate_serve(repo: Path, port: int, candidate: int, strategy: str) -> subprocess.Popen[str]:
+    """``mlopsctl serve churn@1 --candidate N --strategy S`` in ``repo`` (read it with read_json_object)."""
+    command = [sys.executable, "-m", "mlopsctl", "serve", "churn@1", "--port", str(port), "-o", "json"]
+    command += ["--candidate", str(candidate), "--strategy", strategy, "--weight", "100", "--seed", "3"]
+    return subprocess.Popen(
+        command,
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
