@@ -8,7 +8,12 @@ window, for all deployments), then judges each deployment (model, version, role,
 * statistics: PSI per feature and of the predictions, from the bin counters' increase over the
   window against the reference shares stored with the version; live performance once labels
   flow back (the service's ``mlops_live_performance`` against ``monitoring.performance``, judged
-  once ``mlops_live_labels`` reaches ``min_observations``).
+  once ``mlops_live_labels`` reaches ``min_observations``);
+* comparison, for a shadow or canary: the share of rows where its answer agreed with the stable
+  version's on the same rows (``mlops_agreed_rows_total`` over ``mlops_compared_rows_total``)
+  against ``monitoring.shadow``, judged once ``min_observations`` rows were compared, with its p95
+  latency and error rate next to the stable version's. The two comparison queries are asked only
+  when a deployment has a candidate.
 
 Deployments on the kubernetes target are read from Prometheus only (their pods are not reachable
 from outside the cluster): the service's own series are selected by ``namespace`` and ``pod``, as
@@ -184,6 +189,18 @@ def window_queries(window: float) -> dict[str, Query]:
     }
 
 
+def comparison_queries(window: float) -> dict[str, Query]:
+    """The candidates' comparison with their stable version, asked only when some deployment has one."""
+    by = (*MODEL_LABELS, mc.STABLE_VERSION)
+    return {
+        "compared": Query("increase", mc.COMPARED_ROWS_TOTAL, by, window),
+        "agreed": Query("increase", mc.AGREED_ROWS_TOTAL, by, window),
+    }
+
+
+CANDIDATE_ROLES = ("shadow", "canary")
+
+
 class _Answers:
     """Results of one window's queries, indexed by the labels deployments are looked up by."""
 
@@ -219,17 +236,20 @@ class _Answers:
 SetKey = TypeVar("SetKey", bound=Hashable)
 SERVICE_SERIES = ("requests", "latency", "bins", "missing", "prediction", "feedback", "live", "live_labels")
 """The service's own series, which kubernetes deployments read selected by namespace and pod."""
+COMPARISON_SERIES = ("compared", "agreed")
 CLUSTER_KEY = ("namespace", mc.MODEL, mc.VERSION)
 """A kubernetes deployment's series: a gateway-api candidate serves its version alone, as role stable."""
 
 
-def cluster_queries(window: float, selection: Selection) -> dict[str, Query]:
-    """The queries for the kubernetes deployments of ``selection`` over one window."""
-    plain = window_queries(window)
+def cluster_queries(window: float, selection: Selection, candidates: bool = False) -> dict[str, Query]:
+    """The queries for the kubernetes deployments of ``selection`` over one window (``candidates``:
+    with the comparison queries)."""
+    plain = window_queries(window) | (comparison_queries(window) if candidates else {})
     pods = (selection.namespaces, selection.pods)
     service = {
-        name: replace(plain[name], by=(*CLUSTER_KEY, *plain[name].by[4:]), match=(*plain[name].match, *pods))
-        for name in SERVICE_SERIES
+        name: replace(query, by=(*CLUSTER_KEY, *query.by[4:]), match=(*query.match, *pods))
+        for name, query in plain.items()
+        if name in SERVICE_SERIES or name in COMPARISON_SERIES
     }
     return {**service, **exporter_queries(window, selection)}
 
@@ -259,6 +279,8 @@ class _Context:
     reference_problem: str
     workload: Workload | None = None
     """Where it runs in a cluster (kubernetes target); None for the local and docker targets."""
+    stable_version: int | None = None
+    """For a shadow or canary: the version it is compared with (the stable one of its deployment)."""
 
     @property
     def series_key(self) -> dict[str, str]:
@@ -267,6 +289,17 @@ class _Context:
         if self.workload is None:
             return _model_key(e)
         return {"namespace": self.workload.namespace, mc.MODEL: e.model, mc.VERSION: str(e.version)}
+
+    def stable_key(self) -> dict[str, str]:
+        """The labels of the stable version's own series, next to this candidate."""
+        found = {**self.series_key, mc.VERSION: str(self.stable_version)}
+        return found if self.workload is not None else {**found, mc.ROLE: "stable"}
+
+    @property
+    def compared_in_process(self) -> bool:
+        """A candidate whose service also holds the stable version (a gateway-api candidate runs alone)."""
+        separate = self.workload is not None and self.workload.deployment.endswith("-candidate")
+        return self.endpoint.role in CANDIDATE_ROLES and self.stable_version is not None and not separate
 
     @property
     def answers_key(self) -> tuple[str, float]:
@@ -298,7 +331,11 @@ def collect_health(
         source = metrics_source(repo.settings.prometheus, endpoints)
         workloads = {}
     cache = HealthCache(repo.root, repo.state_dir)
-    contexts = [_context(repo, e, window, cache, workloads.get((e.env, e.model, e.role))) for e in endpoints]
+    stables = {(e.env, e.model): e.version for e in endpoints if e.role == "stable"}
+    contexts = [
+        _context(repo, e, window, cache, workloads.get((e.env, e.model, e.role)), stables.get((e.env, e.model)))
+        for e in endpoints
+    ]
     cache.save()
     answers = fetch_sets(source, _query_sets(contexts)) if contexts else {}
     errors = scrape_errors(source)
@@ -330,23 +367,33 @@ def _query_sets(contexts: Sequence[_Context]) -> dict[tuple[str, float], dict[st
     """One set of queries per window for the process targets, one per window for the cluster."""
     sets: dict[tuple[str, float], dict[str, Query]] = {}
     workloads = tuple(dict.fromkeys(c.workload for c in contexts if c.workload is not None))
+    compared = {c.answers_key for c in contexts if c.compared_in_process}
     for ctx in contexts:
         kind, window = ctx.answers_key
         if ctx.answers_key not in sets:
+            candidates = ctx.answers_key in compared
             sets[ctx.answers_key] = (
-                cluster_queries(window, Selection(workloads)) if kind == "kubernetes" else window_queries(window)
+                cluster_queries(window, Selection(workloads), candidates)
+                if kind == "kubernetes"
+                else window_queries(window) | (comparison_queries(window) if candidates else {})
             )
     return sets
 
 
 def _context(
-    repo: Repo, endpoint: Endpoint, window: str | None, cache: HealthCache, workload: Workload | None
+    repo: Repo,
+    endpoint: Endpoint,
+    window: str | None,
+    cache: HealthCache,
+    workload: Workload | None,
+    stable_version: int | None = None,
 ) -> _Context:
     spec = repo.models.get(endpoint.model)
     monitoring = spec.monitoring if spec is not None else cache.monitoring(endpoint.model) or MonitoringSpec()
     text = window or monitoring.window
     reference, problem = cache.reference(endpoint.model, endpoint.version)
-    return _Context(endpoint, monitoring, duration_seconds(text), text, reference, problem, workload)
+    stable = stable_version if endpoint.role in CANDIDATE_ROLES else None
+    return _Context(endpoint, monitoring, duration_seconds(text), text, reference, problem, workload, stable)
 
 
 def judge_deployment(ctx: _Context, answers: _Answers, scrape_errors: dict[tuple[str, str], str]) -> DeploymentHealth:
@@ -360,6 +407,8 @@ def judge_deployment(ctx: _Context, answers: _Answers, scrape_errors: dict[tuple
         _cluster(health, ctx, ctx.workload, answers, over)
     _traffic(health, ctx, answers, over)
     _statistics(health, ctx, answers, over)
+    if ctx.compared_in_process:
+        _agreement(health, ctx, answers, over)
     return health
 
 
@@ -463,19 +512,26 @@ def _memory_check(resident: float | None, monitoring: MonitoringSpec) -> Check:
 
 
 def _traffic(health: DeploymentHealth, ctx: _Context, answers: _Answers, over: str) -> None:
-    key = ctx.series_key
+    figures = traffic_figures(answers, ctx.series_key)
+    health.values["requests"] = figures["requests"]
+    health.values["request_rate"] = per_second(figures["requests"], health.observed_seconds)
+    health.values["error_rate"] = figures["error_rate"]
+    health.checks.append(_error_check(figures["error_rate"], ctx.monitoring, over))
+    for name in ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms"):
+        health.values[name] = figures[name]
+    health.checks.append(_latency_check(health.values["p95_latency_ms"], ctx.monitoring, over))
+
+
+def traffic_figures(answers: _Answers, key: dict[str, str]) -> dict[str, float | None]:
+    """Requests, the share answered 5xx, and p50/p95/p99 latency in ms of the series under ``key``."""
     by_code = answers.rows("requests", key)
     total = sum(r.value for r in by_code)
     errors = sum(r.value for r in by_code if r.labels.get(mc.CODE, "").startswith("5"))
-    health.values["requests"] = total
-    health.values["request_rate"] = per_second(total, health.observed_seconds)
-    rate = errors / total if total > 0 else None
-    health.values["error_rate"] = rate
-    health.checks.append(_error_check(rate, ctx.monitoring, over))
+    figures: dict[str, float | None] = {"requests": total, "error_rate": errors / total if total > 0 else None}
     buckets = {_le(r.labels.get("le", "")): r.value for r in answers.rows("latency", key)}
     for q in (0.5, 0.95, 0.99):
-        health.values[f"p{round(q * 100)}_latency_ms"] = _ms(histogram_quantile(q, buckets))
-    health.checks.append(_latency_check(health.values["p95_latency_ms"], ctx.monitoring, over))
+        figures[f"p{round(q * 100)}_latency_ms"] = _ms(histogram_quantile(q, buckets))
+    return figures
 
 
 def _error_check(rate: float | None, monitoring: MonitoringSpec, over: str) -> Check:
@@ -527,6 +583,85 @@ def _le(text: str) -> float:
 
 def _ms(seconds: float) -> float | None:
     return None if math.isnan(seconds) else seconds * 1000.0
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A candidate against its stable version over the window: agreement, latency and errors."""
+
+    role: str
+    version: int
+    stable_version: int
+    compared: float | None
+    """Rows both answered; None when the service does not export the comparison."""
+    agreed: float
+    candidate: dict[str, float | None]
+    stable: dict[str, float | None]
+
+    @property
+    def agreement(self) -> float | None:
+        return self.agreed / self.compared if self.compared else None
+
+    def deltas(self) -> str:
+        """ "p95 3.1 ms vs 3.4 ms; errors 0.00% vs 0.01%": the candidate first."""
+        p95 = (_shown_ms(self.candidate["p95_latency_ms"]), _shown_ms(self.stable["p95_latency_ms"]))
+        errors = (_shown_share(self.candidate["error_rate"]), _shown_share(self.stable["error_rate"]))
+        return f"p95 {p95[0]} vs {p95[1]}; errors {errors[0]} vs {errors[1]}"
+
+
+def _agreement(health: DeploymentHealth, ctx: _Context, answers: _Answers, over: str) -> None:
+    assert ctx.stable_version is not None
+    stable = str(ctx.stable_version)
+    compared = [r for r in answers.rows("compared", ctx.series_key) if r.labels.get(mc.STABLE_VERSION) == stable]
+    agreed = [r for r in answers.rows("agreed", ctx.series_key) if r.labels.get(mc.STABLE_VERSION) == stable]
+    e = ctx.endpoint
+    found = Comparison(
+        e.role,
+        e.version,
+        ctx.stable_version,
+        sum(r.value for r in compared) if compared else None,
+        sum(r.value for r in agreed),
+        traffic_figures(answers, ctx.series_key),
+        traffic_figures(answers, ctx.stable_key()),
+    )
+    health.values |= {"stable_version": float(ctx.stable_version), "compared_rows": found.compared}
+    health.values |= {"agreed_rows": found.agreed if compared else None, "agreement": found.agreement}
+    health.values["stable_p95_latency_ms"] = found.stable["p95_latency_ms"]
+    health.values["stable_error_rate"] = found.stable["error_rate"]
+    health.checks.append(agreement_check(found, ctx.monitoring, over))
+
+
+def agreement_check(found: Comparison, monitoring: MonitoringSpec, over: str) -> Check:
+    """CRIT below ``monitoring.shadow.crit_below``, WARN below ``warn_below``; not judged under
+    ``min_observations`` compared rows."""
+    who = f"{found.role} v{found.version}"
+    stable = f"v{found.stable_version}"
+    deltas = found.deltas()
+    if found.compared is None:
+        reason = f"{who}: the service does not export its comparison with {stable} (an image from before issue 16?)"
+        return Check("agreement", "statistics", State.UNKNOWN, None, f"{reason}; {deltas}")
+    floor = monitoring.min_observations
+    if found.compared < floor or found.agreement is None:
+        reason = f"{who} vs {stable}: not enough rows compared ({found.compared:,.0f} < {floor}) {over}"
+        return Check("agreement", "statistics", State.UNKNOWN, found.agreement, f"{reason}; {deltas}")
+    share = found.agreement
+    shown = f"{who} agrees with {stable} on {share:.1%} of {found.compared:,.0f} rows {over}"
+    wanted = monitoring.shadow
+    state = State.CRIT if share < wanted.crit_below else State.WARN if share < wanted.warn_below else State.OK
+    bound = {State.CRIT: wanted.crit_below, State.WARN: wanted.warn_below}.get(state)
+    below = f" < {bound:.1%}" if bound is not None else ""
+    return Check("agreement", "statistics", state, share, f"{shown}{below}; {deltas}")
+
+
+def _shown_ms(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.1f} ms"
+
+
+def _shown_share(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.2%}"
 
 
 # --------------------------------------------------------------------------- statistics
