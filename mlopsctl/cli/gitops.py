@@ -20,6 +20,7 @@ from mlopsctl.errors import ExitCode, UsageError
 from mlopsctl.gitops import api
 
 if TYPE_CHECKING:
+    from mlopsctl.registry.api import DeployedAt, DeployedModel
     from mlopsctl.train.api import ExportedBundle
 
 _MESSAGE = click.option("--message", "-m", help="Why: added to the commit message (and the archive entry).")
@@ -173,13 +174,39 @@ def retire(ref: str, direct: bool, no_push: bool, message: str | None, dry_run: 
 @click.argument("model", required=False)
 @click.option("--env", "env", help="Only this environment.")
 @click.option("--limit", "-n", type=click.IntRange(min=0), default=50, show_default=True, help="Newest N; 0 for all.")
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="Instead of the log: what ENV ran at TIME, from its file on the main branch then. TIME is ISO 8601 "
+    "(2026-05-01, 2026-05-01T14:30, 2026-05-01T14:30+02:00; no zone: read as UTC; a date alone: its 00:00 UTC) "
+    "or an age (2h ago, 3d). Needs --env.",
+)
 @global_options
-def history(model: str | None, env: str | None, limit: int) -> int:
-    """The audit log: who promoted, rolled back, archived, retired, reverted or edited what, when, with gate results."""
+def history(model: str | None, env: str | None, limit: int, at: str | None) -> int:
+    """The audit log: who promoted, rolled back, archived, retired, reverted or edited what, when, with gate results.
+
+    With --at TIME --env ENV: what ENV ran at TIME (each model's versions, the commit that set them, a hand
+    edit said as such, and the versions' artifact and data digests and spec commit); exit 1 when ENV did
+    not exist then, 2 when TIME does not read or is in the future.
+    """
     opts = options()
+    if at is not None:
+        return _history_at(env, at, model)
     entries = api.history(opts.repo_root(), env=env, model=model, limit=limit or None)
     opts.emit({"entries": [entry.to_dict() for entry in entries]}, lambda console: _render_history(console, entries))
     return 0
+
+
+def _history_at(env: str | None, at: str, model: str | None) -> int:
+    if env is None:
+        raise UsageError("--at needs --env: which environment's file to read", hint="e.g. --at 2h ago --env production")
+    from mlopsctl.registry.api import deployed_at  # only when asked: the log alone stays quick
+
+    opts = options()
+    found = deployed_at(opts.repo_root(), env, at, model)
+    opts.emit(found.to_dict(), lambda console: _render_deployed_at(console, found))
+    return int(ExitCode.OK)
 
 
 COMMANDS = [promote, rollback, archive, retire, history]
@@ -299,3 +326,57 @@ def _gates(entry: api.HistoryEntry) -> str:
         return f"[green]passed[/] ({len(entry.gates)})"
     failed = ", ".join(g.gate for g in entry.gates if not g.passed)
     return f"[red]failed[/] {escape(failed)}"
+
+
+def _render_deployed_at(console: Console, found: DeployedAt) -> None:
+    zone = " (no zone given: read as UTC)" if found.assumed_utc else ""
+    console.print(f"[bold]{escape(found.env)} at {found.at}[/]{zone}", soft_wrap=True)
+    where = f"environments/{escape(found.env)}.yaml on {escape(found.branch)} at {found.commit[:10]}"
+    console.print(f"  {where} (committed {found.commit_date})", soft_wrap=True)
+    if not found.models:
+        console.print("  nothing was deployed")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("model", "version", "strategy", "candidate", "set by", "who", "when", "how"):
+        table.add_column(column)
+    for model in found.models:
+        table.add_row(*_deployed_cells(model))
+    console.print(table)
+    for model in found.models:
+        _print_records(console, model)
+
+
+def _deployed_cells(model: DeployedModel) -> list[str]:
+    strategy = f"canary {model.weight}%" if model.strategy == "canary" else model.strategy
+    candidate = "" if model.candidate is None else f"v{model.candidate}"
+    set_by = model.set_by
+    if set_by is None:
+        return [escape(model.model), f"v{model.version}", strategy, candidate, "?", "", "", ""]
+    how = f"[yellow]{set_by.how}[/]" if set_by.hand_edit else escape(set_by.how)
+    when = set_by.date[:16].replace("T", " ")
+    return [
+        escape(model.model),
+        f"v{model.version}",
+        strategy,
+        candidate,
+        set_by.commit[:10],
+        escape(set_by.author),
+        when,
+        how,
+    ]
+
+
+def _print_records(console: Console, model: DeployedModel) -> None:
+    """Each version's digests and spec commit, full length (an auditor compares them), then the notes."""
+    if model.set_by is not None:
+        console.print(
+            f'{escape(model.model)}: set by {model.set_by.commit[:10]} "{escape(model.set_by.subject)}"', soft_wrap=True
+        )
+    for facts in model.records:
+        console.print(f"  v{facts.version} artifact sha256 {facts.artifact_sha256}", soft_wrap=True)
+        console.print(
+            f"     data sha256 {facts.data_sha256} ({facts.data_rows:,} rows, {escape(facts.data_uri)})", soft_wrap=True
+        )
+        console.print(f"     spec commit {escape(facts.spec_commit)}", soft_wrap=True)
+    for note in model.notes:
+        console.print(f"  ? {escape(note)}", soft_wrap=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,14 @@ from mlopsctl.errors import NotFound, UsageError
 from mlopsctl.ports.git import Git
 from mlopsctl.registry.artifacts import ArtifactRefused
 from mlopsctl.registry.datapull import PulledData, pull_data
+from mlopsctl.registry.deployed_at import (
+    DeployedAt,
+    DeployedModel,
+    RecordFacts,
+    SetBy,
+    deployed_at as _deployed_at,
+    parse_moment,
+)
 from mlopsctl.registry.index import ModelFolder, VersionSummary, record_key, scan_registry, summaries
 from mlopsctl.registry.placements import Placement, Placements, placements
 from mlopsctl.registry.provenance import NOT_COMMITTED, Registrar, Registrars, registrars_at
@@ -285,6 +294,20 @@ def _archived(repo: Repo, folder: ModelFolder) -> set[int]:
     return archived_versions(repo.root, folder.model) if folder.has_archive else set()
 
 
+def deployed_at(root: Path, env: str, at: str, model: str | None = None) -> DeployedAt:
+    """What ``environments/ENV.yaml`` on the main branch said was deployed at ``at`` (ISO 8601, no zone: UTC;
+    or an age, ``2h ago``), who set each placement and its versions' records then.
+
+    A time that does not read or is in the future is a UsageError; ENV's file absent then a NotFound.
+    """
+    moment = parse_moment(at, datetime.now(UTC))
+    git = Git(root)
+    try:
+        return _deployed_at(git, _settings(root).git.main_branch, env, moment, model)
+    finally:
+        git.close()
+
+
 def _settings(root: Path) -> ProjectSettings:
     return load_settings(root)
 
@@ -309,16 +332,21 @@ __all__ = [
     "MISSING",
     "NOT_COMMITTED",
     "UPLOADED",
+    "DeployedAt",
+    "DeployedModel",
     "ModelRow",
     "Placement",
     "PulledData",
     "PushResult",
     "PushedArtifact",
+    "RecordFacts",
     "Registrar",
+    "SetBy",
     "VersionDetails",
     "VersionRecord",
     "VersionRow",
     "archived_versions",
+    "deployed_at",
     "missing_error",
     "model_rows",
     "open_registry",
