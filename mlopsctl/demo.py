@@ -3,17 +3,24 @@
 Each step calls the same domain APIs as the CLI commands and prints the command a user would
 type to do it by hand, so the demo doubles as a tour. The demo is a face of its own: it never
 imports the CLI; what it prints goes through the ``say`` of the options its caller hands in.
+
+It ends with the closed loop once: the outcomes of answers the service logged arrive as labels
+(written by the demo, which plays the business that learns who really churned), live accuracy
+falls, ``retrain --check`` names the triggers and ``retrain`` registers and proposes version 3.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from rich.markup import escape
 
@@ -40,6 +47,10 @@ class DemoState:
     """The environments whose services the demo started."""
     replay_pid: int | None = None
     """The traffic replay the demo started, while it may still run."""
+    labelled_id: str | None = None
+    """One request id the demo sent a label for (for the explain hint)."""
+    proposal_branch: str | None = None
+    """The branch retrain committed its proposal on."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +60,40 @@ class Step:
     run: Callable[[DemoState, Options], None]
 
 
+LIVE_ACCURACY = {"metric": "accuracy", "warn_below": 0.75, "crit_below": 0.65}
+"""The demo's ``monitoring.performance``: v1 and v2 score about 0.8 on their test rows, so both start OK."""
+
+
 def _step_init(state: DemoState, opts: Options) -> None:
     result = init_repo(state.root, "demo")
     opts.say(f"  created {escape(str(result.root))} at commit {result.commit[:12]} ({len(result.files)} files)")
+    commit = _declare_live_accuracy(state.root)
+    if commit is not None:
+        opts.say(
+            f"  the demo judges churn's live accuracy: monitoring.performance WARN below "
+            f"{LIVE_ACCURACY['warn_below']}, CRIT below {LIVE_ACCURACY['crit_below']} (commit {commit[:12]})"
+        )
+
+
+def _declare_live_accuracy(root: Path) -> str | None:
+    """Add :data:`LIVE_ACCURACY` to churn's ``monitoring`` block as a commit; None when the spec has one already.
+
+    The template leaves ``monitoring.performance`` out (a new user has no labels yet); the loop the
+    demo shows needs it. A text edit keeps the file's comments and schema line.
+    """
+    from mlopsctl.gitops.api import model_spec
+
+    if model_spec(open_repo(root), "churn").monitoring.performance is not None:
+        return None
+    path = root / "models" / "churn" / "model.yaml"
+    block = "  performance: {" + ", ".join(f"{key}: {value}" for key, value in LIVE_ACCURACY.items()) + "}\n"
+    text = path.read_text(encoding="utf-8")
+    if "\nmonitoring:\n" not in text:
+        raise CheckFailed(f"{path} has no monitoring: block", title="The demo's template changed")
+    path.write_text(text.replace("\nmonitoring:\n", "\nmonitoring:\n" + block, 1), encoding="utf-8")
+    from mlopsctl.gitops.api import commit_files
+
+    return commit_files(root, ["models/churn/model.yaml"], "Demo: judge live accuracy (monitoring.performance)")
 
 
 def _step_validate(state: DemoState, opts: Options) -> None:
@@ -127,9 +169,12 @@ def _free_staging_port(state: DemoState, opts: Options) -> None:
 
 
 def _step_apply(state: DemoState, opts: Options) -> None:
-    from mlopsctl.deploy.api import apply_environment, light_repo
+    from mlopsctl.deploy.api import apply_environment
 
-    result = apply_environment(light_repo(state.root), "staging", progress=lambda line: opts.say(f"  {escape(line)}"))
+    # The scanned repository, not deploy's light one: with the light one, apply does not read the spec's
+    # monitoring.performance and the service would not compute live accuracy for step 12.
+    repo = open_repo(state.root)
+    result = apply_environment(repo, "staging", progress=lambda line: opts.say(f"  {escape(line)}"))
     for action in result.actions:
         opts.say(f"  [green]{escape(action)}[/]")
     state.serving = [f"  {escape(step)}" for step in result.next_steps[1:]]
@@ -181,6 +226,187 @@ def _step_drift_alarm(state: DemoState, opts: Options) -> None:
         opts.say(f"  [{colour}]{deployment.state}[/] churn v{deployment.version} {deployment.role}: {summary}")
 
 
+LABELLED_CUSTOMERS = 1000
+"""Customers whose outcome arrives: the replay's first seconds, enough to judge v1's live accuracy."""
+CHURN_ABOVE = 120.0
+"""The changed concept: now every customer paying more than this a month cancels (the replay adds 60 to each)."""
+LABELS_FILE = "demo-labels.csv"
+LOG_WAIT_SECONDS = 60.0
+
+Label = tuple[str, int, int]
+"""(request id, row in the request, label): one line of the labels file."""
+
+
+def _step_labels(state: DemoState, opts: Options) -> None:
+    """Outcomes of the first logged answers arrive with the changed concept; live accuracy before and after."""
+    from mlopsctl.monitor.api import send_labels
+
+    for line in _live_accuracy(state.root):
+        opts.say(f"  before: {line}")
+    folder = _prediction_log(state.root)
+    labels = _wait_for_outcomes(folder, LABELLED_CUSTOMERS)
+    state.labelled_id = labels[0][0]
+    opts.say(f"  the answers are logged with their request ids in {escape(_shown(state, folder))}/")
+    path = _write_labels(_state_dir(state.root) / LABELS_FILE, labels)
+    cancelled = sum(label for _, _, label in labels)
+    opts.say(
+        f"  outcomes of {len(labels)} answered customers in {escape(_shown(state, path))} (id,row,label): "
+        f"{cancelled} cancelled; now everyone paying over {CHURN_ABOVE:g} a month cancels (the concept changed), "
+        "the others did as the model said"
+    )
+    summary = send_labels(state.root, path, env="staging")
+    if summary.rejected:
+        first = summary.rejected[0]
+        raise CheckFailed(
+            f"{len(summary.rejected)} of {summary.sent} labels refused; line {first.line}: {first.reason}",
+            title="The demo's labels were refused",
+        )
+    opts.say(f"  {summary.accepted} of {summary.sent} labels accepted by {escape(summary.url)}")
+    for line in _live_accuracy(state.root):
+        opts.say(f"  after:  {line}")
+
+
+def _state_dir(root: Path) -> Path:
+    return open_repo(root).state_dir
+
+
+def _prediction_log(root: Path) -> Path:
+    """Where the local target logs staging's churn answers (README: request ids, feedback and live performance)."""
+    return _state_dir(root) / "predictions" / "env" / "staging" / "churn"
+
+
+def _shown(state: DemoState, path: Path) -> str:
+    """``path`` relative to the repository, as a user inside it would type it."""
+    return str(path.relative_to(state.root)) if path.is_relative_to(state.root) else str(path)
+
+
+def _wait_for_outcomes(folder: Path, customers: int) -> list[Label]:
+    """Labels for the first ``customers`` answered, waiting (bounded) while the replay fills the log."""
+    deadline = time.monotonic() + LOG_WAIT_SECONDS
+    labels = _outcomes(folder, customers)
+    while len(labels) < customers:
+        if time.monotonic() > deadline:
+            raise CheckFailed(
+                f"only {len(labels)} of {customers} customers' answers were logged in {folder} "
+                f"after {LOG_WAIT_SECONDS:g} s",
+                title="The demo's traffic was not logged",
+                hint="see .mlops/demo-traffic.log for the replay's errors",
+            )
+        time.sleep(0.5)
+        labels = _outcomes(folder, customers)
+    return labels
+
+
+def _outcomes(folder: Path, customers: int) -> list[Label]:
+    """The outcome of each of the first ``customers`` distinct rows logged, at the first answer given for it.
+
+    The replay sends the sample's rows again and again; a customer cancels once, so one label per
+    customer (labelled twice, the fresh data would hold duplicate rows that its quality check refuses).
+    """
+    seen: set[str] = set()
+    labels: list[Label] = []
+    for answer in _logged_answers(folder):
+        inputs = answer["inputs"]
+        for row, answered in enumerate(answer["outputs"]):
+            customer = json.dumps([values[row] for values in inputs.values()])
+            if customer in seen:
+                continue
+            seen.add(customer)
+            labels.append((str(answer["id"]), row, _truth(inputs["monthly_charges"][row], answered)))
+            if len(labels) == customers:
+                return labels
+    return labels
+
+
+def _truth(monthly_charges: float | None, answered: int) -> int:
+    """Everyone now paying over :data:`CHURN_ABOVE` cancels; the others did as the model said."""
+    return 1 if monthly_charges is not None and monthly_charges > CHURN_ABOVE else int(answered)
+
+
+def _logged_answers(folder: Path) -> Iterator[dict[str, Any]]:
+    """Logged answers, oldest first; complete lines only (the service is still writing)."""
+    for path in sorted(folder.glob("predictions-*.jsonl")):  # names sort by start time
+        data = path.read_bytes()
+        for line in data[: data.rfind(b"\n") + 1].splitlines():
+            yield json.loads(line)
+
+
+def _write_labels(path: Path, labels: list[Label]) -> Path:
+    """The labels as CSV ``id,row,label``, written whole or not at all (a temp file renamed into place)."""
+    text = "id,row,label\n" + "".join(f"{request_id},{row},{label}\n" for request_id, row, label in labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _live_accuracy(root: Path) -> list[str]:
+    """Each staging deployment's live performance check, worded as ``mlopsctl status`` words it."""
+    from mlopsctl.monitor.api import status
+
+    lines = []
+    for deployment in status(root, "staging").deployments:
+        for check in (c for c in deployment.checks if c.name == "performance"):
+            lines.append(
+                f"{_coloured(str(check.state))} churn v{deployment.version} {deployment.role}: {escape(check.reason)}"
+            )
+    return lines
+
+
+def _coloured(state: str) -> str:
+    colour = {"OK": "green", "WARN": "yellow", "CRIT": "bold red"}.get(state, "magenta")
+    return f"[{colour}]{state}[/]"
+
+
+def _step_retrain_check(state: DemoState, opts: Options) -> None:
+    from mlopsctl.retrain.api import check
+
+    found = check(state.root, "churn")
+    baseline = found.baseline
+    verdict = f"retraining needed ({', '.join(t.name for t in found.fired)})" if found.needed else "not needed"
+    opts.say(f"  churn v{baseline.version} in {escape(baseline.env)}: {escape(verdict)}")
+    for trigger in found.triggers:
+        fired = "fired" if trigger.fired else "no" if trigger.enabled else "off"
+        opts.say(f"    {trigger.name:<17} {fired:<6} {escape(trigger.reason)}")
+    if not found.needed:
+        raise CheckFailed("no retraining trigger fired", title="The demo's loop did not close")
+
+
+def _step_retrain(state: DemoState, opts: Options) -> None:
+    from mlopsctl.retrain.api import retrain
+
+    outcome = retrain(state.root, "churn")
+    fresh, candidate = outcome.fresh, outcome.candidate
+    if fresh is None or candidate is None or candidate.version is None:
+        why = outcome.already_trained or (candidate.not_registered if candidate else None) or "no trigger fired"
+        raise CheckFailed(why, title="The demo's retraining registered nothing")
+    opts.say(
+        f"  fresh data: {fresh.rows} rows ({fresh.source_rows} from data/churn.csv, "
+        f"{fresh.labelled_rows} labelled answers of staging)"
+    )
+    opts.say(f"  registered [bold]{candidate.ref}[/] (run {candidate.run_id}), commit {(candidate.commit or '')[:12]}")
+    if outcome.gate is not None:
+        opts.say(f"  comparison: {escape(outcome.gate.summary)}")
+    proposal = outcome.proposal
+    if proposal is None:
+        raise CheckFailed(outcome.not_proposed or "not proposed", title="The demo's retrained version was not proposed")
+    state.proposal_branch = proposal.branch
+    opts.say(
+        f"  proposed {candidate.ref} for staging: commit {proposal.commit[:12]} on branch {escape(proposal.branch)} "
+        "(no remote here, so no pull request)"
+    )
+    opts.say(
+        f"  staging still serves v1 + v2 canary; to take v3: git merge {escape(proposal.branch)} "
+        "&& mlopsctl apply --env staging"
+    )
+
+
 STEPS: list[Step] = [
     Step("Create a model repository", "mlopsctl init {root}", _step_init),
     Step("Validate every spec", "mlopsctl validate", _step_validate),
@@ -209,6 +435,13 @@ STEPS: list[Step] = [
         _step_traffic,
     ),
     Step("Watch health until the drift alarm fires", "mlopsctl status --env staging", _step_drift_alarm),
+    Step(
+        "Labels arrive: the customers' real outcomes, and who churns has changed",
+        f"mlopsctl feedback .mlops/{LABELS_FILE} --env staging",
+        _step_labels,
+    ),
+    Step("Ask whether to retrain", "mlopsctl retrain churn --check", _step_retrain_check),
+    Step("Retrain on the labelled traffic and propose version 3", "mlopsctl retrain churn", _step_retrain),
 ]
 
 
@@ -247,6 +480,11 @@ def _say_try_it(state: DemoState, opts: Options, *, stops_on_quit: bool) -> None
     opts.say("  mlopsctl registry list churn      # the registered versions")
     opts.say("  mlopsctl reproduce churn@1        # train v1 again and compare")
     opts.say("  mlopsctl schema model > /tmp/model.schema.json   # the JSON Schema editors use")
+    if state.labelled_id is not None:
+        opts.say(f"  mlopsctl explain {escape(state.labelled_id)}   # which version answered it, re-run")
+    opts.say("  mlopsctl retrain churn --check    # the retraining triggers, as step 13 judged them")
+    if state.proposal_branch is not None:
+        opts.say(f"  git show {escape(state.proposal_branch)}   # the promotion retrain proposes")
     for note in state.notes:
         opts.say(note)
     if state.serving and stops_on_quit:
