@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,9 @@ from mlopsctl.monitor.render import render_environment, write_rendered
 from mlopsctl.spec.loader import open_repo
 from tests.support.predlog import post_json
 from tests.support.rendered_prometheus import RenderedPrometheus
-from tests.support.serve_process import read_json_object, register
-from tests.support.services import free_port, require_prometheus
-from tests.support.serving import Fitted, churn_fitted, records_of
-from tests.support.shadow import flipped_fitted, start_candidate_serve
-from tests.support.status_repo import set_environment, set_monitoring
+from tests.support.services import require_prometheus
+from tests.support.serving import Fitted, records_of
+from tests.support.shadow import flipped_shadow_served
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
@@ -44,23 +41,13 @@ class Served:
 @pytest.fixture
 def served(model_repo: Path, tmp_path: Path) -> Iterator[Served]:
     require_prometheus()
-    stable, shadow = churn_fitted(), flipped_fitted(version=2)
-    register(model_repo, stable)
-    register(model_repo, shadow)
-    set_monitoring(model_repo, window="2m", min_observations=20, shadow={"warn_below": 0.95, "crit_below": 0.9})
-    port = free_port()
-    set_environment(model_repo, ENV, {"churn": {"version": 1, "candidate": 2, "strategy": "shadow", "port": port}})
-    process = start_candidate_serve(model_repo, port, 2, "shadow")
-    try:
-        info = read_json_object(process)
+    with flipped_shadow_served(model_repo, ENV) as (url, stable, shadow):
         folder = tmp_path / "monitoring"
         write_rendered(render_environment(open_repo(model_repo), ENV, scrape_interval="1s"), folder)
         with RenderedPrometheus(folder) as prometheus:
-            prometheus.wait_for(f'up{{env="{ENV}",instance="127.0.0.1:{port}"}} == 1', timeout=30)
-            yield Served(model_repo, stable, shadow, info["url"], prometheus)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
+            instance = url.removeprefix("http://")
+            prometheus.wait_for(f'up{{env="{ENV}",instance="{instance}"}} == 1', timeout=30)
+            yield Served(model_repo, stable, shadow, url, prometheus)
 
 
 def shadow_health(cli: Any, served: Served, monkeypatch: pytest.MonkeyPatch, url: str | None) -> dict[str, Any]:

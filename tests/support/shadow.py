@@ -3,9 +3,12 @@ holding them, and the comparison series read back from ``/metrics``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +78,25 @@ def start_candidate_serve(repo: Path, port: int, candidate: int, strategy: str) 
         text=True,
         env={**os.environ, "COLUMNS": "200"},
     )
+
+
+@contextlib.contextmanager
+def flipped_shadow_served(root: Path, env: str, window: str = "2m") -> Iterator[tuple[str, Fitted, Fitted]]:
+    """churn@1 with a shadow v2 trained on flipped labels, registered in ``root``, deployed in ``env`` (the
+    environment file) and served by ``mlopsctl serve``; yields its URL and both fits, stops it after."""
+    from tests.support.serve_process import read_json_object, register
+    from tests.support.services import free_port
+    from tests.support.status_repo import set_environment, set_monitoring
+
+    stable, shadow = churn_fitted(), flipped_fitted(version=2)
+    register(root, stable)
+    register(root, shadow)
+    set_monitoring(root, window=window, min_observations=20, shadow={"warn_below": 0.95, "crit_below": 0.9})
+    port = free_port()
+    set_environment(root, env, {"churn": {"version": 1, "candidate": 2, "strategy": "shadow", "port": port}})
+    process = start_candidate_serve(root, port, 2, "shadow")
+    try:
+        yield read_json_object(process)["url"], stable, shadow
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
