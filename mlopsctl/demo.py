@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.markup import escape
 
@@ -28,6 +28,9 @@ from mlopsctl.errors import CheckFailed, ExitCode
 from mlopsctl.project.api import validate
 from mlopsctl.scaffold.api import init_repo
 from mlopsctl.spec.api import open_repo
+
+if TYPE_CHECKING:
+    from mlopsctl.gitops.api import Outcome
 
 
 class Options(Protocol):
@@ -393,18 +396,25 @@ def _step_retrain(state: DemoState, opts: Options) -> None:
     opts.say(f"  registered [bold]{candidate.ref}[/] (run {candidate.run_id}), commit {(candidate.commit or '')[:12]}")
     if outcome.gate is not None:
         opts.say(f"  comparison: {escape(outcome.gate.summary)}")
-    proposal = outcome.proposal
-    if proposal is None:
+    if outcome.proposal is None:
         raise CheckFailed(outcome.not_proposed or "not proposed", title="The demo's retrained version was not proposed")
+    _say_proposal(state, opts, candidate.ref or "", outcome.proposal)
+
+
+def _say_proposal(state: DemoState, opts: Options, ref: str, proposal: Outcome) -> None:
+    """Where the proposal is and what a user does next: without a remote, merge the branch and apply."""
+    branch = escape(proposal.branch)
     state.proposal_branch = proposal.branch
+    if proposal.pushed:  # a remote of the user's own: retrain's next steps (the pull request, or how to open one)
+        opts.say(f"  proposed {ref} for staging: commit {proposal.commit[:12]} on branch {branch}")
+        for step in proposal.next_steps:
+            opts.say(f"  {escape(step)}")
+        return
     opts.say(
-        f"  proposed {candidate.ref} for staging: commit {proposal.commit[:12]} on branch {escape(proposal.branch)} "
+        f"  proposed {ref} for staging: commit {proposal.commit[:12]} on branch {branch} "
         "(no remote here, so no pull request)"
     )
-    opts.say(
-        f"  staging still serves v1 + v2 canary; to take v3: git merge {escape(proposal.branch)} "
-        "&& mlopsctl apply --env staging"
-    )
+    opts.say(f"  staging still serves v1 + v2 canary; to take v3: git merge {branch} && mlopsctl apply --env staging")
 
 
 STEPS: list[Step] = [

@@ -1,25 +1,25 @@
 """Quitting the dashboard at the end of ``mlopsctl demo`` stops what the demo started (issue 13, item 13).
 
 The demo runs for real in a terminal (tmux): it trains, applies staging as local processes, starts
-the traffic replay and opens the dashboard. ``q`` quits it; the demo then says what it stops, and
+the traffic replay, closes the retraining loop once (churn@3 proposed on a branch) and opens the
+dashboard. ``q`` quits it; the demo then says what it stops, and
 the processes (pids from the deploy state and the replay's pid file) are gone from /proc.
 ``--keep`` leaves them running, as before.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli_process
 from tests.support import tmux
+from tests.support.demo_run import stop_demo_leftovers
+from tests.support.gitops_repo import git
 
 pytestmark = pytest.mark.slow
 
@@ -61,15 +61,6 @@ def run_demo_in_terminal(root: Path, session: str, *options: str) -> tuple[Start
     return found, tmux.wait_for(session, "DEMO-EXIT=", seconds=120, history=True)
 
 
-def cleanup(root: Path) -> None:
-    pid_file = root / ".mlops" / "demo-traffic.pid"
-    if pid_file.is_file():
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
-    if (root / "mlops.yaml").is_file():
-        run_cli_process("down", "--env", "staging", "--repo", str(root))
-
-
 def test_quitting_the_demo_dashboard_stops_the_traffic_and_the_services(tmp_path: Path) -> None:
     tmux.require_tmux()
     root = tmp_path / "demo"
@@ -77,6 +68,8 @@ def test_quitting_the_demo_dashboard_stops_the_traffic_and_the_services(tmp_path
     try:
         demo, output = run_demo_in_terminal(root, session)
         assert "DEMO-EXIT=0" in output, output
+        assert "proposed churn@3 for staging" in output  # the loop ran before the dashboard opened
+        assert git(root, "rev-parse", "--verify", "promote/churn-3-staging")
         lines = [line.rstrip() for line in output.splitlines()]
         start = lines.index("Stopping what the demo started (mlopsctl demo --keep leaves it running):")
         assert lines[start + 1 : start + 4] == [
@@ -87,7 +80,7 @@ def test_quitting_the_demo_dashboard_stops_the_traffic_and_the_services(tmp_path
         assert [pid for pid in (demo.replay, *demo.services) if running(pid)] == []
     finally:
         tmux.kill(session)
-        cleanup(root)
+        stop_demo_leftovers(root)
 
 
 def test_demo_keep_leaves_them_running(tmp_path: Path) -> None:
@@ -103,4 +96,4 @@ def test_demo_keep_leaves_them_running(tmp_path: Path) -> None:
         assert [pid for pid in (demo.replay, *demo.services) if running(pid)] == [demo.replay, *demo.services]
     finally:
         tmux.kill(session)
-        cleanup(root)
+        stop_demo_leftovers(root)
