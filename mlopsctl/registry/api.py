@@ -47,7 +47,7 @@ from mlopsctl.registry.push import (
     push_artifacts as _push_artifacts,
 )
 from mlopsctl.registry.records import archived_versions, read_record, record_path
-from mlopsctl.registry.store import artifact_store_for, latest_version
+from mlopsctl.registry.store import artifact_store_for, latest_version, list_versions, load_version
 from mlopsctl.spec.loader import PROJECT_FILE, Repo, find_repo_root, load_settings
 from mlopsctl.spec.models import NAME_PATTERN, Deployment, Environment, ProjectSettings
 from mlopsctl.spec.yamlpos import safe_load
@@ -347,6 +347,8 @@ __all__ = [
     "VersionRow",
     "archived_versions",
     "deployed_at",
+    "list_versions",
+    "load_version",
     "missing_error",
     "model_rows",
     "open_registry",

@@ -16,20 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlopsctl.data.api import check_model_data
-from mlopsctl.data.load import Dataset
+from mlopsctl.data.api import DataCheck, check_model_data
 from mlopsctl.errors import CheckFailed
 from mlopsctl.gitops.api import Outcome, plan_provider, promote
-from mlopsctl.registry.store import list_versions, load_version
+from mlopsctl.registry.api import list_versions, load_version
 from mlopsctl.retrain.fresh import FreshData, assemble, completeness_overrides
 from mlopsctl.retrain.gate import Gate, judge
-from mlopsctl.retrain.holdout import held_out_metrics
 from mlopsctl.retrain.triggers import Baseline, RetrainCheck, Trigger, check_triggers
-from mlopsctl.spec.loader import Repo, open_repo
+from mlopsctl.spec.api import Repo, open_repo
 from mlopsctl.spec.models import Environment, ModelSpec
-from mlopsctl.train.api import TrainResult, train_model
-from mlopsctl.train.champion import figure
-from mlopsctl.train.progress import ProgressFn, no_progress
+from mlopsctl.train.api import ProgressFn, TrainResult, figure, no_progress, score_on_held_out, train_model
 
 SHOWN_FAILURES = 5
 
@@ -107,7 +103,7 @@ def retrain(
     progress("Assembling fresh data", 0, None)
     source = check_model_data(repo.root, model).dataset.frame
     outcome.fresh = assemble(repo, spec, outcome.check.baseline.env, source)
-    dataset = _checked(repo, model, outcome.fresh)
+    dataset = _checked(repo, model, outcome.fresh).dataset
     outcome.already_trained = None if force else _trained_on(repo, model, dataset.fingerprint.sha256)
     if outcome.already_trained is not None:  # a scheduled job must not register the same candidate every run
         return outcome
@@ -126,7 +122,7 @@ def _spec(repo: Repo, model: str) -> ModelSpec:
     return model_spec(repo, model)
 
 
-def _checked(repo: Repo, model: str, fresh: FreshData) -> Dataset:
+def _checked(repo: Repo, model: str, fresh: FreshData) -> DataCheck:
     """The fresh data through the spec's quality checks; a failure names the checks and the file."""
     data = check_model_data(repo.root, model, fresh.path)
     failures = [f for f in data.report.failures() if not (f.check == "missing" and f.column in fresh.absent)]
@@ -139,7 +135,7 @@ def _checked(repo: Repo, model: str, fresh: FreshData) -> Dataset:
             f"fails {len(failures)} quality check(s): {shown}",
             hint=f"see mlopsctl data check {model} --data {fresh.path}",
         )
-    return data.dataset
+    return data
 
 
 def _trained_on(repo: Repo, model: str, sha256: str) -> str | None:
@@ -154,7 +150,7 @@ def _running_metrics(
     repo: Repo, spec: ModelSpec, baseline: Baseline, frame: Any, fresh: FreshData
 ) -> tuple[dict[str, float], int]:
     _, pipeline = load_version(repo, spec.name, baseline.version)
-    return held_out_metrics(spec, frame, str(fresh.path), pipeline)
+    return score_on_held_out(spec, frame, str(fresh.path), pipeline)
 
 
 def _judge_and_propose(

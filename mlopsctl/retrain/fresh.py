@@ -18,7 +18,7 @@ from typing import Any
 
 from mlopsctl.contract.predictionlog import labelled_rows
 from mlopsctl.fsio import atomic_write_text
-from mlopsctl.spec.loader import Repo
+from mlopsctl.spec.api import Repo
 from mlopsctl.spec.models import ModelSpec
 
 KEYS = ["id", "row"]

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlopsctl.spec.models import ModelSpec
-from mlopsctl.train.champion import figure, higher_is_better
+from mlopsctl.train.api import figure, higher_is_better
 
 
 @dataclass(frozen=True)

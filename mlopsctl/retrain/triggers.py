@@ -16,9 +16,9 @@ from typing import Any
 from mlopsctl.data.api import check_model_data
 from mlopsctl.errors import UsageError
 from mlopsctl.monitor.api import DeploymentHealth, State, deployment_drift_state, status
-from mlopsctl.registry.records import read_record
+from mlopsctl.registry.api import read_record
 from mlopsctl.retrain.fresh import labelled_traffic
-from mlopsctl.spec.loader import Repo
+from mlopsctl.spec.api import Repo
 from mlopsctl.spec.models import ModelSpec
 
 PRODUCTION = "production"

@@ -32,10 +32,19 @@ from mlopsctl.spec.loader import Repo
 from mlopsctl.tracking.environment import capture_environment
 from mlopsctl.tracking.store import FAILED, FINISHED, RUNNING, Run, RunStore, new_run_id, now, this_process
 from mlopsctl.train.bundle import ExportedBundle, export_bundle, reproduce_bundle
-from mlopsctl.train.champion import ChampionVerdict, Comparison, Placement, compare, read_placements
+from mlopsctl.train.champion import (
+    ChampionVerdict,
+    Comparison,
+    Placement,
+    compare,
+    figure,
+    higher_is_better,
+    read_placements,
+)
 from mlopsctl.train.datastore import SnapshotUpload, require_storable
 from mlopsctl.train.evaluate import check_gates
 from mlopsctl.train.fit import Fitted, fit_and_evaluate, seeded_params
+from mlopsctl.train.held_out import score_on_held_out
 from mlopsctl.train.progress import ProgressFn, no_progress
 from mlopsctl.train.reproduce import ReproduceResult, reproduce_version
 from mlopsctl.train.spec import RunSpec, run_spec
@@ -334,11 +343,16 @@ __all__ = [
     "Comparison",
     "ExportedBundle",
     "Placement",
+    "ProgressFn",
     "ReproduceResult",
     "TrainResult",
     "export_bundle",
+    "figure",
+    "higher_is_better",
     "load_checked",
+    "no_progress",
     "reproduce_bundle",
     "reproduce_version",
+    "score_on_held_out",
     "train_model",
 ]

@@ -1,7 +1,8 @@
-"""The running version scored on the fresh data's hold-out: the same rows train scores the candidate on.
+"""Any fitted pipeline scored on a data set's held-out rows: the same rows train scores its candidate on.
 
-The split is the spec's (``training.split``, the same function and seed train uses), so the
-candidate's held-out metrics from train and these come from the same rows.
+The split is the spec's (``training.split``, the same function and seed train uses), so a version
+already registered (retrain's running version) and a candidate trained on the same data are judged
+on the same rows.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from mlopsctl.train.preflight import target_values
 from mlopsctl.train.split import split_rows
 
 
-def held_out_metrics(spec: ModelSpec, frame: Any, source: str, pipeline: Any) -> tuple[dict[str, float], int]:
-    """``pipeline``'s metrics on the held-out rows of ``frame`` under the spec's split, and how many rows."""
+def score_on_held_out(spec: ModelSpec, frame: Any, source: str, pipeline: Any) -> tuple[dict[str, float], int]:
+    """``pipeline``'s metrics (the spec's ``evaluation.metrics``) on the held-out rows of ``frame`` under the
+    spec's split, and how many rows; ``source`` names the data in errors about its target column."""
     y = target_values(spec, frame, source)
     split = split_rows(spec, frame, y)
     test_x, test_y = feature_frame(spec, frame).iloc[split.test], y[split.test]
