@@ -18,13 +18,13 @@ from typing import Any
 
 from mlopsctl.data.api import DataCheck, check_model_data
 from mlopsctl.errors import CheckFailed
-from mlopsctl.gitops.api import Outcome, plan_provider, promote
+from mlopsctl.gitops.api import Outcome, promote
 from mlopsctl.registry.api import list_versions, load_version
 from mlopsctl.retrain.fresh import FreshData, assemble, completeness_overrides
 from mlopsctl.retrain.gate import Gate, judge
 from mlopsctl.retrain.triggers import Baseline, RetrainCheck, Trigger, check_triggers
 from mlopsctl.spec.api import Repo, open_repo
-from mlopsctl.spec.models import Environment, ModelSpec
+from mlopsctl.spec.models import ModelSpec
 from mlopsctl.train.api import ProgressFn, TrainResult, figure, no_progress, score_on_held_out, train_model
 
 SHOWN_FAILURES = 5
@@ -175,15 +175,13 @@ def _judge_and_propose(
             f"evaluation.champion_margin ({figure(gate.margin)}); it stays registered"
         )
     else:
-        body = evidence_markdown(outcome)
-        base_plan = plan_provider(repo.root)
-
-        def plan(env: str, desired: Environment) -> str:
-            return f"{base_plan(env, desired)}\n\n{body}"
-
-        message = evidence_text(outcome)  # the commit's body: the audit log keeps the evidence without a forge too
         outcome.proposal = promote(
-            repo.root, candidate.ref or "", spec.retraining.promote_to, push=push, message=message, plan=plan
+            repo.root,
+            candidate.ref or "",
+            spec.retraining.promote_to,
+            push=push,
+            message=evidence_text(outcome),  # the commit's body: the audit log keeps the evidence without a forge
+            extra_body=evidence_markdown(outcome),  # the pull request's retraining section, after the plan
         )
 
 

@@ -43,3 +43,10 @@ def test_retrain_imports_other_domains_only_through_their_api() -> None:
 
 def test_the_walk_sees_retrains_modules() -> None:
     assert {"api.py", "triggers.py", "gate.py", "fresh.py"} <= {path.name for path in RETRAIN.glob("*.py")}
+
+
+def test_retrain_hands_its_evidence_to_promote_instead_of_wrapping_the_plan() -> None:
+    """The pull request's retraining section goes in through ``promote(extra_body=...)``, not a replaced plan hook."""
+    source = (RETRAIN / "api.py").read_text()
+    assert "extra_body=evidence_markdown(outcome)" in source
+    assert "plan_provider" not in source
