@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlopsctl.monitor.evidence import Evidence, candidate_evidence, duration_text
+from mlopsctl.monitor.evidence import Evidence, candidate_evidence, duration_text, window_seconds
 from mlopsctl.monitor.sources import MetricsSource
 from mlopsctl.rollout.checks import StepCheck, step_checks
 from mlopsctl.rollout.steps import FULL, Step, rollout_weights, step_started
@@ -122,7 +122,7 @@ def _judge_step(decision: Decision, spec: ModelSpec, now: float, source: SourceF
     step = decision.step
     assert step is not None
     elapsed, interval = now - step.started, duration_seconds(spec.rollout.min_interval)
-    decision.window = f"{duration_text(elapsed)} since {_clock(step.started)}"
+    decision.window = f"{duration_text(window_seconds(step.started, now))} since {_clock(step.started)}"
     where = f"step {step.number} ({step.weight}%)"
     if elapsed < interval:
         decision.reason = (

@@ -50,3 +50,69 @@ def trailers(root: Path, key: str, count: int) -> list[str]:
     """The ``key`` trailer of the last ``count`` commits, newest first."""
     out = git(root, "log", f"-n{count}", f"--format=%(trailers:key={key},valueonly)%x00")
     return [part.strip() for part in out.split("\x00") if part.strip()]
+
+
+def register_agreeing(root: Path, version: int) -> None:
+    """Register churn@<version> (the next number) as the same small forest as churn@1 of
+    :func:`tests.support.apply_repo.make_repo`: it agrees with it on every row."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from tests.support.serving import churn_fitted
+
+    fitted = churn_fitted(
+        RandomForestClassifier(n_estimators=5, max_depth=4, random_state=1), version=version, rows=600
+    )
+    _register(root, version, fitted.pipeline, fitted.record)
+
+
+def register_flipped(root: Path, version: int) -> None:
+    """Register churn@<version> (the next number): a forest trained on flipped labels, so it answers
+    every row, quickly and without error, and disagrees with the stable version on most of them."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from tests.support.serving import (
+        CHURN_CATEGORICAL,
+        CHURN_NUMERIC,
+        categorical_step,
+        churn_data,
+        churn_fitted,
+        numeric_step,
+        registry_pipeline,
+    )
+
+    made = churn_fitted(version=version, rows=600).record
+    frame = churn_data(600, 7)
+    transformers = [(name, numeric_step()) for name in CHURN_NUMERIC]
+    transformers += [(name, categorical_step()) for name in CHURN_CATEGORICAL]
+    pipeline = registry_pipeline(transformers, RandomForestClassifier(n_estimators=8, max_depth=4, random_state=0))
+    pipeline.fit(frame[[*CHURN_NUMERIC, *CHURN_CATEGORICAL]], 1 - frame["churned"])
+    _register(root, version, pipeline, made)
+
+
+def _register(root: Path, version: int, pipeline: Any, made: Any) -> None:
+    """Register ``pipeline`` through the real registry, with ``made``'s data, signature and reference."""
+    from mlopsctl.contract.records import GateResult
+    from mlopsctl.registry.artifacts import dump_pipeline
+    from mlopsctl.registry.store import VersionDraft, register_version
+    from mlopsctl.spec.loader import open_repo
+
+    draft = VersionDraft(
+        model="churn",
+        run_id=f"run-{version}",
+        spec_commit=git(root, "rev-parse", "HEAD"),
+        spec_dirty=False,
+        spec_sha256="ab" * 32,
+        task="classification",
+        estimator="sklearn.ensemble.RandomForestClassifier",
+        params={},
+        metrics={"roc_auc": 0.9},
+        gates=[GateResult(gate="roc_auc >= 0.75", value=0.9, passed=True)],
+        gates_passed=True,
+        data=made.data,
+        environment={},
+        signature=made.signature,
+        reference=made.reference,
+        artifact=dump_pipeline(pipeline),
+    )
+    record = register_version(open_repo(root), draft)
+    assert record.version == version, f"registered churn@{record.version}, expected {version}"
