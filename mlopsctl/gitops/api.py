@@ -23,7 +23,9 @@ from mlopsctl.contract.versions import parse_ref
 from mlopsctl.errors import CheckFailed, NotFound, PolicyRefused, UsageError
 from mlopsctl.gitops.entries import HistoryEntry
 from mlopsctl.gitops.history import read_history
+from mlopsctl.gitops.live_runs import latest_live_run
 from mlopsctl.gitops.operations import Archive, Operation, Promote, Rollback, check_model_name
+from mlopsctl.gitops.pr_evidence import LiveEvidence, live_evidence
 from mlopsctl.gitops.publish import Outcome, PlanProvider, publish
 from mlopsctl.gitops.retire import Retire, registered_versions
 from mlopsctl.gitops.snapshot import Snapshot
@@ -110,18 +112,39 @@ def promote(
     plan: PlanProvider | None = None,
     extra_body: str | None = None,
     trailers: dict[str, str] | None = None,
+    require_evidence: bool = False,
 ) -> Outcome:
     """Promote ``MODEL@VERSION`` to ``env``; strategy defaults to canary when a weight is given, else replace.
 
-    The pull request carries the environment's plan (``plan`` replaces :func:`plan_provider`).
-    ``extra_body`` (markdown) is appended to the pull request's body, or to the commit message's body
-    when the commit goes directly on the branch; ``trailers`` follow the standard ones (only keys of
-    :data:`~mlopsctl.gitops.trailers.TRAILER_KEYS` the action does not write: others raise ValueError).
+    The pull request carries the environment's plan (``plan`` replaces :func:`plan_provider`) and,
+    when the version ran as a shadow or canary, its live evidence (:mod:`~mlopsctl.gitops.pr_evidence`;
+    evidence that cannot be read is said in the body, unless ``require_evidence`` makes it an error,
+    raised before anything is committed; with ``direct`` the evidence is read only then, into the
+    commit message). ``extra_body`` (markdown) is appended to the pull request's body, or to the
+    commit message's body when the commit goes directly on the branch; ``trailers`` follow the
+    standard ones (only keys of :data:`~mlopsctl.gitops.trailers.TRAILER_KEYS` the action does not
+    write: others raise ValueError).
     """
     extras = _extras(extra_body, trailers)
     repo = scan_repo(root)
-    op = replace(_promote_operation(repo, ref, env, strategy, weight, message), **extras)
-    return _publish(repo, op, direct, push, plan or plan_provider(repo.root))
+    op = _promote_operation(repo, ref, env, strategy, weight, message)
+    found = _evidence(repo, op, require_evidence) if require_evidence or not direct else None
+    if found is not None:
+        extras["extra_body"] = "\n\n".join(filter(None, [found.markdown().strip(), extras["extra_body"]]))
+    outcome = _publish(repo, replace(op, **extras), direct, push, plan or plan_provider(repo.root))
+    if found is not None:
+        outcome.evidence = found
+        outcome.next_steps.append(found.headline())
+    return outcome
+
+
+def _evidence(repo: Repo, op: Promote, required: bool) -> LiveEvidence | None:
+    """The version's live evidence, read only when it ran live and the promotion passes the policy."""
+    snap = Snapshot(Git(repo.root), "HEAD")
+    if latest_live_run(snap, op.model, op.version, op.env) is None and not required:
+        return None
+    op.prepare(snap)  # a refused promotion is refused before Prometheus is asked anything
+    return live_evidence(snap, op.spec, op.version, op.env, repo.settings.prometheus, required=required)
 
 
 def preview_promote(

@@ -33,6 +33,7 @@ from pathlib import Path
 from mlopsctl.errors import ConflictError, MlopsError, UsageError
 from mlopsctl.gitops import forge, transitions
 from mlopsctl.gitops.operations import Change, Operation
+from mlopsctl.gitops.pr_evidence import LiveEvidence
 from mlopsctl.gitops.snapshot import Snapshot
 from mlopsctl.ports.git import Git, GitResult, git_error
 from mlopsctl.spec.models import Environment, GitSettings
@@ -69,8 +70,15 @@ class Outcome:
     pull_request: forge.PullRequest | None = None
     compare_url: str | None = None
     next_steps: list[str] = field(default_factory=list)
+    evidence: LiveEvidence | None = None
+    """How the promoted version behaved live as a shadow or canary (what the pull request shows)."""
 
     def to_dict(self) -> dict[str, object]:
+        """The JSON payload; ``evidence`` is there only when the promoted version ran live (a shadow or canary)."""
+        evidence = {} if self.evidence is None else {"evidence": self.evidence.to_dict()}
+        return self._payload() | evidence
+
+    def _payload(self) -> dict[str, object]:
         change = self.change
         return {
             "action": change.action,

@@ -1,0 +1,134 @@
+"""When a version ran live as a shadow or a canary, read from the environment files' git history.
+
+A promotion's pull request shows how the version behaved live (issue 16). The window of that
+behaviour is a run: the committed revisions of ``environments/<env>.yaml`` in which the version is
+the deployment's candidate in one role, from the commit that made it so until the commit that
+changed it (or until now, when it still is). Of every environment's latest run, the one that
+ended last wins (one still running beats any that stopped), the promotion's own environment first
+on a tie.
+
+Commit times are written by whoever made the commit: a run's start is clamped into
+``[end - MAX_WINDOW_SECONDS, end]``, so a forged date can neither widen the queries without bound
+nor put the window in the future.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from mlopsctl.gitops import envfile
+from mlopsctl.gitops.snapshot import Snapshot, deployment_in
+from mlopsctl.registry.records import is_version
+from mlopsctl.spec.environments import env_path
+
+LIVE_ROLES = ("shadow", "canary")
+MAX_REVISIONS = 2000
+"""Revisions of one environment file read when looking for a run (the newest ones)."""
+MAX_WINDOW_SECONDS = 30 * 86400
+"""The longest window evidence is read over: 30 days before the run's end."""
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One committed revision of an environment file: the commit, its time and the model's deployment there."""
+
+    commit: str
+    time: float
+    deployment: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    """``candidate`` running as ``role`` beside ``stable`` in ``env`` from ``start`` until ``end``."""
+
+    env: str
+    role: str
+    candidate: int
+    stable: int | None
+    start: float
+    started_by: str
+    """The commit that made the version the candidate."""
+    end: float
+    ended_by: str | None
+    """The commit that changed it, or None when it still runs."""
+    clamped: bool = False
+    """The start was moved to ``end - MAX_WINDOW_SECONDS`` (or to ``end``: a date in the future)."""
+
+    @property
+    def running(self) -> bool:
+        return self.ended_by is None
+
+
+def latest_live_run(
+    snap: Snapshot, model: str, version: int, prefer_env: str, now: float | None = None
+) -> LiveRun | None:
+    """The run of ``model@version`` as a shadow or canary that ended last in any environment, or None."""
+    now = time.time() if now is None else now
+    runs = [run for env in snap.environment_names() if (run := env_run(snap, env, model, version, now)) is not None]
+    if not runs:
+        return None
+    return max(runs, key=lambda run: (run.running, run.end, run.env == prefer_env))
+
+
+def env_run(snap: Snapshot, env: str, model: str, version: int, now: float) -> LiveRun | None:
+    """The latest run of ``model@version`` as a shadow or canary in ``env``, or None."""
+    revisions = env_revisions(snap, env, model)
+    newest = next((i for i, rev in enumerate(revisions) if _live_role(rev.deployment, version)), None)
+    if newest is None:
+        return None
+    role = _live_role(revisions[newest].deployment, version)
+    oldest = newest
+    while oldest + 1 < len(revisions) and _live_role(revisions[oldest + 1].deployment, version) == role:
+        oldest += 1
+    ended = revisions[newest - 1] if newest > 0 else None
+    end = min(ended.time, now) if ended is not None else now
+    start = min(max(revisions[oldest].time, end - MAX_WINDOW_SECONDS), end)
+    return LiveRun(
+        env=env,
+        role=str(role),
+        candidate=version,
+        stable=_stable(revisions[newest].deployment),
+        start=start,
+        started_by=revisions[oldest].commit,
+        end=end,
+        ended_by=ended.commit if ended is not None else None,
+        clamped=start != revisions[oldest].time,
+    )
+
+
+def env_revisions(snap: Snapshot, env: str, model: str) -> list[Revision]:
+    """``model``'s deployment in the newest committed revisions of ``env``'s file, newest first."""
+    path = env_path(env)
+    listed = snap.git.run("log", f"-n{MAX_REVISIONS}", "--format=%H %ct", snap.commit, "--", path).stdout.split("\n")
+    commits = [line.split() for line in listed if line.strip()]
+    texts = snap.git.read_blobs([f"{commit}:{path}" for commit, _ in commits]) if commits else []
+    return [
+        Revision(commit, float(stamp), _deployment(text, model))
+        for (commit, stamp), text in zip(commits, texts, strict=True)
+    ]
+
+
+def _deployment(text: str | None, model: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        return deployment_in(envfile.load(text), model)
+    except yaml.YAMLError:
+        return None  # a revision that does not parse ends a run
+
+
+def _live_role(deployment: dict[str, Any] | None, version: int) -> str | None:
+    """``shadow`` or ``canary`` when ``version`` is the deployment's candidate in that role."""
+    if not deployment or deployment.get("candidate") != version:
+        return None
+    role = deployment.get("strategy")
+    return role if role in LIVE_ROLES else None
+
+
+def _stable(deployment: dict[str, Any] | None) -> int | None:
+    version = deployment.get("version") if deployment else None
+    return version if is_version(version) else None
