@@ -242,31 +242,39 @@ Label = tuple[str, int, int]
 
 def _step_labels(state: DemoState, opts: Options) -> None:
     """Outcomes of the first logged answers arrive with the changed concept; live accuracy before and after."""
-    from mlopsctl.monitor.api import send_labels
-
     for line in _live_accuracy(state.root):
         opts.say(f"  before: {line}")
     folder = _prediction_log(state.root)
     labels = _wait_for_outcomes(folder, LABELLED_CUSTOMERS)
     state.labelled_id = labels[0][0]
-    opts.say(f"  the answers are logged with their request ids in {escape(_shown(state, folder))}/")
+    opts.say(f"  staging logged every answer with its request id in {escape(_shown(state, folder))}/")
     path = _write_labels(_state_dir(state.root) / LABELS_FILE, labels)
     cancelled = sum(label for _, _, label in labels)
     opts.say(
-        f"  outcomes of {len(labels)} answered customers in {escape(_shown(state, path))} (id,row,label): "
-        f"{cancelled} cancelled; now everyone paying over {CHURN_ABOVE:g} a month cancels (the concept changed), "
+        f"  the demo writes the outcomes of {len(labels)} answered customers to {escape(_shown(state, path))} "
+        f"(id,row,label): {cancelled} cancelled"
+    )
+    opts.say(
+        f"  since the shift everyone paying over {CHURN_ABOVE:g} a month cancels (the concept changed); "
         "the others did as the model said"
     )
+    _send_labels(state, opts, path)
+    for line in _live_accuracy(state.root):
+        opts.say(f"  after:  {line}")
+
+
+def _send_labels(state: DemoState, opts: Options, path: Path) -> None:
+    """``mlopsctl feedback FILE --env staging``: every label must be accepted, or the loop shows nothing."""
+    from mlopsctl.monitor.api import send_labels
+
     summary = send_labels(state.root, path, env="staging")
     if summary.rejected:
         first = summary.rejected[0]
         raise CheckFailed(
-            f"{len(summary.rejected)} of {summary.sent} labels refused; line {first.line}: {first.reason}",
+            f"{len(summary.rejected)} of {summary.sent} labels in {path} refused; line {first.line}: {first.reason}",
             title="The demo's labels were refused",
         )
     opts.say(f"  {summary.accepted} of {summary.sent} labels accepted by {escape(summary.url)}")
-    for line in _live_accuracy(state.root):
-        opts.say(f"  after:  {line}")
 
 
 def _state_dir(root: Path) -> Path:
@@ -492,7 +500,7 @@ def _say_try_it(state: DemoState, opts: Options, *, stops_on_quit: bool) -> None
     opts.say("  mlopsctl schema model > /tmp/model.schema.json   # the JSON Schema editors use")
     if state.labelled_id is not None:
         opts.say(f"  mlopsctl explain {escape(state.labelled_id)}   # which version answered it, re-run")
-    opts.say("  mlopsctl retrain churn --check    # the retraining triggers, as step 13 judged them")
+    opts.say("  mlopsctl retrain churn --check    # the retraining triggers, judged while staging serves")
     if state.proposal_branch is not None:
         opts.say(f"  git show {escape(state.proposal_branch)}   # the promotion retrain proposes")
     for note in state.notes:

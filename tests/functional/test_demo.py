@@ -85,21 +85,23 @@ def test_labels_arrive_and_live_accuracy_falls(demo: Demo) -> None:
         "  before: UNKNOWN churn v1 stable: live accuracy: not enough labels (0 < 500) over 1h",
         "  before: UNKNOWN churn v2 canary: live accuracy: not enough labels (0 < 500) over 1h",
     ]
-    assert lines[2] == "  the answers are logged with their request ids in .mlops/predictions/env/staging/churn/"
+    assert lines[2] == "  staging logged every answer with its request id in .mlops/predictions/env/staging/churn/"
     labelled = (demo.root / ".mlops" / "demo-labels.csv").read_text().splitlines()
     assert (labelled[0], len(labelled)) == ("id,row,label", 1001)
     cancelled = sum(int(line.rsplit(",", 1)[1]) for line in labelled[1:])
-    assert lines[3] == (
-        f"  outcomes of 1000 answered customers in .mlops/demo-labels.csv (id,row,label): {cancelled} cancelled; "
-        "now everyone paying over 120 a month cancels (the concept changed), the others did as the model said"
-    )
-    assert lines[4] == f"  1000 of 1000 labels accepted by http://127.0.0.1:{staging_port(demo.root)}"
+    assert lines[3:5] == [
+        "  the demo writes the outcomes of 1000 answered customers to .mlops/demo-labels.csv (id,row,label): "
+        f"{cancelled} cancelled",
+        "  since the shift everyone paying over 120 a month cancels (the concept changed); "
+        "the others did as the model said",
+    ]
+    assert lines[5] == f"  1000 of 1000 labels accepted by http://127.0.0.1:{staging_port(demo.root)}"
     stable = live_accuracy(demo.root, "stable")
     assert stable.value < 0.65
-    assert lines[5] == (
+    assert lines[6] == (
         f"  after:  CRIT churn v1 stable: live accuracy {stable.value:.3f} from {stable.labels} labels over 1h < 0.65"
     )
-    assert lines[6].startswith("  after:  ") and "churn v2 canary: live accuracy" in lines[6]
+    assert lines[7].startswith("  after:  ") and "churn v2 canary: live accuracy" in lines[7]
 
 
 def test_retrain_check_names_the_triggers(demo: Demo) -> None:
@@ -152,5 +154,5 @@ def test_registry_shows_v3_and_staging_still_runs_v1_and_the_canary(demo: Demo) 
 def test_the_hints_name_the_loop_commands(demo: Demo) -> None:
     first_id = (demo.root / ".mlops" / "demo-labels.csv").read_text().splitlines()[1].split(",")[0]
     assert f"  mlopsctl explain {first_id}   # which version answered it, re-run" in demo.lines
-    assert "  mlopsctl retrain churn --check    # the retraining triggers, as step 13 judged them" in demo.lines
+    assert "  mlopsctl retrain churn --check    # the retraining triggers, judged while staging serves" in demo.lines
     assert "  git show promote/churn-3-staging   # the promotion retrain proposes" in demo.lines
