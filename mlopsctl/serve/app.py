@@ -32,7 +32,6 @@ small requests keep flowing meanwhile.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 import time
@@ -47,6 +46,7 @@ from mlopsctl import __version__
 from mlopsctl.contract.batch import Batch, Prediction, is_numeric_type
 from mlopsctl.serve import binary, metrics
 from mlopsctl.serve.feedback import FeedbackRefused
+from mlopsctl.serve.followups import Followup, Followups, Parse, needs_followup
 from mlopsctl.serve.httpserver import Application, Limits, Request, Response, Result, error_response
 from mlopsctl.serve.inputs import RequestError, parse_json
 from mlopsctl.serve.predlog import REQUEST_ID_HEADER, caller_id
@@ -63,7 +63,6 @@ Answer = tuple[Response, ServedModel | None]
 Answered = tuple[Batch, Prediction]
 """The rows a version answered and its answer."""
 Read = Callable[[Request], Any]
-Parse = Callable[[ServedModel, Any], Batch]
 Render = Callable[[ServedModel, Batch, Prediction, Any], Response]
 
 
@@ -82,6 +81,8 @@ class ServiceApp(Application):
         self.state = READY if service is not None else LOADING
         self.failure: str | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self.followups = Followups()
+        """Shadow and canary work waiting for the loop's next turn, after the answers are sent."""
         self.exact: dict[str, Route] = {
             "/predict": Route("/predict", {"POST": self.predict}),
             "/feedback": Route("/feedback", {"POST": self.feedback}),
@@ -316,21 +317,10 @@ class ServiceApp(Application):
         parse: Parse,
     ) -> None:
         """Once the client's answer is on its way: the shadow predicts the same rows, or the stable
-        version answers a canary's rows; either is compared with the answer the client got."""
-        if service.candidate is None:
-            return
-        if service.shadow is not None and answered is not service.shadow:
-            job: Callable[[], None] = functools.partial(
-                _shadow_logged, service, answered, answer, document, where, parse
-            )
-        elif service.strategy == "canary" and answered is service.candidate:
-            job = functools.partial(_canary_compared, service, answer, document, parse)
-        else:
-            return
-        try:
-            asyncio.get_running_loop().call_soon(job)
-        except RuntimeError:  # no event loop (called directly): run it now
-            job()
+        version answers a canary's rows, and they are compared (:mod:`mlopsctl.serve.followups`)."""
+        if needs_followup(service, answered):
+            batch, prediction = answer
+            self.followups.add(Followup(service, answered, batch, prediction, document, *where, parse))
 
     # --- Open Inference Protocol metadata ---------------------------------------------------
 
@@ -376,66 +366,6 @@ class ServiceApp(Application):
 def _tagged(response: Response, request_id: str) -> Response:
     response.headers.append((REQUEST_ID_HEADER, request_id))
     return response
-
-
-def _shadow_logged(
-    service: Service, answered: ServedModel, answer: Answered, document: Any, where: tuple[str, str], parse: Parse
-) -> None:
-    shadow = service.shadow
-    assert shadow is not None
-    found = run_shadow(shadow, answered, answer[0], document, where[0], parse)
-    if found is None:
-        return
-    service.recorder.record_shadow(where[1], shadow, *found)
-    _compared(service, found[1], answer[1])
-
-
-def _canary_compared(service: Service, answer: Answered, document: Any, parse: Parse) -> None:
-    """The stable version answers the canary's rows (no metrics, no log: the client never saw it)."""
-    canary, stable = service.candidate, service.stable
-    assert canary is not None
-    batch, prediction = answer
-    try:
-        same = stable.schema.columns == canary.schema.columns
-        stable_prediction = stable.run(batch if same else parse(stable, document))
-    except (RequestError, PredictionFailed) as exc:  # run() already logged a failure inside the model
-        log.debug("stable %s@%s did not answer a canary's rows: %s", stable.name, stable.version, exc)
-        return
-    except Exception:
-        log.exception("stable %s@%s failed on a canary's rows", stable.name, stable.version)
-        return
-    _compared(service, prediction, stable_prediction)
-
-
-def _compared(service: Service, candidate: Prediction, stable: Prediction) -> None:
-    try:
-        service.count_agreement(candidate, stable)
-    except Exception:  # a comparison bug must never stop the loop that answers clients
-        log.exception("comparing %s with the stable version failed", service.candidate and service.candidate.version)
-
-
-def run_shadow(
-    shadow: ServedModel, answered: ServedModel, batch: Batch, document: Any, route: str, parse: Parse
-) -> tuple[Batch, Prediction] | None:
-    """Predict with the shadow for metrics and the log only: never raises, never touches the client's answer."""
-    started = time.perf_counter()
-    code = 200
-    found = None
-    try:
-        same = shadow.schema.columns == answered.schema.columns
-        shadow_batch = batch if same else parse(shadow, document)
-        found = (shadow_batch, shadow.predict(shadow_batch))
-    except RequestError as exc:
-        code = exc.status
-    except PredictionFailed:
-        shadow.metrics.prediction_errors += 1
-        code = 500
-    except Exception:
-        log.exception("shadow %s@%s failed", shadow.name, shadow.version)
-        shadow.metrics.prediction_errors += 1
-        code = 500
-    shadow.metrics.request(route, code, time.perf_counter() - started)
-    return found
 
 
 # --- request and response shapes --------------------------------------------------------------

@@ -178,9 +178,11 @@ class ModelMetrics:
         key = (route, code)
         self.requests[key] = self.requests.get(key, 0) + 1
 
-    def observe(self, batch: Batch, prediction: Prediction) -> None:
-        """Drift counters for one answered batch, and the undeclared fields it came with."""
-        self.batch_rows.observe(batch.rows)
+    def observe(self, batch: Batch, prediction: Prediction, sizes: Sequence[int] = ()) -> None:
+        """Drift counters for one answered batch, and the undeclared fields it came with; ``sizes``: the
+        rows of each request when the batch merges several (a shadow's), else it is one request."""
+        for rows in sizes or (batch.rows,):
+            self.batch_rows.observe(rows)
         self.ignored_fields += batch.ignored
         for name, counter in self.features.items():
             values = batch.columns.get(name)

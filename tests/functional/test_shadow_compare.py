@@ -173,3 +173,30 @@ def test_a_negative_tolerance_is_refused_by_name(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[-1] == (
         "python -m mlopsctl.serve: error: --shadow-tolerance is an absolute difference of 0 or more"
     )
+
+
+def test_concurrent_clients_get_stable_answers_and_every_row_is_compared_once(churn: Fitted) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    flipped, clients, each = flipped_fitted(version=2), 8, 10
+    rows = records_of(churn.frame.iloc[: clients * each])
+
+    def one_client(first: int) -> list[object]:
+        client = Client(running.url)
+        try:
+            return [client.post("/predict", {"record": row})[2]["predictions"][0] for row in rows[first : first + each]]
+        finally:
+            client.close()
+
+    with candidate_service(churn, flipped, "shadow") as running, ThreadPoolExecutor(clients) as pool:
+        answers = [a for part in pool.map(one_client, range(0, clients * each, each)) for a in part]
+        metrics = Client(running.url).get("/metrics")[2].decode()
+    frame = churn.frame.iloc[: clients * each]
+    assert answers == churn.pipeline.predict(frame).tolist()
+    agreed = int(np.count_nonzero(churn.pipeline.predict(frame) == flipped.pipeline.predict(frame)))
+    labels = _labels("shadow")
+    assert sample(metrics, mc.COMPARED_ROWS_TOTAL, **labels) == clients * each
+    assert sample(metrics, mc.AGREED_ROWS_TOTAL, **labels) == agreed
+    shadow = {"model": "churn", "version": "2", "role": "shadow"}
+    assert sample(metrics, mc.REQUESTS_TOTAL, **shadow, route="/predict", code="200") == clients * each
+    assert sample(metrics, f"{mc.BATCH_ROWS}_count", **shadow) == clients * each
