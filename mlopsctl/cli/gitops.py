@@ -277,7 +277,7 @@ def _render_history(console: Console, entries: list[api.HistoryEntry]) -> None:
         table.add_row(
             e.date[:16].replace("T", " "),
             escape(e.author),
-            escape(e.rollout or e.action),
+            escape(_action(e)),
             escape(e.model),
             _version(e),
             escape(e.env or ""),
@@ -288,6 +288,14 @@ def _render_history(console: Console, entries: list[api.HistoryEntry]) -> None:
         )
     console.print(table)
     _print_notes(console, entries)
+
+
+def _action(entry: api.HistoryEntry) -> str:
+    """The action, or what a rollout commit did: ``rollout step 2/4`` (its weight is in the strategy column),
+    ``rollout promoted``, ``rollout rolled back`` (its reason, long, in a line under the table)."""
+    if entry.rollout is None:
+        return entry.action
+    return entry.rollout.split(":", 1)[0]
 
 
 def _version(entry: api.HistoryEntry) -> str:
@@ -301,13 +309,17 @@ def _version(entry: api.HistoryEntry) -> str:
 
 
 def _print_notes(console: Console, entries: list[api.HistoryEntry]) -> None:
-    """One line per revert (what it reverts) and per commit that could not all be read: long, so not in a cell."""
+    """One line per revert (what it reverts), per rolled-back rollout (why) and per commit that could not all be
+    read: long, so not in a cell."""
     reverts = {entry.commit: entry for entry in entries if entry.reverts}
     for entry in reverts.values():
         named = f' "{entry.reverted}"' if entry.reverted else " (not in this repository)"
         console.print(
             f"{entry.commit[:10]} reverts {escape((entry.reverts or '')[:10])}{escape(named)}", soft_wrap=True
         )
+    for entry in entries:
+        if entry.rollout_decision == "rollback" and entry.rollout and ":" in entry.rollout:
+            console.print(f"{entry.commit[:10]} {escape(entry.rollout)}", soft_wrap=True)
     for entry in entries:
         if entry.note:
             console.print(f"? {entry.commit[:10]}: ({escape(entry.note)})", soft_wrap=True)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.env_commits import commit_env, env_text, trailers
-from tests.support.gitops_repo import GitopsRepo, make_gitops_repo, promote
+from tests.support.gitops_repo import GitopsRepo, git, make_gitops_repo, promote
 
 REASON = "errors 2.10% > 1.00% for the canary v2 over 5m"
 
@@ -58,20 +58,20 @@ def test_rollout_commits_say_what_they_did_in_json(cli: Any, repo: GitopsRepo) -
     ]
 
 
-def test_the_table_shows_the_rollout_in_the_action_column(
-    cli: Any, repo: GitopsRepo, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("COLUMNS", "220")
+def test_the_table_shows_each_step_with_its_weight_and_the_rollback_with_its_reason(cli: Any, repo: GitopsRepo) -> None:
     result = cli("history", "--repo", str(repo.root))
     assert result.code == 0, result.stderr
-    actions = [line.split("Test User", 1)[1].split(" churn ")[0].strip() for line in result.stdout.splitlines()[1:]]
-    assert actions == [
-        "rollout promoted",
-        "rollout step 1/4: canary 5%",
-        f"rollout rolled back: {REASON}",
-        "rollout step 2/4: canary 25%",
-        "promote",
+    lines = result.stdout.splitlines()
+    commits = git(repo.root, "rev-list", "--max-count=5", "HEAD").split()
+    rows = [" ".join(line.split("Test User", 1)[1].split()) for line in lines[1:6]]
+    assert rows == [
+        f"rollout promoted churn v3 staging replace passed (2) {commits[0][:10]}",
+        f"rollout step 1/4 churn v3 staging canary 5% passed (2) {commits[1][:10]}",
+        f"rollout rolled back churn v1 staging replace passed (2) {commits[2][:10]}",
+        f"rollout step 2/4 churn v2 staging canary 25% passed (2) {commits[3][:10]}",
+        f"promote churn v1 staging replace none passed (2) {commits[4][:10]}",
     ]
+    assert lines[6:] == [f"{commits[2][:10]} rollout rolled back: {REASON}"]
 
 
 def test_an_unreadable_rollout_trailer_is_a_note_not_a_failure(cli: Any, repo: GitopsRepo) -> None:
