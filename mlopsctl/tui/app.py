@@ -13,7 +13,9 @@ source, Docker engine or git remote shows as a banner while the rest keeps worki
 from __future__ import annotations
 
 import gc
+import math
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,7 +28,7 @@ from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from mlopsctl.errors import MlopsError, UnreachableError
-from mlopsctl.overview.api import read_overview
+from mlopsctl.overview.api import Overview, read_overview
 from mlopsctl.ports.api import record, subscribe
 from mlopsctl.spec.api import Repo, load_settings, scan_repo, terminal_safe
 from mlopsctl.spec.models import ProjectSettings
@@ -124,6 +126,7 @@ class MlopsApp(App[None]):
         self._repo_lock = threading.Lock()
         self._repo_cache: tuple[tuple[tuple[str, int], ...], Repo] | None = None
         self._crit: set[str] = set()
+        self._rollouts_judged = -math.inf
 
     def notify(
         self,
@@ -248,6 +251,17 @@ class MlopsApp(App[None]):
         overview.merge_health(report)
         self.state.record_live(report)
         self.post_message(HealthUpdated(report, overview, None))
+        self._judge_rollouts(overview)
+
+    def _judge_rollouts(self, overview: Overview) -> None:
+        """Each canary's step and checks, as ``rollout --dry-run`` says them; at most once per refresh
+        interval (a manual refresh or an action's must not multiply the Prometheus queries)."""
+        now = time.monotonic()
+        if now - self._rollouts_judged < self.state.refresh_seconds:
+            return
+        self._rollouts_judged = now
+        judged = present.judge_canaries(self.root, overview, self.current_repo())
+        self.post_message(Loaded(lambda: present.store_rollouts(self.state, judged)))
 
     @work(thread=True, exclusive=True, group="details", exit_on_error=False)
     def load_model_details(self, model: str) -> None:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from mlopsctl.deploy.api import Plan
     from mlopsctl.gitops.api import Preview
     from mlopsctl.monitor.api import HealthReport
+    from mlopsctl.rollout.api import Decision
+    from mlopsctl.spec.api import Repo
 
 LIVE_SERIES = (
     ("request_rate", "req/s"),
@@ -322,3 +324,62 @@ def record_text(record: Any) -> Text:
     for name, value in sorted(record.params.items()):
         text.append(f"  {name} = {value}\n")
     return text
+
+
+# --------------------------------------------------------------------------- rollouts
+
+Judged = tuple[dict[str, "Decision"], dict[str, str]]
+"""Decisions per ``env/model`` and, per environment, why its canaries could not be judged."""
+_VERDICT_STYLE = {"pass": "green", "fail": "bold red", "no data": "yellow"}
+_ROLLOUT_VERBS = {
+    "wait": "waiting",
+    "advance": "rollout would advance",
+    "promote": "rollout would promote",
+    "rollback": "rollout would roll back",
+    "refused": "refused",
+}
+
+
+def canary_envs(overview: Overview) -> list[str]:
+    """The environments where some model runs a canary."""
+    placed = (placement for row in overview.models.values() for placement in row.placements.values())
+    return sorted({placement.env for placement in placed if placement.strategy == "canary"})
+
+
+def judge_canaries(root: Path, overview: Overview, repo: Repo) -> Judged:
+    """Every canary judged as ``rollout --dry-run`` judges it (in a worker: Prometheus and git are read)."""
+    from mlopsctl.rollout.api import judge_rollouts
+
+    decisions: dict[str, Decision] = {}
+    problems: dict[str, str] = {}
+    for env in canary_envs(overview):
+        try:
+            report = judge_rollouts(root, env, repo=repo)
+        except MlopsError as exc:
+            problems[env] = f"{exc.title}: {exc.message}"
+            continue
+        decisions.update({f"{env}/{decision.model}": decision for decision in report.decisions})
+    return decisions, problems
+
+
+def store_rollouts(state: DashboardState, judged: Judged) -> None:
+    state.rollouts, state.rollout_problems = judged
+
+
+def rollout_panel(state: DashboardState, env: str | None, model: str | None) -> Text | None:
+    """The selected deployment's rollout: its step, what ``rollout`` would do, and the checks; None
+    when it is not in a canary."""
+    key = f"{env}/{model}"
+    decision = state.rollouts.get(key)
+    if decision is None:
+        problem = state.rollout_problems.get(env or "")
+        return Text(safe_cell(f"{model} in {env}: rollout not judged: {problem}"), style="yellow") if problem else None
+    lines = Text(safe_cell(f"{decision.model} in {decision.env}: {decision.step_text}"), style="bold")
+    verb = _ROLLOUT_VERBS[decision.action]
+    lines.append(f"\n{safe_cell(verb)}: {safe_cell(decision.reason)}")
+    for check in decision.checks:
+        lines.append("\n  ")
+        lines.append(safe_cell(f"{check.name:<24}{check.shown:<16}{check.limit:<14}"))
+        lines.append(f"{check.verdict:<9}", style=_VERDICT_STYLE[check.verdict])
+        lines.append(safe_cell(f"over {check.window}"))
+    return lines

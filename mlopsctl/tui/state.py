@@ -18,6 +18,7 @@ from mlopsctl.spec.api import Repo
 if TYPE_CHECKING:
     from mlopsctl.deploy.api import Plan
     from mlopsctl.monitor.api import HealthReport
+    from mlopsctl.rollout.api import Decision
 
 LIVE_POINTS = 40
 LIVE_METRICS = ("p95_latency_ms", "error_rate", "cpu_cores", "memory_bytes", "request_rate")
@@ -64,6 +65,10 @@ class DashboardState:
     """Per environment whose last plan failed: the error, as the CLI would print it."""
     operations: deque[Operation] = field(default_factory=lambda: deque(maxlen=2000))
     live_history: dict[LiveKey, LiveSeries] = field(default_factory=lambda: defaultdict(_live_series))
+    rollouts: dict[str, Decision] = field(default_factory=dict)
+    """Per ``env/model`` in a canary: its rollout step and checks, judged without committing (as --dry-run)."""
+    rollout_problems: dict[str, str] = field(default_factory=dict)
+    """Per environment whose canaries could not be judged: why (Prometheus unreachable, a spec problem)."""
 
     def record_live(self, report: HealthReport) -> None:
         """Append the report's values to each deployment's sparkline series (NaN where a value is missing)."""

@@ -512,6 +512,8 @@ class EnvironmentsView(View):
         yield LiveTable(id="environments", cursor_type="row", zebra_stripes=True)
         yield Static(Text("Plan  (d plans the selected environment, a applies it)", style="bold"), classes="section")
         yield SafeStatic(id="plan")
+        yield Static(Text("Rollout  (mlopsctl rollout commits the decision)", style="bold"), classes="section rollout")
+        yield SafeStatic(id="rollout", classes="rollout")
 
     def on_mount(self) -> None:
         self.query_one("#environments", DataTable).add_columns(
@@ -528,7 +530,12 @@ class EnvironmentsView(View):
         self._show_plan()
 
     def _show_plan(self) -> None:
-        self.query_one("#plan", Static).update(Text(self.state.plan_text.get(self.selection().env or "", "")))
+        selection = self.selection()
+        self.query_one("#plan", Static).update(Text(self.state.plan_text.get(selection.env or "", "")))
+        panel = present.rollout_panel(self.state, selection.env, selection.model)
+        for part in self.query(".rollout"):
+            part.display = panel is not None
+        self.query_one("#rollout", Static).update(panel or "")
 
     def selection(self) -> Selection:
         key = _cursor_key(self.query_one("#environments", DataTable))

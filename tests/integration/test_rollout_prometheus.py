@@ -27,6 +27,7 @@ from mlopsctl.spec.loader import open_repo
 from tests.conftest import CliResult, run_cli_process
 from tests.support.apply_repo import git, make_repo, stop_everything, write_env
 from tests.support.rendered_prometheus import RenderedPrometheus
+from tests.support.rollout_dashboard import read_rollout_panel
 from tests.support.rollout_repo import register_agreeing, register_flipped, set_rollout, trailers
 from tests.support.services import free_port, require_prometheus
 from tests.support.serving import CHURN_FEATURES, churn_data, records_of
@@ -164,15 +165,27 @@ def varied_rows(port: int) -> Callable[[], None]:
     return send
 
 
-def test_a_disagreeing_canary_is_rolled_back_at_the_first_step_and_prometheus_down_pauses(canary: Canary) -> None:
+def test_a_disagreeing_canary_is_rolled_back_at_the_first_step_and_prometheus_down_pauses(
+    canary: Canary, monkeypatch: pytest.MonkeyPatch
+) -> None:
     canary.promote_canary(3)
     start = canary.head()
-    decision = due(canary, varied_rows(canary.port))
+    send = varied_rows(canary.port)
+    decision = due(canary, send)
     assert (decision["step"], decision["action"]) == ("1/4", "rollback")
+    send()  # well past min_requests: the step stays due while the window grows
+    send()
     assert decision["reason"].startswith("step 1/4 (5%) failed: agreement ")
     dry = canary.rollout("--dry-run")
     assert dry.code == 1
     assert "would roll back: step 1/4 (5%) failed: agreement " in " ".join(dry.stdout.split())
+    assert canary.head() == start
+    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", canary.prometheus.url)
+    panel = read_rollout_panel(canary.root).splitlines()  # the dashboard judges the same, live
+    assert panel[0] == "churn in staging: step 1/4, 5%"
+    assert panel[1].startswith("rollout would roll back: step 1/4 (5%) failed: agreement ")
+    assert [line.split()[0] for line in panel[2:]] == ["error", "p95", "agreement"]
+    assert panel[4].split()[2:4] == [">=", "90.00%"] and panel[4].split()[4] == "fail"
     assert canary.head() == start
 
     canary.prometheus.stop()
