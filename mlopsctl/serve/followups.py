@@ -58,7 +58,7 @@ class Followup:
 
     @property
     def mergeable(self) -> bool:
-        return self.batch.rows <= MERGE_ROWS and self.other.schema.columns == self.answered.schema.columns
+        return self.batch.rows <= MERGE_ROWS and self.service.same_columns
 
 
 def needs_followup(service: Service, answered: ServedModel) -> bool:
@@ -132,7 +132,7 @@ def _shadow(items: list[Followup]) -> None:
 
 def own_batch(item: Followup) -> Batch:
     """The request's rows as the other version reads them: the answered batch when the columns match."""
-    if item.other.schema.columns == item.answered.schema.columns:
+    if item.service.same_columns:
         return item.batch
     return item.parse(item.other, item.document)
 
