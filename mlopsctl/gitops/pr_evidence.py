@@ -180,11 +180,14 @@ def evidence_markdown(found: LiveEvidence) -> str:
 
 
 def _window_line(run: LiveRun) -> str:
-    since = f"since {_when(run.start)} (commit {run.started_by[:12]} made it the {run.role})"
-    if run.clamped:
-        since = f"since {_when(run.start)} (the last 30 days; commit {run.started_by[:12]} made it the {run.role})"
-    until = "still running" if run.running else f"until {_when(run.end)} (commit {(run.ended_by or '')[:12]})"
-    return f"Over {since}, {until}."
+    made = f"commit {run.started_by[:12]} made it the {run.role}"
+    since = f"from {_when(run.start)} ({'the last 30 days; ' if run.clamped else ''}{made})"
+    until = (
+        "to now (it still runs)"
+        if run.running
+        else f"to {_when(run.end)} (commit {(run.ended_by or '')[:12]} changed it)"
+    )
+    return f"Window: {since} {until}."
 
 
 def _queries(evidence: Evidence) -> list[str]:

@@ -85,7 +85,7 @@ def test_prometheus_down_the_pull_request_opens_and_says_why(
     section = body.split("### Live evidence: churn@2 as shadow in staging\n\n", 1)[1]
     assert section.startswith(f"The live evidence could not be read: {why}\n\n")
     assert (
-        f"\n\nOver since {_shown(SHADOW_AT)} (commit {_shadow_commit(repo)} made it the shadow), still running.\n"
+        f"\n\nWindow: from {_shown(SHADOW_AT)} (commit {_shadow_commit(repo)} made it the shadow) to now (it still runs).\n"
         in section
     )
     assert body.endswith("---\nOpened by mlopsctl. Merging applies it: CI runs `mlopsctl apply --env staging`.\n")
@@ -97,7 +97,7 @@ def test_no_prometheus_configured_the_body_says_so(cli: Any, repo: GitopsRepo, m
         "### Live evidence: churn@2 as shadow in staging\n\n"
         "The live evidence could not be read: no Prometheus URL is configured (set prometheus.url in the user config "
         "or MLOPS_PROMETHEUS_URL, or prometheus.url in mlops.yaml)\n\n"
-        f"Over since {_shown(SHADOW_AT)} (commit {_shadow_commit(repo)} made it the shadow), still running.\n\n"
+        f"Window: from {_shown(SHADOW_AT)} (commit {_shadow_commit(repo)} made it the shadow) to now (it still runs).\n\n"
         "---\n"
     ) in body
 
@@ -112,8 +112,8 @@ def test_a_run_that_ended_covers_the_time_until_the_commit_that_ended_it(
     _, body = _promote_pr(cli, repo, monkeypatch, "churn@2", "--env", "production")
     assert "### Live evidence: churn@2 as shadow in staging\n" in body
     assert (
-        f"Over since {_shown(SHADOW_AT)} (commit {_shadow_commit(repo)} made it the shadow), "
-        f"until {_shown(SHADOW_AT + DAY / 2)} (commit {ended}).\n"
+        f"Window: from {_shown(SHADOW_AT)} (commit {_shadow_commit(repo)} made it the shadow) "
+        f"to {_shown(SHADOW_AT + DAY / 2)} (commit {ended} changed it).\n"
     ) in body
 
 
@@ -125,7 +125,7 @@ def test_a_forged_early_date_is_clamped_to_thirty_days(
         assert promote(cli, repo, "churn@3", "--env", "staging", "--strategy", "canary", "--direct").code == 0
     _, body = _promote_pr(cli, repo, monkeypatch, "churn@3", "--env", "staging")
     assert "### Live evidence: churn@3 as canary in staging\n" in body
-    assert "(the last 30 days; commit " in body and "made it the canary), still running." in body
+    assert "(the last 30 days; commit " in body and "made it the canary) to now (it still runs)." in body
 
 
 def test_a_version_that_never_ran_live_gets_no_section(
