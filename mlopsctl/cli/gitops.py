@@ -20,7 +20,7 @@ from mlopsctl.errors import ExitCode, UsageError
 from mlopsctl.gitops import api
 
 if TYPE_CHECKING:
-    from mlopsctl.registry.api import DeployedAt, DeployedModel
+    from mlopsctl.registry.api import DeployedAt, DeployedModel, SetBy
     from mlopsctl.train.api import ExportedBundle
 
 _MESSAGE = click.option("--message", "-m", help="Why: added to the commit message (and the archive entry).")
@@ -381,9 +381,7 @@ def _deployed_cells(model: DeployedModel) -> list[str]:
 def _print_records(console: Console, model: DeployedModel) -> None:
     """Each version's digests and spec commit, full length (an auditor compares them), then the notes."""
     if model.set_by is not None:
-        console.print(
-            f'{escape(model.model)}: set by {model.set_by.commit[:10]} "{escape(model.set_by.subject)}"', soft_wrap=True
-        )
+        _print_set_by(console, model.model, model.set_by)
     for facts in model.records:
         console.print(f"  v{facts.version} artifact sha256 {facts.artifact_sha256}", soft_wrap=True)
         console.print(
@@ -392,3 +390,8 @@ def _print_records(console: Console, model: DeployedModel) -> None:
         console.print(f"     spec commit {escape(facts.spec_commit)}", soft_wrap=True)
     for note in model.notes:
         console.print(f"  ? {escape(note)}", soft_wrap=True)
+
+
+def _print_set_by(console: Console, model: str, set_by: SetBy) -> None:
+    merged = f", merged in {set_by.merged_in[:10]} ({set_by.merged_at})" if set_by.merged_in else ""
+    console.print(f'{escape(model)}: set by {set_by.commit[:10]} "{escape(set_by.subject)}"{merged}', soft_wrap=True)

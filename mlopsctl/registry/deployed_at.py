@@ -16,7 +16,7 @@ loader and validated; an older file that does not validate counts as a different
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,9 @@ TIME_FORMATS = "an ISO 8601 date or time (2026-05-01, 2026-05-01T14:30, 2026-05-
 _AGE = re.compile(r"(\d{1,6})\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)(\s+ago)?")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _FIELD, _RECORD = "\x1f", "\x1e"
-_LOG_FORMAT = _FIELD.join(["%H", "%an", "%ae", "%aI", "%cI", "%s", "%(trailers:key=Action,valueonly,separator=%x2C)"])
+_LOG_FORMAT = _FIELD.join(
+    ["%H", "%P", "%an", "%ae", "%aI", "%cI", "%s", "%(trailers:key=Action,valueonly,separator=%x2C)"]
+)
 """``Action:`` is the trailer every mlopsctl action writes (mlopsctl.gitops.trailers); the subject last but one."""
 
 
@@ -66,6 +68,11 @@ class SetBy:
     subject: str
     how: str
     """The mlopsctl action (``promote``, ``rollback``, ...), ``revert`` or ``hand edit``."""
+    merged_in: str | None = None
+    """The merge commit that brought it to the main branch (a pull request merged with a merge commit);
+    None when it was committed on the main branch itself."""
+    merged_at: str | None = None
+    """That merge's committer date, ISO 8601: when the placement took effect on the main branch."""
 
     @property
     def hand_edit(self) -> bool:
@@ -223,42 +230,66 @@ class _Change:
     """One commit that changed the environment file, as ``git log`` lists it."""
 
     commit: str
+    parents: list[str]
+    committed: str
     set_by: SetBy
 
 
 def _setters(git: Git, commit: str, path: str, chosen: dict[str, Deployment]) -> dict[str, SetBy | None]:
-    """For each model, the oldest change of ``path`` since which its placement has been ``chosen[model]``.
+    """For each model, the commit that wrote its placement ``chosen[model]`` (see :func:`_authored`)."""
+    changes = _first_changes(git, commit, path, chosen)
+    return {model: _authored(git, path, changes.get(model), model, chosen[model]) for model in chosen}
+
+
+def _first_changes(git: Git, commit: str, path: str, chosen: dict[str, Deployment]) -> dict[str, _Change]:
+    """For each model, the oldest change of ``path`` on the main branch since which its placement is ``chosen``.
 
     Walks the file's changes newest first, a page at a time, until every model's placement differs
     from an older change (then the change after that one set it) or the file's history ends.
     """
-    settled: dict[str, SetBy | None] = {}
-    same_since: dict[str, SetBy] = {}
+    settled: dict[str, _Change] = {}
+    same_since: dict[str, _Change] = {}
     for skip in range(0, MAX_CHANGES, PAGE):
         changes = _changes(git, commit, path, skip)
         texts = git.read_blobs([f"{change.commit}:{path}" for change in changes])
         for change, text in zip(changes, texts, strict=True):
             for model in [m for m in chosen if m not in settled]:
                 if _placement(text, model) == chosen[model]:
-                    same_since[model] = change.set_by
-                else:
-                    settled[model] = same_since.get(model)
+                    same_since[model] = change
+                elif model in same_since:
+                    settled[model] = same_since[model]
         if len(settled) == len(chosen):
             return settled
         if len(changes) < PAGE:  # the file's first change set what is still there
-            return {model: settled[model] if model in settled else same_since.get(model) for model in chosen}
+            return same_since | settled
     return settled
 
 
-def _changes(git: Git, commit: str, path: str, skip: int) -> list[_Change]:
-    args = ["log", "--first-parent", f"--format={_LOG_FORMAT}%x1e", f"--max-count={PAGE}", f"--skip={skip}"]
-    output = git.out(*args, commit, "--", path)
+def _authored(git: Git, path: str, change: _Change | None, model: str, placement: Deployment) -> SetBy | None:
+    """Who wrote the placement: ``change`` itself, or when it is a merge (a pull request merged with a merge
+    commit), the newest commit it brought in whose file already held the placement (the promotion's)."""
+    if change is None or len(change.parents) < 2:
+        return None if change is None else change.set_by
+    merged = _changes(git, f"{change.parents[0]}..{change.commit}", path, 0, first_parent=False)
+    brought = [c for c in merged if c.commit != change.commit]
+    texts = git.read_blobs([f"{c.commit}:{path}" for c in brought])
+    for candidate, text in zip(brought, texts, strict=True):
+        if _placement(text, model) == placement:
+            return replace(candidate.set_by, merged_in=change.commit, merged_at=change.committed)
+    return change.set_by
+
+
+def _changes(git: Git, revisions: str, path: str, skip: int, *, first_parent: bool = True) -> list[_Change]:
+    """A page of the commits in ``revisions`` that changed ``path``, newest first."""
+    args = ["log", *(["--first-parent"] if first_parent else []), f"--format={_LOG_FORMAT}%x1e"]
+    output = git.out(*args, f"--max-count={PAGE}", f"--skip={skip}", revisions, "--", path)
     found = []
     for chunk in output.split(_RECORD):
         parts = chunk.strip("\n").split(_FIELD)
-        if len(parts) == 7:
-            sha, author, email, date, _committed, subject, action = parts
-            found.append(_Change(sha, SetBy(sha, author, email, date, subject, _how(action, subject))))
+        if len(parts) == 8:
+            sha, parents, author, email, date, committed, subject, action = parts
+            set_by = SetBy(sha, author, email, date, subject, _how(action, subject))
+            found.append(_Change(sha, parents.split(), committed, set_by))
     return found
 
 

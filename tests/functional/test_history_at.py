@@ -110,6 +110,8 @@ def test_json_names_the_promotion_with_a_zone_and_the_moment_itself(repo: Dated)
         "date": "2026-05-03T10:00:00+00:00",
         "subject": "Promote churn@2 to staging as a 25% canary",
         "how": "promote",
+        "merged_in": None,
+        "merged_at": None,
         "hand_edit": False,
     }
     assert [(r["version"], r["artifact_sha256"], r["data_sha256"], r["spec_commit"]) for r in churn["records"]] == [
@@ -179,3 +181,26 @@ def test_at_needs_an_environment(repo: Dated) -> None:
     result = repo.at("--at", "1h ago")
     assert result.code == 2
     assert "--at needs --env: which environment's file to read" in result.stderr
+
+
+def test_a_promotion_merged_as_a_pull_request_is_set_by_the_promotion_and_takes_effect_at_the_merge(
+    repo: Dated, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _when(monkeypatch, "2026-05-07T10:00:00Z")
+    assert cli("promote", "churn@3", "--env", "staging", "--no-push", "--repo", str(repo.root)).code == 0
+    promotion = git_at(repo.root, None, "rev-parse", "promote/churn-3-staging")
+    git_at(repo.root, "2026-05-08T10:00:00Z", "merge", "-q", "--no-ff", "-m", "Merge pull request #7", promotion)
+    merge = git_at(repo.root, None, "rev-parse", "HEAD")
+
+    waiting = json.loads(repo.at("--at", "2026-05-07T12:00:00Z", "--env", "staging", "-o", "json").stdout)
+    assert (waiting["models"][0]["version"], waiting["commit"]) == (1, repo.commits["revert"])  # not merged yet
+
+    result = repo.at("--at", "2026-05-08T12:00:00Z", "--env", "staging")
+    assert result.code == 0, result.stderr
+    lines = [line.rstrip() for line in result.stdout.splitlines()]
+    assert lines[1:5] == [
+        f"  environments/staging.yaml on main at {merge[:10]} (committed 2026-05-08T10:00:00+00:00)",
+        "model  version  strategy  candidate  set by      who        when              how",
+        f"churn  v3       replace              {promotion[:10]}  Test User  2026-05-07 10:00  promote",
+        f'churn: set by {promotion[:10]} "Promote churn@3 to staging", merged in {merge[:10]} (2026-05-08T10:00:00+00:00)',
+    ]
