@@ -279,13 +279,22 @@ def history(
 
 
 def resolve_strategy(spec: ModelSpec, strategy: str | None, weight: int | None) -> tuple[str, int | None]:
+    """The strategy and weight a promotion writes; a canary without a weight starts at the spec's first
+    ``rollout.steps`` when the spec declares a rollout (so ``mlopsctl rollout`` can drive it), else at
+    :data:`DEFAULT_CANARY_WEIGHT` (at most ``promotion.max_canary_weight``)."""
     if strategy is None:
         strategy = "canary" if weight is not None else "replace"
     if weight is not None and strategy != "canary":
         raise UsageError(f"--weight applies to --strategy canary only, not {strategy}")
     if strategy == "canary" and weight is None:
-        weight = min(DEFAULT_CANARY_WEIGHT, spec.promotion.max_canary_weight)
+        weight = _first_canary_weight(spec)
     return strategy, weight
+
+
+def _first_canary_weight(spec: ModelSpec) -> int:
+    if "rollout" in spec.model_fields_set:
+        return spec.rollout.steps[0]  # above max_canary_weight: the policy refuses it, naming the limit
+    return min(DEFAULT_CANARY_WEIGHT, spec.promotion.max_canary_weight)
 
 
 def model_spec(repo: Repo, model: str) -> ModelSpec:

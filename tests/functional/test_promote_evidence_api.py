@@ -114,3 +114,11 @@ def test_pull_request_carries_the_extra_body_and_its_commit_the_trailers(
     pushed = git(repo.remote, "log", "-1", "--format=%B", "promote/churn-2-staging")
     assert "Evidence" not in pushed  # the body is the pull request's; the commit keeps title and trailers
     assert pushed.endswith("Previous: 1\nRollout-Step: 2/4\nRollout-Decision: advance")
+
+
+def test_a_canary_without_a_weight_starts_at_the_declared_rollouts_first_step(cli: Any, repo: GitopsRepo) -> None:
+    path = repo.root / "models" / "churn" / "model.yaml"
+    path.write_text(path.read_text() + "rollout:\n  steps: [20, 50, 100]\n")
+    git(repo.root, "commit", "-qam", "Rollout steps")
+    assert promote(cli, repo, "churn@2", "--env", "staging", "--strategy", "canary", "--direct").code == 0
+    assert git(repo.root, "log", "-1", "--format=%s") == "Promote churn@2 to staging as a 20% canary"
