@@ -141,10 +141,11 @@ def promote(
 def _evidence(repo: Repo, op: Promote, required: bool) -> LiveEvidence | None:
     """The version's live evidence, read only when it ran live and the promotion passes the policy."""
     snap = Snapshot(Git(repo.root), "HEAD")
-    if latest_live_run(snap, op.model, op.version, op.env) is None and not required:
+    run = latest_live_run(snap, op.model, op.version, op.env)
+    if run is None and not required:
         return None
     op.prepare(snap)  # a refused promotion is refused before Prometheus is asked anything
-    return live_evidence(snap, op.spec, op.version, op.env, repo.settings.prometheus, required=required)
+    return live_evidence(snap, op.spec, op.version, run, repo.settings.prometheus, required=required)
 
 
 def preview_promote(

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mlopsctl.errors import CheckFailed, MlopsError, UsageError
-from mlopsctl.gitops.live_runs import LiveRun, latest_live_run
+from mlopsctl.gitops.live_runs import LiveRun
 from mlopsctl.gitops.snapshot import Snapshot
 from mlopsctl.spec.models import ModelSpec, PrometheusSettings
 from mlopsctl.textsafe import terminal_safe
@@ -90,14 +90,20 @@ class LiveEvidence:
 
 
 def live_evidence(
-    snap: Snapshot, spec: ModelSpec, version: int, env: str, settings: PrometheusSettings, *, required: bool = False
+    snap: Snapshot,
+    spec: ModelSpec,
+    version: int,
+    run: LiveRun | None,
+    settings: PrometheusSettings,
+    *,
+    required: bool = False,
 ) -> LiveEvidence | None:
-    """The evidence of ``spec.name@version``'s latest shadow or canary run, or None when it never ran as one.
+    """The evidence of ``spec.name@version``'s ``run`` as a shadow or canary (see
+    :func:`~mlopsctl.gitops.live_runs.latest_live_run`), or None when it never ran as one.
 
     ``required``: no run is a CheckFailed, and a Prometheus that is not configured or cannot be read
     raises its error (exit 3 when unreachable) instead of being written into the section.
     """
-    run = latest_live_run(snap, spec.name, version, env)
     if run is None:
         if required:
             raise CheckFailed(
