@@ -66,10 +66,13 @@ def expected_buckets(differences: np.ndarray[Any, Any]) -> dict[str, int]:
     return found
 
 
-def start_candidate_serve(repo: Path, port: int, candidate: int, strategy: str) -> subprocess.Popen[str]:
-    """``mlopsctl serve churn@1 --candidate N --strategy S`` in ``repo`` (read it with read_json_object)."""
+def start_candidate_serve(
+    repo: Path, port: int, candidate: int, strategy: str, weight: int = 50
+) -> subprocess.Popen[str]:
+    """``mlopsctl serve churn@1 --candidate N --strategy S`` in ``repo`` (read it with read_json_object);
+    a canary takes ``weight`` percent of requests, drawn with a fixed seed."""
     command = [sys.executable, "-m", "mlopsctl", "serve", "churn@1", "--port", str(port), "-o", "json"]
-    command += ["--candidate", str(candidate), "--strategy", strategy, "--weight", "100", "--seed", "3"]
+    command += ["--candidate", str(candidate), "--strategy", strategy, "--weight", str(weight), "--seed", "3"]
     return subprocess.Popen(
         command,
         cwd=repo,
@@ -81,9 +84,12 @@ def start_candidate_serve(repo: Path, port: int, candidate: int, strategy: str) 
 
 
 @contextlib.contextmanager
-def flipped_shadow_served(root: Path, env: str, window: str = "2m") -> Iterator[tuple[str, Fitted, Fitted]]:
-    """churn@1 with a shadow v2 trained on flipped labels, registered in ``root``, deployed in ``env`` (the
-    environment file) and served by ``mlopsctl serve``; yields its URL and both fits, stops it after."""
+def flipped_shadow_served(
+    root: Path, env: str, window: str = "2m", strategy: str = "shadow"
+) -> Iterator[tuple[str, Fitted, Fitted]]:
+    """churn@1 with a v2 trained on flipped labels as shadow (or canary taking half the requests), registered
+    in ``root``, deployed in ``env`` (the environment file) and served by ``mlopsctl serve``; yields its
+    URL and both fits, stops it after."""
     from tests.support.serve_process import read_json_object, register
     from tests.support.services import free_port
     from tests.support.status_repo import set_environment, set_monitoring
@@ -93,8 +99,9 @@ def flipped_shadow_served(root: Path, env: str, window: str = "2m") -> Iterator[
     register(root, shadow)
     set_monitoring(root, window=window, min_observations=20, shadow={"warn_below": 0.95, "crit_below": 0.9})
     port = free_port()
-    set_environment(root, env, {"churn": {"version": 1, "candidate": 2, "strategy": "shadow", "port": port}})
-    process = start_candidate_serve(root, port, 2, "shadow")
+    deployment = {"version": 1, "candidate": 2, "strategy": strategy, "port": port}
+    set_environment(root, env, {"churn": deployment | ({"weight": 50} if strategy == "canary" else {})})
+    process = start_candidate_serve(root, port, 2, strategy)
     try:
         yield read_json_object(process)["url"], stable, shadow
     finally:
