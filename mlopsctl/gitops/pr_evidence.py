@@ -109,6 +109,7 @@ def live_evidence(
             raise CheckFailed(
                 f"{spec.name}@{version} never ran as a shadow or canary in any environment at {snap.commit[:12]}: "
                 "there is no live evidence",
+                title="No live evidence",
                 hint=f"run it as a shadow first (mlopsctl promote {spec.name}@{version} --env ENV --strategy shadow), "
                 "or promote without --require-evidence",
             )

@@ -148,6 +148,7 @@ def test_require_evidence_refuses_before_anything_is_committed(
     assert never.value.message == (
         f"churn@3 never ran as a shadow or canary in any environment at {head[:12]}: there is no live evidence"
     )
+    assert never.value.title == "No live evidence"
     assert never.value.hint == (
         "run it as a shadow first (mlopsctl promote churn@3 --env ENV --strategy shadow), "
         "or promote without --require-evidence"
