@@ -42,6 +42,7 @@ NOT_CONFIGURED = (
 MAX_REASON_CHARS = 500
 MAX_LABEL_CHARS = 100
 _UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_.:/ -]")
+_URL_CREDENTIALS = re.compile(r"://[^/@\s]+@")
 
 
 @dataclass(frozen=True)
@@ -142,11 +143,16 @@ def _read(spec: ModelSpec, run: LiveRun, settings: PrometheusSettings) -> LiveEv
         end=run.end,
         spec=spec,
     )
-    return LiveEvidence(spec.name, run, _with_safe_labels(evidence), source=source.description)
+    return LiveEvidence(spec.name, run, _with_safe_labels(evidence), source=without_credentials(source.description))
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it removed: a pull request is no place for them."""
+    return _URL_CREDENTIALS.sub("://", text)
 
 
 def _reason(exc: MlopsError) -> str:
-    reason = _line(exc.message if not exc.hint else f"{exc.message} ({exc.hint})")
+    reason = without_credentials(_line(exc.message if not exc.hint else f"{exc.message} ({exc.hint})"))
     return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
 
 

@@ -178,3 +178,13 @@ def test_json_carries_the_run_and_why_there_are_no_figures(
     assert evidence["start"] == SHADOW_AT.timestamp()
     assert evidence["unreadable"].startswith("no Prometheus URL is configured")
     assert evidence["figures"] == {}
+
+
+def test_credentials_in_the_prometheus_url_stay_out_of_the_pull_request(
+    cli: Any, repo: GitopsRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", f"http://alice:s3cret@127.0.0.1:{port}")
+    result, body = _promote_pr(cli, repo, monkeypatch, "churn@2", "--env", "staging")
+    assert f"The live evidence could not be read: cannot reach Prometheus at http://127.0.0.1:{port}" in body
+    assert "s3cret" not in body and "alice" not in body and "s3cret" not in result.stdout
