@@ -27,7 +27,8 @@ from mlopsctl.serve.predlog import LogSettings, env_folder, serve_folder
 from mlopsctl.serve.runner import serve_async
 from mlopsctl.serve.service import LoadedVersion, Service, Strategy, build_service
 from mlopsctl.spec.loader import Repo
-from mlopsctl.spec.models import ServingSpec, duration_seconds
+from mlopsctl.spec.models import ModelSpec, ServingSpec, duration_seconds
+from mlopsctl.spec.yamlpos import load_yaml
 
 DEFAULT_PORT = 8000
 
@@ -61,14 +62,33 @@ class Listening:
         return dict(self.__dict__)
 
 
-def serving_spec(repo: Repo, model: str) -> ServingSpec:
+def model_spec(repo: Repo, model: str) -> ModelSpec | None:
+    """The model's spec: as scanned, partial, or read alone from its file.
+
+    ``apply`` hands over a light repository with no specs loaded (plan reads none), so without the
+    last case a deployed service would run without the spec's prediction log and live metric.
+    None when there is no spec or it does not validate: serving then takes the defaults.
+    """
     spec = repo.models.get(model) or repo.partial_models.get(model)
+    if spec is not None or not repo.model_file(model).is_file():
+        return spec
+    doc = load_yaml(repo.model_file(model))
+    if doc.problems:
+        return None
+    try:
+        return ModelSpec.model_validate(doc.data)
+    except ValueError:  # pydantic's ValidationError: validate says where; serving takes the defaults
+        return None
+
+
+def serving_spec(repo: Repo, model: str) -> ServingSpec:
+    spec = model_spec(repo, model)
     return spec.serving if spec is not None else ServingSpec()
 
 
 def field_policy(repo: Repo, model: str) -> FieldPolicy:
     """The spec's declared data columns (accepted, ignored when not features) and its unknown-field policy."""
-    spec = repo.models.get(model) or repo.partial_models.get(model)
+    spec = model_spec(repo, model)
     data = getattr(spec, "data", None)  # a partial spec may lack a block that did not validate
     declared = tuple(getattr(data, "columns", None) or ())
     return FieldPolicy(declared, getattr(spec, "serving", ServingSpec()).unknown_fields)
@@ -95,7 +115,7 @@ class LogArguments:
 
 def log_arguments(repo: Repo, model: str, folder: Path) -> LogArguments:
     """What ``model``'s spec asks to log (into ``folder``) and which live metric to compute."""
-    spec = repo.models.get(model) or repo.partial_models.get(model)
+    spec = model_spec(repo, model)
     wanted = serving_spec(repo, model).prediction_log
     settings = LogSettings(folder, wanted.sample, wanted.max_bytes, wanted.keep_files) if wanted.enabled else None
     monitoring = getattr(spec, "monitoring", None)

@@ -96,3 +96,18 @@ def test_apply_gets_the_specs_log_and_metric_as_launch_fields(model_repo: Path) 
     set_monitoring(model_repo, performance={"metric": "precision", "warn_below": 0.8, "crit_below": 0.6})
     fields = deployment_log_arguments(scan_repo(model_repo), "staging", "churn").launch_fields()
     assert "performance_metric" not in fields  # a metric the service does not compute is not passed on
+
+
+def test_apply_reads_the_log_and_metric_from_the_spec_on_its_light_repository(model_repo: Path) -> None:
+    """``apply`` hands the launch a repository with no specs loaded: the spec is read from its file."""
+    from mlopsctl.deploy.api import light_repo
+    from mlopsctl.serve.local import deployment_log_arguments
+    from tests.support.status_repo import set_monitoring
+
+    set_monitoring(model_repo, window="15m", performance={"metric": "accuracy", "warn_below": 0.8, "crit_below": 0.6})
+    repo = light_repo(model_repo)
+    assert not repo.models  # the case the demo met: nothing scanned
+    fields = deployment_log_arguments(repo, "staging", "churn").launch_fields()
+    assert fields["performance_metric"] == "accuracy"
+    assert fields["performance_window"] == 900.0
+    assert fields["prediction_log"] == str(model_repo / ".mlops" / "predictions" / "env" / "staging" / "churn")
