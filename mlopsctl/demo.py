@@ -174,8 +174,7 @@ def _free_staging_port(state: DemoState, opts: Options) -> None:
 def _step_apply(state: DemoState, opts: Options) -> None:
     from mlopsctl.deploy.api import apply_environment
 
-    # The scanned repository, not deploy's light one: with the light one, apply does not read the spec's
-    # monitoring.performance and the service would not compute live accuracy for step 12.
+    # The scanned repository: its specs are loaded already (with deploy's light one, apply reads them again).
     repo = open_repo(state.root)
     result = apply_environment(repo, "staging", progress=lambda line: opts.say(f"  {escape(line)}"))
     for action in result.actions:
