@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
@@ -249,33 +248,3 @@ def test_core_does_not_import_textual() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-@pytest.mark.slow
-def test_demo_walks_the_lifecycle_to_a_drift_alarm(tmp_path: Path) -> None:
-    root = tmp_path / "demo"
-    try:
-        result = run_cli_process("demo", "--no-ui", "--path", str(root))
-        assert result.code == 0, result.stderr + result.stdout
-        out = result.stdout
-        for title in ("1. Create a model repository", "4. Train and register version 1", "Apply the canary"):
-            assert title in out
-        assert "ok: 1 model, 2 environments, no problems" in out
-        assert "updated churn v1 + v2 canary 20%" in out
-        assert "CRIT churn v1 stable: feature `monthly_charges` PSI" in out
-        assert (root / "registry" / "churn" / "v2.yaml").is_file()
-    finally:
-        _stop_demo(root)
-
-
-def _stop_demo(root: Path) -> None:
-    """Stop what the demo leaves running: its traffic replayer and the staging services."""
-    import os
-    import signal
-
-    pid_file = root / ".mlops" / "demo-traffic.pid"
-    if pid_file.is_file():
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
-    if (root / "mlops.yaml").is_file():
-        run_cli_process("down", "--env", "staging", "--repo", str(root))
