@@ -143,9 +143,10 @@ def test_a_good_canary_advances_to_the_full_promotion_one_commit_per_step(canary
     assert git(canary.root, "rev-list", "--count", f"{start}..HEAD") == "3"
     assert trailers(canary.root, "Rollout-Decision", 3) == ["promote", "advance", "advance"]
     assert git(canary.remote, "rev-parse", "main") == canary.head()
-    history = canary.mlopsctl("history", "--env", ENV)
+    history = canary.mlopsctl("history", "--env", ENV, "-o", "json")
     assert history.code == 0, history.stderr
-    print(history.stdout)  # the README's GitOps section shows this
+    steps = [(e["rollout_step"], e["rollout_decision"], e["weight"]) for e in json.loads(history.stdout)["entries"][:4]]
+    assert steps == [("4/4", "promote", None), ("3/4", "advance", 50), ("2/4", "advance", 25), (None, None, 5)]
 
 
 def varied_rows(port: int) -> Callable[[], None]:
