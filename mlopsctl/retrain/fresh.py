@@ -5,7 +5,9 @@ target's ``predictions/env/<env>/<model>/``) and of ``mlopsctl serve`` (``predic
 which an environment may point at): :func:`mlopsctl.contract.predictionlog.labelled_rows` joins
 each label to the row it labels. Rows are de-duplicated by (request id, row) (a shadow logs the
 same request again), given the spec's columns (columns a request never carries, such as an id,
-stay empty) with the label as the target, and appended to the source rows. The result is written
+stay empty) with the label as the target, de-duplicated again as whole rows (the same inputs asked
+again under a new id, a client's retry, carry no id that tells them apart, and would fail the
+quality check's duplicate rows), and appended to the source rows. The result is written
 atomically as CSV under the state folder, where train reads it like any data file.
 """
 
@@ -60,7 +62,7 @@ def assemble(repo: Repo, spec: ModelSpec, env: str, source: Any) -> FreshData:
     """``source`` (the loaded data.source frame) plus ``env``'s labelled traffic, written as CSV."""
     import pandas as pd
 
-    traffic = _as_spec_rows(spec, labelled_traffic(repo, spec.name, env), list(source.columns))
+    traffic = _as_spec_rows(spec, labelled_traffic(repo, spec.name, env), list(source.columns)).drop_duplicates()
     frame = pd.concat([source, traffic], ignore_index=True) if len(traffic) else source
     path = repo.state_dir / "retrain" / f"{spec.name}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -144,8 +144,13 @@ def _drift(deployment: DeploymentHealth | None, enabled: bool) -> Trigger:
 def _performance(deployment: DeploymentHealth | None, enabled: bool) -> Trigger:
     if not enabled:
         return Trigger("performance", False, False, "retraining.on_performance is false")
-    checks = {c.name: c for c in deployment.checks} if deployment is not None else {}
+    if deployment is None:
+        return Trigger("performance", True, False, "no health for the running version (is it serving?)")
+    checks = {c.name: c for c in deployment.checks}
     found = checks.get("performance")
+    up = checks.get("up")
+    if up is not None and up.state is not State.OK:  # not "is the log on?": the service is not there
+        return Trigger("performance", True, False, f"no live performance: {up.reason}")
     if found is None:
         return Trigger("performance", True, False, "no live performance check (monitoring.performance)")
     return Trigger("performance", True, found.state is State.CRIT, f"{found.state}: {found.reason}")

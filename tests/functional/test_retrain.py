@@ -195,3 +195,17 @@ def test_check_exit_codes_for_unreachable_metrics_and_usage(
     result = check(cli, served)
     assert result.code == 3
     assert result.stderr.startswith("error: Prometheus unreachable: cannot reach Prometheus at http://127.0.0.1:")
+
+
+def test_a_service_that_is_down_is_named_as_why_performance_is_unknown(cli: Any, served: Served) -> None:
+    from tests.support.retrain_repo import commit_all
+    from tests.support.status_repo import set_environment
+
+    closed = free_port()  # nothing listens there: the running version is down
+    set_environment(served.root, "staging", {"churn": {"version": 1, "port": closed}})
+    commit_all(served.root, "staging on a port nothing serves")
+    found = json.loads(check(cli, served, "-o", "json").stdout)
+    reasons = {t["name"]: (t["fired"], t["reason"]) for t in found["triggers"]}
+    fired, reason = reasons["performance"]
+    assert not fired
+    assert reason.startswith(f"no live performance: service down at 127.0.0.1:{closed}"), reason

@@ -25,17 +25,24 @@ def test_labelled_traffic_is_deduplicated_and_given_the_spec_columns(model_repo:
         rows = records_of(fit.frame.iloc[:3][[c.name for c in fit.record.signature.inputs]])
         status, _, body = post_json(service.url, "/predict", {"records": rows}, {"X-Request-Id": "batch-1"})
         assert status == 200, body
-        wait_logged(folder, {"batch-1"})
-        labels = [{"id": "batch-1", "row": 0, "label": 1}, {"id": "batch-1", "row": 2, "label": 0}]
+        status, _, body = post_json(service.url, "/predict", {"records": rows[:1]}, {"X-Request-Id": "retry-1"})
+        assert status == 200, body
+        wait_logged(folder, {"batch-1", "retry-1"})
+        labels = [
+            {"id": "batch-1", "row": 0, "label": 1},
+            {"id": "batch-1", "row": 2, "label": 0},
+            {"id": "retry-1", "row": 0, "label": 1},  # the same inputs and label again: one row in the data
+        ]
         status, _, body = post_json(service.url, "/feedback", {"labels": labels})
         assert status == 200, body
     finally:
         service.stop()
-    assert sorted(labelled_rows(folder)["role"]) == ["shadow", "shadow", "stable", "stable"]  # the same ids twice
+    assert sorted(labelled_rows(folder)["role"]) == ["shadow"] * 3 + ["stable"] * 3  # the same ids twice
     traffic = labelled_traffic(repo, "churn", "staging")
     assert sorted(zip(traffic["id"], traffic["row"], traffic["role"], traffic["label"], strict=True)) == [
         ("batch-1", 0, "stable", 1),
         ("batch-1", 2, "stable", 0),
+        ("retry-1", 0, "stable", 1),
     ]
     source = pd.read_csv(model_repo / "data" / "churn.csv")
     fresh = assemble(repo, repo.models["churn"], "staging", source)
