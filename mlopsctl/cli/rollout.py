@@ -73,6 +73,8 @@ def _render_decision(console: Console, decision: api.Decision, dry_run: bool) ->
     if decision.commit:
         where = "pushed" if decision.pushed else "not pushed (--no-push)"
         console.print(f"  committed {decision.commit[:12]}, {where}")
+        for step in decision.next_steps:
+            console.print(f"  {escape(step)}")
 
 
 def _checks_table(decision: api.Decision) -> Table:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlopsctl.errors import NotFound
+from mlopsctl.errors import NotFound, PrometheusUnreachable
 from mlopsctl.gitops import api as gitops
 from mlopsctl.monitor.sources import MetricsSource, PrometheusSource
 from mlopsctl.rollout.judge import Decision, judge
@@ -57,9 +57,12 @@ def judge_rollouts(root: Path, env: str, model: str | None = None, *, repo: Repo
         raise NotFound(f"nothing runs for {model} in {env}", hint=f"see environments/{env}.yaml")
     sources = _LazySource(repo, env)
     report = RolloutReport(env)
-    for name, deployment in sorted(environment.deployments.items()):
-        if (model is None or name == model) and deployment.strategy == "canary":
-            report.decisions.append(judge(repo, env, name, deployment, sources))
+    try:
+        for name, deployment in sorted(environment.deployments.items()):
+            if (model is None or name == model) and deployment.strategy == "canary":
+                report.decisions.append(judge(repo, env, name, deployment, sources))
+    except PrometheusUnreachable as exc:
+        raise PrometheusUnreachable(f"{exc.message}; the rollout is paused, nothing committed", hint=exc.hint) from None
     report.source = sources.description
     return report
 
@@ -91,7 +94,6 @@ class _LazySource:
         return self.source.description if self.source is not None else ""
 
 
-
 def _commit(root: Path, decision: Decision, push: bool) -> None:
     step = decision.step
     assert step is not None
@@ -110,7 +112,7 @@ def _commit(root: Path, decision: Decision, push: bool) -> None:
             root, ref, decision.env, strategy=strategy, weight=weight, direct=True, push=push,
             message=decision.reason, extra_body=body, trailers=trailers,
         )  # fmt: skip
-    decision.commit, decision.pushed = outcome.commit, outcome.pushed
+    decision.commit, decision.pushed, decision.next_steps = outcome.commit, outcome.pushed, outcome.next_steps
 
 
 def commit_body(decision: Decision) -> str:

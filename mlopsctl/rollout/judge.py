@@ -42,6 +42,8 @@ class Decision:
     evidence: Evidence | None = None
     commit: str | None = None
     pushed: bool = False
+    next_steps: list[str] = field(default_factory=list)
+    """What to do after the commit (the push command under ``--no-push``)."""
 
     @property
     def next_weight(self) -> int | None:
@@ -74,6 +76,7 @@ class Decision:
             "evidence": self.evidence.to_dict() if self.evidence else None,
             "commit": self.commit,
             "pushed": self.pushed,
+            "next_steps": self.next_steps,
         }
 
 

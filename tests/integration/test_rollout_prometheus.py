@@ -199,8 +199,10 @@ def test_a_disagreeing_canary_is_rolled_back_at_the_first_step_and_prometheus_do
 
     canary.prometheus.start()
     canary.prometheus.wait_for(f'up{{env="{ENV}"}} == 1', timeout=30)
-    result = canary.rollout()
+    result = canary.rollout("--no-push")
     assert result.code == 1, result.stdout + result.stderr
+    assert git(canary.remote, "rev-parse", "main") == start  # committed here only
+    assert f"committed {canary.head()[:12]}, not pushed (--no-push)" in result.stdout
     assert "roll back: step 1/4 (5%) failed: agreement " in " ".join(result.stdout.split())
     message = git(canary.root, "log", "-1", "--format=%B")
     assert message.startswith("Roll back churn in staging to version 1\n\nstep 1/4 (5%) failed: agreement ")
