@@ -49,6 +49,9 @@ from mlopsctl.state_links import refuse_state_links
 
 INSTALLER = Path(__file__).with_name("install_env.py")
 LABEL_PREFIX = "dev.mlopsctl"
+HANDOVER_LABEL = f"{LABEL_PREFIX}.serve-handover"
+"""Set ("1") on images whose service takes ``--handover``/``--take-over`` and the prediction log
+arguments: the docker target swaps such containers without a gap (older images stop, then start)."""
 BASE_IMAGES_FILE = "build/base-images.json"
 """Base image ID -> its Python, in the state folder (probing a base image starts a container)."""
 
@@ -356,6 +359,7 @@ def image_labels(repo: Repo, record: VersionRecord, base: str) -> dict[str, str]
         f"{LABEL_PREFIX}.project": repo.settings.name,
         f"{LABEL_PREFIX}.estimator": record.estimator,
         f"{LABEL_PREFIX}.generator": f"mlopsctl {__version__}",
+        HANDOVER_LABEL: "1",
     }
     source = _source_url(repo)
     if source:
@@ -460,6 +464,7 @@ def _mb(size: int) -> str:
 
 
 __all__ = [
+    "HANDOVER_LABEL",
     "BuildResult",
     "Progress",
     "ServiceCode",

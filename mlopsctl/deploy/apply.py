@@ -3,20 +3,24 @@
 One service owns one port, and a running service cannot change its versions, strategy or weight,
 so every update is a new instance. When the old instance serves on the port the new one needs:
 
-* **local target: a takeover, no gap.** The new process starts with the old one's handover
-  socket (:mod:`mlopsctl.deploy.handover`); it loads its versions (artifacts checked against their
-  digests) while the old one serves, then takes the old one's listening socket itself, so both
-  share one accept queue and not one connection is refused; the old one then stops accepting,
-  drains (requests in flight finish, keep-alive connections are closed with ``Connection: close``)
-  and exits. Apply waits until the new instance holds the port and answers ``/health/ready`` as
-  the new spec, then stops the old one (already draining) and records. A version that never
-  becomes ready exits before it touches the port: the old one serves on, nothing changed.
-  Why a handed-over socket rather than ``SO_REUSEPORT``: :mod:`mlopsctl.serve.handover`.
-* **other targets (docker), and a local instance started before handovers existed: correctness
-  first.** The new spec is proven on a scratch port (a *preflight* instance: the versions load,
-  ``/health/ready`` answers) while the old one keeps serving; then the old instance is stopped
-  gracefully, the new one starts on the port and must become ready again, else the old spec is
-  started again (rollback). Between that stop and ready, the port does not answer.
+* **local target, and docker with a local engine and an image that can: a takeover, no gap.** The
+  new process starts with the old one's handover socket (:mod:`mlopsctl.deploy.handover`); it loads
+  its versions (artifacts checked against their digests) while the old one serves, then takes the
+  old one's listening socket itself, so both share one accept queue and not one connection is
+  refused; the old one then stops accepting, drains (requests in flight finish, keep-alive
+  connections are closed with ``Connection: close``) and exits. Apply waits until the new instance
+  holds the port and answers ``/health/ready`` as the new spec, then stops the old one (already
+  draining) and records. A version that never becomes ready exits before it touches the port: the
+  old one serves on, nothing changed. Why a handed-over socket rather than ``SO_REUSEPORT``:
+  :mod:`mlopsctl.serve.handover`. A container is *released* first (restart policy ``no``, so the
+  engine does not start it again once it drained and exited) and *kept* again (``unless-stopped``)
+  when the takeover fails.
+* **otherwise (a remote Docker engine, an image built before handovers, an instance started before
+  them): correctness first, and apply says why.** The new spec is proven on a scratch port (a
+  *preflight* instance: the versions load, ``/health/ready`` answers) while the old one keeps
+  serving; then the old instance is stopped gracefully, the new one starts on the port and must
+  become ready again, else the old spec is started again (rollback). Between that stop and ready,
+  the port does not answer.
 
 When the port changes, the new instance starts on its port first and the old one stops after, with
 no gap. Every start and stop rewrites the deploy state at once, and every instance carries its
@@ -150,6 +154,7 @@ class Applier:
         self.live = [i for i in observed if i.health.alive or i.container is not None]
         self.result = ApplyResult(env=plan.env, commit=plan.commit or "", ok=True, changes=len(plan.changes))
         self._files: dict[tuple[str, int], VersionFiles] = {}
+        self._refusals_said: set[str] = set()
 
     # ------------------------------------------------------------------ the whole run
 
@@ -218,30 +223,47 @@ class Applier:
         """On a target that hands ports over: the instance of this change that accepts on ``spec.port``.
 
         An apply killed mid-takeover leaves the new instance going on alone: it may hold the port
-        already (then it is the one to take over from, or to keep), or still be loading (then it is
-        stopped, so two successors never race for one port). None: no instance waits for a
-        successor there (nothing runs, the port changes, or it was started before handovers existed).
+        already (then it is the one to take over from, or to keep), or still be loading: then it is
+        left to finish (hold the port, or exit), because stopping it could catch it just after the
+        old one started draining, leaving nobody to accept. None: no instance waits for a successor
+        there (nothing runs, the port changes, or it was started before handovers existed).
         """
         runtime = self.runtimes[spec.target]
         if not hands_over(runtime):
             return None
+        handing = cast(HandoverRuntime, runtime)
         mine = [i for i in change.instances if i in self.live and i.role == SERVICE and i.spec.target == spec.target]
-        holding = [i for i in mine if i.spec.port == spec.port and cast(HandoverRuntime, runtime).holds_port(i)]
-        if not holding:
-            return None
+        self._await_successors(handing, [i for i in mine if i.spec.port == spec.port])
+        holding = [i for i in mine if i.spec.port == spec.port and handing.holds_port(i)]
+        if not holding or _handover_refusal(runtime, spec) is not None:
+            return None  # the swap says why it stops first
         holder = max(holding, key=lambda i: i.start_ticks or 0)
         for instance in mine:
             if instance not in holding:
                 self._stop(instance, f"it does not hold port {spec.port}")
         return holder
 
+    def _await_successors(self, runtime: HandoverRuntime, on_port: list[Instance]) -> None:
+        """While one instance holds the port, the others still alive there are successors an interrupted
+        apply started (or predecessors draining): wait until each holds the port or exits (bounded)."""
+        holding = [i for i in on_port if runtime.holds_port(i)]
+        if not holding:
+            return
+        for instance in [i for i in on_port if i not in holding and runtime.gone(i) is None]:
+            self.say(f"waiting for {instance.spec.describe()} ({instance.where}) to take the port over or exit")
+            gone = functools.partial(runtime.gone, instance)
+            wait_holding(functools.partial(runtime.holds_port, instance), gone, self.timeout)
+
     def _take_over(self, change: Change, spec: ServiceSpec, holder: Instance) -> None:
         """Same port, no gap: the new instance loads, takes the listening socket from the holder, which drains."""
         if holder.spec == spec and self._adopt(change, holder):
             return
+        runtime = cast(HandoverRuntime, self.runtimes[spec.target])
+        _call_if_present(runtime, "release", holder)
         new, problem = self._launch(spec, take_over_from=holder)
         if problem is not None or new is None:
             self._stop(new, "it did not become ready")
+            _call_if_present(runtime, "keep", holder)
             self._fail(spec, problem or "", holder)
             return
         self._done(change, new)  # stops the old instance, which was already draining
@@ -265,6 +287,10 @@ class Applier:
 
     def _swap(self, change: Change, spec: ServiceSpec, old: Instance) -> None:
         """Same port: prove the new spec on a scratch port, then stop the old, start the new, roll back on failure."""
+        refusal = _handover_refusal(self.runtimes[spec.target], spec, old)
+        if refusal is not None:
+            self._refusals_said.add(refusal)
+            self.say(f"replacing {old.spec.describe()} by stop-then-start (a gap on the port): {refusal}")
         problem = self._preflight(spec)
         if problem is not None:
             self._fail(spec, problem, old)
@@ -344,6 +370,8 @@ class Applier:
         runtime = self.runtimes[spec.target]
         launch = self._launch_spec(spec, role, take_over_from)
         self.say(_starting(spec, role, take_over_from))
+        if role == SERVICE and launch.prediction_log is not None:
+            self._say_unlogged(runtime, spec)
         started = time.monotonic()
         try:
             instance = runtime.start(launch)
@@ -392,14 +420,21 @@ class Applier:
         )
 
     def _logging(self, spec: ServiceSpec) -> dict[str, Any]:
-        """The prediction log and live metric arguments: local processes only. A container cannot write
-        the host's state folder (no volume for it yet), and an image built before the options existed
-        would refuse them."""
-        if spec.target != "local":
+        """The prediction log (in this machine's state folder) and live metric arguments, for local
+        processes and containers; the docker target drops them for an image built before the options
+        existed (it would refuse them) and for a remote engine (the folder is not there)."""
+        if spec.target not in ("local", "docker"):
             return {}
         from mlopsctl.serve.local import deployment_log_arguments  # numpy and the serving stack: not for plan
 
         return deployment_log_arguments(self.repo, self.env, spec.model).launch_fields()
+
+    def _say_unlogged(self, runtime: Runtime, spec: ServiceSpec) -> None:
+        """The target will not keep this service's prediction log (docker: remote engine, older image): once."""
+        refusal = _handover_refusal(runtime, spec)
+        if refusal is not None and refusal not in self._refusals_said:
+            self._refusals_said.add(refusal)
+            self.say(f"  its answers are not logged (serving.prediction_log): {refusal}")
 
     def _free(self, port: int) -> None:
         """Stop any of this environment's instances still holding ``port`` (a service that moves or goes)."""
@@ -519,6 +554,19 @@ def serving_limits(repo: Repo, model: str) -> ServingSpec:
         return ModelSpec.model_validate(doc.data).serving
     except ValueError:
         return ServingSpec()
+
+
+def _handover_refusal(runtime: Runtime, spec: ServiceSpec, old: Instance | None = None) -> str | None:
+    """Why ``runtime`` cannot hand ``old``'s port to ``spec`` (a target that never does: None, said nowhere)."""
+    refusal = getattr(runtime, "handover_refusal", None)
+    return None if refusal is None else cast(str | None, refusal(spec, old))
+
+
+def _call_if_present(runtime: Runtime, name: str, instance: Instance) -> None:
+    """A target's optional step around a takeover (docker: the old container's restart policy)."""
+    step = getattr(runtime, name, None)
+    if step is not None:
+        step(instance)
 
 
 def _starting(spec: ServiceSpec, role: str, take_over_from: Instance | None) -> str:

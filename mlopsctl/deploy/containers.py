@@ -20,28 +20,58 @@ version's serving environment (the same mlopsctl; the service refuses an artifac
 and apply then rolls back). Labels are set when the container is created, so an apply killed at
 any point leaves nothing the next one cannot find. Every engine call goes through
 :mod:`mlopsctl.ports.docker`, which records it in the operation log.
+
+**Swaps without a gap.** When the engine runs on this machine and the image says it can
+(label ``dev.mlopsctl.serve-handover``), a container gets the environment's handover folder,
+``<state_dir>/deploy/handover/<env>``, bind-mounted at ``/run/mlopsctl-handover``, and runs as the
+user who runs apply (never as root: when root applies, as the image's user 10001, which then owns
+the mounted folders): its service waits there for a successor exactly as a local process does
+(:mod:`mlopsctl.serve.handover`: ``--handover``, ``--take-over``, one listening socket passed over
+``SCM_RIGHTS``; both sides are the same user, so ``SO_PEERCRED`` lets them, and apply sees the
+socket file). All containers share the host's network, so the passed socket is the port itself.
+Before a takeover the old container's restart policy becomes ``no`` (it exits once drained and
+must stay gone); a takeover that fails gives it ``unless-stopped`` back. A remote engine (the
+folder would be on another machine) or an older image falls back to stop-then-start.
+
+**The prediction log.** For the same containers, the model's log folder in this machine's state
+folder (``predictions/env/<env>/<model>``, where ``explain``, feedback and ``retrain`` read the
+local target's log) is bind-mounted at ``/var/lib/mlopsctl/predictions`` and the service writes
+there, with the spec's sample, size and file count: the files are the container user's (above),
+readable by apply's user, and outlive every container. A remote engine or an older image logs
+nothing, and apply says so once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import tarfile
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from mlopsctl import oplog
-from mlopsctl.build.api import LABEL_PREFIX, Progress, build_image
+from mlopsctl.build.api import HANDOVER_LABEL, LABEL_PREFIX, Progress, build_image
 from mlopsctl.build.engine import Engine, Event, PullFailed
 from mlopsctl.build.images import PinnedImage, pushed_image
 from mlopsctl.build.references import version_reference
-from mlopsctl.deploy.model import PREFLIGHT, Health, Instance, ServiceSpec
+from mlopsctl.deploy.handover import INSTANCE_ID, handover_path, is_socket
+from mlopsctl.deploy.model import PREFLIGHT, SERVICE, Health, Instance, ServiceSpec
 from mlopsctl.deploy.runtime import Launch, Say, VersionFiles
 from mlopsctl.deploy.state import now
-from mlopsctl.ports.docker import DockerEngine, NoSuchObject
+from mlopsctl.fsio import refuse_links
+from mlopsctl.ports.docker import DockerEngine, NoSuchObject, engine_address
 from mlopsctl.spec.loader import Repo
 
 GRACE_SECONDS = 15
 CANDIDATE_DIR = "/tmp/mlopsctl-candidate"
 CONTAINER_USER = 10001
+HANDOVER_DIR = "/run/mlopsctl-handover"
+"""Where a container sees its environment's handover folder (a unix socket path must stay short)."""
+CONTAINER_LOG_DIR = "/var/lib/mlopsctl/predictions"
+"""Where a container's service writes its prediction log (the model's log folder, bind-mounted)."""
+KEEP_RUNNING = {"Name": "unless-stopped"}
 PULL_STEPS = ("Pull complete", "Already exists")
 """The pull events shown, one line per layer; the byte counts in between are not."""
 
@@ -132,17 +162,26 @@ class DockerRuntime:
         spec = launch.spec
         instance = Instance(spec=spec, id=launch.instance_id, env=launch.env, role=launch.role, started_at=now())
         name = f"mlops-{self.repo.settings.name}-{launch.env}-{spec.model}-{launch.instance_id}"
+        reference = version_reference(self.repo, spec.model, spec.version)
+        shares = launch.role == SERVICE and self.handover_refusal(spec) is None
+        binds = self._binds(launch) if shares else {}
+        launch = replace(launch, prediction_log=CONTAINER_LOG_DIR if launch.prediction_log else None)
+        if not shares:  # a preflight, an older image or a remote engine: no handover, nothing logged
+            launch = replace(launch, prediction_log=None, performance_metric=None)
         command = launch.candidate_arguments(f"{CANDIDATE_DIR}/record.yaml", f"{CANDIDATE_DIR}/model.skops")
-        policy = {"Name": "no"} if launch.role == PREFLIGHT else {"Name": "unless-stopped"}
+        command += launch.limit_arguments() + (_handover_arguments(launch) if shares else [])
+        policy = {"Name": "no"} if launch.role == PREFLIGHT else KEEP_RUNNING
         created = self.docker.call(
-            f"docker create --name {name} --network host {version_reference(self.repo, spec.model, spec.version)}",
+            f"docker create --name {name} --network host {reference}",
             "create_container",
-            version_reference(self.repo, spec.model, spec.version),
+            reference,
             name=name,
-            command=command + launch.limit_arguments(),
+            command=command,
             environment={"PORT": str(spec.port)},
             labels=self._labels(instance),
-            host_config=self.docker.host_config(network_mode="host", restart_policy=policy),
+            # one user for every container of the repo: SO_PEERCRED lets them hand over to each other
+            **({"user": "{}:{}".format(*container_user())} if shares else {}),
+            host_config=self.docker.host_config(network_mode="host", restart_policy=policy, binds=binds),
         )
         instance.container = str(created["Id"])
         if launch.candidate is not None:
@@ -150,6 +189,64 @@ class DockerRuntime:
             self.docker.call(f"docker cp candidate into {name}", "put_archive", instance.container, "/tmp", archive)
         self.docker.call(f"docker start {name}", "start", instance.container)
         return instance
+
+    def _binds(self, launch: Launch) -> dict[str, dict[str, str]]:
+        """The environment's handover folder and, when the spec logs, the model's log folder (both made here)."""
+        own = handover_path(self.repo, launch.env, launch.instance_id)
+        assert own is not None  # apply's instance ids are hex tokens
+        own.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _hand_to_container_user(own.parent)
+        binds = {str(own.parent): {"bind": HANDOVER_DIR, "mode": "rw"}}
+        if launch.prediction_log:
+            folder = refuse_links(self.repo.root, Path(launch.prediction_log))
+            folder.mkdir(parents=True, exist_ok=True)
+            _hand_to_container_user(folder)
+            binds[str(folder)] = {"bind": CONTAINER_LOG_DIR, "mode": "rw"}
+        return binds
+
+    # ------------------------------------------------------------------ handing the port over
+
+    @property
+    def hands_over(self) -> bool:
+        """Same-port swaps hand the listening socket over, when the engine shares this machine's folders."""
+        return engine_is_local()
+
+    def handover_refusal(self, spec: ServiceSpec, old: Instance | None = None) -> str | None:
+        """Why a container of ``spec`` cannot take the port over (from ``old``, when given); None: it can."""
+        if not engine_is_local():
+            return (
+                f"the Docker engine at {engine_address()} is not on this machine "
+                "(the containers would need a folder on this machine to hand the port over)"
+            )
+        reference = version_reference(self.repo, spec.model, spec.version)
+        found = self.engine.image(reference)
+        labels = ((found or {}).get("Config") or {}).get("Labels") or {}
+        if labels.get(HANDOVER_LABEL) != "1":
+            return (
+                f"the image {reference} was built without handover support (no label {HANDOVER_LABEL}); "
+                f"rebuild it with this mlopsctl: mlopsctl build {spec.ref}"
+            )
+        if old is not None and not self.holds_port(old):
+            return f"{old.where} was started without a handover socket"
+        return None
+
+    def holds_port(self, instance: Instance) -> bool:
+        """Its handover socket exists and the container runs: it accepts on its port and can be replaced."""
+        path = handover_path(self.repo, instance.env, instance.id)
+        return is_socket(path) and self.gone(instance) is None
+
+    def release(self, instance: Instance) -> None:
+        """Before a takeover: the old container exits once drained, and the engine must not restart it."""
+        self._restart_policy(instance, {"Name": "no"})
+
+    def keep(self, instance: Instance) -> None:
+        """After a failed takeover: the old container serves on, restarted by the engine as before."""
+        self._restart_policy(instance, KEEP_RUNNING)
+
+    def _restart_policy(self, instance: Instance, policy: dict[str, str]) -> None:
+        container = instance.container
+        command = f"docker update --restart={policy['Name']} {_short(container)}"
+        self.docker.call(command, "update_container", container, restart_policy=policy)
 
     def _labels(self, instance: Instance) -> dict[str, str]:
         spec = instance.spec
@@ -177,7 +274,15 @@ class DockerRuntime:
             self.docker.call(f"docker stop {with_name}", "stop", container, timeout=GRACE_SECONDS)
             self.docker.call(f"docker rm {_short(container)}", "remove_container", container, force=True)
         except NoSuchObject:
-            return
+            pass
+        self._remove_handover(instance)
+
+    def _remove_handover(self, instance: Instance) -> None:
+        """The socket file a killed container left behind (a graceful stop removes its own)."""
+        path = handover_path(self.repo, instance.env, instance.id)
+        if path is not None and is_socket(path):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def log_tail(self, instance: Instance, lines: int = 20) -> str:
         try:
@@ -209,6 +314,37 @@ class _Notes(Progress):
             self.say(f"  {event['id']}: {status.lower()}")
         elif status.startswith(("Digest:", "Status:")):
             self.say(f"  {status}")
+
+
+def container_user() -> tuple[int, int]:
+    """The uid and gid containers run as: apply's own, unless that is root (then the image's user)."""
+    if os.getuid() == 0:
+        return CONTAINER_USER, CONTAINER_USER  # a model from a pull request never runs as root
+    return os.getuid(), os.getgid()
+
+
+def _hand_to_container_user(folder: Path) -> None:
+    """When root applies: the folder and what is directly in it (a local service's log, labels) go to
+    the container user, so its service can write there. Links are changed, never followed."""
+    if os.getuid() != 0:
+        return
+    uid, gid = container_user()
+    for path in (folder, *folder.iterdir()):
+        os.chown(path, uid, gid, follow_symlinks=False)
+
+
+def engine_is_local() -> bool:
+    """Whether the engine runs on this machine (a unix socket): bind mounts then reach this machine's folders."""
+    return engine_address().startswith("unix://")
+
+
+def _handover_arguments(launch: Launch) -> list[str]:
+    """``--handover`` (where a successor takes the port) and ``--take-over`` (the predecessor's), as seen inside."""
+    args = ["--handover", f"{HANDOVER_DIR}/{launch.instance_id}.sock"]
+    previous = launch.take_over_from
+    if previous is not None and INSTANCE_ID.fullmatch(previous) is not None:
+        args += ["--take-over", f"{HANDOVER_DIR}/{previous}.sock"]
+    return args
 
 
 def _instance(row: dict[str, Any], env: str) -> Instance:

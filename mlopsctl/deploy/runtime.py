@@ -7,7 +7,11 @@ its log for error messages. ``local`` (:mod:`mlopsctl.deploy.processes`) runs pr
 
 A target that can hand a port from one instance to the next without refusing a connection says
 so with ``hands_over = True`` and answers :meth:`HandoverRuntime.holds_port`; apply then replaces
-a version on the same port by a takeover (the local target); others get the stop-then-start swap.
+a version on the same port by a takeover (the local target; docker when its engine runs on this
+machine); others get the stop-then-start swap. Three optional methods refine it: ``handover_refusal
+(spec, old)`` says why this one swap cannot be a takeover (docker: a remote engine, an image built
+before handovers), and ``release(old)`` / ``keep(old)`` run before a takeover and after a failed
+one (docker: the old container's restart policy).
 """
 
 from __future__ import annotations
