@@ -23,6 +23,7 @@ _ACTION_TEXT = {
     "promote": "promote",
     "rollback": "roll back",
     "refused": "refused",
+    "manual": "manual",
 }
 
 
@@ -39,6 +40,7 @@ def rollout(env: str, model: str | None, dry_run: bool, no_push: bool) -> int:
     rollout.min_requests requests; its checks (rollout.checks: error rate, p95 latency, agreement
     with the stable version, drift, live performance) are PromQL over the step's time. All pass:
     the next step's weight, or the full promotion after the last step. One fails: the rollback.
+    Only models whose spec declares a rollout block are driven; other canaries are left as they are.
 
     Rollout commits go directly on the current branch (the canary was reviewed when it was
     promoted) and are pushed unless --no-push.

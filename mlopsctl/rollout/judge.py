@@ -1,7 +1,9 @@
 """The decision for one canary deployment at its current step: wait, advance, promote, roll back, or
 refuse (the spec or the environment file is wrong). Nothing here writes: :mod:`.api` commits.
 
-A step is judged once it has run ``rollout.min_interval`` since the commit that set its weight and
+Only models whose spec declares a ``rollout`` block are driven (the block is opt-in; a canary of
+any other model is "manual": its weight changes by hand, as ``promote`` without ``--weight`` starts
+it at 10% then). A step is judged once it has run ``rollout.min_interval`` since the commit that set its weight and
 the candidate has answered ``rollout.min_requests`` requests in that time; then any failed check
 rolls back, and all others passing (or without data) move to the next step, or to the full
 promotion after the last.
@@ -21,7 +23,7 @@ from mlopsctl.rollout.steps import FULL, Step, rollout_weights, step_started
 from mlopsctl.spec.loader import Repo
 from mlopsctl.spec.models import Deployment, ModelSpec, duration_seconds
 
-Action = Literal["wait", "advance", "promote", "rollback", "refused"]
+Action = Literal["wait", "advance", "promote", "rollback", "refused", "manual"]
 SourceFactory = Callable[[], MetricsSource]
 
 
@@ -58,7 +60,9 @@ class Decision:
     @property
     def step_text(self) -> str:
         """``step 2/4, 25%``, as the dashboard and the table show it."""
-        return f"step {self.step.number}, {self.weight}%" if self.step else f"{self.weight}%, not a step"
+        if self.step is not None:
+            return f"step {self.step.number}, {self.weight}%"
+        return f"{self.weight}%, no rollout" if self.action == "manual" else f"{self.weight}%, not a step"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +88,13 @@ def judge(repo: Repo, env: str, model: str, deployment: Deployment, source: Sour
     """The decision for ``model``'s canary in ``env`` (``deployment``, as committed at ``HEAD``)."""
     spec = repo.model(model)
     base = _decision(model, env, deployment)
+    if "rollout" not in spec.model_fields_set:
+        base.action = "manual"
+        base.reason = (
+            f"models/{model}/model.yaml declares no rollout block: this canary's weight changes by hand "
+            f"(mlopsctl promote {model}@{deployment.candidate} --env {env} --weight PCT)"
+        )
+        return base
     refused = _refusal(repo, spec, env, deployment)
     if refused:
         base.action, base.reason = "refused", refused

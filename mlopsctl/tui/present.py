@@ -337,6 +337,7 @@ _ROLLOUT_VERBS = {
     "promote": "rollout would promote",
     "rollback": "rollout would roll back",
     "refused": "refused",
+    "manual": "manual",
 }
 
 

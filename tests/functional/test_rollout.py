@@ -14,7 +14,7 @@ import pytest
 
 from mlopsctl.rollout import api
 from tests.support.gitops_repo import GitopsRepo, git, make_gitops_repo
-from tests.support.rollout_repo import commit_canary, set_promotion, set_rollout
+from tests.support.rollout_repo import commit_canary, set_rollout
 
 
 @pytest.fixture
@@ -27,6 +27,7 @@ def rollout(cli: Any, repo: GitopsRepo, *args: str) -> Any:
 
 
 def test_a_weight_off_the_steps_is_refused_and_nothing_changes(cli: Any, repo: GitopsRepo) -> None:
+    set_rollout(repo.root, steps=[5, 25, 50, 100])
     commit_canary(repo.root, "staging", 1, 2, 10)
     head = repo.head()
     result = rollout(cli, repo)
@@ -53,7 +54,7 @@ def test_a_step_above_the_canary_limit_is_a_spec_problem(cli: Any, repo: GitopsR
 
 
 def test_a_young_step_waits_without_prometheus(cli: Any, repo: GitopsRepo) -> None:
-    set_promotion(repo.root, max_canary_weight=50)
+    set_rollout(repo.root, min_interval="5m")
     commit_canary(repo.root, "staging", 1, 2, 25)
     head = repo.head()
     result = rollout(cli, repo, "-o", "json")
@@ -76,6 +77,18 @@ def test_the_step_starts_at_the_commit_that_set_its_weight(repo: GitopsRepo) -> 
 def test_no_canary_is_nothing_to_do(cli: Any, repo: GitopsRepo) -> None:
     result = rollout(cli, repo)
     assert (result.code, result.stdout) == (0, "No canary in staging: nothing to roll out.\n")
+
+
+def test_a_model_without_a_rollout_block_is_left_to_hand_promotions(cli: Any, repo: GitopsRepo) -> None:
+    commit_canary(repo.root, "staging", 1, 2, 10)
+    head = repo.head()
+    result = rollout(cli, repo)
+    assert result.code == 0, result.stderr
+    assert " ".join(result.stdout.split()) == (
+        "churn in staging: v1 + canary v2, 10%, no rollout manual: models/churn/model.yaml declares no rollout "
+        "block: this canary's weight changes by hand (mlopsctl promote churn@2 --env staging --weight PCT)"
+    )
+    assert repo.head() == head
 
 
 def test_an_unknown_model_is_not_found(cli: Any, repo: GitopsRepo) -> None:

@@ -9,11 +9,12 @@ from pathlib import Path
 from tests.support.dashboard import SIZE, make_app
 from tests.support.gitops_repo import make_gitops_repo
 from tests.support.rollout_dashboard import rollout_panel
-from tests.support.rollout_repo import commit_canary
+from tests.support.rollout_repo import commit_canary, set_rollout
 
 
 async def test_a_canary_shows_its_step_and_that_it_waits(tmp_path: Path) -> None:
     repo = make_gitops_repo(tmp_path)
+    set_rollout(repo.root, min_interval="5m")
     commit_canary(repo.root, "staging", 1, 2, 5)
     app = make_app(repo.root)
     async with app.run_test(size=SIZE) as pilot:
@@ -26,6 +27,7 @@ async def test_a_canary_shows_its_step_and_that_it_waits(tmp_path: Path) -> None
 
 async def test_a_weight_off_the_steps_says_so_and_no_canary_shows_nothing(tmp_path: Path) -> None:
     repo = make_gitops_repo(tmp_path)
+    set_rollout(repo.root, steps=[5, 25, 50, 100])
     commit_canary(repo.root, "staging", 1, 2, 20)
     app = make_app(repo.root)
     async with app.run_test(size=SIZE) as pilot:

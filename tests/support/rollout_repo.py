@@ -24,15 +24,6 @@ def set_rollout(root: Path, commit: bool = True, **values: Any) -> None:
         git(root, "commit", "-q", "-m", "Rollout settings")
 
 
-def set_promotion(root: Path, **values: Any) -> None:
-    path = root / MODEL_FILE
-    spec = yaml.safe_load(path.read_text())
-    spec["promotion"] = {**spec.get("promotion", {}), **values}
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    git(root, "add", MODEL_FILE)
-    git(root, "commit", "-q", "-m", "Promotion settings")
-
-
 def commit_canary(root: Path, env: str, stable: int, candidate: int, weight: int, port: int | None = None) -> None:
     """environments/<env>.yaml with churn's canary, committed by hand (as a reviewer would merge it)."""
     deployment: dict[str, Any] = {"version": stable, "strategy": "canary", "candidate": candidate, "weight": weight}
