@@ -8,10 +8,13 @@ removed) is replaced the old way, then v1 is replaced again by a takeover. Durin
 two clients (one keep-alive, one new connection per request) send predictions back to back.
 
 Printed per swap: requests answered, refused connections, other connection errors, 5xx, and
-the wall time of ``apply``; then the error ratio (takeover over stop-then-start). Usage:
+the wall time of ``apply``; then the error ratio (takeover over stop-then-start). With ``--target
+docker`` the same run happens with containers on the local engine (versions from the real
+trainer so their images build from the local base image; the first apply builds them). Usage:
 
     python3 bench/bench_swap.py            # 3 swaps of each kind
     python3 bench/bench_swap.py --rounds 1
+    python3 bench/bench_swap.py --target docker
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.apply_repo import make_repo, stop_everything, write_env  # noqa: E402
 from tests.support.handover import started_before_handovers  # noqa: E402
-from tests.support.services import free_port  # noqa: E402
+from tests.support.services import free_port, image_test_repo, remove_project_images  # noqa: E402
 from tests.support.steady_load import SteadyLoad  # noqa: E402
+
+DOCKER_PROJECT = "bench-swap-docker"
 
 
 @dataclass
@@ -49,7 +54,7 @@ class Swap:
 
 
 def apply(root: Path) -> float:
-    command = [sys.executable, "-m", "mlopsctl", "apply", "--env", "staging", "--repo", str(root), "--timeout", "120"]
+    command = [sys.executable, "-m", "mlopsctl", "apply", "--env", "staging", "--repo", str(root), "--timeout", "300"]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), check=False)
     if done.returncode != 0:
@@ -57,10 +62,10 @@ def apply(root: Path) -> float:
     return time.perf_counter() - started
 
 
-def swap(root: Path, port: int, kind: str, version: int) -> Swap:
+def swap(root: Path, port: int, kind: str, version: int, target: str) -> Swap:
     if kind == "stop-then-start":
         started_before_handovers(root, "staging")
-    write_env(root, "staging", {"churn": {"version": version}}, base_port=port)
+    write_env(root, "staging", {"churn": {"version": version}}, base_port=port, target=target)
     with SteadyLoad(port) as load:
         load.wait_for(lambda: len(load.fresh.versions) >= 5)
         seconds = apply(root)
@@ -75,23 +80,41 @@ def swap(root: Path, port: int, kind: str, version: int) -> Swap:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--target", choices=["local", "docker"], default="local")
     args = parser.parse_args()
     swaps: list[Swap] = []
     with tempfile.TemporaryDirectory(prefix="bench-swap-") as folder:
-        root = make_repo(Path(folder), versions=2)
+        root = _docker_repo(Path(folder)) if args.target == "docker" else make_repo(Path(folder), versions=2)
         port = free_port()
         try:
-            write_env(root, "staging", {"churn": {"version": 1}}, base_port=port)
+            write_env(root, "staging", {"churn": {"version": 1}}, base_port=port, target=args.target)
             apply(root)
             for _ in range(args.rounds):
                 for kind in ("stop-then-start", "takeover"):
                     version = 2 if len(swaps) % 2 == 0 else 1  # v1 -> v2, then back, and so on
-                    swaps.append(swap(root, port, kind, version))
+                    swaps.append(swap(root, port, kind, version, args.target))
                     print(_row(swaps[-1]), flush=True)
         finally:
             stop_everything(root)
+            if args.target == "docker":
+                remove_project_images(DOCKER_PROJECT)
+    print(f"target: {args.target}")
     _summary(swaps)
     return 0
+
+
+def _docker_repo(folder: Path) -> Path:
+    """Two versions from the real trainer (their images build offline from the local base image)."""
+    from mlopsctl.spec.loader import open_repo
+    from mlopsctl.train.api import train_model
+
+    for name, value in (("NAME", "bench"), ("EMAIL", "bench@example.invalid")):
+        os.environ.setdefault(f"GIT_AUTHOR_{name}", value)
+        os.environ.setdefault(f"GIT_COMMITTER_{name}", value)
+    root = image_test_repo(folder / "repo", DOCKER_PROJECT, "bench: swaps on the docker target")
+    for depth in (8, 4):
+        train_model(open_repo(root), "churn", overrides=[f"training.params.max_depth={depth}"])
+    return root
 
 
 def _row(swap: Swap) -> str:

@@ -47,6 +47,7 @@ import contextlib
 import io
 import os
 import tarfile
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -336,6 +337,16 @@ def _hand_to_container_user(folder: Path) -> None:
 def engine_is_local() -> bool:
     """Whether the engine runs on this machine (a unix socket): bind mounts then reach this machine's folders."""
     return engine_address().startswith("unix://")
+
+
+def remote_engine_note(specs: Iterable[ServiceSpec]) -> str | None:
+    """For ``plan``: what a remote engine changes for the docker services among ``specs`` (None: nothing)."""
+    if engine_is_local() or not any(spec.target == "docker" for spec in specs):
+        return None
+    return (
+        f"the Docker engine at {engine_address()} is not on this machine: a container replaced on its port "
+        "stops before the new one starts (the port does not answer in between), and containers log no answers"
+    )
 
 
 def _handover_arguments(launch: Launch) -> list[str]:
