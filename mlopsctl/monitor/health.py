@@ -12,8 +12,9 @@ window, for all deployments), then judges each deployment (model, version, role,
 * comparison, for a shadow or canary: the share of rows where its answer agreed with the stable
   version's on the same rows (``mlops_agreed_rows_total`` over ``mlops_compared_rows_total``)
   against ``monitoring.shadow``, judged once ``min_observations`` rows were compared, with its p95
-  latency and error rate next to the stable version's. The two comparison queries are asked only
-  when a deployment has a candidate.
+  latency and error rate next to the stable version's (no check when the service exports no
+  comparison: an image from before it existed). The two comparison queries are asked only when a
+  deployment has a candidate.
 
 Deployments on the kubernetes target are read from Prometheus only (their pods are not reachable
 from outside the cluster): the service's own series are selected by ``namespace`` and ``pod``, as
@@ -631,7 +632,8 @@ def _agreement(health: DeploymentHealth, ctx: _Context, answers: _Answers, over:
     health.values |= {"agreed_rows": found.agreed if compared else None, "agreement": found.agreement}
     health.values["stable_p95_latency_ms"] = found.stable["p95_latency_ms"]
     health.values["stable_error_rate"] = found.stable["error_rate"]
-    health.checks.append(agreement_check(found, ctx.monitoring, over))
+    if found.compared is not None:  # a service from before the comparison existed exports none: no check
+        health.checks.append(agreement_check(found, ctx.monitoring, over))
 
 
 def agreement_check(found: Comparison, monitoring: MonitoringSpec, over: str) -> Check:
@@ -640,15 +642,12 @@ def agreement_check(found: Comparison, monitoring: MonitoringSpec, over: str) ->
     who = f"{found.role} v{found.version}"
     stable = f"v{found.stable_version}"
     deltas = found.deltas()
-    if found.compared is None:
-        reason = f"{who}: the service does not export its comparison with {stable} (an image from before issue 16?)"
-        return Check("agreement", "statistics", State.UNKNOWN, None, f"{reason}; {deltas}")
-    floor = monitoring.min_observations
-    if found.compared < floor or found.agreement is None:
-        reason = f"{who} vs {stable}: not enough rows compared ({found.compared:,.0f} < {floor}) {over}"
+    floor, compared = monitoring.min_observations, found.compared or 0.0
+    if compared < floor or found.agreement is None:
+        reason = f"{who} vs {stable}: not enough rows compared ({compared:,.0f} < {floor}) {over}"
         return Check("agreement", "statistics", State.UNKNOWN, found.agreement, f"{reason}; {deltas}")
     share = found.agreement
-    shown = f"{who} agrees with {stable} on {share:.1%} of {found.compared:,.0f} rows {over}"
+    shown = f"{who} agrees with {stable} on {share:.1%} of {compared:,.0f} rows {over}"
     wanted = monitoring.shadow
     state = State.CRIT if share < wanted.crit_below else State.WARN if share < wanted.warn_below else State.OK
     bound = {State.CRIT: wanted.crit_below, State.WARN: wanted.warn_below}.get(state)
