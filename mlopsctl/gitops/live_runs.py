@@ -14,6 +14,7 @@ nor put the window in the future.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from mlopsctl.gitops import envfile
 from mlopsctl.gitops.snapshot import Snapshot, deployment_in
 from mlopsctl.registry.records import is_version
 from mlopsctl.spec.environments import env_path
+from mlopsctl.spec.models import NAME_PATTERN
 
 LIVE_ROLES = ("shadow", "canary")
 MAX_REVISIONS = 2000
@@ -68,7 +70,8 @@ def latest_live_run(
 ) -> LiveRun | None:
     """The run of ``model@version`` as a shadow or canary that ended last in any environment, or None."""
     now = time.time() if now is None else now
-    runs = [run for env in snap.environment_names() if (run := env_run(snap, env, model, version, now)) is not None]
+    envs = [env for env in snap.environment_names() if re.fullmatch(NAME_PATTERN, env)]  # others never deploy
+    runs = [run for env in envs if (run := env_run(snap, env, model, version, now)) is not None]
     if not runs:
         return None
     return max(runs, key=lambda run: (run.running, run.end, run.env == prefer_env))

@@ -188,3 +188,14 @@ def test_credentials_in_the_prometheus_url_stay_out_of_the_pull_request(
     result, body = _promote_pr(cli, repo, monkeypatch, "churn@2", "--env", "staging")
     assert f"The live evidence could not be read: cannot reach Prometheus at http://127.0.0.1:{port}" in body
     assert "s3cret" not in body and "alice" not in body and "s3cret" not in result.stdout
+
+
+def test_an_environment_file_named_like_a_glob_is_not_read_as_a_run(
+    cli: Any, repo: GitopsRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = repo.root / "environments" / "*.yaml"
+    hostile.write_text((repo.root / "environments" / "staging.yaml").read_text())
+    git(repo.root, "add", "--", ":(literal)environments/*.yaml")
+    git(repo.root, "commit", "-qm", "A file no environment may be named")
+    _, body = _promote_pr(cli, repo, monkeypatch, "churn@2", "--env", "production")
+    assert "### Live evidence: churn@2 as shadow in staging\n" in body and "in *" not in body
