@@ -180,3 +180,20 @@ def test_the_retrain_loop_is_valid_shell() -> None:
     script = _commands(_load(GITHUB)["jobs"]["retrain"])
     done = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_schedule_moves_each_canary_on_and_applies_what_rollout_committed() -> None:
+    job = _load(GITHUB)["jobs"]["rollout"]
+    assert job["runs-on"] == ["self-hosted", "mlops"]
+    assert job["permissions"] == {"contents": "write"}
+    assert job["steps"][0]["with"] == {"fetch-depth": 0}
+    script = _commands(job)
+    assert 'mlopsctl rollout --env "$env" || code=$?' in script
+    assert 'mlopsctl apply --env "$env" || status=$?' in script
+    gitlab = _load(GITLAB)["rollout"]
+    assert gitlab["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    assert gitlab["variables"] == {"GIT_DEPTH": 0}
+    assert 'mlopsctl rollout --env "$env" || code=$?' in gitlab["script"][-1]
+    for loop in (script, gitlab["script"][-1]):
+        done = subprocess.run(["bash", "-n", "-c", loop], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
