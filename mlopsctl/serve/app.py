@@ -117,6 +117,7 @@ class ServiceApp(Application):
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+        self.followups.close()
         if self.service is not None:
             self.service.recorder.close()
 

@@ -1,13 +1,15 @@
 """What the service does once a client's answer is on its way: the shadow predicts the same rows, or
-the stable version answers a canary's rows, and the candidate's answers are compared with the
-stable version's (:mod:`mlopsctl.serve.compare`).
+the stable version answers a canary's rows, and the candidate's answers are compared with the stable
+version's (:mod:`mlopsctl.serve.compare`).
 
 The work is queued and done when the event loop next turns (``call_soon``), after the responses of
-that turn are written. Every request answered in the same turn is predicted as ONE batch: a
-50-tree forest answers 8 rows in about 1.3x the time of one, so under load a shadow costs far less
-than a second prediction per request. When a merged batch fails (one request's rows the shadow
-rejects, or a shadow that always raises), each request is retried alone, so errors are counted per
-request as before. Nothing here delays or changes a client's answer, and nothing raises.
+that turn are written. Every request answered in the same turn is predicted as ONE batch: a 50-tree
+forest answers 8 rows in about 1.3x the time of one, so under load a shadow costs far less than a
+second prediction per request. A request of more than ``OFF_LOOP_ROWS`` rows is predicted on a
+worker thread instead (the loop keeps answering meanwhile), then finished on the loop. When a merged
+batch fails (one request's rows the shadow rejects, or a shadow that always raises), each request is
+retried alone, so errors are counted per request as before. Nothing here delays or changes a
+client's answer, and nothing raises.
 
 A shadow's rows are counted in its own metrics as requests (its latency is its share of the batch's
 prediction time, by rows: not a request's latency, which it never had) and logged under its role;
@@ -17,10 +19,12 @@ the stable version's answers to a canary's rows are only compared: the client ne
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +39,8 @@ log = logging.getLogger("mlopsctl.serve")
 Parse = Callable[[ServedModel, Any], Batch]
 MERGE_ROWS = 256
 """Requests with more rows run alone (their own batch is already big enough to be efficient)."""
+OFF_LOOP_ROWS = 2000
+"""Requests with more rows are predicted on a worker thread, as the app does for clients' big batches."""
 
 
 @dataclass(frozen=True)
@@ -69,12 +75,15 @@ def needs_followup(service: Service, answered: ServedModel) -> bool:
 
 
 class Followups:
-    """The queue of answered requests waiting for the loop's next turn."""
+    """The queue of answered requests waiting for the loop's next turn; big ones go to a worker thread."""
 
     def __init__(self) -> None:
         self._pending: list[Followup] = []
+        self._executor: ThreadPoolExecutor | None = None
 
     def add(self, item: Followup) -> None:
+        if item.batch.rows > OFF_LOOP_ROWS and self._off_loop(item):
+            return
         self._pending.append(item)
         if len(self._pending) > 1:
             return  # already scheduled
@@ -92,6 +101,26 @@ class Followups:
         if merged:
             _guarded(_run, merged)
 
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    def _off_loop(self, item: Followup) -> bool:
+        """Predict a big batch on the worker thread (the loop keeps answering), finish it on the loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-followup")
+        future = loop.run_in_executor(self._executor, predict_other, [item])
+        future.add_done_callback(functools.partial(_predicted_off_loop, [item]))
+        return True
+
+
+def _predicted_off_loop(items: list[Followup], future: asyncio.Future[Predicted]) -> None:
+    _guarded(lambda chosen: finish(chosen, future.result()), items)
+
 
 def _guarded(run: Callable[[list[Followup]], None], items: list[Followup]) -> None:
     try:
@@ -100,32 +129,58 @@ def _guarded(run: Callable[[list[Followup]], None], items: list[Followup]) -> No
         log.exception("the follow-up of %d answered request(s) failed", len(items))
 
 
+@dataclass(frozen=True)
+class Predicted:
+    """The other version's answer to some requests' rows, or why it failed, and how long it took."""
+
+    batch: Batch | None
+    prediction: Prediction | None
+    failure: RequestError | PredictionFailed | None
+    seconds: float
+
+
 def _run(items: list[Followup]) -> None:
-    if items[0].service.shadow is not None:
-        _shadow(items)
-    else:
-        _canary(items)
+    finish(items, predict_other(items))
 
 
-def _shadow(items: list[Followup]) -> None:
+def predict_other(items: list[Followup]) -> Predicted:
+    """The other version predicts the requests' rows as one batch (safe off the loop: no metrics)."""
     first = items[0]
-    shadow, service = first.other, first.service
     started = time.perf_counter()
     try:
         batch = merge_batches([i.batch for i in items]) if len(items) > 1 else own_batch(first)
-        prediction = shadow.run(batch)
+        prediction = first.other.run(batch)
     except (RequestError, PredictionFailed) as exc:
-        if len(items) > 1:
-            for item in items:  # one request's rows (or a broken shadow): counted per request
-                _guarded(_shadow, [item])
-            return
-        _shadow_failed(first, exc, time.perf_counter() - started)
-        return
-    elapsed = time.perf_counter() - started
+        return Predicted(None, None, exc, time.perf_counter() - started)
+    return Predicted(batch, prediction, None, time.perf_counter() - started)
+
+
+def finish(items: list[Followup], predicted: Predicted) -> None:
+    """Count, log and compare on the loop; a failed merged batch is tried again request by request."""
+    first = items[0]
+    if predicted.failure is not None and len(items) > 1:
+        for item in items:  # one request's rows (or a broken shadow): counted per request
+            _guarded(_run, [item])
+    elif predicted.failure is not None:
+        if first.service.shadow is not None:
+            _shadow_failed(first, predicted.failure, predicted.seconds)
+        else:  # run() already logged a failure inside the model
+            log.debug("stable %s did not answer a canary's rows: %s", first.other.version, predicted.failure)
+    elif first.service.shadow is not None:
+        _shadow_answered(items, predicted)
+    else:  # stable's answers to a canary's rows: compared only (no metrics, no log)
+        assert predicted.prediction is not None
+        first.service.count_agreement(merge_predictions([i.prediction for i in items]), predicted.prediction)
+
+
+def _shadow_answered(items: list[Followup], predicted: Predicted) -> None:
+    batch, prediction = predicted.batch, predicted.prediction
+    assert batch is not None and prediction is not None
+    shadow, service = items[0].other, items[0].service
     sizes = [i.batch.rows for i in items]
     shadow.metrics.observe(batch, prediction, sizes)
     for item, part in zip(items, split_prediction(prediction, sizes), strict=True):
-        shadow.metrics.request(item.route, 200, elapsed * item.batch.rows / max(batch.rows, 1))
+        shadow.metrics.request(item.route, 200, predicted.seconds * item.batch.rows / max(batch.rows, 1))
         service.recorder.record_shadow(item.request_id, shadow, item.batch if len(items) > 1 else batch, part)
     service.count_agreement(prediction, merge_predictions([i.prediction for i in items]))
 
@@ -137,7 +192,7 @@ def own_batch(item: Followup) -> Batch:
     return item.parse(item.other, item.document)
 
 
-def _shadow_failed(item: Followup, exc: Exception, elapsed: float) -> None:
+def _shadow_failed(item: Followup, exc: RequestError | PredictionFailed, elapsed: float) -> None:
     shadow = item.other
     if isinstance(exc, RequestError):
         code = exc.status
@@ -145,22 +200,6 @@ def _shadow_failed(item: Followup, exc: Exception, elapsed: float) -> None:
         shadow.metrics.prediction_errors += 1
         code = 500
     shadow.metrics.request(item.route, code, elapsed)
-
-
-def _canary(items: list[Followup]) -> None:
-    """The stable version answers the canary's rows: compared only (no metrics, no log)."""
-    first = items[0]
-    stable = first.other
-    try:
-        answer = stable.run(merge_batches([i.batch for i in items]) if len(items) > 1 else own_batch(first))
-    except (RequestError, PredictionFailed) as exc:  # run() already logged a failure inside the model
-        if len(items) > 1:
-            for item in items:
-                _guarded(_canary, [item])
-            return
-        log.debug("stable %s@%s did not answer a canary's rows: %s", stable.name, stable.version, exc)
-        return
-    first.service.count_agreement(merge_predictions([i.prediction for i in items]), answer)
 
 
 def merge_batches(batches: Sequence[Batch]) -> Batch:

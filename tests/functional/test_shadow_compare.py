@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,37 @@ def test_concurrent_clients_get_stable_answers_and_every_row_is_compared_once(ch
     shadow = {"model": "churn", "version": "2", "role": "shadow"}
     assert sample(metrics, mc.REQUESTS_TOTAL, **shadow, route="/predict", code="200") == clients * each
     assert sample(metrics, f"{mc.BATCH_ROWS}_count", **shadow) == clients * each
+
+
+def test_a_big_shadowed_batch_is_predicted_off_the_loop_and_counted(churn: Fitted) -> None:
+    from mlopsctl.serve.followups import OFF_LOOP_ROWS
+
+    big = churn_fitted(rows=OFF_LOOP_ROWS + 300)
+    flipped = flipped_fitted(version=2)
+    with candidate_service(big, flipped, "shadow") as running:
+        client = Client(running.url)
+        status, _, body = client.post("/predict", {"records": records_of(big.frame)})
+        assert status == 200
+        assert client.get("/health/live")[0] == 200
+        metrics = wait_for_compared(client, big.frame.shape[0])
+        client.close()
+        workers = {thread.name.split("_")[0] for thread in threading.enumerate()}
+    assert "mlops-followup" in workers  # the service runs in this process: its worker thread is here
+    agreed = int(np.count_nonzero(big.pipeline.predict(big.frame) == flipped.pipeline.predict(big.frame)))
+    assert body["predictions"] == big.pipeline.predict(big.frame).tolist()
+    assert sample(metrics, mc.AGREED_ROWS_TOTAL, **_labels("shadow")) == agreed
+    shadow = {"model": "churn", "version": "2", "role": "shadow"}
+    assert sample(metrics, mc.REQUESTS_TOTAL, **shadow, route="/predict", code="200") == 1
+    assert sample(metrics, f"{mc.BATCH_ROWS}_sum", **shadow) == big.frame.shape[0]
+
+
+def wait_for_compared(client: Client, rows: int, timeout: float = 60.0) -> str:
+    """/metrics once the shadow's off-loop prediction of ``rows`` rows was counted (a worker thread)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        metrics = client.get("/metrics")[2].decode()
+        if sample(metrics, mc.COMPARED_ROWS_TOTAL, **_labels("shadow")) == rows or time.monotonic() > deadline:
+            return metrics
+        time.sleep(0.05)
