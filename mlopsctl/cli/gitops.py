@@ -44,6 +44,13 @@ _DRY_RUN = click.option(
     help="replace (default), canary (with --weight) or shadow. Default: canary when --weight is given.",
 )
 @click.option("--weight", type=int, help="Percent of requests a canary answers (1 to the spec's max_canary_weight).")
+@click.option(
+    "--require-evidence",
+    is_flag=True,
+    help="Refuse unless the version's live evidence as a shadow or canary can be read from Prometheus "
+    "(exit 1 when it never ran as one, 2 when no Prometheus is configured, 3 when it is unreachable); "
+    "nothing is committed then.",
+)
 @_DIRECT
 @_NO_PUSH
 @_MESSAGE
@@ -54,6 +61,7 @@ def promote(
     env: str,
     strategy: str | None,
     weight: int | None,
+    require_evidence: bool,
     direct: bool,
     no_push: bool,
     message: str | None,
@@ -65,7 +73,15 @@ def promote(
     if dry_run:
         return _emit_preview(api.preview_promote(root, ref, env, strategy, weight, direct))
     outcome = api.promote(
-        root, ref, env, strategy=strategy, weight=weight, direct=direct, push=not no_push, message=message
+        root,
+        ref,
+        env,
+        strategy=strategy,
+        weight=weight,
+        direct=direct,
+        push=not no_push,
+        message=message,
+        require_evidence=require_evidence,
     )
     opts.emit(outcome.to_dict(), _render_outcome(outcome))
     return 0

@@ -15,5 +15,8 @@ Where things live::
     edit_history what a commit without trailers (a git revert, a hand edit) did to environments/
     edit_cache   finding those commits once: the walk kept in .git/mlopsctl/ by its tip
     entries      the audit log's entries
+    rollout_entries  rollout commits (Rollout-Step, Rollout-Decision trailers) in the audit log
+    live_runs    when a version ran live as a shadow or canary, from the environment files' history
+    pr_evidence  the live evidence section of a promotion's pull request (figures, PromQL, or why none)
     git          the git command-line port
 """

@@ -108,8 +108,8 @@ def live_evidence(
     if run is None:
         if required:
             raise CheckFailed(
-                f"{spec.name}@{version} never ran as a shadow or canary in any environment at {snap.commit[:12]}: "
-                "there is no live evidence",
+                f"{spec.name}@{version} never ran as a shadow or canary in any environment "
+                f"(environment files as of {snap.commit[:12]})",
                 title="No live evidence",
                 hint=f"run it as a shadow first (mlopsctl promote {spec.name}@{version} --env ENV --strategy shadow), "
                 "or promote without --require-evidence",

@@ -146,7 +146,7 @@ def test_require_evidence_refuses_before_anything_is_committed(
     with pytest.raises(CheckFailed) as never:
         api.promote(repo.root, "churn@3", "staging", require_evidence=True)
     assert never.value.message == (
-        f"churn@3 never ran as a shadow or canary in any environment at {head[:12]}: there is no live evidence"
+        f"churn@3 never ran as a shadow or canary in any environment (environment files as of {head[:12]})"
     )
     assert never.value.title == "No live evidence"
     assert never.value.hint == (
@@ -199,3 +199,24 @@ def test_an_environment_file_named_like_a_glob_is_not_read_as_a_run(
     git(repo.root, "commit", "-qm", "A file no environment may be named")
     _, body = _promote_pr(cli, repo, monkeypatch, "churn@2", "--env", "production")
     assert "### Live evidence: churn@2 as shadow in staging\n" in body and "in *" not in body
+
+
+def test_require_evidence_flag_exits_3_when_prometheus_is_down_and_1_when_it_never_ran_live(
+    cli: Any, repo: GitopsRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = repo.head()
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLOPS_PROMETHEUS_URL", url)
+    down = promote(cli, repo, "churn@2", "--env", "staging", "--require-evidence")
+    assert down.code == 3
+    assert down.stderr.startswith(
+        f"error: Prometheus unreachable: cannot reach Prometheus at {url}: connection refused\n"
+    )
+    never = promote(cli, repo, "churn@3", "--env", "staging", "--require-evidence")
+    assert never.code == 1
+    assert never.stderr == (
+        "error: No live evidence: churn@3 never ran as a shadow or canary in any environment "
+        f"(environment files as of {head[:12]})\nhint: run it as a shadow first (mlopsctl promote churn@3 --env ENV --strategy "
+        "shadow), or promote without --require-evidence\n"
+    )
+    assert repo.head() == head and git(repo.root, "branch", "--list", "promote/*") == ""
