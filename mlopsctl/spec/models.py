@@ -454,7 +454,8 @@ class ModelSpec(Spec):
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     """Promotion policy."""
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
-    """Canary steps and the checks that judge each (``mlopsctl rollout``)."""
+    """Canary steps and the checks that judge each. Opt-in: ``mlopsctl rollout`` drives only the
+    canaries of models whose spec writes this block (``rollout: {}`` takes the defaults)."""
 
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
