@@ -165,6 +165,7 @@ class Applier:
         ready = self._prepare(converging)
         self._save()
         for change in [c for c in self.plan.changes if c.after is None and c.model in wanted]:
+            self._let_successors_finish(change)
             self._stop_all(change.instances, change.reasons[0] if change.reasons else "left over", record=True)
         for change in ready:
             self._converge(change)
@@ -242,6 +243,20 @@ class Applier:
             if instance not in holding:
                 self._stop(instance, f"it does not hold port {spec.port}")
         return holder
+
+    def _let_successors_finish(self, change: Change) -> None:
+        """Before a duplicate goes: a successor in sync may still be taking the port from it (an
+        interrupted takeover; it looked ready because the old one answered for it). Stopping the old
+        one first would leave the port to nobody until the successor binds it alone."""
+        for instance in [i for i in change.instances if i in self.live and i.role == SERVICE]:
+            runtime = self.runtimes[instance.spec.target]
+            if hands_over(runtime):
+                same_port = [
+                    i
+                    for i in self.plan.in_sync
+                    if i in self.live and (i.spec.port, i.spec.target) == (instance.spec.port, instance.spec.target)
+                ]
+                self._await_successors(cast(HandoverRuntime, runtime), [instance, *same_port])
 
     def _await_successors(self, runtime: HandoverRuntime, on_port: list[Instance]) -> None:
         """While one instance holds the port, the others still alive there are successors an interrupted
