@@ -78,7 +78,7 @@ def gather(root: Path, settings: ProjectSettings, env: str, text: str) -> Gather
         namespace=namespace_of(environment, env),
         kubernetes=environment.kubernetes,
         models=models,
-        rules=_rules(env, monitoring),
+        rules=_rules(env, monitoring, _compared_in_process(environment, models)),
     )
     return Gathered(given)
 
@@ -118,7 +118,11 @@ def _model_input(
             images[version] = image
     if spec is None or len(problems) > before:
         return None
-    return ModelInput(model=model, deployment=deployment, serving=spec.serving, images=images), spec
+    tolerance = spec.monitoring.shadow.tolerance
+    given = ModelInput(
+        model=model, deployment=deployment, serving=spec.serving, images=images, shadow_tolerance=tolerance
+    )
+    return given, spec
 
 
 def _model_spec(root: Path, model: str, env_doc: LocatedDoc, problems: list[Problem]) -> ModelSpec | None:
@@ -183,8 +187,17 @@ def _image(
     return f"{match.group('name')}@{newest.digest}"
 
 
-def _rules(env: str, monitoring: dict[str, Any]) -> Any:
-    """The environment's alert rules, as ``monitoring render`` writes them (its imports only when rendering)."""
+def _compared_in_process(environment: Environment, models: list[ModelInput]) -> set[str]:
+    """Models whose one service holds a candidate and compares it (in-process routing); with the
+    Gateway API the candidate runs in pods of its own and nothing compares it, so no agreement alert."""
+    if environment.kubernetes.routing != "in-process":
+        return set()
+    return {item.model for item in models if item.deployment.candidate is not None}
+
+
+def _rules(env: str, monitoring: dict[str, Any], candidates: set[str]) -> Any:
+    """The environment's alert rules, as ``monitoring render`` writes them (its imports only when rendering);
+    ``candidates``: the models deployed with a shadow or canary (they get the agreement alert)."""
     from mlopsctl.monitor.render import rules_document
 
-    return rules_document(env, monitoring)
+    return rules_document(env, monitoring, candidates)

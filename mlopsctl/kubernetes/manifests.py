@@ -71,6 +71,8 @@ class ModelInput:
     serving: ServingSpec
     images: dict[int, str]
     """Version to its image by digest (``registry/repo@sha256:...``)."""
+    shadow_tolerance: float = 0.0
+    """monitoring.shadow.tolerance, passed to a service holding a candidate."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,8 @@ def _service_arguments(item: ModelInput, candidate: int | None) -> list[str]:
     args += ["--strategy", deployment.strategy]
     if deployment.strategy == "canary" and deployment.weight is not None:
         args += ["--weight", str(deployment.weight)]
+    if item.shadow_tolerance:
+        args += ["--shadow-tolerance", repr(item.shadow_tolerance)]
     return args
 
 

@@ -86,6 +86,12 @@ def serving_spec(repo: Repo, model: str) -> ServingSpec:
     return spec.serving if spec is not None else ServingSpec()
 
 
+def shadow_tolerance(repo: Repo, model: str) -> float:
+    """monitoring.shadow.tolerance: a candidate's regression answer this close to the stable one agrees."""
+    monitoring = getattr(model_spec(repo, model), "monitoring", None)  # a partial spec may lack the block
+    return float(monitoring.shadow.tolerance) if monitoring is not None else 0.0
+
+
 def field_policy(repo: Repo, model: str) -> FieldPolicy:
     """The spec's declared data columns (accepted, ignored when not features) and its unknown-field policy."""
     spec = model_spec(repo, model)
@@ -160,6 +166,7 @@ def prepare(repo: Repo, request: ServeRequest) -> tuple[Service, Limits, int]:
         seed=request.seed,
         fields=field_policy(repo, request.model),
         recorder=recorder(repo, request.model),
+        tolerance=shadow_tolerance(repo, request.model),
     )
     port = request.port if request.port is not None else (spec.port or DEFAULT_PORT)
     return service, Limits(max_body_bytes=spec.max_body_bytes), port

@@ -123,10 +123,11 @@ def drift_text(state: DashboardState, model: str) -> Text:
             text.append(f"  {feature.feature[:15]:<15} ")
             text.append_text(render.bar(psi, warn, crit, width=18))
             text.append(f" {fmt(psi)}\n")
-        performance = next((check for check in deployment.checks if check.name == "performance"), None)
-        if performance is not None:  # live performance from labels that flowed back, next to drift
-            style = {"OK": "green", "WARN": "yellow", "CRIT": "red"}.get(str(performance.state), "dim")
-            text.append(f"  {performance.reason}\n", style=style)
+        for name in ("performance", "agreement"):  # live performance from labels; a candidate's agreement
+            check = next((c for c in deployment.checks if c.name == name), None)
+            if check is not None:
+                style = {"OK": "green", "WARN": "yellow", "CRIT": "red"}.get(str(check.state), "dim")
+                text.append(f"  {check.reason}\n", style=style)
     return text or Text("not deployed: no live drift", style="dim")
 
 

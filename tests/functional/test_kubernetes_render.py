@@ -334,3 +334,27 @@ def test_two_models_render_side_by_side_and_clashing_names_are_refused(cli: Any,
         "  environments/staging.yaml:11:3: deployments.churn-candidate: 'churn-candidate' would share Kubernetes "
         "object names with 'churn': rename one\n" in clash.stderr
     )
+
+
+def test_an_in_process_candidate_gets_its_tolerance_and_the_agreement_alert(cli: Any, tmp_path: Path) -> None:
+    """In one pod the service compares the candidate with stable: the spec's tolerance reaches it, and the
+    PrometheusRule watches the agreement; behind the Gateway API nothing compares, so no such alert."""
+    repo = make_kube_repo(tmp_path)
+    spec_file = repo.root / "models" / "churn" / "model.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec.setdefault("monitoring", {})["shadow"] = {"tolerance": 0.25}
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    def alerts() -> set[str]:
+        [rule] = by_kind(repo.root / "deploy" / "staging")["PrometheusRule"]
+        return {r["alert"] for group in rule["spec"]["groups"] for r in group["rules"] if "alert" in r}
+
+    set_staging(repo.root, CANARY)
+    assert render(cli, repo.root).code == 0
+    assert "MlopsCandidateAgreement" not in alerts()
+
+    set_staging(repo.root, CANARY, "kubernetes:\n  routing: in-process\n")
+    assert render(cli, repo.root).code == 0
+    assert "MlopsCandidateAgreement" in alerts()
+    [deployment] = by_kind(repo.root / "deploy" / "staging")["Deployment"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"][-2:] == ["--shadow-tolerance", "0.25"]
