@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from mlopsctl.build.api import HANDOVER_LABEL
 from mlopsctl.deploy.api import down_environment, light_repo
 from tests.conftest import run_cli_process
 from tests.support.apply_repo import corrupt_artifact, state, write_env
 from tests.support.docker_deploy import ENV, apply_process, containers, restart_policy, trained_repo
 from tests.support.docker_tcp import engine_over_tcp
-from tests.support.services import free_port
+from tests.support.services import docker_client, free_port
 from tests.support.steady_load import SteadyLoad
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -178,3 +179,43 @@ def test_a_remote_engine_swaps_by_stop_then_start_and_says_why(dock: Path) -> No
     [after] = containers(dock)
     assert (after["State"], after["Labels"]["dev.mlopsctl.version"]) == ("running", "2")
     assert list((dock / ".mlops" / "deploy" / "handover" / ENV).glob("*.sock")) == []
+
+
+def without_handover_label(root: Path, version: int) -> str:
+    """Re-tag churn v<version>'s image as one built before handovers (its label emptied); the reference."""
+    reference = f"docker-handover/churn:v{version}"
+    built = run_cli_process("build", f"churn@{version}", "--repo", str(root))
+    assert built.code == 0, built.stdout + built.stderr
+    client = docker_client()
+    try:
+        scratch = client.api.create_container(reference)
+        try:
+            client.api.commit(
+                scratch["Id"],
+                repository=reference.split(":")[0],
+                tag=f"v{version}",
+                changes=[f'LABEL {HANDOVER_LABEL}=""'],
+            )
+        finally:
+            client.api.remove_container(scratch["Id"], force=True)
+    finally:
+        client.close()
+    return reference
+
+
+def test_an_image_built_before_handovers_is_swapped_by_stop_then_start_and_says_why(dock: Path) -> None:
+    port, before = serving(dock, {"version": 1})
+    reference = without_handover_label(dock, 2)
+    write_env(dock, ENV, {"churn": {"version": 2}}, base_port=port, target="docker")
+    result = apply_process(dock)
+    assert result.code == 0, result.stdout + result.stderr
+    reason = (
+        f"the image {reference} was built without handover support (no label {HANDOVER_LABEL}); "
+        "rebuild it with this mlopsctl: mlopsctl build churn@2"
+    )
+    said = one_line(result.stdout)
+    assert f"replacing churn v1 on docker :{port} by stop-then-start (a gap on the port): {reason} " in said
+    assert f"stopping churn v1 on docker :{port} (container {before[:12]}): replaced by v2" in said
+    assert "its answers are not logged" not in said  # said once, with the swap
+    [after] = containers(dock)
+    assert (after["State"], after["Labels"]["dev.mlopsctl.version"]) == ("running", "2")
