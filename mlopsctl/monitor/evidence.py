@@ -161,7 +161,9 @@ def evidence_queries(
         f"  / sum(increase({mc.COMPARED_ROWS_TOTAL}{compared}[{window}s]))",
         "p95_candidate_ms": _p95_ms(ours, window),
         "error_rate_candidate": _error_rate(ours, window),
-        "drift_psi": _largest_psi(ours, window),
+        # a shadow sees exactly the stable version's requests and bins none itself: its traffic's drift is
+        # the stable version's (a canary answers, and bins, requests of its own)
+        "drift_psi": _largest_psi(ours, window),  # a shadow bins the requests it saw too
     }
     if theirs is not None:
         queries |= {
@@ -171,9 +173,9 @@ def evidence_queries(
         }
     performance = spec.monitoring.performance
     if performance is not None:
-        queries["live_candidate"] = _live(ours, performance.metric)
+        queries["live_candidate"] = _live(ours, performance.metric, window)
         if theirs is not None:
-            queries["live_stable"] = _live(theirs, performance.metric)
+            queries["live_stable"] = _live(theirs, performance.metric, window)
     return queries
 
 
@@ -213,12 +215,17 @@ def _largest_psi(selector: str, window: int) -> str:
         f"    sum by ({mc.FEATURE}) ({bins})"
     )
     actual = f"clamp_min(\n    {actual_share}, {EPS!r})"
-    expected = f"clamp_min(max by ({mc.FEATURE}, {mc.BIN}) ({mc.FEATURE_REFERENCE_SHARE}{selector}), {EPS!r})"
+    # over the window, not at its end: the gauge goes stale once a run ends (a shadow dropped, a service
+    # stopped), and the evidence of an ended run is read after it
+    reference = f"max_over_time({mc.FEATURE_REFERENCE_SHARE}{selector}[{window}s])"
+    expected = f"clamp_min(max by ({mc.FEATURE}, {mc.BIN}) ({reference}), {EPS!r})"
     return f"sort_desc(sum by ({mc.FEATURE}) (\n  ({actual} - {expected})\n  * ln({actual} / {expected})\n))"
 
 
-def _live(selector: str, metric: str) -> str:
-    return f'max({mc.LIVE_PERFORMANCE}{{{selector[1:-1]},{mc.METRIC}="{_escape(metric)}"}})'
+def _live(selector: str, metric: str, window: int) -> str:
+    """The last live value in the window (the gauge goes stale once the run ended)."""
+    series = f'{mc.LIVE_PERFORMANCE}{{{selector[1:-1]},{mc.METRIC}="{_escape(metric)}"}}'
+    return f"max(last_over_time({series}[{window}s]))"
 
 
 def _escape(value: str) -> str:

@@ -152,6 +152,7 @@ def test_the_pull_request_carries_the_shadows_figures_as_prometheus_answers_them
         "p95 latency, v1 (stable)",
         "Error rate, v2 (shadow)",
         "Error rate, v1 (stable)",
+        "Largest feature drift (PSI), v2 (shadow)",
     ):
         assert not table[name].startswith("n/a"), (name, table[name])
     assert table["Error rate, v2 (shadow)"] == "0.00%"
