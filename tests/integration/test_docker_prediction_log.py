@@ -71,3 +71,9 @@ def test_a_container_logs_its_answers_and_explain_reruns_one(root: Path) -> None
     text = run_cli_process("--repo", str(root), "explain", "docker-42", "--env", ENV)
     assert text.code == 0, text.stderr
     assert text.stdout.splitlines()[-1] == "MATCH: the archived artifact gives the same answer"
+    labels = folder.parent / "labels-for-docker.csv"
+    labels.write_text(f"id,label\ndocker-42,{answered[0]}\n")
+    sent = run_cli_process("--repo", str(root), "feedback", str(labels), "--env", ENV)
+    assert (sent.code, sent.stdout) == (0, f"1 of 1 labels accepted by http://127.0.0.1:{port}\n"), sent.stderr
+    [joined] = [json.loads(line) for line in (folder / "labels.jsonl").read_text().splitlines()]
+    assert (joined["id"], joined["label"]) == ("docker-42", answered[0])  # the container wrote it to this folder
