@@ -1,5 +1,6 @@
 """Helpers for the rollout tests (no tests here): the spec's rollout block, a canary committed by hand,
-and a version that fails inside the model on rows with a missing number."""
+and candidates that fail a step's checks for real: one that disagrees with the stable version, one
+much slower per request, one whose model raises on values beyond its training range."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def commit_canary(root: Path, env: str, stable: int, candidate: int, weight: int
     deployment: dict[str, Any] = {"version": stable, "strategy": "canary", "candidate": candidate, "weight": weight}
     if port is not None:
         deployment["port"] = port
-    document = {"apiVersion": "mlopsctl/v1", "kind": "Environment", "name": env, "target": "local"}
+    document: dict[str, Any] = {"apiVersion": "mlopsctl/v1", "kind": "Environment", "name": env, "target": "local"}
     document["deployments"] = {"churn": deployment}
     path = root / "environments" / f"{env}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -77,6 +78,51 @@ def register_flipped(root: Path, version: int) -> None:
     transformers += [(name, categorical_step()) for name in CHURN_CATEGORICAL]
     pipeline = registry_pipeline(transformers, RandomForestClassifier(n_estimators=8, max_depth=4, random_state=0))
     pipeline.fit(frame[[*CHURN_NUMERIC, *CHURN_CATEGORICAL]], 1 - frame["churned"])
+    _register(root, version, pipeline, made)
+
+
+def register_slower(root: Path, version: int, trees: int = 600) -> None:
+    """Register churn@<version> (the next number): ``trees`` fully grown trees taught the answers of
+    churn@1 of :func:`tests.support.apply_repo.make_repo` (5 trees of depth 4) on 10,000 rows of the
+    churn sample. It gives churn@1's answer on every row of ``churn_data(200, 11)`` (the tests'
+    traffic) and never fails, but walks hundreds of times as many nodes per request (about 1 ms of
+    model time against a few tens of microseconds): its p95 latency is several histogram buckets
+    above churn@1's."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from tests.support.serving import CHURN_FEATURES, churn_data, churn_fitted
+
+    stable = churn_fitted(RandomForestClassifier(n_estimators=5, max_depth=4, random_state=1), version=1, rows=600)
+    fitted = churn_fitted(RandomForestClassifier(n_estimators=trees, random_state=3), version=version, rows=600)
+    taught = churn_data(10_000, 5)[list(CHURN_FEATURES)]
+    fitted.pipeline.fit(taught, stable.pipeline.predict(taught))
+    _register(root, version, fitted.pipeline, fitted.record)
+
+
+BEYOND_TENURE = 96
+"""A tenure in months above every tenure of the churn sample (0 to 72): a customer of eight years."""
+
+
+def register_failing_beyond_range(root: Path, version: int) -> None:
+    """Register churn@<version> (the next number): a categorical naive Bayes model over the raw tenure
+    and age (imputed, not scaled) and the one-hot categories. scikit-learn's ``CategoricalNB`` knows
+    the integer values it saw in training as categories and raises ``IndexError`` on a larger one,
+    so a tenure above the sample's 72 months (:data:`BEYOND_TENURE`) is a 500 from this version,
+    while the stable forest answers it. Every value the service's start-up probe builds from the
+    version's reference bins is inside the range, so the version loads and serves."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.naive_bayes import CategoricalNB
+    from sklearn.pipeline import Pipeline
+
+    from tests.support.serving import CHURN_CATEGORICAL, categorical_step, churn_data, churn_fitted, registry_pipeline
+
+    made = churn_fitted(version=version, rows=600).record
+    frame = churn_data(600, 7)
+    raw = ("tenure_months", "age")
+    transformers: list[tuple[str, Any]] = [(n, Pipeline([("impute", SimpleImputer(strategy="median"))])) for n in raw]
+    transformers += [(name, categorical_step()) for name in CHURN_CATEGORICAL]
+    pipeline = registry_pipeline(transformers, CategoricalNB())
+    pipeline.fit(frame[[*raw, *CHURN_CATEGORICAL]], frame["churned"])
     _register(root, version, pipeline, made)
 
 
