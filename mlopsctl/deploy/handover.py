@@ -1,8 +1,10 @@
-"""Where a local service waits for its successor, and waiting until the successor holds the port.
+"""Where a service waits for its successor, and waiting until the successor holds the port.
 
 Every service that apply starts on the local target listens at a handover socket of its own,
-``<state_dir>/deploy/handover/<env>/<instance id>.sock``. To replace it on the same port, apply
-starts the new version with ``--take-over <that path>``: the new process loads, takes the
+``<state_dir>/deploy/handover/<env>/<instance id>.sock``; so does a container on the docker target
+when the engine runs on this machine (the folder is bind-mounted into it at
+``/run/mlopsctl-handover``, :mod:`mlopsctl.deploy.containers`). To replace it on the same port,
+apply starts the new version with ``--take-over <that path>``: the new process loads, takes the
 listening socket from the old one and binds its own handover socket, which is how apply (and a
 later apply, after a kill) sees that it holds the port. The mechanism and why it loses no
 connection is in :mod:`mlopsctl.serve.handover`.
