@@ -391,8 +391,11 @@ class EstimatorCall:
     float32: bool = False
 
     def run(self, x: Array) -> Prediction:
-        labels = np.asarray(self.estimator.predict(x))
-        proba = self.estimator.predict_proba(x) if _has_proba(self.estimator) else None
+        try:  # as SklearnPredictor: the estimator's ValueError is input it refuses (422), not a failure (500)
+            labels = np.asarray(self.estimator.predict(x))
+            proba = self.estimator.predict_proba(x) if _has_proba(self.estimator) else None
+        except ValueError as exc:
+            raise InputRejected(f"the model rejected the input: {exc}") from exc
         return Prediction(labels, None if proba is None else np.asarray(proba, dtype=float))
 
 
