@@ -247,16 +247,22 @@ class Applier:
     def _let_successors_finish(self, change: Change) -> None:
         """Before a duplicate goes: a successor in sync may still be taking the port from it (an
         interrupted takeover; it looked ready because the old one answered for it). Stopping the old
-        one first would leave the port to nobody until the successor binds it alone."""
+        one first would leave the port to nobody until the successor binds it alone. The instance in
+        sync that holds the port then is kept (docker: its restart policy back, should an interrupted
+        takeover from it have released it and failed)."""
         for instance in [i for i in change.instances if i in self.live and i.role == SERVICE]:
             runtime = self.runtimes[instance.spec.target]
-            if hands_over(runtime):
-                same_port = [
-                    i
-                    for i in self.plan.in_sync
-                    if i in self.live and (i.spec.port, i.spec.target) == (instance.spec.port, instance.spec.target)
-                ]
-                self._await_successors(cast(HandoverRuntime, runtime), [instance, *same_port])
+            if not hands_over(runtime):
+                continue
+            handing = cast(HandoverRuntime, runtime)
+            same_port = [
+                i
+                for i in self.plan.in_sync
+                if i in self.live and (i.spec.port, i.spec.target) == (instance.spec.port, instance.spec.target)
+            ]
+            self._await_successors(handing, [instance, *same_port])
+            for holder in [i for i in same_port if handing.holds_port(i)]:
+                _call_if_present(runtime, "keep", holder)
 
     def _await_successors(self, runtime: HandoverRuntime, on_port: list[Instance]) -> None:
         """While one instance holds the port, the others still alive there are successors an interrupted

@@ -13,6 +13,9 @@ that arrives at any moment is accepted by one of them, never refused and never r
    turn, and so whoever started it sees that it holds the port), then says ``ACCEPTING``;
 4. only then does the old one stop accepting and drain: requests in flight finish, keep-alive
    connections get ``Connection: close`` on their next answer, idle ones are closed, and it exits.
+   It stops taking connections from the queue at once, then waits a moment before draining:
+   asyncio registers a connection it accepted only a few loop turns later, and one still
+   unregistered when the drain finds nothing left would be dropped with its request (a reset).
 
 If the new process dies before step 4 the old one never stopped accepting: nothing changed.
 
@@ -46,6 +49,8 @@ TAKE, LISTENER, ACCEPTING = b"TAKE\n", b"LISTENER\n", b"ACCEPTING\n"
 ANSWER_SECONDS = 30.0
 """How long either side waits for the other's next message before giving up (the old keeps serving)."""
 MAX_MESSAGE = 64
+SETTLE_SECONDS = 0.05
+"""After the handover, how long the old side waits for the connections it just accepted to reach its server."""
 
 
 class HandoverFailed(UnreachableError):
@@ -112,6 +117,7 @@ class HandoverPoint:
                 if await self._hand_over(loop, conn):
                     log.info("handed the port over to the next instance; draining")
                     self.close(cancel=False)
+                    await self._stop_accepting(loop)
                     self.handed_over()
                     return
 
@@ -127,6 +133,13 @@ class HandoverPoint:
             return await asyncio.wait_for(_read_message(loop, conn), ANSWER_SECONDS) == ACCEPTING
         except (OSError, TimeoutError):
             return False
+
+    async def _stop_accepting(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The successor accepts from the shared queue now: take no more connections from it, and let the
+        ones just taken reach the server (registered a few loop turns after their accept) before it drains."""
+        with contextlib.suppress(RuntimeError, ValueError, OSError, NotImplementedError):
+            loop.remove_reader(self.listener())  # the server's own close later removes nothing more
+        await asyncio.sleep(SETTLE_SECONDS)
 
     def close(self, cancel: bool = True) -> None:
         """Stop waiting for successors and remove the path (a stopping or replaced instance has none)."""

@@ -22,8 +22,8 @@ import pytest
 from mlopsctl.build.api import HANDOVER_LABEL
 from mlopsctl.deploy.api import down_environment, light_repo
 from tests.conftest import run_cli_process
-from tests.support.apply_repo import corrupt_artifact, state, write_env
-from tests.support.docker_deploy import ENV, apply_process, containers, restart_policy, trained_repo
+from tests.support.apply_repo import ask, state, write_env
+from tests.support.docker_deploy import ENV, apply_process, containers, corrupted, restart_policy, trained_repo
 from tests.support.docker_tcp import engine_over_tcp
 from tests.support.services import docker_client, free_port
 from tests.support.steady_load import SteadyLoad
@@ -84,7 +84,7 @@ def test_a_container_swap_on_the_same_port_under_load_refuses_nothing(dock: Path
 
 def test_a_container_that_never_becomes_ready_leaves_the_old_one_serving_under_load(dock: Path) -> None:
     port, before = serving(dock, {"version": 1})
-    corrupt_artifact(dock, 3)
+    corrupted(dock, 3)
     shadow = {"churn": {"version": 1, "strategy": "shadow", "candidate": 3}}
     write_env(dock, ENV, shadow, base_port=port, target="docker")
     with SteadyLoad(port) as load:
@@ -219,3 +219,18 @@ def test_an_image_built_before_handovers_is_swapped_by_stop_then_start_and_says_
     assert "its answers are not logged" not in said  # said once, with the swap
     [after] = containers(dock)
     assert (after["State"], after["Labels"]["dev.mlopsctl.version"]) == ("running", "2")
+
+
+def test_an_interrupted_takeover_that_failed_gives_the_old_container_its_restart_policy_back(dock: Path) -> None:
+    port, before = serving(dock, {"version": 1})
+    corrupted(dock, 3)
+    shadow = {"churn": {"version": 1, "strategy": "shadow", "candidate": 3}}
+    write_env(dock, ENV, shadow, base_port=port, target="docker")
+    killed_at(dock, "handing-over")  # v1 released (restart=no), its successor loading a version it refuses
+    assert restart_policy(before) == "no"
+    write_env(dock, ENV, {"churn": {"version": 1}}, base_port=port, target="docker")  # the change is reverted
+    result = apply_process(dock)
+    assert result.code == 0, result.stdout + result.stderr
+    assert [c["Id"] for c in containers(dock)] == [before]
+    assert restart_policy(before) == "unless-stopped"
+    assert ask(port, 3) == {1: 3}

@@ -6,16 +6,20 @@ local base image), the containers the engine holds for it, and an apply run as a
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mlopsctl.deploy.api import down_environment, light_repo
+from mlopsctl.registry.store import artifact_store_for
 from mlopsctl.spec.loader import open_repo
 from mlopsctl.train.api import train_model
 from tests.conftest import CliResult, isolate_git_home, run_cli_process
+from tests.support.apply_repo import corrupt_artifact
 from tests.support.services import docker_client, image_test_repo, remove_project_images, require_base_image
 
 ENV = "dock"
@@ -62,3 +66,12 @@ def restart_policy(container: str) -> str:
 def apply_process(root: Path, env: str = ENV) -> CliResult:
     """``mlopsctl apply`` as a real process (the load runs in this one)."""
     return run_cli_process("apply", "--env", env, "--repo", str(root), "--timeout", APPLY_TIMEOUT)
+
+
+def corrupted(root: Path, version: int) -> None:
+    """churn@version's artifact changed in the store (the service refuses its digest), once per repository:
+    :func:`tests.support.apply_repo.corrupt_artifact` flips a byte, so a second call would mend it."""
+    record = yaml.safe_load((root / "registry" / "churn" / f"v{version}.yaml").read_text())
+    path = artifact_store_for(open_repo(root)).path_for(record["artifact"]["sha256"])
+    if hashlib.sha256(path.read_bytes()).hexdigest() == record["artifact"]["sha256"]:
+        corrupt_artifact(root, version)
