@@ -151,7 +151,7 @@ def test_apply_killed_after_creating_a_container_converges_with_no_container_lef
     finally:
         process.kill()
         process.wait()
-    assert summary(dock) == [("running", "1", "", "service"), ("running", "1", "2", "preflight")]
+    assert summary(dock) == [("running", "1", "", "service"), ("running", "1", "2", "service")]
     result = apply(cli, dock)
     assert result.code == 0, result.stdout + result.stderr
     assert summary(dock) == [("running", "1", "2", "service")]
