@@ -437,8 +437,17 @@ class Applier:
             max_batch_rows=limits.max_batch_rows,
             unknown_fields=limits.unknown_fields,
             take_over_from=take_over_from.id if take_over_from is not None else None,
+            shadow_tolerance=self._tolerance(spec),
             **self._logging(spec),
         )
+
+    def _tolerance(self, spec: ServiceSpec) -> float:
+        """monitoring.shadow.tolerance for a service that holds a candidate (it compares the two)."""
+        if spec.candidate is None:
+            return 0.0
+        from mlopsctl.serve.local import shadow_tolerance  # the spec read as serving reads it
+
+        return shadow_tolerance(self.repo, spec.model)
 
     def _logging(self, spec: ServiceSpec) -> dict[str, Any]:
         """The prediction log (in this machine's state folder) and live metric arguments, for local

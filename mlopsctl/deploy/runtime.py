@@ -65,6 +65,8 @@ class Launch:
     """monitoring.performance.metric (one the service computes), exported as mlops_live_performance."""
     performance_window: float = 3600.0
     """monitoring.window in seconds: the labels the live metric covers."""
+    shadow_tolerance: float = 0.0
+    """monitoring.shadow.tolerance: a candidate's regression answer this close to the stable one agrees."""
 
     def candidate_arguments(self, record: str, artifact: str) -> list[str]:
         """``--candidate-record ... --strategy canary --weight 20`` (nothing without a candidate)."""
@@ -73,6 +75,8 @@ class Launch:
         args = ["--candidate-record", record, "--candidate-artifact", artifact, "--strategy", self.spec.strategy]
         if self.spec.strategy == "canary" and self.spec.weight is not None:
             args += ["--weight", str(self.spec.weight)]
+        if self.shadow_tolerance:  # only when set: an image built before the option keeps starting
+            args += ["--shadow-tolerance", repr(self.shadow_tolerance)]
         return args
 
     def limit_arguments(self) -> list[str]:

@@ -278,3 +278,19 @@ def _wait_for_pause(process: subprocess.Popen[str], step: str) -> None:
     assert process.stderr is not None
     line = process.stderr.readline()
     assert line.startswith(f"apply paused at {step} (pid {process.pid})"), line + process.stderr.read()
+
+
+def test_the_specs_shadow_tolerance_reaches_a_service_with_a_candidate(cli: Any, repo: Path) -> None:
+    import yaml
+
+    spec_file = repo / "models" / "churn" / "model.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec.setdefault("monitoring", {})["shadow"] = {"tolerance": 0.3}
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "shadow tolerance 0.3"], check=True)
+    port = free_port()
+    write_env(repo, "staging", {"churn": {"version": 1, "strategy": "shadow", "candidate": 2}}, base_port=port)
+    result = apply(cli, repo)
+    assert result.code == 0, result.stdout + result.stderr
+    arguments = Path(f"/proc/{pid_of(repo)}/cmdline").read_bytes().split(b"\0")
+    assert arguments[arguments.index(b"--shadow-tolerance") + 1] == b"0.3"
