@@ -138,6 +138,12 @@ def _notes(desired: Desired, in_sync: list[Instance]) -> list[str]:
             notes.append(
                 f"{instance.spec.describe()} ({instance.where}) was started by an interrupted apply; apply records it"
             )
+    if "docker" in desired.targets():
+        from mlopsctl.deploy.containers import remote_engine_note  # the engine's client: only when docker is used
+
+        remote = remote_engine_note(desired.services)
+        if remote is not None:
+            notes.append(remote)
     return notes
 
 

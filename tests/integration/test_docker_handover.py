@@ -165,6 +165,12 @@ def test_a_remote_engine_swaps_by_stop_then_start_and_says_why(dock: Path) -> No
         assert first.code == 0, first.stdout + first.stderr
         [before] = containers(dock)
         write_env(dock, ENV, {"churn": {"version": 2}}, base_port=port, target="docker")
+        planned = run_cli_process("plan", "--env", ENV, "--repo", str(dock), env=remote)
+        assert planned.code == 0, planned.stdout + planned.stderr
+        assert (
+            f"Note: the Docker engine at {address} is not on this machine: a container replaced on its port "
+            "stops before the new one starts (the port does not answer in between), and containers log no answers"
+        ) in one_line(planned.stdout)
         second = run_cli_process("apply", "--env", ENV, "--repo", str(dock), "--timeout", "180", env=remote)
         assert second.code == 0, second.stdout + second.stderr
     reason = (
