@@ -43,7 +43,6 @@ nothing, and apply says so once.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import tarfile
@@ -57,7 +56,7 @@ from mlopsctl.build.api import HANDOVER_LABEL, LABEL_PREFIX, Progress, build_ima
 from mlopsctl.build.engine import Engine, Event, PullFailed
 from mlopsctl.build.images import PinnedImage, pushed_image
 from mlopsctl.build.references import version_reference
-from mlopsctl.deploy.handover import INSTANCE_ID, handover_path, is_socket
+from mlopsctl.deploy.handover import INSTANCE_ID, handover_path, is_socket, remove_left_socket
 from mlopsctl.deploy.model import PREFLIGHT, SERVICE, Health, Instance, ServiceSpec
 from mlopsctl.deploy.runtime import Launch, Say, VersionFiles
 from mlopsctl.deploy.state import now
@@ -276,14 +275,7 @@ class DockerRuntime:
             self.docker.call(f"docker rm {_short(container)}", "remove_container", container, force=True)
         except NoSuchObject:
             pass
-        self._remove_handover(instance)
-
-    def _remove_handover(self, instance: Instance) -> None:
-        """The socket file a killed container left behind (a graceful stop removes its own)."""
-        path = handover_path(self.repo, instance.env, instance.id)
-        if path is not None and is_socket(path):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        remove_left_socket(self.repo, instance.env, instance.id)
 
     def log_tail(self, instance: Instance, lines: int = 20) -> str:
         try:

@@ -12,6 +12,7 @@ connection is in :mod:`mlopsctl.serve.handover`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import stat
 import time
@@ -39,6 +40,14 @@ def is_socket(path: Path | None) -> bool:
         return path is not None and stat.S_ISSOCK(path.lstat().st_mode)
     except OSError:
         return False
+
+
+def remove_left_socket(repo: Repo, env: str, instance_id: str) -> None:
+    """The socket file a killed instance left behind (a graceful stop removes its own)."""
+    path = handover_path(repo, env, instance_id)
+    if path is not None and is_socket(path):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def wait_holding(holds: Callable[[], bool], gone: Callable[[], str | None], timeout: float) -> str | None:

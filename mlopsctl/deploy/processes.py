@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlopsctl.deploy.handover import handover_path, is_socket
+from mlopsctl.deploy.handover import handover_path, is_socket, remove_left_socket
 from mlopsctl.deploy.model import SERVICE, Health, Instance, ServiceSpec
 from mlopsctl.deploy.runtime import Launch, Say, VersionFiles
 from mlopsctl.deploy.state import log_dir, now, read_state
@@ -184,14 +184,7 @@ class LocalRuntime:
             processes.stop(
                 instance.pid, what, lambda: self.gone(instance) is not None, GRACE_SECONDS, KILL_WAIT_SECONDS
             )
-        self._remove_handover(instance)
-
-    def _remove_handover(self, instance: Instance) -> None:
-        """The socket file a killed process left behind (a graceful stop removes its own)."""
-        path = handover_path(self.repo, instance.env, instance.id)
-        if path is not None and is_socket(path):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        remove_left_socket(self.repo, instance.env, instance.id)
 
     def log_tail(self, instance: Instance, lines: int = 20) -> str:
         if not instance.log:
