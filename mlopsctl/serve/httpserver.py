@@ -594,6 +594,9 @@ class HttpServer:
         self.draining = True
         if self._server is not None:
             self._server.close()
+        # a connection accepted just before the close reaches self.connections a few loop turns later:
+        # without this pause the drain could find none left and drop it (a reset for its client)
+        await asyncio.sleep(0.05)
         deadline = time.monotonic() + self.limits.shutdown_grace
         while time.monotonic() < deadline:
             now = time.monotonic()
