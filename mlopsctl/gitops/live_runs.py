@@ -19,12 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from mlopsctl.gitops import envfile
-from mlopsctl.gitops.snapshot import Snapshot, deployment_in
+from mlopsctl.gitops.snapshot import Revision, Snapshot, deployment_revisions
 from mlopsctl.registry.records import is_version
-from mlopsctl.spec.environments import env_path
 from mlopsctl.spec.models import NAME_PATTERN
 
 LIVE_ROLES = ("shadow", "canary")
@@ -32,15 +28,6 @@ MAX_REVISIONS = 2000
 """Revisions of one environment file read when looking for a run (the newest ones)."""
 MAX_WINDOW_SECONDS = 30 * 86400
 """The longest window evidence is read over: 30 days before the run's end."""
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One committed revision of an environment file: the commit, its time and the model's deployment there."""
-
-    commit: str
-    time: float
-    deployment: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -104,24 +91,9 @@ def env_run(snap: Snapshot, env: str, model: str, version: int, now: float) -> L
 
 
 def env_revisions(snap: Snapshot, env: str, model: str) -> list[Revision]:
-    """``model``'s deployment in the newest committed revisions of ``env``'s file, newest first."""
-    path = env_path(env)
-    listed = snap.git.run("log", f"-n{MAX_REVISIONS}", "--format=%H %ct", snap.commit, "--", path).stdout.split("\n")
-    commits = [line.split() for line in listed if line.strip()]
-    texts = snap.git.read_blobs([f"{commit}:{path}" for commit, _ in commits]) if commits else []
-    return [
-        Revision(commit, float(stamp), _deployment(text, model))
-        for (commit, stamp), text in zip(commits, texts, strict=True)
-    ]
-
-
-def _deployment(text: str | None, model: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        return deployment_in(envfile.load(text), model)
-    except yaml.YAMLError:
-        return None  # a revision that does not parse ends a run
+    """``model``'s deployment in the newest committed revisions of ``env``'s file, newest first (a revision
+    that does not parse has no deployment, so it ends a run)."""
+    return list(deployment_revisions(snap, env, model, MAX_REVISIONS))
 
 
 def _live_role(deployment: dict[str, Any] | None, version: int) -> str | None:

@@ -14,6 +14,7 @@ parser, and one that does not fit is a :class:`CheckFailed` naming file:line:col
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,20 +103,44 @@ def _who_changed(path: str) -> str:
     return f"see who changed it with: git log -p -- {path}"
 
 
-def deployment_history(snap: Snapshot, env: str, model: str) -> Iterator[dict[str, Any] | None]:
-    """``model``'s deployment in every committed revision of the env file, newest first."""
+@dataclass(frozen=True)
+class Revision:
+    """One committed revision of an environment file: the commit, its time and the model's deployment there."""
+
+    commit: str
+    time: float
+    deployment: dict[str, Any] | None
+    """None when the file did not name the model, or did not parse (the bounded loader refused it)."""
+
+
+def deployment_revisions(snap: Snapshot, env: str, model: str, limit: int | None = None) -> Iterator[Revision]:
+    """``model``'s deployment in the committed revisions of the env file (the newest ``limit``), newest first.
+
+    The files are read in batches of :data:`HISTORY_BATCH` blobs, so a caller that stops early reads no more.
+    """
     path = env_path(env)
-    commits = snap.git.run("log", "--format=%H", snap.commit, "--", path).stdout.split()
+    bound = [f"-n{limit}"] if limit is not None else []
+    listed = snap.git.run("log", *bound, "--format=%H %ct", snap.commit, "--", path).stdout.splitlines()
+    commits = [line.split() for line in listed if line.strip()]
     for start in range(0, len(commits), HISTORY_BATCH):
         batch = commits[start : start + HISTORY_BATCH]
-        for text in snap.git.read_blobs([f"{commit}:{path}" for commit in batch]):
-            if text is None:
-                yield None
-                continue
-            try:
-                yield deployment_in(envfile.load(text), model)
-            except yaml.YAMLError:
-                yield None
+        texts = snap.git.read_blobs([f"{commit}:{path}" for commit, _ in batch])
+        for (commit, stamp), text in zip(batch, texts, strict=True):
+            yield Revision(commit, float(stamp), _deployment(text, model))
+
+
+def _deployment(text: str | None, model: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        return deployment_in(envfile.load(text), model)
+    except yaml.YAMLError:
+        return None
+
+
+def deployment_history(snap: Snapshot, env: str, model: str) -> Iterator[dict[str, Any] | None]:
+    """``model``'s deployment in every committed revision of the env file, newest first."""
+    return (revision.deployment for revision in deployment_revisions(snap, env, model))
 
 
 def ran_in(snap: Snapshot, env: str, model: str, version: int) -> bool:

@@ -100,8 +100,7 @@ def judge(repo: Repo, env: str, model: str, deployment: Deployment, source: Sour
         base.action, base.reason = "refused", refused
         return base
     weights = rollout_weights(spec)
-    env_file = repo.environment_file(env).relative_to(repo.root).as_posix()
-    commit, started = step_started(repo.root, env_file, model, deployment)
+    commit, started = step_started(repo.root, env, model, deployment)
     now = time.time()
     base.step = Step(weights.index(base.weight), weights, started or now, commit)
     return _judge_step(base, spec, now, source)

@@ -1,8 +1,8 @@
 """Where a canary is in its rollout: which step its weight is, and since when.
 
 A step starts at the commit that set the deployment's current canary (the same candidate at the
-same weight): the environment file's ``git log`` is walked back from ``HEAD`` until the deployment
-read differently, through the git port (every call recorded). The walk is bounded
+same weight): the environment file's revisions are walked back from ``HEAD`` until the deployment
+read differently (:func:`mlopsctl.gitops.snapshot.deployment_revisions`, the walk promotions use). The walk is bounded
 (:data:`MAX_COMMITS`); a step older than that counts from the oldest commit read, which only makes
 it older, never younger.
 """
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import yaml
-
+from mlopsctl.gitops.snapshot import Snapshot, deployment_revisions
 from mlopsctl.ports.git import Git
 from mlopsctl.spec.models import Deployment, ModelSpec
-from mlopsctl.spec.yamlpos import safe_load
 
 MAX_COMMITS = 200
 """Commits of the environment file read to find when a step started."""
@@ -64,31 +63,21 @@ def rollout_weights(spec: ModelSpec) -> tuple[int, ...]:
     return steps if steps[-1] == FULL else (*steps, FULL)
 
 
-def step_started(root: Path, env_file: str, model: str, deployment: Deployment) -> tuple[str, float]:
+def step_started(root: Path, env: str, model: str, deployment: Deployment) -> tuple[str, float]:
     """The commit (and its time) from which the deployment's canary has read as it reads at ``HEAD``."""
     wanted = (deployment.version, deployment.strategy, deployment.candidate, deployment.weight)
-    git = Git(root)
-    listed = git.out("log", f"-n{MAX_COMMITS}", "--format=%H %ct", "HEAD", "--", env_file).splitlines()
     since: tuple[str, float] | None = None
-    for line in listed:
-        commit, _, seconds = line.partition(" ")
-        if _placement(git.show_file(commit, env_file), model) != wanted:
+    for revision in deployment_revisions(Snapshot(Git(root)), env, model, MAX_COMMITS):
+        if _placement(revision.deployment) != wanted:
             break
-        since = (commit, float(seconds))
+        since = (revision.commit, revision.time)
     if since is None:  # not committed yet: the step starts now
         return "", 0.0
     return since
 
 
-def _placement(text: str | None, model: str) -> tuple[object, ...] | None:
-    """(version, strategy, candidate, weight) of ``model`` in an environment file's text, as committed."""
-    try:
-        document = safe_load(text or "")  # bounded: anyone may have committed the file
-    except yaml.YAMLError:
+def _placement(found: dict[str, Any] | None) -> tuple[object, ...] | None:
+    """(version, strategy, candidate, weight) of a deployment as committed (None: absent or unreadable)."""
+    if found is None:
         return None
-    deployments = document.get("deployments") if isinstance(document, dict) else None
-    found = deployments.get(model) if isinstance(deployments, dict) else None
-    if not isinstance(found, dict):
-        return None
-    strategy = found.get("strategy", "replace")
-    return (found.get("version"), strategy, found.get("candidate"), found.get("weight"))
+    return (found.get("version"), found.get("strategy", "replace"), found.get("candidate"), found.get("weight"))
