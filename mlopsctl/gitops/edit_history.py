@@ -198,19 +198,12 @@ def _merge_own(git: Git, commit: EditCommit, found: list[Edit]) -> list[Edit]:
     blobs = dict(zip(names, git.read_blobs(names), strict=True))
     own = []
     for edit in found:
-        theirs = [_in_text(blobs.get(f"{p}:environments/{edit.env}.yaml"), edit.model) for p in others]
+        theirs = [
+            envfile.deployment_in_text(blobs.get(f"{p}:environments/{edit.env}.yaml"), edit.model) for p in others
+        ]
         if edit.model == "" or all(placement != edit.after for placement in theirs):
             own.append(edit)
     return own
-
-
-def _in_text(text: str | None, model: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        return deployment_in(envfile.load(text), model)
-    except yaml.YAMLError:
-        return None
 
 
 def _reverts(git: Git, commits: list[EditCommit], texts: dict[str, str | None]) -> dict[str, Revert]:

@@ -283,3 +283,14 @@ def deployment_in(data: Any, model: str) -> dict[str, Any] | None:
         return None
     found = data["deployments"].get(model)
     return dict(found) if isinstance(found, dict) else None
+
+
+def deployment_in_text(text: str | None, model: str) -> dict[str, Any] | None:
+    """``deployments.<model>`` of an environment file's committed text; None when the file is absent,
+    does not name the model, or does not parse (the bounded loader refused it)."""
+    if text is None:
+        return None
+    try:
+        return deployment_in(load(text), model)
+    except yaml.YAMLError:
+        return None

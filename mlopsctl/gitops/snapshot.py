@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlopsctl.contract.records import VersionRecord
 from mlopsctl.errors import NotFound
 from mlopsctl.gitops import envfile
@@ -126,16 +124,7 @@ def deployment_revisions(snap: Snapshot, env: str, model: str, limit: int | None
         batch = commits[start : start + HISTORY_BATCH]
         texts = snap.git.read_blobs([f"{commit}:{path}" for commit, _ in batch])
         for (commit, stamp), text in zip(batch, texts, strict=True):
-            yield Revision(commit, float(stamp), _deployment(text, model))
-
-
-def _deployment(text: str | None, model: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        return deployment_in(envfile.load(text), model)
-    except yaml.YAMLError:
-        return None
+            yield Revision(commit, float(stamp), envfile.deployment_in_text(text, model))
 
 
 def deployment_history(snap: Snapshot, env: str, model: str) -> Iterator[dict[str, Any] | None]:
